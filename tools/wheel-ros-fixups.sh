@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Make the ROS 2 wheels' CMake exports usable on this machine (see ../shared/ros2-from-wheels.md):
+# the message wheels name include folders of the machine they were built on, which CMake
+# requires to exist. Point them at this interpreter's headers and the venv's numpy.
+# Usage: tools/wheel-ros-fixups.sh VENV_PYTHON
+set -euo pipefail
+py=${1:?usage: $0 VENV_PYTHON}
+root=/opt/python/cp311-cp311
+py_inc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+np_inc=$("$py" -c 'import numpy; print(numpy.get_include())')
+want_py=$root/include/python3.11
+want_np=$root/lib/python3.11/site-packages/numpy/_core/include
+[[ "$(readlink -f "$want_py" 2>/dev/null)" == "$(readlink -f "$py_inc")" &&
+   "$(readlink -f "$want_np" 2>/dev/null)" == "$(readlink -f "$np_inc")" ]] && exit 0
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "error: need root (or sudo) to create $root links for the ROS 2 wheels' CMake exports" >&2; exit 1; }
+  sudo=sudo
+fi
+$sudo mkdir -p "$root/include" "$(dirname "$want_np")"
+$sudo ln -sfn "$py_inc" "$want_py"
+$sudo ln -sfn "$np_inc" "$want_np"
+echo "linked $want_py -> $py_inc and $want_np -> $np_inc"
