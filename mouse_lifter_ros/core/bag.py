@@ -1,0 +1,305 @@
+"""rosbag2 folders (sqlite3 or MCAP) read and written with ``rosbags``, without ROS.
+
+Replay hands out the recorded CDR bytes as they are, so a node can publish them
+without deserialising (``Publisher.publish(bytes)``); :func:`restamp_cdr` rewrites
+only the header stamp when the replay should look like a live camera.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+
+from mouse_lifter_ros.core.errors import SourceError
+from mouse_lifter_ros.core.images import numpy_to_image_fields
+
+if TYPE_CHECKING:
+    from mouse_lifter_ros.core.calibration import CameraInfoFields
+
+#: Message types a replay can publish: each begins with a ``std_msgs/Header``.
+REPLAYABLE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo")
+
+_TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    """One topic of a bag: name, message type and number of messages."""
+
+    name: str
+    msgtype: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ReplayMessage:
+    """One message due for publication.
+
+    Attributes
+    ----------
+    topic, msgtype:
+        Where and what it was recorded.
+    data:
+        The recorded CDR bytes, encapsulation header included.
+    recorded_ns:
+        Receive time stored in the bag, nanoseconds since the epoch.
+    index:
+        Position of the message in the whole replay, counting loops.
+    """
+
+    topic: str
+    msgtype: str
+    data: bytes
+    recorded_ns: int
+    index: int
+
+
+def bag_topics(path: str | os.PathLike[str]) -> list[TopicInfo]:
+    """List the topics of the bag folder ``path`` (sqlite3 or MCAP storage)."""
+    with _open_reader(Path(path)) as reader:
+        return [
+            TopicInfo(name, info.msgtype or "?", info.msgcount)
+            for name, info in sorted(reader.topics.items())
+        ]
+
+
+def _open_reader(path: Path) -> Reader:
+    if not path.exists():
+        raise SourceError(f"rosbag '{path}' does not exist")
+    if not (path / "metadata.yaml").is_file():
+        raise SourceError(f"rosbag '{path}' is not a rosbag2 folder (no metadata.yaml)")
+    reader = Reader(path)
+    try:
+        reader.open()
+    except Exception as exc:  # rosbags raises several types for unreadable bags
+        raise SourceError(f"rosbag '{path}' cannot be read: {exc}") from exc
+    return reader
+
+
+def restamp_cdr(data: bytes, stamp_ns: int) -> bytes:
+    """Return ``data`` with its leading ``std_msgs/Header`` stamp set to ``stamp_ns``.
+
+    Parameters
+    ----------
+    data:
+        CDR bytes of a message whose first field is a ``std_msgs/Header``
+        (4-byte encapsulation header, then ``int32 sec``, ``uint32 nanosec``).
+    stamp_ns:
+        The new stamp, nanoseconds since the epoch.
+    """
+    if len(data) < 12 or data[0] != 0 or data[1] not in (0, 1):
+        raise SourceError("message is not plain CDR (unknown encapsulation header)")
+    order = "<" if data[1] == 1 else ">"
+    sec, nsec = divmod(stamp_ns, _NS)
+    return b"".join((data[:4], struct.pack(f"{order}iI", sec, nsec), memoryview(data)[12:]))
+
+
+def cdr_stamp_ns(data: bytes) -> int:
+    """Return the header stamp (nanoseconds) of CDR ``data`` beginning with a Header."""
+    order = "<" if data[1] == 1 else ">"
+    sec, nsec = struct.unpack_from(f"{order}iI", data, 4)
+    return int(sec) * _NS + int(nsec)
+
+
+class Restamper:
+    """Give replayed messages new header stamps, keeping messages of one frame together.
+
+    An image and its camera info share a recorded stamp; both get the same new stamp
+    (the time the first of them was published), so that subscribers can still pair them.
+    """
+
+    def __init__(self, memory: int = 8) -> None:
+        self._map: dict[int, int] = {}
+        self._memory = memory
+
+    def __call__(self, data: bytes, now_ns: int) -> bytes:
+        """Return ``data`` stamped with ``now_ns``, or with the stamp given to its twin."""
+        recorded = cdr_stamp_ns(data)
+        new = self._map.get(recorded)
+        if new is None:
+            new = self._map[recorded] = now_ns
+            if len(self._map) > self._memory:
+                del self._map[next(iter(self._map))]
+        return restamp_cdr(data, new)
+
+
+class BagReplay:
+    """Replay chosen topics of a bag with the recorded timing, scaled by ``rate``.
+
+    Iterating sleeps until each message is due, then yields it; the caller publishes.
+    Message ``n`` is due at ``start + (t_n - t_first) / rate`` on the monotonic clock,
+    a fixed schedule that does not drift when publishing takes time.
+
+    Parameters
+    ----------
+    path:
+        The bag folder.
+    topics:
+        Topics to replay; each must be in the bag with a type in
+        :data:`REPLAYABLE_TYPES`.
+    rate:
+        Playback speed factor, > 0 (2.0 = twice as fast as recorded).
+    start_offset:
+        Seconds from the start of the bag to skip, >= 0 and before its end.
+    loop:
+        Start again from ``start_offset`` after the last message.
+    clock, sleep:
+        Monotonic clock (seconds) and sleep function; for tests.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        topics: Sequence[str],
+        rate: float = 1.0,
+        start_offset: float = 0.0,
+        loop: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.path = Path(path)
+        if not rate > 0:
+            raise SourceError(f"rosbag replay rate {rate!r} must be > 0")
+        self.rate, self.loop = rate, loop
+        self._clock, self._sleep = clock, sleep
+        self._reader = _open_reader(self.path)
+        available = self._reader.topics
+        missing = [t for t in topics if t not in available]
+        if missing:
+            have = ", ".join(f"{n} ({i.msgtype})" for n, i in sorted(available.items()))
+            raise SourceError(
+                f"rosbag '{self.path}' has no topic {', '.join(map(repr, missing))}; "
+                f"it has: {have or 'no topics'}"
+            )
+        wrong = [t for t in topics if available[t].msgtype not in REPLAYABLE_TYPES]
+        if wrong:
+            raise SourceError(
+                f"rosbag '{self.path}': topic {wrong[0]!r} has type "
+                f"{available[wrong[0]].msgtype}; replay supports {', '.join(REPLAYABLE_TYPES)}"
+            )
+        self.connections = [c for c in self._reader.connections if c.topic in topics]
+        self.start_ns = self._reader.start_time + round(start_offset * _NS)
+        if start_offset < 0 or self.start_ns >= self._reader.end_time:
+            duration = (self._reader.end_time - self._reader.start_time) / _NS
+            raise SourceError(
+                f"rosbag '{self.path}': start_offset {start_offset!r} s must be >= 0 and "
+                f"before the end of the bag ({duration:.3f} s)"
+            )
+        self.loops = 0
+
+    def close(self) -> None:
+        """Close the bag."""
+        self._reader.close()
+
+    def __enter__(self) -> BagReplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[ReplayMessage]:
+        index = 0
+        base = self._clock()
+        while True:
+            first_ns: int | None = None
+            last_due = base
+            for conn, t_ns, data in self._reader.messages(self.connections, start=self.start_ns):
+                first_ns = t_ns if first_ns is None else first_ns
+                last_due = base + (t_ns - first_ns) / _NS / self.rate
+                delay = last_due - self._clock()
+                if delay > 0:
+                    self._sleep(delay)
+                yield ReplayMessage(conn.topic, conn.msgtype, data, t_ns, index)
+                index += 1
+            if not self.loop or first_ns is None:
+                return
+            self.loops += 1
+            # Keep the recorded spacing across the seam: one mean period after the last.
+            period = (last_due - base) / max(index, 1)
+            base = last_due + period
+
+
+def write_image_bag(
+    path: str | os.PathLike[str],
+    frames: Iterable[np.ndarray],
+    *,
+    fps: float,
+    encoding: str,
+    image_topic: str = "/camera/image_raw",
+    camera_info_topic: str | None = "/camera/camera_info",
+    camera_info: CameraInfoFields | None = None,
+    frame_id: str = "camera_optical_frame",
+    start_ns: int = 1_700_000_000 * _NS,
+    storage: Literal["sqlite3", "mcap"] = "sqlite3",
+) -> int:
+    """Write frames (and optionally a CameraInfo per frame) as a rosbag2 folder.
+
+    Parameters
+    ----------
+    path:
+        The bag folder to create; it must not exist.
+    frames:
+        Images, each (H, W) or (H, W, C) as ``encoding`` requires.
+    fps:
+        Frame rate; frame ``i`` is stamped and stored at ``start_ns + i / fps`` seconds.
+    camera_info:
+        Published on ``camera_info_topic`` with each frame when given.
+
+    Returns
+    -------
+    int
+        Number of frames written.
+    """
+    if not fps > 0:
+        raise ValueError(f"fps {fps!r} must be > 0")
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    types = _TYPESTORE.types
+    count = 0
+    with Writer(Path(path), version=9, storage_plugin=plugin) as writer:
+        img_conn = writer.add_connection(image_topic, "sensor_msgs/msg/Image", typestore=_TYPESTORE)
+        info_conn = None
+        if camera_info is not None and camera_info_topic:
+            info_conn = writer.add_connection(
+                camera_info_topic, "sensor_msgs/msg/CameraInfo", typestore=_TYPESTORE
+            )
+        for i, frame in enumerate(frames):
+            t_ns = start_ns + round(i * _NS / fps)
+            header = types["std_msgs/msg/Header"](
+                stamp=types["builtin_interfaces/msg/Time"](sec=t_ns // _NS, nanosec=t_ns % _NS),
+                frame_id=frame_id,
+            )
+            f = numpy_to_image_fields(frame, encoding)
+            msg = types["sensor_msgs/msg/Image"](
+                header=header, height=f.height, width=f.width, encoding=f.encoding,
+                is_bigendian=f.is_bigendian, step=f.step,
+                data=np.frombuffer(f.data, dtype=np.uint8),
+            )
+            writer.write(img_conn, t_ns, _TYPESTORE.serialize_cdr(msg, msg.__msgtype__))
+            if info_conn is not None and camera_info is not None:
+                info = _camera_info_msg(types, header, camera_info)
+                writer.write(info_conn, t_ns, _TYPESTORE.serialize_cdr(info, info.__msgtype__))
+            count += 1
+    return count
+
+
+def _camera_info_msg(types: Any, header: Any, c: CameraInfoFields) -> Any:
+    roi = types["sensor_msgs/msg/RegionOfInterest"](
+        x_offset=c.roi_x_offset, y_offset=c.roi_y_offset, height=c.roi_height,
+        width=c.roi_width, do_rectify=c.roi_do_rectify,
+    )
+    return types["sensor_msgs/msg/CameraInfo"](
+        header=header, height=c.height, width=c.width, distortion_model=c.distortion_model,
+        d=np.asarray(c.d, float), k=np.asarray(c.k, float), r=np.asarray(c.r, float),
+        p=np.asarray(c.p, float), binning_x=c.binning_x, binning_y=c.binning_y, roi=roi,
+    )

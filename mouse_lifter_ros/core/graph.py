@@ -1,0 +1,202 @@
+"""The node graph, described once in ``config/graph.yaml``.
+
+``launch/*.launch.py`` (through :mod:`mouse_lifter_ros.launch_support`) and the graph
+runner used by the tests and ``make demo`` (:mod:`mouse_lifter_ros.runner`) both turn
+a :class:`GraphSpec` into processes, so that what the tests start is what
+``ros2 launch`` starts: the same executables, node names, parameter files, overrides
+and remappings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mouse_lifter_ros.core.errors import ParameterError
+
+PACKAGE = "mouse_lifter_ros"
+_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node: its name, executable and topic remappings (relative names)."""
+
+    name: str
+    executable: str
+    remappings: tuple[tuple[str, str], ...] = ()
+    package: str = PACKAGE
+
+
+@dataclass(frozen=True)
+class LaunchArgument:
+    """A launch argument of a graph.
+
+    Either it overrides ``parameter`` of ``node`` (an empty value keeps the value from
+    the parameter file), or it is a boolean ``switch`` that starts or leaves out the
+    named nodes.
+    """
+
+    name: str
+    description: str
+    default: str = ""
+    type: str = "str"
+    node: str | None = None
+    parameter: str | None = None
+    switch: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NodeLaunch:
+    """A node to start, with the parameter overrides that launch arguments gave it."""
+
+    node: NodeSpec
+    overrides: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """A named graph: its nodes and launch arguments."""
+
+    name: str
+    description: str
+    nodes: tuple[NodeSpec, ...]
+    arguments: tuple[LaunchArgument, ...]
+
+    def resolve(self, values: Mapping[str, str]) -> list[NodeLaunch]:
+        """Apply launch argument values (strings, as on a command line) to the graph.
+
+        Raises
+        ------
+        ParameterError
+            For unknown arguments or values that do not parse as the argument's type,
+            listing every problem.
+        """
+        known = {a.name: a for a in self.arguments}
+        problems = [
+            f"  {k}: unknown launch argument of graph '{self.name}' "
+            f"(known: {', '.join(sorted(known)) or 'none'})"
+            for k in values
+            if k not in known
+        ]
+        overrides: dict[str, dict[str, Any]] = {n.name: {} for n in self.nodes}
+        left_out: set[str] = set()
+        for arg in self.arguments:
+            text = values.get(arg.name, arg.default)
+            if text == "" and not arg.switch:
+                continue
+            try:
+                value = parse_value(text, arg.type)
+            except ValueError as exc:
+                problems.append(f"  {arg.name} = {text!r}: {exc}")
+                continue
+            if arg.switch:
+                if not value:
+                    left_out.update(arg.switch)
+            elif arg.node is not None and arg.parameter is not None:
+                overrides[arg.node][arg.parameter] = value
+        if problems:
+            raise ParameterError(f"graph '{self.name}': invalid launch arguments:\n"
+                                 + "\n".join(problems))
+        return [NodeLaunch(n, overrides[n.name]) for n in self.nodes if n.name not in left_out]
+
+
+def parse_value(text: str, type_name: str) -> Any:
+    """Parse a command-line string as ``type_name`` (str, int, float or bool)."""
+    if type_name == "str":
+        return text
+    value = yaml.safe_load(text) if text else None
+    want = _TYPES[type_name]
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+        raise ValueError(f"must be a {type_name}")
+    return value
+
+
+def load_graphs(path: str | os.PathLike[str]) -> dict[str, GraphSpec]:
+    """Read every graph of a ``graph.yaml``, checking that all names it uses exist."""
+    path = Path(path)
+    with path.open(encoding="utf-8") as f:
+        raw = yaml.safe_load(f) or {}
+    problems: list[str] = []
+    nodes = {
+        name: NodeSpec(
+            name=name,
+            executable=str(spec["executable"]),
+            remappings=tuple((str(k), str(v)) for k, v in (spec.get("remappings") or {}).items()),
+        )
+        for name, spec in (raw.get("nodes") or {}).items()
+    }
+    graphs: dict[str, GraphSpec] = {}
+    for gname, g in (raw.get("graphs") or {}).items():
+        members = [str(n) for n in g.get("nodes", [])]
+        problems += [f"  graph {gname}: unknown node {n!r}" for n in members if n not in nodes]
+        args = []
+        for aname, a in (g.get("arguments") or {}).items():
+            arg = LaunchArgument(
+                name=aname,
+                description=str(a.get("description", "")),
+                default=_as_text(a.get("default", "")),
+                type=str(a.get("type", "bool" if "switch" in a else "str")),
+                node=a.get("node"),
+                parameter=a.get("parameter"),
+                switch=tuple(a.get("switch") or ()),
+            )
+            if arg.type not in _TYPES:
+                problems.append(f"  graph {gname}: argument {aname}: unknown type {arg.type!r}")
+            targets = list(arg.switch) + ([arg.node] if arg.node else [])
+            if not targets or (arg.node is not None) == bool(arg.switch):
+                problems.append(
+                    f"  graph {gname}: argument {aname} needs either node+parameter or switch"
+                )
+            problems += [
+                f"  graph {gname}: argument {aname} names node {t!r}, not in the graph"
+                for t in targets
+                if t not in members
+            ]
+            args.append(arg)
+        graphs[gname] = GraphSpec(
+            name=gname,
+            description=str(g.get("description", "")),
+            nodes=tuple(nodes[n] for n in members if n in nodes),
+            arguments=tuple(args),
+        )
+    if problems:
+        raise ParameterError(f"{path}: invalid graph description:\n" + "\n".join(problems))
+    return graphs
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def overrides_yaml(launch: NodeLaunch) -> str:
+    """A ROS parameter file holding a node's launch-argument overrides.
+
+    This is what ``launch_ros`` writes for a ``Node(parameters=[{...}])`` dictionary:
+    the graph runner passes it as a second ``--params-file`` after the config file.
+    """
+    doc = {f"/**/{launch.node.name}": {"ros__parameters": launch.overrides}}
+    return yaml.safe_dump(doc, default_flow_style=False)
+
+
+def ros_arguments(
+    launch: NodeLaunch, *, namespace: str, params_files: list[str]
+) -> list[str]:
+    """The ``--ros-args`` a ``launch_ros`` ``Node`` action passes for this node."""
+    args = ["--ros-args", "-r", f"__node:={launch.node.name}"]
+    if namespace:
+        args += ["-r", f"__ns:={'/' + namespace.strip('/')}"]
+    for params in params_files:
+        args += ["--params-file", params]
+    for src, dst in launch.node.remappings:
+        args += ["-r", f"{src}:={dst}"]
+    return args

@@ -1,0 +1,66 @@
+"""The parameters of every node, as data.
+
+The nodes declare these (with descriptors built from them), ``config/params.yaml``
+sets them, and the README's parameter table is checked against them by a test.
+"""
+
+from __future__ import annotations
+
+from mouse_lifter_ros.core.params import ParamSpec, at_least, one_of, rectangle_or_zeros
+
+
+def _non_empty(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+CAMERA_PARAMS = (
+    ParamSpec("source", "0", "Camera device index (0, 1, ...) or video file path",
+              _non_empty, "device index or existing video file"),
+    ParamSpec("fps", 0.0, "Frames per second to deliver; 0 = the device default or the "
+              "video file's own rate", at_least(0.0), ">= 0"),
+    ParamSpec("width", 0, "Requested frame width, pixels (devices: asked of the driver; "
+              "files: resized); 0 = native", at_least(0), ">= 0"),
+    ParamSpec("height", 0, "Requested frame height, pixels; 0 = native", at_least(0), ">= 0"),
+    ParamSpec("crop", [0, 0, 0, 0], "Crop rectangle [x, y, width, height] in pixels of the "
+              "frame; all zeros = no crop", rectangle_or_zeros,
+              "[x, y, width, height], x, y >= 0, width, height > 0, or all zeros", kind=int),
+    ParamSpec("loop", False, "Video files: start again at the end instead of shutting down"),
+    ParamSpec("encoding", "bgr8", "Published pixel format", one_of("bgr8", "rgb8", "mono8"),
+              "bgr8, rgb8 or mono8"),
+    ParamSpec("calibration_file", "", "Camera calibration YAML (camera_calibration format; "
+              "path, file:// or package:// URL); empty = uncalibrated (K all zeros)"),
+    ParamSpec("frame_id", "camera_optical_frame", "Frame of the images (REP-103 optical: "
+              "z forward, x right, y down)", _non_empty, "non-empty"),
+    ParamSpec("wait_for_subscribers", 0, "Video files: wait until this many nodes subscribe "
+              "to image_raw before the first frame", at_least(0), ">= 0"),
+)
+
+BAG_SOURCE_PARAMS = (
+    ParamSpec("bag", "", "rosbag2 folder to replay (sqlite3 or MCAP)", _non_empty,
+              "an existing rosbag2 folder"),
+    ParamSpec("image_topic", "/camera/image_raw", "Image topic in the bag "
+              "(sensor_msgs/Image), published as image_raw", _non_empty, "non-empty"),
+    ParamSpec("camera_info_topic", "/camera/camera_info", "CameraInfo topic in the bag, "
+              "published as camera_info; empty = none"),
+    ParamSpec("rate", 1.0, "Playback speed factor (2 = twice as fast as recorded)",
+              at_least(0.0, strict=True), "> 0"),
+    ParamSpec("start_offset", 0.0, "Seconds to skip at the start of the bag", at_least(0.0),
+              ">= 0 and before the end of the bag"),
+    ParamSpec("loop", False, "Start again at the end of the bag instead of shutting down"),
+    ParamSpec("restamp", True, "Stamp headers with the publish time, like a live camera "
+              "(false: keep the recorded stamps)"),
+    ParamSpec("wait_for_subscribers", 0, "Wait until this many nodes subscribe to "
+              "image_raw before replaying", at_least(0), ">= 0"),
+)
+
+MONITOR_PARAMS = (
+    ParamSpec("report_period", 1.0, "Seconds between log lines",
+              at_least(0.0, strict=True), "> 0"),
+)
+
+#: Parameters by executable, for documentation and checks.
+NODE_PARAMS = {
+    "camera_node": CAMERA_PARAMS,
+    "bag_source_node": BAG_SOURCE_PARAMS,
+    "monitor_node": MONITOR_PARAMS,
+}

@@ -1,0 +1,145 @@
+"""ROS glue shared by the nodes: named QoS, parameters from specs, message conversion.
+
+Everything here converts between ROS types and the core's plain types; no image math,
+model or file format lives here.
+"""
+
+from __future__ import annotations
+
+import array
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import CameraInfo, Image
+
+from mouse_lifter_ros.core.calibration import CameraInfoFields
+from mouse_lifter_ros.core.errors import MouseLifterError, ParameterError
+from mouse_lifter_ros.core.images import numpy_to_image_fields
+from mouse_lifter_ros.core.params import ParamSpec, validate
+
+#: Images and camera info: only the newest frame matters; a late frame is worthless.
+LATEST_FRAME_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+#: Poses, behaviour and events: every message counts.
+RELIABLE_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+
+def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
+    """Declare ``specs`` on ``node`` (read-only, described) and return validated values.
+
+    Raises
+    ------
+    ParameterError
+        Listing every invalid value (see :func:`mouse_lifter_ros.core.params.validate`).
+    """
+    for spec in specs:
+        descriptor = ParameterDescriptor(
+            description=spec.description,
+            additional_constraints=spec.allowed,
+            read_only=True,
+            # Accept 30 for a float and 30.0 for an int: the core checks and converts.
+            dynamic_typing=True,
+        )
+        node.declare_parameter(spec.name, spec.default, descriptor)
+    values = {spec.name: node.get_parameter(spec.name).value for spec in specs}
+    return validate(specs, values, owner=node.get_fully_qualified_name())
+
+
+def resolve_path(url: str) -> Path:
+    """A file path from ``/abs/path``, ``file:///abs/path`` or ``package://pkg/rel/path``."""
+    if url.startswith("file://"):
+        return Path(url.removeprefix("file://"))
+    if url.startswith("package://"):
+        from ament_index_python.packages import get_package_share_directory
+
+        package, _, rest = url.removeprefix("package://").partition("/")
+        return Path(get_package_share_directory(package)) / rest
+    return Path(url)
+
+
+def to_image_msg(image: np.ndarray, encoding: str, stamp: Time, frame_id: str) -> Image:
+    """A ``sensor_msgs/Image`` holding ``image`` (H, W[, C]); one copy into the message."""
+    fields = numpy_to_image_fields(image, encoding)
+    msg = Image(
+        height=fields.height, width=fields.width, encoding=fields.encoding,
+        is_bigendian=fields.is_bigendian, step=fields.step,
+    )
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    data = array.array("B")
+    data.frombytes(fields.data)
+    msg.data = data
+    return msg
+
+
+def to_camera_info_msg(info: CameraInfoFields, stamp: Time, frame_id: str) -> CameraInfo:
+    """A ``sensor_msgs/CameraInfo`` from the core's plain fields."""
+    msg = CameraInfo(
+        height=info.height, width=info.width, distortion_model=info.distortion_model,
+        d=list(info.d), k=list(info.k), r=list(info.r), p=list(info.p),
+        binning_x=info.binning_x, binning_y=info.binning_y,
+    )
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.roi.x_offset, msg.roi.y_offset = info.roi_x_offset, info.roi_y_offset
+    msg.roi.width, msg.roi.height = info.roi_width, info.roi_height
+    msg.roi.do_rectify = info.roi_do_rectify
+    return msg
+
+
+def stamp_ns(stamp: Time) -> int:
+    """Nanoseconds since the epoch of a ``builtin_interfaces/Time``."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def run(factory: Callable[[], Node], args: list[str] | None = None) -> int:
+    """Create a node, spin it until it is done or signalled, and return an exit code.
+
+    A :class:`ParameterError` at start-up exits with 2, any other core error (a source
+    that cannot be opened, a bad file) with 1, each after one clear log line. A node
+    may set ``done`` (a ``threading.Event``) to end on its own, e.g. when a video ends,
+    and ``exit_code``. SIGINT and SIGTERM end the spin loop; the node's ``close()`` then
+    runs while the ROS context is still valid, so it can log and flush what it holds.
+    """
+    stop = threading.Event()
+    with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        try:
+            node = factory()
+        except MouseLifterError as exc:
+            rclpy.logging.get_logger("mouse_lifter_ros").fatal(str(exc))
+            return 2 if isinstance(exc, ParameterError) else 1
+        done = getattr(node, "done", None) or threading.Event()
+        try:
+            while rclpy.ok() and not stop.is_set() and not done.is_set():
+                rclpy.spin_once(node, timeout_sec=0.1)
+        except ExternalShutdownException:
+            pass
+        finally:
+            close = getattr(node, "close", None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        return int(getattr(node, "exit_code", 0))
