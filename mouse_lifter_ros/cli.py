@@ -128,3 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MouseLifterError as exc:
         print(f"mouse-lifter: error: {exc}", file=sys.stderr)
         return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

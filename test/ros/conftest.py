@@ -8,7 +8,9 @@ processes are started by the graph runner, the same way `ros2 launch` starts the
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -127,7 +129,9 @@ def listener(ros_domain: int) -> Iterator[Listener]:
 @pytest.fixture
 def namespace(request: pytest.FixtureRequest) -> str:
     """A namespace of this test's own, so tests never share topics."""
-    return "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:60]
+    words = re.findall(r"[A-Za-z0-9]+", request.node.name)
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:8]
+    return "_".join(["t", *words[:4], digest])
 
 
 def write_params(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
