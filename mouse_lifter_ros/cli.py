@@ -59,7 +59,8 @@ def _run(ns: argparse.Namespace) -> int:
             while ended is None:
                 ended = run.wait_any(timeout=0.2)
                 printed = _echo(run, printed)
-            print(f"[run] {ended} exited with {run.processes[ended].returncode}; stopping the graph")
+            code = run.processes[ended].returncode
+            print(f"[run] {ended} exited with {code}; stopping the graph")
         except KeyboardInterrupt:
             pass
         codes = run.stop()

@@ -8,6 +8,7 @@ use it. Each node runs the installed executable with the same ``--ros-args`` tha
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -114,10 +115,8 @@ class GraphRun:
                 proc.send_signal(sig)
             deadline = time.monotonic() + timeout
             for proc in alive:
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    pass
         return {name: int(proc.returncode) for name, proc in self.processes.items()}
 
     def close(self) -> None:

@@ -25,9 +25,10 @@ from mouse_lifter_ros.core.calibration import (
 from mouse_lifter_ros.core.video import write_video
 
 #: The demo camera: 640x480 pinhole, no distortion; config/calibration/demo_camera.yaml.
-DEMO_CAMERA = {
-    "image_width": 640,
-    "image_height": 480,
+WIDTH, HEIGHT = 640, 480
+DEMO_CAMERA: dict[str, object] = {
+    "image_width": WIDTH,
+    "image_height": HEIGHT,
     "camera_name": "demo_top_camera",
     "camera_matrix": {"rows": 3, "cols": 3,
                       "data": [600.0, 0.0, 319.5, 0.0, 600.0, 239.5, 0.0, 0.0, 1.0]},
@@ -58,7 +59,7 @@ def demo_frames(seconds: float = 4.0, fps: float = 30.0, seed: int = 0) -> Itera
     the last quarter wiggles the head (grooming).
     """
     rng = np.random.default_rng(seed)
-    h, w = DEMO_CAMERA["image_height"], DEMO_CAMERA["image_width"]
+    h, w = HEIGHT, WIDTH
     yy, xx = np.mgrid[0:h, 0:w]
     floor = (225 - 30 * ((xx - w / 2) ** 2 + (yy - h / 2) ** 2) / (w * w / 4)).astype(np.uint8)
     cv2.rectangle(floor, (20, 20), (w - 21, h - 21), 120, 3)  # arena wall

@@ -18,7 +18,12 @@ from mouse_lifter_ros.core.errors import MouseLifterError
 from mouse_lifter_ros.core.specs import CAMERA_PARAMS
 from mouse_lifter_ros.core.video import FramePacer, VideoSource, VideoSourceConfig
 from mouse_lifter_ros.nodes._ros import (
-    LATEST_FRAME_QOS, declare_parameters, resolve_path, run, to_camera_info_msg, to_image_msg,
+    LATEST_FRAME_QOS,
+    declare_parameters,
+    resolve_path,
+    run,
+    to_camera_info_msg,
+    to_image_msg,
 )
 
 

@@ -20,17 +20,17 @@ from typing import Any
 import pytest
 
 try:
+    import mouse_lifter_ros.msg  # noqa: F401  (generated: only in the colcon install)
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from rclpy.qos import QoSProfile
 
-    import mouse_lifter_ros.msg  # noqa: F401  (generated: only in the colcon install)
     from mouse_lifter_ros.runner import package_prefix
 
     package_prefix()
     SKIP_REASON = ""
-except Exception as exc:  # noqa: BLE001
+except Exception as exc:
     SKIP_REASON = (f"ROS 2 or the built package is not available ({exc}); "
                    "`make test` installs, builds and sources everything")
 
@@ -87,7 +87,7 @@ class Listener:
         while self.context.ok():
             try:
                 self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # noqa: BLE001  (shutting down)
+            except Exception:
                 return
 
     def subscribe(self, msg_type: type, topic: str, qos: QoSProfile) -> list[tuple[int, Any]]:

@@ -12,19 +12,19 @@ from pathlib import Path
 
 import pytest
 
-launch_testing = pytest.importorskip(
+pytest.importorskip(
     "launch_testing", reason="launch_testing is not installed (it comes with a ROS 2 apt "
     "install, not with the PyPI wheels); the graph runner tests cover the same graph")
 
-import launch  # noqa: E402
-import launch_testing.actions  # noqa: E402
-import rclpy  # noqa: E402
-from ament_index_python.packages import get_package_share_directory  # noqa: E402
-from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+import launch_testing.actions
+import rclpy
+from ament_index_python.packages import get_package_share_directory
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from sensor_msgs.msg import Image
 
-from mouse_lifter_ros.core.democlip import write_demo_clip  # noqa: E402
-from mouse_lifter_ros.nodes._ros import LATEST_FRAME_QOS  # noqa: E402
+import launch
+from mouse_lifter_ros.core.democlip import write_demo_clip
+from mouse_lifter_ros.nodes._ros import LATEST_FRAME_QOS
 
 NAMESPACE = "launch_test"
 

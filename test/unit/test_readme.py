@@ -27,6 +27,6 @@ def test_every_parameter_is_documented_with_its_default(executable: str) -> None
 def test_every_launch_argument_is_documented() -> None:
     graphs = load_graphs(ROOT / "config" / "graph.yaml")
     for name, graph in graphs.items():
-        line = next(l for l in README.splitlines() if l.startswith(f"| `{name}.launch.py`"))
+        line = next(row for row in README.splitlines() if row.startswith(f"| `{name}.launch.py`"))
         for arg in graph.arguments:
             assert f"`{arg.name}`" in line, f"{name}.launch.py argument {arg.name} undocumented"
