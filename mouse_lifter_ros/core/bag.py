@@ -66,11 +66,14 @@ class ReplayMessage:
 
 def bag_topics(path: str | os.PathLike[str]) -> list[TopicInfo]:
     """List the topics of the bag folder ``path`` (sqlite3 or MCAP storage)."""
-    with _open_reader(Path(path)) as reader:
+    reader = _open_reader(Path(path))  # already open: `with reader` would open it again
+    try:
         return [
             TopicInfo(name, info.msgtype or "?", info.msgcount)
             for name, info in sorted(reader.topics.items())
         ]
+    finally:
+        reader.close()
 
 
 def _open_reader(path: Path) -> Reader:
@@ -116,21 +119,27 @@ class Restamper:
 
     An image and its camera info share a recorded stamp; both get the same new stamp
     (the time the first of them was published), so that subscribers can still pair them.
+    A message that was already stamped under its recorded stamp (the same message again,
+    as when a replay loops) starts a new frame and gets ``now_ns``.
     """
 
     def __init__(self, memory: int = 8) -> None:
-        self._map: dict[int, int] = {}
+        # recorded stamp -> (new stamp, keys of the messages given it)
+        self._map: dict[int, tuple[int, set[tuple[int, bytes]]]] = {}
         self._memory = memory
 
     def __call__(self, data: bytes, now_ns: int) -> bytes:
         """Return ``data`` stamped with ``now_ns``, or with the stamp given to its twin."""
         recorded = cdr_stamp_ns(data)
-        new = self._map.get(recorded)
-        if new is None:
-            new = self._map[recorded] = now_ns
+        key = (len(data), bytes(data[12:76]))  # tells an image from its info, cheaply
+        entry = self._map.get(recorded)
+        if entry is None or key in entry[1]:
+            self._map.pop(recorded, None)
+            entry = self._map[recorded] = (now_ns, set())
             if len(self._map) > self._memory:
                 del self._map[next(iter(self._map))]
-        return restamp_cdr(data, new)
+        entry[1].add(key)
+        return restamp_cdr(data, entry[0])
 
 
 class BagReplay:
@@ -213,9 +222,14 @@ class BagReplay:
         base = self._clock()
         while True:
             first_ns: int | None = None
+            last_ns, steps = 0, 0  # steps: changes of recorded time in this pass
             last_due = base
             for conn, t_ns, data in self._reader.messages(self.connections, start=self.start_ns):
-                first_ns = t_ns if first_ns is None else first_ns
+                if first_ns is None:
+                    first_ns = t_ns
+                elif t_ns != last_ns:
+                    steps += 1
+                last_ns = t_ns
                 last_due = base + (t_ns - first_ns) / _NS / self.rate
                 delay = last_due - self._clock()
                 if delay > 0:
@@ -226,7 +240,7 @@ class BagReplay:
                 return
             self.loops += 1
             # Keep the recorded spacing across the seam: one mean period after the last.
-            period = (last_due - base) / max(index, 1)
+            period = (last_due - base) / steps if steps else 0.0
             base = last_due + period
 
 

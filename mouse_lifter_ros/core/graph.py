@@ -151,7 +151,8 @@ def load_graphs(path: str | os.PathLike[str]) -> dict[str, GraphSpec]:
             if arg.type not in _TYPES:
                 problems.append(f"  graph {gname}: argument {aname}: unknown type {arg.type!r}")
             targets = list(arg.switch) + ([arg.node] if arg.node else [])
-            if not targets or (arg.node is not None) == bool(arg.switch):
+            if (not targets or (arg.node is not None) == bool(arg.switch)
+                    or (arg.node is not None and not arg.parameter)):
                 problems.append(
                     f"  graph {gname}: argument {aname} needs either node+parameter or switch"
                 )

@@ -7,24 +7,26 @@ recorded timing scaled by ``rate``. The recorded CDR bytes are published as they
 
 from __future__ import annotations
 
-import threading
-
-from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from mouse_lifter_ros.core.bag import BagReplay, Restamper
-from mouse_lifter_ros.core.errors import MouseLifterError
 from mouse_lifter_ros.core.specs import BAG_SOURCE_PARAMS
-from mouse_lifter_ros.nodes._ros import LATEST_FRAME_QOS, declare_parameters, resolve_path, run
+from mouse_lifter_ros.nodes._ros import (
+    LATEST_FRAME_QOS,
+    SourceNode,
+    declare_parameters,
+    resolve_path,
+    run,
+)
 
 
-class BagSourceNode(Node):
+class BagSourceNode(SourceNode):
     """Replay in a thread of its own, publishing each message when it is due."""
 
     def __init__(self) -> None:
         super().__init__("bag_source")
         p = declare_parameters(self, BAG_SOURCE_PARAMS)
-        self.restamp, self.wait_for_subscribers = p["restamp"], p["wait_for_subscribers"]
+        self.restamp = p["restamp"]
         self.image_pub = self.create_publisher(Image, "image_raw", LATEST_FRAME_QOS)
         self.publishers_by_topic = {p["image_topic"]: self.image_pub}
         if p["camera_info_topic"]:
@@ -36,37 +38,24 @@ class BagSourceNode(Node):
         self.get_logger().info(
             f"replaying {', '.join(self.publishers_by_topic)} of {p['bag']} at rate "
             f"{p['rate']:g} on {self.image_pub.topic_name}")
-        self.done = threading.Event()
-        self.exit_code = 0
-        self._thread = threading.Thread(target=self._replay, name="replay", daemon=True)
-        self._thread.start()
+        self.start_source(self.image_pub, p["wait_for_subscribers"])
 
-    def _replay(self) -> None:
+    def produce(self) -> None:
+        """Publish each message when it is due, until the bag ends or the node stops."""
         restamper = Restamper()
         count = 0
-        try:
-            while self.image_pub.get_subscription_count() < self.wait_for_subscribers:
-                if self.done.wait(0.05):
-                    return
-            for msg in self.replay:
-                if self.done.is_set():
-                    return
-                data = msg.data
-                if self.restamp:
-                    data = restamper(data, self.get_clock().now().nanoseconds)
-                self.publishers_by_topic[msg.topic].publish(data)
-                count += 1
-            self.get_logger().info(f"bag ended after {count} messages; shutting down")
-        except MouseLifterError as exc:
-            self.get_logger().error(str(exc))
-            self.exit_code = 1
-        finally:
-            self.done.set()
+        for msg in self.replay:
+            if self.done.is_set():
+                return
+            data = msg.data
+            if self.restamp:
+                data = restamper(data, self.get_clock().now().nanoseconds)
+            self.publishers_by_topic[msg.topic].publish(data)
+            count += 1
+        self.get_logger().info(f"bag ended after {count} messages; shutting down")
 
-    def close(self) -> None:
-        """Stop replaying and close the bag."""
-        self.done.set()
-        self._thread.join(timeout=2.0)
+    def release(self) -> None:
+        """Close the bag."""
         self.replay.close()
 
 

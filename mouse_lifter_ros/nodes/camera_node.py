@@ -8,17 +8,14 @@ a source that cannot be opened is one error and exit 1.
 
 from __future__ import annotations
 
-import threading
-
-from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from mouse_lifter_ros.core.calibration import camera_info_fields, load_calibration, uncalibrated
-from mouse_lifter_ros.core.errors import MouseLifterError
 from mouse_lifter_ros.core.specs import CAMERA_PARAMS
 from mouse_lifter_ros.core.video import FramePacer, VideoSource, VideoSourceConfig
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
+    SourceNode,
     declare_parameters,
     resolve_path,
     run,
@@ -27,14 +24,13 @@ from mouse_lifter_ros.nodes._ros import (
 )
 
 
-class CameraNode(Node):
+class CameraNode(SourceNode):
     """Capture in a thread of its own; publish each frame as soon as it is read."""
 
     def __init__(self) -> None:
         super().__init__("camera")
         p = declare_parameters(self, CAMERA_PARAMS)
         self.encoding, self.frame_id = p["encoding"], p["frame_id"]
-        self.wait_for_subscribers = p["wait_for_subscribers"]
         crop = tuple(p["crop"])
         self.source = VideoSource(VideoSourceConfig(
             source=p["source"], fps=p["fps"], width=p["width"], height=p["height"],
@@ -54,40 +50,27 @@ class CameraNode(Node):
         self.get_logger().info(
             f"publishing {p['source']} as {w}x{h} {self.encoding} at {self.source.fps:g} fps "
             f"on {self.image_pub.topic_name}")
-        self.done = threading.Event()
-        self.exit_code = 0
-        self._thread = threading.Thread(target=self._capture, name="capture", daemon=True)
-        self._thread.start()
+        self.start_source(self.image_pub,
+                          p["wait_for_subscribers"] if self.source.is_file else 0)
 
-    def _capture(self) -> None:
+    def produce(self) -> None:
+        """Read, stamp and publish frames until the file ends or the node stops."""
         # Devices deliver at their own rate; files are paced to theirs (or to `fps`).
         pacer = FramePacer(self.source.fps if self.source.is_file else 0.0)
-        try:
-            while (self.source.is_file
-                   and self.image_pub.get_subscription_count() < self.wait_for_subscribers):
-                if self.done.wait(0.05):
-                    return
-            while not self.done.is_set():
-                pacer.wait()
-                frame = self.source.read()
-                if frame is None:
-                    self.get_logger().info(
-                        f"video ended after {self.source.frames_read} frames; shutting down")
-                    break
-                stamp = self.get_clock().now().to_msg()
-                self.image_pub.publish(to_image_msg(frame, self.encoding, stamp, self.frame_id))
-                self.info_msg.header.stamp = stamp
-                self.info_pub.publish(self.info_msg)
-        except MouseLifterError as exc:
-            self.get_logger().error(str(exc))
-            self.exit_code = 1
-        finally:
-            self.done.set()
+        while not self.done.is_set():
+            pacer.wait()
+            frame = self.source.read()
+            if frame is None:
+                self.get_logger().info(
+                    f"video ended after {self.source.frames_read} frames; shutting down")
+                return
+            stamp = self.get_clock().now().to_msg()
+            self.image_pub.publish(to_image_msg(frame, self.encoding, stamp, self.frame_id))
+            self.info_msg.header.stamp = stamp
+            self.info_pub.publish(self.info_msg)
 
-    def close(self) -> None:
-        """Stop capturing and release the device or file."""
-        self.done.set()
-        self._thread.join(timeout=2.0)
+    def release(self) -> None:
+        """Release the device or file."""
         self.source.close()
 
 

@@ -90,21 +90,24 @@ def test_crop_mono_and_roi(listener: Listener, namespace: str, video: Path,
         100, 80, 160, 120)
 
 
-def test_missing_file_is_one_clear_error(namespace: str, ros_domain: int) -> None:
-    with GraphRun("live", arguments={"source": "/no/such/clip.mp4", "monitor": "false"},
-                  namespace=namespace) as run:
+def _run_camera(namespace: str, args: dict[str, str],
+                params: Path | None = None) -> tuple[int, str]:
+    """Start the live graph without the monitor; return the camera's exit code and output."""
+    with GraphRun("live", arguments={**args, "monitor": "false"}, namespace=namespace,
+                  params_file=params) as run:
         assert run.wait_any(timeout=20) == "camera"
-        code, out = run.processes["camera"].returncode, run.output("camera")
+        return run.processes["camera"].returncode, run.output("camera")
+
+
+def test_missing_file_is_one_clear_error(namespace: str, ros_domain: int) -> None:
+    code, out = _run_camera(namespace, {"source": "/no/such/clip.mp4"})
     assert code == 1
     assert "/no/such/clip.mp4" in out and "does not exist" in out
     assert "Traceback" not in out
 
 
 def test_missing_device_is_one_clear_error(namespace: str, ros_domain: int) -> None:
-    with GraphRun("live", arguments={"source": "57", "monitor": "false"},
-                  namespace=namespace) as run:
-        assert run.wait_any(timeout=20) == "camera"
-        code, out = run.processes["camera"].returncode, run.output("camera")
+    code, out = _run_camera(namespace, {"source": "57"})
     assert code == 1
     assert "camera device 57" in out and "Traceback" not in out
 
@@ -113,10 +116,7 @@ def test_invalid_parameters_are_listed_together(namespace: str, ros_domain: int,
                                                 tmp_path: Path) -> None:
     params = write_params(tmp_path / "params.yaml", {"camera": {
         "fps": -5.0, "encoding": "yuv422", "crop": [10, 10, 0, 5]}})
-    with GraphRun("live", arguments={"monitor": "false"}, namespace=namespace,
-                  params_file=params) as run:
-        assert run.wait_any(timeout=20) == "camera"
-        code, out = run.processes["camera"].returncode, run.output("camera")
+    code, out = _run_camera(namespace, {}, params)
     assert code == 2
     for text in ("fps = -5.0", "encoding = 'yuv422'", "crop = [10, 10, 0, 5]", ">= 0",
                  "bgr8, rgb8, mono8"):
@@ -128,10 +128,7 @@ def test_bad_calibration_file(namespace: str, ros_domain: int, video: Path,
                               tmp_path: Path) -> None:
     bad = tmp_path / "cal.yaml"
     bad.write_text("image_width: 640\nimage_height: -1\ncamera_matrix: {rows: 3, cols: 3}\n")
-    args = {"source": str(video), "calibration": str(bad), "monitor": "false"}
-    with GraphRun("live", arguments=args, namespace=namespace) as run:
-        assert run.wait_any(timeout=20) == "camera"
-        code, out = run.processes["camera"].returncode, run.output("camera")
+    code, out = _run_camera(namespace, {"source": str(video), "calibration": str(bad)})
     assert code == 1 and str(bad) in out and "Traceback" not in out
 
 

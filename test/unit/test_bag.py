@@ -1,0 +1,318 @@
+"""Tests of mouse_lifter_ros.core.bag on small bags written into tmp_path (no ROS)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from rosbags.rosbag2 import Writer
+from rosbags.typesys import Stores, get_typestore
+
+from mouse_lifter_ros.core import calibration, images
+from mouse_lifter_ros.core.bag import (
+    BagReplay,
+    ReplayMessage,
+    Restamper,
+    bag_topics,
+    cdr_stamp_ns,
+    restamp_cdr,
+    write_image_bag,
+)
+from mouse_lifter_ros.core.errors import SourceError
+
+TS = get_typestore(Stores.ROS2_JAZZY)
+W, H, N, FPS = 32, 24, 10, 20.0
+START_NS = 1_700_000_000 * 10**9  # write_image_bag's default first stamp
+IMAGE, INFO = "/camera/image_raw", "/camera/camera_info"
+IMAGE_T, INFO_T = "sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo"
+
+
+def make_bag(path: Path, storage: str = "sqlite3", n: int = N) -> Path:
+    """Frame i is mono8 filled with i * 20, at FPS, each with an (uncalibrated) CameraInfo."""
+    info = calibration.camera_info_fields(calibration.uncalibrated(W, H))
+    frames = (np.full((H, W), i * 20, np.uint8) for i in range(n))
+    written = write_image_bag(path, frames, fps=FPS, encoding="mono8", camera_info=info,
+                              storage=storage)  # type: ignore[arg-type]
+    assert written == n
+    return path
+
+
+@pytest.fixture(params=["sqlite3", "mcap"])
+def bag(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    return make_bag(tmp_path / f"bag_{request.param}", request.param)
+
+
+@pytest.fixture(scope="module")
+def sqlite_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_bag(tmp_path_factory.mktemp("bags") / "bag")
+
+
+class FakeTime:
+    """A monotonic clock that only moves when slept on."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.start = self.now = start
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds > 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def replay(path: Path, fake: FakeTime, topics: tuple[str, ...] = (IMAGE, INFO),
+           **kwargs: Any) -> BagReplay:
+    return BagReplay(path, topics=topics, clock=fake.clock, sleep=fake.sleep, **kwargs)
+
+
+def collect(rep: BagReplay, fake: FakeTime, limit: int | None = None
+            ) -> list[tuple[float, ReplayMessage]]:
+    """(due time since the start, message) for each message yielded."""
+    return [(fake.now - fake.start, msg) for msg in itertools.islice(rep, limit)]
+
+
+def decode(msg: ReplayMessage) -> Any:
+    return TS.deserialize_cdr(msg.data, msg.msgtype)
+
+
+def frame_value(msg: ReplayMessage) -> int:
+    pixels = images.image_to_numpy(decode(msg))  # type: ignore[arg-type]
+    assert pixels.shape == (H, W)
+    assert np.all(pixels == pixels[0, 0])
+    return int(pixels[0, 0])
+
+
+def test_bag_topics(bag: Path) -> None:
+    topics = {t.name: t for t in bag_topics(bag)}
+    assert set(topics) == {IMAGE, INFO}
+    assert topics[IMAGE].msgtype == IMAGE_T and topics[IMAGE].count == N
+    assert topics[INFO].msgtype == INFO_T and topics[INFO].count == N
+
+
+def test_replay_in_recorded_order_at_recorded_times(bag: Path) -> None:
+    fake = FakeTime()
+    with replay(bag, fake) as rep:
+        got = collect(rep, fake)
+        assert rep.loops == 0
+    assert len(got) == 2 * N
+    assert [m.index for _, m in got] == list(range(2 * N))
+    recorded = [m.recorded_ns for _, m in got]
+    assert recorded == sorted(recorded)
+    image_msgs = [(due, m) for due, m in got if m.topic == IMAGE]
+    info_msgs = [(due, m) for due, m in got if m.topic == INFO]
+    assert len(image_msgs) == len(info_msgs) == N
+    assert all(m.msgtype == IMAGE_T for _, m in image_msgs)
+    assert all(m.msgtype == INFO_T for _, m in info_msgs)
+    for i, ((due, img), (info_due, info)) in enumerate(zip(image_msgs, info_msgs, strict=True)):
+        assert frame_value(img) == i * 20
+        assert img.recorded_ns == info.recorded_ns == START_NS + round(i * 1e9 / FPS)
+        assert due == pytest.approx(i / FPS, abs=1e-9)
+        assert info_due == pytest.approx(due, abs=1e-9)
+        decoded_info = decode(info)
+        assert (decoded_info.width, decoded_info.height) == (W, H)
+        # The header stamp is the recorded time, for images and infos alike.
+        assert cdr_stamp_ns(img.data) == cdr_stamp_ns(info.data) == img.recorded_ns
+
+
+def test_rate_scales_the_due_times(sqlite_bag: Path) -> None:
+    fake = FakeTime()
+    with replay(sqlite_bag, fake, topics=(IMAGE,), rate=2.0) as rep:
+        got = collect(rep, fake)
+    assert [frame_value(m) for _, m in got] == [i * 20 for i in range(N)]
+    dues = [due for due, _ in got]
+    assert dues == pytest.approx([i / FPS / 2.0 for i in range(N)], abs=1e-9)
+    assert sum(fake.sleeps) == pytest.approx((N - 1) / FPS / 2.0)
+
+
+def test_due_times_do_not_drift_when_publishing_is_slow(sqlite_bag: Path) -> None:
+    """The schedule is fixed: time spent by the caller is not added to it."""
+    fake = FakeTime()
+    dues = []
+    with replay(sqlite_bag, fake, topics=(IMAGE,)) as rep:
+        for _msg in rep:
+            dues.append(fake.now - fake.start)
+            fake.now += 0.01  # the caller takes 10 ms to publish
+    assert dues == pytest.approx([i / FPS for i in range(N)], abs=1e-9)
+
+
+@pytest.mark.parametrize(("offset", "skipped"), [(0.0, 0), (0.2, 4), (0.22, 5), (0.45, 9)])
+def test_start_offset(sqlite_bag: Path, offset: float, skipped: int) -> None:
+    fake = FakeTime()
+    with replay(sqlite_bag, fake, topics=(IMAGE,), start_offset=offset) as rep:
+        got = collect(rep, fake)
+    assert [frame_value(m) for _, m in got] == [i * 20 for i in range(skipped, N)]
+    # The first remaining frame is due at once, the rest keep the recorded spacing.
+    assert [due for due, _ in got] == pytest.approx(
+        [i / FPS for i in range(N - skipped)], abs=1e-9)
+
+
+def test_loop(bag: Path) -> None:
+    fake = FakeTime()
+    with replay(bag, fake, loop=True) as rep:
+        got = collect(rep, fake, 25)
+        assert rep.loops == 1
+        got += collect(rep, fake, 30)  # a new iteration starts the schedule again
+    first, second = got[:25], got[25:]
+    for part in (first, second):
+        dues = [due for due, _ in part]
+        assert dues == sorted(dues)
+        images_in_part = [(due, m) for due, m in part if m.topic == IMAGE]
+        assert [frame_value(m) for _, m in images_in_part] == [
+            (k % N) * 20 for k in range(len(images_in_part))]
+        assert [m.index for _, m in part] == list(range(len(part)))
+    assert rep.loops == 2
+
+
+def test_loop_keeps_the_recorded_spacing_across_the_seam(bag: Path) -> None:
+    fake = FakeTime()
+    loops = 3
+    with replay(bag, fake, loop=True) as rep:
+        got = collect(rep, fake, 2 * N * loops)
+        assert rep.loops == loops - 1
+    image_dues = [due for due, m in got if m.topic == IMAGE]
+    assert len(image_dues) == N * loops
+    assert image_dues == pytest.approx([k / FPS for k in range(N * loops)], abs=1e-9)
+
+
+def test_loop_with_rate(sqlite_bag: Path) -> None:
+    fake = FakeTime()
+    with replay(sqlite_bag, fake, topics=(IMAGE,), rate=4.0, loop=True) as rep:
+        got = collect(rep, fake, 2 * N + 3)
+    assert [due for due, _ in got] == pytest.approx(
+        [k / FPS / 4.0 for k in range(2 * N + 3)], abs=1e-9)
+
+
+def test_missing_topic_lists_the_bag_topics(sqlite_bag: Path) -> None:
+    with pytest.raises(SourceError) as exc:
+        BagReplay(sqlite_bag, topics=[IMAGE, "/camera/depth"])
+    text = str(exc.value)
+    assert "/camera/depth" in text and str(sqlite_bag) in text
+    assert IMAGE in text and INFO in text
+
+
+def test_unsupported_topic_type(tmp_path: Path) -> None:
+    path = tmp_path / "strings"
+    with Writer(path, version=9) as writer:
+        conn = writer.add_connection("/chatter", "std_msgs/msg/String", typestore=TS)
+        msg = TS.types["std_msgs/msg/String"](data="hello")
+        writer.write(conn, START_NS, TS.serialize_cdr(msg, "std_msgs/msg/String"))
+    assert [(t.name, t.msgtype, t.count) for t in bag_topics(path)] == [
+        ("/chatter", "std_msgs/msg/String", 1)]
+    with pytest.raises(SourceError) as exc:
+        BagReplay(path, topics=["/chatter"])
+    assert "/chatter" in str(exc.value) and "std_msgs/msg/String" in str(exc.value)
+
+
+@pytest.mark.parametrize("offset", [0.46, 0.5, 10.0, -0.1])
+def test_start_offset_outside_the_bag(sqlite_bag: Path, offset: float) -> None:
+    with pytest.raises(SourceError, match="start_offset") as exc:
+        BagReplay(sqlite_bag, topics=[IMAGE], start_offset=offset)
+    assert "0.450 s" in str(exc.value)  # the bag's duration, to choose a better offset
+
+
+@pytest.mark.parametrize("rate", [0.0, -1.0, float("nan")])
+def test_bad_rate(sqlite_bag: Path, rate: float) -> None:
+    with pytest.raises(SourceError, match="rate"):
+        BagReplay(sqlite_bag, topics=[IMAGE], rate=rate)
+
+
+def test_not_a_bag(tmp_path: Path) -> None:
+    folder = tmp_path / "not_a_bag"
+    folder.mkdir()
+    (folder / "data.db3").write_bytes(b"")
+    missing = tmp_path / "missing"
+    for path in (folder, missing):
+        with pytest.raises(SourceError) as exc:
+            BagReplay(path, topics=[IMAGE])
+        assert str(path) in str(exc.value)
+        with pytest.raises(SourceError) as exc:
+            bag_topics(path)
+        assert str(path) in str(exc.value)
+
+
+def first_messages(path: Path, count: int) -> list[ReplayMessage]:
+    fake = FakeTime()
+    with replay(path, fake) as rep:
+        return list(itertools.islice(rep, count))
+
+
+@pytest.mark.parametrize("little_endian", [True, False])
+def test_restamp_cdr_changes_only_the_stamp(sqlite_bag: Path, little_endian: bool) -> None:
+    [img] = [m for m in first_messages(sqlite_bag, 2) if m.topic == IMAGE]
+    original = decode(img)
+    data = bytes(TS.serialize_cdr(original, IMAGE_T, little_endian=little_endian))
+    assert cdr_stamp_ns(data) == START_NS
+    new_ns = 1_234_567_890 * 10**9 + 987_654_321
+    out = restamp_cdr(data, new_ns)
+    assert isinstance(out, bytes) and len(out) == len(data)
+    assert cdr_stamp_ns(out) == new_ns
+    assert out[:4] == data[:4] and out[12:] == data[12:]
+    back: Any = TS.deserialize_cdr(out, IMAGE_T)
+    assert (back.header.stamp.sec, back.header.stamp.nanosec) == (1_234_567_890, 987_654_321)
+    assert back.header.frame_id == original.header.frame_id
+    assert (back.height, back.width, back.encoding, back.step) == (
+        original.height, original.width, original.encoding, original.step)
+    assert np.array_equal(back.data, original.data)
+    assert cdr_stamp_ns(data) == START_NS  # the input is left alone
+
+
+def test_restamp_cdr_rejects_other_encapsulations() -> None:
+    with pytest.raises(SourceError):
+        restamp_cdr(b"\x00\x02\x00\x00" + bytes(8), 5)  # PL_CDR_BE
+    with pytest.raises(SourceError):
+        restamp_cdr(b"\x00\x01\x00\x00", 5)  # too short for a stamp
+
+
+def test_restamper_keeps_pairs_together(sqlite_bag: Path) -> None:
+    msgs = first_messages(sqlite_bag, 4)
+    assert [m.recorded_ns for m in msgs[:2]] == [START_NS] * 2
+    assert msgs[2].recorded_ns == msgs[3].recorded_ns > START_NS
+    restamp = Restamper()
+    t0, t1 = 5_000_000_000, 5_000_100_000
+    a, b = restamp(msgs[0].data, t0), restamp(msgs[1].data, t0 + 1000)
+    c, d = restamp(msgs[2].data, t1), restamp(msgs[3].data, t1 + 1000)
+    assert cdr_stamp_ns(a) == cdr_stamp_ns(b) == t0  # the twin gets the first's stamp
+    assert cdr_stamp_ns(c) == cdr_stamp_ns(d) == t1
+    topics = {m.topic for m in msgs}
+    assert topics == {IMAGE, INFO}
+
+
+def test_restamper_on_a_looping_replay(tmp_path: Path) -> None:
+    """A short bag replayed in a loop still gets strictly increasing frame stamps."""
+    path = make_bag(tmp_path / "short", n=3)
+    fake = FakeTime()
+    restamp = Restamper()
+    stamps: dict[str, list[int]] = {IMAGE: [], INFO: []}
+    with replay(path, fake, loop=True) as rep:
+        for msg in itertools.islice(rep, 2 * 3 * 4):  # four passes over three frames
+            now_ns = round(fake.now * 1e9)
+            stamps[msg.topic].append(cdr_stamp_ns(restamp(msg.data, now_ns)))
+    assert len(stamps[IMAGE]) == len(stamps[INFO]) == 12
+    assert stamps[IMAGE] == stamps[INFO]  # each image and its info share a stamp
+    image_stamps = stamps[IMAGE]
+    assert all(b > a for a, b in itertools.pairwise(image_stamps)), image_stamps
+
+
+def test_write_image_bag_checks(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="fps"):
+        write_image_bag(tmp_path / "b", [np.zeros((2, 2), np.uint8)], fps=0.0, encoding="mono8")
+    # Without camera_info only the image topic is written, with bgr8 data kept as is.
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(3)]
+    path = tmp_path / "bgr"
+    write_image_bag(path, frames, fps=10.0, encoding="bgr8", image_topic="/img",
+                    frame_id="cam")
+    assert [(t.name, t.count) for t in bag_topics(path)] == [("/img", 3)]
+    fake = FakeTime()
+    with BagReplay(path, topics=["/img"], clock=fake.clock, sleep=fake.sleep) as rep:
+        got = list(rep)
+    for frame, msg in zip(frames, got, strict=True):
+        decoded: Any = decode(msg)
+        assert decoded.header.frame_id == "cam" and decoded.encoding == "bgr8"
+        assert np.array_equal(images.image_to_numpy(decoded), frame)

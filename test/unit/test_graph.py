@@ -1,0 +1,219 @@
+"""Tests of mouse_lifter_ros.core.graph on the real config/graph.yaml and broken copies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mouse_lifter_ros.core.errors import ParameterError
+from mouse_lifter_ros.core.graph import (
+    GraphSpec,
+    NodeLaunch,
+    load_graphs,
+    overrides_yaml,
+    parse_value,
+    ros_arguments,
+)
+from mouse_lifter_ros.core.params import validate
+from mouse_lifter_ros.core.specs import NODE_PARAMS
+
+ROOT = Path(__file__).resolve().parents[2]
+GRAPH_YAML = ROOT / "config" / "graph.yaml"
+
+
+@pytest.fixture(scope="module")
+def graphs() -> dict[str, GraphSpec]:
+    return load_graphs(GRAPH_YAML)
+
+
+def by_name(launches: list[NodeLaunch]) -> dict[str, NodeLaunch]:
+    return {launch.node.name: launch for launch in launches}
+
+
+def test_live_and_replay_graphs(graphs: dict[str, GraphSpec]) -> None:
+    assert {"live", "replay"} <= set(graphs)
+    assert "camera" in {n.name for n in graphs["live"].nodes}
+    assert "bag_source" in {n.name for n in graphs["replay"].nodes}
+    for graph in graphs.values():
+        assert graph.description
+        assert graph.nodes
+        for node in graph.nodes:
+            assert node.executable, node.name
+            assert node.executable in NODE_PARAMS, node.executable
+
+
+def test_arguments_match_node_parameters(graphs: dict[str, GraphSpec]) -> None:
+    """Each argument sets a real parameter of its node, with the parameter's type."""
+    for graph in graphs.values():
+        exe = {n.name: n.executable for n in graph.nodes}
+        for arg in graph.arguments:
+            assert arg.description, arg.name
+            if arg.switch:
+                assert set(arg.switch) <= set(exe)
+                continue
+            assert arg.node in exe and arg.parameter
+            node_specs = {s.name: s for s in NODE_PARAMS[exe[arg.node]]}
+            assert arg.parameter in node_specs, f"{graph.name}: {arg.name}"
+            assert arg.type == node_specs[arg.parameter].type.__name__, arg.name
+
+
+def test_resolve_defaults(graphs: dict[str, GraphSpec]) -> None:
+    for graph in graphs.values():
+        launches = graph.resolve({})
+        assert [launch.node for launch in launches] == list(graph.nodes)
+        assert all(launch.overrides == {} for launch in launches), graph.name
+
+
+def test_monitor_switch(graphs: dict[str, GraphSpec]) -> None:
+    for graph in graphs.values():
+        names = set(by_name(graph.resolve({"monitor": "false"})))
+        assert "monitor" not in names
+        assert names == {n.name for n in graph.nodes} - {"monitor"}
+        assert "monitor" in by_name(graph.resolve({"monitor": "true"}))
+
+
+def test_float_argument(graphs: dict[str, GraphSpec]) -> None:
+    launches = by_name(graphs["replay"].resolve({"rate": "2"}))
+    value = launches["bag_source"].overrides["rate"]
+    assert value == 2.0 and type(value) is float
+    assert launches["monitor"].overrides == {}
+
+
+def test_several_arguments(graphs: dict[str, GraphSpec]) -> None:
+    launches = by_name(graphs["replay"].resolve(
+        {"bag": "/data/b", "start_offset": "1.5", "loop": "true"}))
+    assert launches["bag_source"].overrides == {"bag": "/data/b", "start_offset": 1.5,
+                                                "loop": True}
+    # What the arguments give the node, its specs accept.
+    validate(NODE_PARAMS["bag_source_node"], launches["bag_source"].overrides)
+
+
+def test_bad_bool_names_the_argument(graphs: dict[str, GraphSpec]) -> None:
+    with pytest.raises(ParameterError) as exc:
+        graphs["replay"].resolve({"loop": "maybe"})
+    assert "loop" in str(exc.value) and "'maybe'" in str(exc.value)
+
+
+def test_unknown_argument_is_named(graphs: dict[str, GraphSpec]) -> None:
+    with pytest.raises(ParameterError) as exc:
+        graphs["live"].resolve({"frame_rate": "30"})
+    text = str(exc.value)
+    assert "frame_rate" in text and "fps" in text  # and the known ones are listed
+
+
+def test_all_problems_at_once(graphs: dict[str, GraphSpec]) -> None:
+    with pytest.raises(ParameterError) as exc:
+        graphs["replay"].resolve({"rate": "fast", "loop": "maybe", "speed": "2"})
+    text = str(exc.value)
+    assert all(name in text for name in ("rate", "loop", "speed")), text
+
+
+def test_source_stays_a_string(graphs: dict[str, GraphSpec]) -> None:
+    launches = by_name(graphs["live"].resolve({"source": "0"}))
+    value = launches["camera"].overrides["source"]
+    assert value == "0" and type(value) is str
+
+
+def test_empty_argument_keeps_the_params_file(graphs: dict[str, GraphSpec]) -> None:
+    launches = by_name(graphs["replay"].resolve({"rate": "", "bag": ""}))
+    assert launches["bag_source"].overrides == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "type_name", "expected"),
+    [("0", "str", "0"), ("true", "str", "true"), ("3", "int", 3), ("3", "float", 3.0),
+     ("0.5", "float", 0.5), ("true", "bool", True), ("false", "bool", False)],
+)
+def test_parse_value(text: str, type_name: str, expected: Any) -> None:
+    value = parse_value(text, type_name)
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "type_name"),
+    [("true", "int"), ("2.5", "int"), ("abc", "float"), ("true", "float"), ("1", "bool"),
+     ("maybe", "bool"), ("", "int")],
+)
+def test_parse_value_rejects(text: str, type_name: str) -> None:
+    with pytest.raises(ValueError, match=type_name):
+        parse_value(text, type_name)
+
+
+def flag_values(args: list[str], flag: str) -> list[str]:
+    return [args[i + 1] for i, a in enumerate(args[:-1]) if a == flag]
+
+
+def test_ros_arguments(graphs: dict[str, GraphSpec]) -> None:
+    launches = by_name(graphs["replay"].resolve({}))
+    bag_source = launches["bag_source"]
+    args = ros_arguments(bag_source, namespace="ns", params_files=["/a/params.yaml", "/tmp/o.yaml"])
+    assert args[0] == "--ros-args"
+    remaps = flag_values(args, "-r")
+    assert "__node:=bag_source" in remaps
+    assert "__ns:=/ns" in remaps
+    assert flag_values(args, "--params-file") == ["/a/params.yaml", "/tmp/o.yaml"]
+    assert bag_source.node.remappings
+    for src, dst in bag_source.node.remappings:
+        assert f"{src}:={dst}" in remaps
+    assert "image_raw:=camera/image_raw" in remaps
+
+    assert "__ns:=/ns" in ros_arguments(bag_source, namespace="/ns/", params_files=[])
+    plain = ros_arguments(bag_source, namespace="", params_files=[])
+    assert not any(a.startswith("__ns:=") for a in plain)
+    assert "--params-file" not in plain
+
+
+def test_overrides_yaml_round_trip(graphs: dict[str, GraphSpec]) -> None:
+    launches = by_name(graphs["live"].resolve(
+        {"source": "0", "fps": "15", "loop": "true", "calibration": "/c.yaml"}))
+    doc = yaml.safe_load(overrides_yaml(launches["camera"]))
+    assert doc == {"/**/camera": {"ros__parameters": {
+        "source": "0", "fps": 15.0, "loop": True, "calibration_file": "/c.yaml"}}}
+    params = doc["/**/camera"]["ros__parameters"]
+    assert type(params["source"]) is str
+    assert type(params["fps"]) is float
+    assert type(params["loop"]) is bool
+    validate(NODE_PARAMS["camera_node"], params)
+
+    empty = yaml.safe_load(overrides_yaml(launches["monitor"]))
+    assert empty == {"/**/monitor": {"ros__parameters": {}}}
+
+
+def test_broken_graph_lists_every_problem(tmp_path: Path) -> None:
+    raw = yaml.safe_load(GRAPH_YAML.read_text(encoding="utf-8"))
+    raw["graphs"]["live"]["nodes"].append("ghost")
+    raw["graphs"]["replay"]["arguments"]["fps"] = {
+        "node": "camera", "parameter": "fps", "type": "float", "description": "x"}
+    path = tmp_path / "graph.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(ParameterError) as exc:
+        load_graphs(path)
+    text = str(exc.value)
+    assert str(path) in text
+    [ghost] = [line for line in text.splitlines() if "'ghost'" in line]
+    assert "live" in ghost and "unknown node" in ghost
+    [fps] = [line for line in text.splitlines() if "fps" in line]
+    assert "replay" in fps and "'camera'" in fps
+
+
+def test_broken_argument_shapes(tmp_path: Path) -> None:
+    raw = {
+        "nodes": {"a": {"executable": "camera_node"}},
+        "graphs": {"g": {"nodes": ["a"], "arguments": {
+            "both": {"node": "a", "parameter": "fps", "switch": ["a"]},
+            "neither": {"description": "nothing"},
+            "typed": {"node": "a", "parameter": "fps", "type": "double"},
+            # a misspelt "parameter" key must not leave an argument that does nothing
+            "noparam": {"node": "a", "paramter": "fps", "type": "float"},
+        }}},
+    }
+    path = tmp_path / "graph.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(ParameterError) as exc:
+        load_graphs(path)
+    text = str(exc.value)
+    for name in ("both", "neither", "'double'", "noparam"):
+        assert name in text, text
