@@ -55,6 +55,8 @@ class ReplayMessage:
         Receive time stored in the bag, nanoseconds since the epoch.
     index:
         Position of the message in the whole replay, counting loops.
+    loop:
+        Pass over the bag: 0 the first time, 1 after the first loop, ...
     """
 
     topic: str
@@ -62,6 +64,7 @@ class ReplayMessage:
     data: bytes
     recorded_ns: int
     index: int
+    loop: int = 0
 
 
 def bag_topics(path: str | os.PathLike[str]) -> list[TopicInfo]:
@@ -117,29 +120,24 @@ def cdr_stamp_ns(data: bytes) -> int:
 class Restamper:
     """Give replayed messages new header stamps, keeping messages of one frame together.
 
-    An image and its camera info share a recorded stamp; both get the same new stamp
-    (the time the first of them was published), so that subscribers can still pair them.
-    A message that was already stamped under its recorded stamp (the same message again,
-    as when a replay loops) starts a new frame and gets ``now_ns``.
+    An image and its camera info share a recorded stamp; within one pass over the bag
+    both get the same new stamp (the time the first of them was published), so that
+    subscribers can still pair them. The next pass of a looping replay is a new frame.
     """
 
     def __init__(self, memory: int = 8) -> None:
-        # recorded stamp -> (new stamp, keys of the messages given it)
-        self._map: dict[int, tuple[int, set[tuple[int, bytes]]]] = {}
+        self._map: dict[tuple[int, int], int] = {}
         self._memory = memory
 
-    def __call__(self, data: bytes, now_ns: int) -> bytes:
-        """Return ``data`` stamped with ``now_ns``, or with the stamp given to its twin."""
-        recorded = cdr_stamp_ns(data)
-        key = (len(data), bytes(data[12:76]))  # tells an image from its info, cheaply
-        entry = self._map.get(recorded)
-        if entry is None or key in entry[1]:
-            self._map.pop(recorded, None)
-            entry = self._map[recorded] = (now_ns, set())
+    def __call__(self, msg: ReplayMessage, now_ns: int) -> bytes:
+        """Return the message's CDR bytes stamped with ``now_ns``, or its twin's stamp."""
+        key = (msg.loop, cdr_stamp_ns(msg.data))
+        new = self._map.get(key)
+        if new is None:
+            new = self._map[key] = now_ns
             if len(self._map) > self._memory:
                 del self._map[next(iter(self._map))]
-        entry[1].add(key)
-        return restamp_cdr(data, entry[0])
+        return restamp_cdr(msg.data, new)
 
 
 class BagReplay:
@@ -183,6 +181,15 @@ class BagReplay:
         self.rate, self.loop = rate, loop
         self._clock, self._sleep = clock, sleep
         self._reader = _open_reader(self.path)
+        try:
+            self._select(topics, start_offset)
+        except SourceError:
+            self._reader.close()
+            raise
+        self.loops = 0
+
+    def _select(self, topics: Sequence[str], start_offset: float) -> None:
+        """Check the topics and the offset against the bag; pick the connections."""
         available = self._reader.topics
         missing = [t for t in topics if t not in available]
         if missing:
@@ -205,7 +212,6 @@ class BagReplay:
                 f"rosbag '{self.path}': start_offset {start_offset!r} s must be >= 0 and "
                 f"before the end of the bag ({duration:.3f} s)"
             )
-        self.loops = 0
 
     def close(self) -> None:
         """Close the bag."""
@@ -234,7 +240,7 @@ class BagReplay:
                 delay = last_due - self._clock()
                 if delay > 0:
                     self._sleep(delay)
-                yield ReplayMessage(conn.topic, conn.msgtype, data, t_ns, index)
+                yield ReplayMessage(conn.topic, conn.msgtype, data, t_ns, index, self.loops)
                 index += 1
             if not self.loop or first_ns is None:
                 return

@@ -49,7 +49,7 @@ class BagSourceNode(SourceNode):
                 return
             data = msg.data
             if self.restamp:
-                data = restamper(data, self.get_clock().now().nanoseconds)
+                data = restamper(msg, self.get_clock().now().nanoseconds)
             self.publishers_by_topic[msg.topic].publish(data)
             count += 1
         self.get_logger().info(f"bag ended after {count} messages; shutting down")
