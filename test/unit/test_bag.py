@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pytest
+from fakes import FakeTime
 from rosbags.rosbag2 import Writer
 from rosbags.typesys import Stores, get_typestore
 
@@ -48,22 +49,6 @@ def bag(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def sqlite_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_bag(tmp_path_factory.mktemp("bags") / "bag")
-
-
-class FakeTime:
-    """A monotonic clock that only moves when slept on."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.start = self.now = start
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds > 0
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def replay(path: Path, fake: FakeTime, topics: tuple[str, ...] = (IMAGE, INFO),

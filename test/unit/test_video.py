@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import FakeTime
 
 from mouse_lifter_ros.core.errors import InputError, MouseLifterError, SourceError
 from mouse_lifter_ros.core.video import (
@@ -196,23 +197,6 @@ def test_write_video_grey_and_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="frame 1"):
         write_video(tmp_path / "m.mp4", [grey[0], np.zeros((10, 10), np.uint8)], fps=5.0)
     assert isinstance(InputError("x"), MouseLifterError)
-
-
-class FakeTime:
-    """A clock that only moves when slept on (plus an optional oversleep) or advanced."""
-
-    def __init__(self, oversleep: float = 0.0) -> None:
-        self.now = 1000.0
-        self.oversleep = oversleep
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds > 0
-        self.sleeps.append(seconds)
-        self.now += seconds + self.oversleep
 
 
 def test_pacer_fixed_schedule_without_drift() -> None:
