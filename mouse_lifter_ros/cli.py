@@ -88,8 +88,9 @@ def _demo(ns: argparse.Namespace) -> int:
     print(f"   {clip.frames} frames, 640x480 mono8, {clip.fps:g} fps: {clip.video}, {clip.bag} "
           f"({time.monotonic() - start:.1f} s)")
     print("== 2/2 replaying it through the ROS graph 'replay' (real node processes over DDS)")
-    run = argparse.Namespace(graph="replay", arguments=[f"bag:={clip.bag}"], namespace="demo",
-                             config=None)
+    # The bag waits for the monitor, so that every frame is seen.
+    run = argparse.Namespace(graph="replay", namespace="demo", config=None,
+                             arguments=[f"bag:={clip.bag}", "wait_for_subscribers:=1"])
     return _run(run)
 
 

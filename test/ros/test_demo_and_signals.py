@@ -24,8 +24,9 @@ def test_demo_replays_the_clip_through_the_graph(tmp_path: Path, ros_domain: int
     total = re.search(r"total: /demo/camera/image_raw: (\d+) frames, ([\d.]+) Hz, "
                       r"640x480 mono8", out)
     assert total, out
-    # 60 frames in the clip; best effort may lose one or two at start-up.
-    assert int(total.group(1)) >= 54 and abs(float(total.group(2)) - 30.0) < 3.0, out
+    # 60 frames in the clip; the bag waits for the monitor; best effort on one machine
+    # loses nothing in practice, but allow a frame.
+    assert int(total.group(1)) >= 59 and abs(float(total.group(2)) - 30.0) < 3.0, out
     assert "0 out of order" in out
 
 
