@@ -48,34 +48,34 @@ def _parse_assignments(items: Sequence[str]) -> dict[str, str]:
 
 
 def _run(ns: argparse.Namespace) -> int:
+    return _run_graph(ns.graph, _parse_assignments(ns.arguments), ns.namespace, ns.config)
+
+
+def _run_graph(graph: str, arguments: dict[str, str], namespace: str,
+               config: str | None) -> int:
+    """Run a graph, echoing each node's output, until a node exits or Ctrl-C."""
     from mouse_lifter_ros.runner import GraphRun
 
-    run = GraphRun(ns.graph, arguments=_parse_assignments(ns.arguments),
-                   namespace=ns.namespace, params_file=ns.config)
-    with run:
-        printed = {name: 0 for name in run.processes}
+    with GraphRun(graph, arguments=arguments, namespace=namespace, params_file=config) as run:
         try:
             ended = None
             while ended is None:
                 ended = run.wait_any(timeout=0.2)
-                printed = _echo(run, printed)
+                _echo(run)
             code = run.processes[ended].returncode
             print(f"[run] {ended} exited with {code}; stopping the graph")
         except KeyboardInterrupt:
             pass
         codes = run.stop()
-        _echo(run, printed)
+        _echo(run)
     return max((abs(c) for c in codes.values() if c not in (0, -2)), default=0)
 
 
-def _echo(run: GraphRun, printed: dict[str, int]) -> dict[str, int]:
-    for name in printed:
-        text = run.output(name)
-        for line in text[printed[name]:].splitlines():
+def _echo(run: GraphRun) -> None:
+    for name in run.processes:
+        for line in run.new_output(name).splitlines():
             print(f"[{name}] {line}")
-        printed[name] = len(text)
     sys.stdout.flush()
-    return printed
 
 
 def _demo(ns: argparse.Namespace) -> int:
@@ -89,9 +89,8 @@ def _demo(ns: argparse.Namespace) -> int:
           f"({time.monotonic() - start:.1f} s)")
     print("== 2/2 replaying it through the ROS graph 'replay' (real node processes over DDS)")
     # The bag waits for the monitor, so that every frame is seen.
-    run = argparse.Namespace(graph="replay", namespace="demo", config=None,
-                             arguments=[f"bag:={clip.bag}", "wait_for_subscribers:=1"])
-    return _run(run)
+    return _run_graph("replay", {"bag": str(clip.bag), "wait_for_subscribers": "1"},
+                      namespace="demo", config=None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -68,6 +68,7 @@ class GraphRun:
         self._tmp = tempfile.TemporaryDirectory(prefix=f"mouse_lifter_{graph}_")
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, IO[bytes]] = {}
+        self._read: dict[str, int] = {}
 
     def command(self, name: str) -> list[str]:
         """The command line of node ``name``."""
@@ -96,6 +97,16 @@ class GraphRun:
         log = self._logs[name]
         log.flush()
         return Path(log.name).read_text(encoding="utf-8", errors="replace")
+
+    def new_output(self, name: str) -> str:
+        """What node ``name`` printed since the last call (reads only the new bytes)."""
+        log = self._logs[name]
+        log.flush()
+        with open(log.name, "rb") as f:
+            f.seek(self._read.get(name, 0))
+            data = f.read()
+        self._read[name] = self._read.get(name, 0) + len(data)
+        return data.decode("utf-8", errors="replace")
 
     def wait_any(self, timeout: float | None = None) -> str | None:
         """Wait until a node exits; return its name (None on timeout)."""

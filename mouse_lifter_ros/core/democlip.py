@@ -9,6 +9,7 @@ It needs no outside data and the same arguments give the same pixels.
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,9 +113,7 @@ def write_demo_clip(out_dir: str | Path, *, seconds: float = 4.0, fps: float = 3
     frames = list(demo_frames(seconds, fps, seed))
     write_video(video, frames, fps)
     if bag.exists():
-        for f in bag.iterdir():
-            f.unlink()
-        bag.rmdir()
+        shutil.rmtree(bag)
     info = camera_info_fields(demo_calibration())
     write_image_bag(bag, frames, fps=fps, encoding="mono8", camera_info=info)
     return DemoClip(video, bag, len(frames), fps)

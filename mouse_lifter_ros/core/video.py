@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self, cast
+from typing import cast
 
 import cv2
 import numpy as np
@@ -235,7 +235,7 @@ class VideoSource:
             self._cap.release()
             self._cap = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> VideoSource:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

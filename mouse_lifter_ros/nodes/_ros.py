@@ -37,6 +37,9 @@ LATEST_FRAME_QOS = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 
+#: Seconds a source waits after its subscribers appeared, for them to match it in turn.
+DISCOVERY_SETTLE_S = 0.3
+
 #: Poses, behaviour and events: every message counts.
 RELIABLE_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
@@ -133,8 +136,13 @@ class SourceNode(Node):
 
     def _work(self, publisher: Publisher, wait_for_subscribers: int) -> None:
         try:
-            while publisher.get_subscription_count() < wait_for_subscribers:
-                if self.done.wait(0.05):
+            if wait_for_subscribers > 0:
+                while publisher.get_subscription_count() < wait_for_subscribers:
+                    if self.done.wait(0.05):
+                        return
+                # Discovery is two-way: the subscriber may match us a moment after we
+                # matched it, and best-effort samples sent before that are lost.
+                if self.done.wait(DISCOVERY_SETTLE_S):
                     return
             self.produce()
         except MouseLifterError as exc:
