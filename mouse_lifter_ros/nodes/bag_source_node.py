@@ -13,11 +13,11 @@ from mouse_lifter_ros.core.bag import BagReplay, Restamper
 from mouse_lifter_ros.core.specs import BAG_SOURCE_PARAMS
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
-    SourceNode,
     declare_parameters,
     resolve_path,
     run,
 )
+from mouse_lifter_ros.nodes._source import SourceNode
 
 
 class BagSourceNode(SourceNode):

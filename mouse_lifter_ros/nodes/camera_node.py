@@ -15,13 +15,13 @@ from mouse_lifter_ros.core.specs import CAMERA_PARAMS
 from mouse_lifter_ros.core.video import FramePacer, VideoSource, VideoSourceConfig
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
-    SourceNode,
     declare_parameters,
     resolve_path,
     run,
     to_camera_info_msg,
     to_image_msg,
 )
+from mouse_lifter_ros.nodes._source import SourceNode
 
 
 class CameraNode(SourceNode):
