@@ -6,7 +6,6 @@ model or file format lives here.
 
 from __future__ import annotations
 
-import array
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -79,7 +78,12 @@ def resolve_path(url: str) -> Path:
 
 
 def to_image_msg(image: np.ndarray, encoding: str, stamp: Time, frame_id: str) -> Image:
-    """A ``sensor_msgs/Image`` holding ``image`` (H, W[, C]); one copy into the message."""
+    """A ``sensor_msgs/Image`` holding ``image`` (H, W[, C]), copied once into the message.
+
+    The pixels go straight into the message's own ``data`` array: assigning ``msg.data``
+    would run rclpy's setter, which copies the whole buffer again
+    (``benchmarks/image_to_msg.py``). A crop is made contiguous first.
+    """
     fields = numpy_to_image_fields(image, encoding)
     msg = Image(
         height=fields.height, width=fields.width, encoding=fields.encoding,
@@ -87,9 +91,7 @@ def to_image_msg(image: np.ndarray, encoding: str, stamp: Time, frame_id: str) -
     )
     msg.header.stamp = stamp
     msg.header.frame_id = frame_id
-    data = array.array("B")
-    data.frombytes(fields.data)
-    msg.data = data
+    msg.data.frombytes(fields.data)
     return msg
 
 
