@@ -11,11 +11,13 @@ with exact two-bone inverse kinematics, and the tail lies down on the floor by
 changing the pitch of a segment, never its length.
 
 Default lengths follow real adult mice: the DANNCE ``markerless_mouse_1`` 3D labels
-(22 joints, mm; ``../shared/data/dannce-3d``) give snout to front spine 36 mm, front
-to middle spine 33 mm, middle spine to tail base 25 mm, ears 18 mm apart and 31 mm
-from the snout, forearm 11-12 mm, upper arm 12 mm, shank 16 mm, foot 9-10 mm (medians
-over 81 frames; :func:`mouse_lifter_ros.core.synth.priors.dannce_bone_lengths`
-recomputes them). Nose to tail base is 92 mm here, the tail 85 mm by default.
+(22 joints, mm; ``../shared/data/dannce-3d``) give snout to front spine (between the
+shoulders) 36 mm, front to middle spine 33 mm, middle spine to tail base 25 mm, ears
+18 mm apart and 31 mm from the snout, forearm 11-12 mm, upper arm 12 mm, shank 16 mm,
+foot 9-10 mm (medians over 81 frames;
+:func:`mouse_lifter_ros.core.synth.priors.dannce_bone_lengths` recomputes them). Here:
+nose to neck 30 mm, neck to lumbar spine 42 mm (through spine_center), lumbar spine to
+tail base 20 mm; nose to tail base 92 mm in all, the tail 85 mm by default.
 """
 
 from __future__ import annotations
@@ -90,12 +92,13 @@ SKELETON_EDGES: Final[tuple[tuple[int, int], ...]] = tuple(
 FUR, SKIN, EAR, EYE = 0, 1, 2, 3
 
 # Unscaled anatomy (metres), for an adult of scale 1.
-_SPINE_LENGTHS = np.array([0.018, 0.022, 0.022, 0.012, 0.018])  # s0..s4, tail_base -> nose
+_SPINE_LENGTHS = np.array([0.020, 0.020, 0.022, 0.012, 0.018])  # s0..s4, tail_base -> nose
 _SPINE_HALF_WIDTH = np.array([0.0115, 0.0140, 0.0130, 0.0100, 0.0080])
 _SPINE_HALF_HEIGHT = np.array([0.0105, 0.0125, 0.0120, 0.0095, 0.0072])
 _EAR_OFFSET = np.array([-0.010, 0.009, 0.006])  # head frame, left ear (y mirrored for right)
 _EAR_RADII = np.array([0.0050, 0.0062, 0.0010])
 _EYE_DIR = np.array([0.25, 0.80, 0.50])  # head-ellipsoid direction of the left eye
+_SNOUT_RADII = np.array([0.0045, 0.0036, 0.0032])  # its front tip is the nose
 _SHOULDER_OFFSET = np.array([0.6, 0.0065, -0.0085])  # x as a fraction of s2; y, z metres
 _HIP_OFFSET = np.array([0.008, 0.0075, -0.0055])  # s0 frame from tail_base
 _FORELIMB = np.array([0.012, 0.015])  # shoulder-elbow, elbow-paw
@@ -103,6 +106,8 @@ _HINDLIMB = np.array([0.016, 0.022])  # hip-knee, knee-paw
 _FOREPAW_RADII = np.array([0.0040, 0.0024, 0.0018])
 _HINDPAW_RADII = np.array([0.0060, 0.0028, 0.0018])
 _TAIL_RADIUS = (0.0016, 0.0006)  # base, tip
+# Elbows bend back and knees forward, both also up, so that a folded limb never flips.
+_UP = np.array([0.0, 0.0, 0.6])
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,8 @@ class MouseShape:
         s, g = self.scale, self.girth
         half = np.maximum(_SPINE_HALF_WIDTH, _SPINE_HALF_HEIGHT) * s * g
         out = {
-            "nose": 0.0015 * s, "left_ear": _EAR_RADII[2] * s * self.ear_size + 0.001,
+            "nose": _SNOUT_RADII[1] * s * self.head_size,
+            "left_ear": _EAR_RADII[1] * s * self.ear_size,
             "head": max(half[3], _SPINE_HALF_WIDTH[4] * s * self.head_size),
             "neck": max(half[2], half[3]), "spine_center": max(half[1], half[2]),
             "lumbar_spine": max(half[0], half[1]), "tail_base": half[0],
@@ -369,11 +375,14 @@ def forward_kinematics(shape: MouseShape, pose: Pose) -> BodyState:
         if i < 2:
             off = _SHOULDER_OFFSET * np.array([lengths[2], side * s * shape.girth, s])
             root = joints[J["spine_center"]] + frames[2] @ off
-            limb, pole = _FORELIMB * s, -frames[2][:, 0] + 0.3 * side * frames[2][:, 1]
+            limb, pole = _FORELIMB * s, -frames[2][:, 0] + 0.3 * side * frames[2][:, 1] + _UP
         else:
             off = _HIP_OFFSET * np.array([s, side * s * shape.girth, s])
             root = joints[J["tail_base"]] + frames[0] @ off
-            limb, pole = _HINDLIMB * s, frames[0][:, 0] + 0.3 * side * frames[0][:, 1]
+            # knees point forward in the heading frame: the rump's own axis turns up
+            # when rearing and would leave the bend direction along the leg
+            limb = _HINDLIMB * s
+            pole = heading_frame[:, 0] + 0.3 * side * heading_frame[:, 1] + _UP
         target = floor_origin + heading_frame @ paws[i]
         mid, paw = _two_bone(root, target, limb, pole)
         joints[J[root_name]], joints[J[mid_name]], joints[J[paw_name]] = root, mid, paw
@@ -414,13 +423,22 @@ class Ellipsoids:
 
 
 def _bone_frame(a: FloatArray, b: FloatArray) -> FloatArray:
-    x = b - a
-    n = float(np.linalg.norm(x))
-    x = x / n if n > 1e-12 else np.array([1.0, 0.0, 0.0])
-    helper = np.array([0.0, 0.0, 1.0]) if abs(x[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
-    y = np.cross(helper, x)
-    y /= np.linalg.norm(y)
-    return np.stack([x, y, np.cross(x, y)], axis=1)
+    """A rotation whose first column points from ``a`` to ``b`` (cross products by hand:
+    ``np.cross`` costs more than the rest of the surface)."""
+    x0, x1, x2 = float(b[0] - a[0]), float(b[1] - a[1]), float(b[2] - a[2])
+    n = math.sqrt(x0 * x0 + x1 * x1 + x2 * x2)
+    if n < 1e-12:
+        x0, x1, x2, n = 1.0, 0.0, 0.0, 1.0
+    x0, x1, x2 = x0 / n, x1 / n, x2 / n
+    if abs(x2) < 0.9:  # y = z_up x x
+        y0, y1, y2 = -x1, x0, 0.0
+    else:  # y = x_axis x x
+        y0, y1, y2 = 0.0, -x2, x1
+    m = math.sqrt(y0 * y0 + y1 * y1 + y2 * y2)
+    y0, y1, y2 = y0 / m, y1 / m, y2 / m
+    return np.array([[x0, y0, x1 * y2 - x2 * y1],
+                     [x1, y1, x2 * y0 - x0 * y2],
+                     [x2, y2, x0 * y1 - x1 * y0]])
 
 
 def body_ellipsoids(shape: MouseShape, state: BodyState) -> Ellipsoids:
@@ -449,9 +467,12 @@ def body_ellipsoids(shape: MouseShape, state: BodyState) -> Ellipsoids:
                 state.spine_frames[k], FUR)
     hs = s * shape.head_size
     head_frame = state.spine_frames[4]
-    head_r = np.array([0.55 * lengths[4], _SPINE_HALF_WIDTH[4] * hs, _SPINE_HALF_HEIGHT[4] * hs])
-    head_c = spine[4] + head_frame[:, 0] * 0.45 * lengths[4]
-    add(head_c, head_r, head_frame, FUR)  # its front tip is the nose
+    # The skull, ending a few mm behind the nose, and a tapering snout whose tip is it.
+    head_r = np.array([0.45 * lengths[4], _SPINE_HALF_WIDTH[4] * hs, _SPINE_HALF_HEIGHT[4] * hs])
+    head_c = spine[4] + head_frame[:, 0] * 0.38 * lengths[4]
+    add(head_c, head_r, head_frame, FUR)
+    snout_r = _SNOUT_RADII * hs
+    add(spine[5] - head_frame[:, 0] * snout_r[0], snout_r, head_frame, FUR)
     for side, ear in ((1.0, "left_ear"), (-1.0, "right_ear")):
         normal = head_frame @ np.array([0.55, side * 0.55, 0.6])
         frame = _bone_frame(np.zeros(3), normal)[:, [1, 2, 0]]  # thin along the normal
@@ -473,9 +494,9 @@ def body_ellipsoids(shape: MouseShape, state: BodyState) -> Ellipsoids:
             add(0.5 * (pts[k] + pts[k + 1]), np.array([0.5 * length * 1.1, r, r]),
                 _bone_frame(pts[k], pts[k + 1]), FUR if k == 0 else SKIN)
         paw_r = (_FOREPAW_RADII if i < 2 else _HINDPAW_RADII) * s
-        paw_frame = _bone_frame(pts[1], pts[2]) if i < 2 else state.spine_frames[0]
-        if i >= 2:  # hind feet point forward along the floor
-            paw_frame = _frame(math.atan2(paw_frame[1, 0], paw_frame[0, 0]), 0.0)
+        # Feet lie flat: along the forearm's heading in front, the rump's behind.
+        along = _bone_frame(pts[1], pts[2]) if i < 2 else state.spine_frames[0]
+        paw_frame = _frame(math.atan2(along[1, 0], along[0, 0]), 0.0)
         add(pts[2], paw_r, paw_frame, SKIN)
     return Ellipsoids(centers=np.array(centers), axes=np.array(axes), radii=np.array(radii),
                       material=np.array(material, dtype=np.int8))

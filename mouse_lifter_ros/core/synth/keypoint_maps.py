@@ -11,8 +11,8 @@ apart). Points of the other set that have no counterpart here are left out, and
   the names against the labels of your own PyMouseLifter data.
 - ``inscopix_bottom8``: the Inscopix IDEAS bottom-view mouse pose tool's 8 points.
 - ``dannce22``: DANNCE's ``mouse22`` skeleton (``mouse22_skeleton.mat``). DANNCE's
-  ``SpineF`` sits between the shoulders (our ``neck``), ``SpineM`` mid-back (our
-  ``spine_center``); its paws are ``Forepaw``/``Hindpaw``.
+  ``SpineF`` sits between the shoulders (our ``neck``); ``SpineM``, 25 mm in front of
+  the tail base, is nearest our ``lumbar_spine`` (20 mm); its paws are ``Forepaw``/``Hindpaw``.
 - ``superanimal_topviewmouse``: DeepLabCut SuperAnimal-TopViewMouse's 27 points.
   ``tail3`` is the middle of its five evenly spaced tail points (our ``tail_mid``),
   ``mid_backend2`` its lumbar point.
@@ -42,7 +42,7 @@ KEYPOINT_MAPS: Final[dict[str, dict[str, str]]] = {
     },
     "dannce22": {
         "Snout": "nose", "EarL": "left_ear", "EarR": "right_ear", "SpineF": "neck",
-        "SpineM": "spine_center", "Tail(base)": "tail_base", "Tail(mid)": "tail_mid",
+        "SpineM": "lumbar_spine", "Tail(base)": "tail_base", "Tail(mid)": "tail_mid",
         "Tail(end)": "tail_tip", "ForepawL": "left_forepaw", "ForepawR": "right_forepaw",
         "HindpawL": "left_hindpaw", "HindpawR": "right_hindpaw",
     },
