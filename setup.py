@@ -20,8 +20,13 @@ setup(
     install_requires=[
         "numpy>=1.26",
         "opencv-python-headless>=4.8",
+        "pandas>=2.1",
+        "pyarrow>=14",
         "PyYAML>=6.0",
         "rosbags>=0.10",
+        "scipy>=1.11",
+        "tables>=3.9",
+        "tqdm>=4.60",
     ],
     extras_require={
         "train": ["torch==2.13.0"],

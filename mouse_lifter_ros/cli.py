@@ -1,5 +1,6 @@
 """The ``mouse-lifter`` command line.
 
+    mouse-lifter synth --out DIR --count N      render a synthetic dataset (see synth --help)
     mouse-lifter demo-clip --out DIR            write the demo clip (mp4 + rosbag2)
     mouse-lifter bag-info BAG                   list a rosbag2's topics
     mouse-lifter run GRAPH [name:=value ...]    start a graph of config/graph.yaml (needs rclpy)
@@ -26,6 +27,24 @@ def _demo_clip(ns: argparse.Namespace) -> int:
 
     clip = write_demo_clip(ns.out, seconds=ns.seconds, fps=ns.fps, seed=ns.seed)
     print(f"wrote {clip.frames} frames at {clip.fps:g} fps: {clip.video} and {clip.bag}")
+    return 0
+
+
+def _synth(ns: argparse.Namespace) -> int:
+    from mouse_lifter_ros.core.synth.dataset import SynthConfig, write_dataset
+
+    width, sep, height = ns.size.partition("x")
+    if not (sep and width.isdigit() and height.isdigit()):
+        raise MouseLifterError(f"--size {ns.size!r}: write it WIDTHxHEIGHT, e.g. 640x480")
+    colour = {"grey": False, "colour": True, "mixed": None}[ns.colour]
+    config = SynthConfig(count=ns.count, seed=ns.seed, view=ns.view, width=int(width),
+                         height=int(height), crop=ns.crop, sequence_s=ns.sequence, fps=ns.fps,
+                         colour=colour)
+    start = time.monotonic()
+    out = write_dataset(ns.out, config, workers=ns.workers, progress=not ns.quiet)
+    n = config.count * config.frames_per_item
+    elapsed = time.monotonic() - start
+    print(f"wrote {n} samples to {out} in {elapsed:.1f} s ({n / elapsed:.1f} samples/s)")
     return 0
 
 
@@ -105,6 +124,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_demo_clip)
+
+    p = sub.add_parser(
+        "synth", help="render a synthetic dataset: images, depth, masks, keypoints, cameras",
+        description="Render a versioned synthetic dataset (format: mouse_lifter_ros/core/synth/"
+        "dataset.py). The same arguments give the same bytes.")
+    p.add_argument("--out", required=True, help="output folder (replaced if it holds a dataset)")
+    p.add_argument("--count", type=int, required=True,
+                   help="number of stills, or of sequences with --sequence")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--view", choices=("top", "bottom"), default="top")
+    p.add_argument("--sequence", type=float, default=0.0, metavar="SECONDS",
+                   help="render sequences this long instead of stills")
+    p.add_argument("--fps", type=float, default=30.0, help="frame rate of sequences")
+    p.add_argument("--size", default="640x480", help="camera image size WIDTHxHEIGHT")
+    p.add_argument("--crop", type=int, default=0,
+                   help="render only a square window this big around the mouse (0: full image)")
+    p.add_argument("--colour", choices=("grey", "colour", "mixed"), default="grey")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: CPU cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_synth)
 
     p = sub.add_parser("bag-info", help="list the topics of a rosbag2 folder")
     p.add_argument("bag")
