@@ -1,0 +1,792 @@
+"""Recordings written frame by frame, crash-safe: DeepLabCut files and annotation tables.
+
+The recorder node and ``mouse-lifter analyze`` hand one :class:`FrameRecord` per frame
+to the writers below; every file they leave is complete and readable up to the last
+frame written, whether the recording ends with :meth:`close` (the source ending, or a
+SIGINT/SIGTERM handler calling it) or with the process killed.
+
+Files
+-----
+:class:`DlcWriter` writes the 2D keypoints as DeepLabCut writes its predictions:
+
+``<stem>.h5``
+    A pandas DataFrame stored with ``df.to_hdf(path, key="df_with_missing",
+    format="table", mode="w")``: index the frame number (int64, unnamed), columns a
+    MultiIndex with levels ``scorer`` / ``bodyparts`` / ``coords``, coords ``x``, ``y``
+    (pixels, full source image, origin at the centre of the top-left pixel) and
+    ``likelihood`` (0..1), float64, NaN where a keypoint is missing. Read it with
+    ``pandas.read_hdf(path)`` or :func:`read_dlc_h5`. A recording with no frame yet is
+    stored in ``format="fixed"`` (PyTables cannot store an empty table); it reads the same.
+``<stem>.csv``
+    The same table as DeepLabCut's CSV: three header rows (``scorer``, ``bodyparts``,
+    ``coords``), then one row per frame whose first field is the frame number; missing
+    values are empty fields. ``pandas.read_csv(path, header=[0, 1, 2], index_col=0)``
+    reads it (or :func:`read_dlc_csv`, which also drops a row torn by a hard kill).
+
+:class:`AnnotationsWriter` writes one table, CSV (``fmt="csv"``) or Parquet
+(``fmt="parquet"``), whose first columns are those of the Inscopix IDEAS experiment
+annotations (as IDEAS' DeepLabCut toolbox writes them)::
+
+    Frame number, Movie number, Local frame number, Time since start (s),
+    <part> x, <part> y, <part> likelihood      (for each body part, in order)
+
+followed by this project's additions::
+
+    <part> z (m), <part> X (m), <part> Y (m), <part> Z (m)   (for each body part)
+    Behavior, Behavior probability
+
+``<part> x``/``y`` are pixels as in the DeepLabCut files; ``<part> z (m)`` is the
+keypoint's depth, its distance along the camera's optical axis (the camera frame's z),
+metres; ``<part> X (m)``, ``Y (m)``, ``Z (m)`` its 3D position in the arena frame
+(REP-103: X, Y on the floor, Z up, Z = 0 the floor plane), metres; ``Behavior`` the most
+probable behaviour label ("" when none) and ``Behavior probability`` its probability
+(0..1). Numbers missing are NaN (empty fields in the CSV). The column names are
+:data:`FRAME_COLUMN` ... :data:`BEHAVIOR_PROBABILITY_COLUMN` and
+:func:`annotation_columns`.
+
+Crash safety
+------------
+CSV files are appended one complete row per frame with a single ``write(2)`` of an
+unbuffered file, so the kernel holds every row as soon as :meth:`write` returns: even
+SIGKILL leaves a CSV readable up to the last complete row (``fsync=True`` also survives
+a power cut, at a cost per frame). The ``.h5`` and Parquet files cannot be appended
+safely row by row; they are rewritten whole from the rows kept in memory, first to
+``<name>.tmp`` and then moved over ``<name>`` with :func:`os.replace` (atomic), on
+:meth:`close` and after every ``checkpoint_every`` frames. A hard kill therefore loses
+at most the frames since the last checkpoint from them, and never leaves them
+half-written. Each checkpoint rewrites the whole file (about 0.1 s per 100 000 frames
+for ``.h5``, a few times that for Parquet).
+
+:meth:`close` is idempotent and may be called from a signal handler, also while a
+:meth:`write` in the same thread is in progress: the close then happens as that write
+returns or unwinds (for instance when the handler raises ``SystemExit``). Writers are
+thread-safe: a close from another thread waits for a write in progress.
+
+pandas (with PyTables for ``.h5``, pyarrow for Parquet) is imported by the writers and
+readers, not by importing this module.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import math
+import numbers
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mouse_lifter_ros.core.errors import InputError, ParameterError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FloatArray = NDArray[np.float64]
+
+#: The pandas key DeepLabCut stores its predictions under in ``.h5`` files.
+DLC_H5_KEY: Final = "df_with_missing"
+#: Column levels of a DeepLabCut table.
+DLC_LEVELS: Final = ("scorer", "bodyparts", "coords")
+#: The coords of each body part in a DeepLabCut table.
+DLC_COORDS: Final = ("x", "y", "likelihood")
+
+#: Inscopix IDEAS experiment-annotations columns, spelled as IDEAS writes them.
+FRAME_COLUMN: Final = "Frame number"
+MOVIE_COLUMN: Final = "Movie number"
+LOCAL_FRAME_COLUMN: Final = "Local frame number"
+TIME_COLUMN: Final = "Time since start (s)"
+#: This project's behaviour columns (label, and its probability 0..1).
+BEHAVIOR_COLUMN: Final = "Behavior"
+BEHAVIOR_PROBABILITY_COLUMN: Final = "Behavior probability"
+#: Per body part: IDEAS' 2D columns, then this project's depth and arena-frame columns.
+PART_2D_SUFFIXES: Final = ("x", "y", "likelihood")
+PART_3D_SUFFIXES: Final = ("z (m)", "X (m)", "Y (m)", "Z (m)")
+
+AnnotationsFormat = Literal["csv", "parquet"]
+ANNOTATIONS_FORMATS: Final = ("csv", "parquet")
+
+
+def annotation_columns(bodyparts: Sequence[str]) -> list[str]:
+    """Return the columns of an annotations table for ``bodyparts``, in file order."""
+    return [
+        FRAME_COLUMN, MOVIE_COLUMN, LOCAL_FRAME_COLUMN, TIME_COLUMN,
+        *(f"{p} {s}" for p in bodyparts for s in PART_2D_SUFFIXES),
+        *(f"{p} {s}" for p in bodyparts for s in PART_3D_SUFFIXES),
+        BEHAVIOR_COLUMN, BEHAVIOR_PROBABILITY_COLUMN,
+    ]
+
+
+@dataclass(frozen=True, eq=False)
+class FrameRecord:
+    """Everything recorded about one frame; checked and converted on construction.
+
+    Attributes
+    ----------
+    frame:
+        Frame number, >= 0; strictly increasing along a recording.
+    time_s:
+        Time since the start of the recording, seconds; finite.
+    keypoints_2d:
+        (K, 2) pixel coordinates ``x, y`` in the full source image; NaN = missing.
+    likelihood:
+        (K,) detection confidence, 0..1; NaN allowed.
+    keypoints_3d:
+        (K, 3) positions in the arena frame, metres, NaN where unknown; None: none.
+    depth:
+        (K,) depth of each keypoint along the camera's optical axis, metres, NaN where
+        unknown; None: none.
+    behavior:
+        Most probable behaviour label; "" when none. No line breaks.
+    behavior_probability:
+        Its probability, 0..1; NaN when none.
+    movie:
+        Movie number (IDEAS), >= 0; 0 for a single source.
+    local_frame:
+        Frame number within the movie, >= 0; None: the same as ``frame``.
+
+    Raises
+    ------
+    InputError
+        Listing every problem: shapes, infinite values, NaN time, negative numbers.
+
+    Notes
+    -----
+    Arrays are copied to read-only float64 arrays; ``K`` is ``len(likelihood)``.
+    """
+
+    frame: int
+    time_s: float
+    keypoints_2d: NDArray[np.floating[Any]]
+    likelihood: NDArray[np.floating[Any]]
+    keypoints_3d: NDArray[np.floating[Any]] | None = None
+    depth: NDArray[np.floating[Any]] | None = None
+    behavior: str = ""
+    behavior_probability: float = math.nan
+    movie: int = 0
+    local_frame: int | None = None
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        for name in ("frame", "movie", "local_frame"):
+            value = getattr(self, name)
+            if value is None and name == "local_frame":
+                continue
+            if not _is_int(value) or value < 0:
+                problems.append(f"{name} = {value!r}: must be an integer >= 0")
+        if not (_is_real(self.time_s) and math.isfinite(self.time_s)):
+            problems.append(f"time_s = {self.time_s!r}: must be a finite number of seconds")
+        k: int | None = None
+        like = _float_array(self, "likelihood", problems)
+        if like is not None:
+            if like.ndim == 1 and like.shape[0] >= 1:
+                k = like.shape[0]
+            else:
+                problems.append(f"likelihood: shape {like.shape}, expected (K,) with K >= 1")
+        want = "K" if k is None else str(k)
+        for name, width in (("keypoints_2d", 2), ("keypoints_3d", 3), ("depth", 0)):
+            arr = _float_array(self, name, problems)
+            if arr is None:
+                if name == "keypoints_2d" and self.keypoints_2d is None:
+                    problems.append(f"keypoints_2d: required, shape ({want}, 2)")
+                continue
+            shape_ok = arr.ndim == (2 if width else 1) and (k is None or arr.shape[0] == k)
+            if not shape_ok or (width and arr.shape[1] != width):
+                expected = f"({want}, {width})" if width else f"({want},)"
+                problems.append(f"{name}: shape {arr.shape}, expected {expected}"
+                                + ("" if k is None else " (K = len(likelihood))"))
+        for name in ("likelihood", "keypoints_2d", "keypoints_3d", "depth"):
+            arr = getattr(self, name)
+            if isinstance(arr, np.ndarray) and arr.dtype == np.float64 and np.isinf(arr).any():
+                problems.append(f"{name}: infinite values; use NaN for missing values")
+        if not isinstance(self.behavior, str):
+            problems.append(f"behavior = {self.behavior!r}: must be a string")
+        elif "\n" in self.behavior or "\r" in self.behavior:
+            problems.append(f"behavior = {self.behavior!r}: must not contain line breaks")
+        p = self.behavior_probability
+        if not (_is_real(p) and (math.isnan(p) or 0.0 <= p <= 1.0)):
+            problems.append(f"behavior_probability = {p!r}: must be in 0..1, or NaN for none")
+        if problems:
+            raise InputError(f"frame record {self.frame!r}: invalid:\n  " + "\n  ".join(problems))
+        object.__setattr__(self, "frame", int(self.frame))
+        object.__setattr__(self, "time_s", float(self.time_s))
+        object.__setattr__(self, "behavior_probability", float(p))
+        object.__setattr__(self, "movie", int(self.movie))
+        local = self.frame if self.local_frame is None else int(self.local_frame)
+        object.__setattr__(self, "local_frame", local)
+
+    @property
+    def num_keypoints(self) -> int:
+        """K, the number of keypoints."""
+        return int(self.likelihood.shape[0])
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _float_array(record: FrameRecord, name: str, problems: list[str]) -> FloatArray | None:
+    """Replace ``record.<name>`` by a read-only float64 copy; None if absent or invalid."""
+    value = getattr(record, name)
+    if value is None:
+        return None
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        problems.append(f"{name}: not an array of numbers ({exc})")
+        return None
+    arr.setflags(write=False)
+    object.__setattr__(record, name, arr)
+    return arr
+
+
+def _import(module: str, purpose: str) -> Any:
+    """Import ``module`` lazily, saying what needs it when it is not installed."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ModuleNotFoundError(
+            f"{purpose} needs the Python package {module!r}, which is not installed: {exc}"
+        ) from exc
+
+
+def _num(value: float) -> str:
+    """A CSV field for a float: the shortest exact text, empty for NaN."""
+    return "" if math.isnan(value) else repr(float(value))
+
+
+def _csv_line(fields: Sequence[str]) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(fields)
+    return buf.getvalue().encode("utf-8")
+
+
+def _complete_csv(path: Path, what: str) -> io.BytesIO:
+    """The bytes of ``path`` up to its last line break (drops a row torn by a kill)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{what} '{path}' cannot be read: {exc}") from exc
+    return io.BytesIO(data[: data.rfind(b"\n") + 1])
+
+
+class _Rows:
+    """Rows kept in memory: integer columns, float columns, a label; grown by doubling."""
+
+    def __init__(self, n_int: int, n_float: int) -> None:
+        self.n = 0
+        self.ints = np.zeros((256, n_int), np.int64)
+        self.floats = np.zeros((256, n_float), np.float64)
+        self.labels: list[str] = []
+
+    def append(self, ints: Sequence[int], floats: FloatArray, label: str) -> None:
+        if self.n == len(self.ints):
+            self.ints = np.concatenate([self.ints, np.zeros_like(self.ints)])
+            self.floats = np.concatenate([self.floats, np.zeros_like(self.floats)])
+        self.ints[self.n] = ints
+        self.floats[self.n] = floats
+        del self.labels[self.n:]
+        self.labels.append(label)
+        self.n += 1  # last: a row interrupted before this line is not part of the table
+
+
+_R = TypeVar("_R", bound="_Recording")
+
+
+class _Recording:
+    """Shared machinery: validation, CSV appends, checkpoints, close and its re-entrancy."""
+
+    _what = "recording"
+
+    def __init__(
+        self,
+        name: Path,
+        bodyparts: Sequence[str],
+        *,
+        csv_path: Path | None,
+        snapshot_path: Path | None,
+        checkpoint_every: int,
+        fsync: bool,
+        overwrite: bool,
+        n_int: int,
+        n_float: int,
+        problems: list[str],
+    ) -> None:
+        self.name = name
+        self.csv_path, self.snapshot_path = csv_path, snapshot_path
+        parts = list(bodyparts) if _names_ok(bodyparts) else []
+        if not parts:
+            problems.append(f"bodyparts = {bodyparts!r}: must be a non-empty list of names")
+        else:
+            bad = [p for p in parts if not p.strip() or "\n" in p or "\r" in p]
+            dupes = sorted({p for p in parts if parts.count(p) > 1})
+            if bad:
+                problems.append(f"bodyparts: {bad!r} must be non-empty names without line breaks")
+            if dupes:
+                problems.append(f"bodyparts: {dupes!r} appear more than once")
+        if not _is_int(checkpoint_every) or checkpoint_every < 0:
+            problems.append(f"checkpoint_every = {checkpoint_every!r}: must be an integer >= 0 "
+                            "(frames between checkpoints; 0: only on close)")
+        for flag, value in (("fsync", fsync), ("overwrite", overwrite)):
+            if not isinstance(value, bool):
+                problems.append(f"{flag} = {value!r}: must be true or false")
+        if problems:
+            raise ParameterError(f"{self._what} '{name}': invalid parameters:\n  "
+                                 + "\n  ".join(problems))
+        self.bodyparts: tuple[str, ...] = tuple(parts)
+        self.checkpoint_every, self.fsync = int(checkpoint_every), fsync
+        targets = [p for p in (csv_path, snapshot_path) if p is not None]
+        existing = [str(p) for p in targets if p.exists()]
+        if existing and not overwrite:
+            raise InputError(f"{self._what} '{name}': {', '.join(existing)} already "
+                             "exist(s); pass overwrite=True to replace")
+        self._rows = _Rows(n_int, n_float)
+        self._last_frame: int | None = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._closed = self._close_requested = False
+        self._accepting = True  # False from the moment a close starts
+        self._fd: int | None = None
+        try:
+            name.parent.mkdir(parents=True, exist_ok=True)
+            if snapshot_path is not None:
+                self._snapshot()  # the file exists, readable, from the start
+            if csv_path is not None:
+                self._fd = os.open(csv_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                self._append(b"".join(_csv_line(row) for row in self._csv_header()))
+        except OSError as exc:
+            self._release()
+            raise InputError(f"{self._what} '{name}' cannot be written: {exc}") from exc
+
+    # -- to be provided by each writer ------------------------------------------------
+
+    def _csv_header(self) -> list[list[str]]:
+        return []
+
+    def _encode(self, record: FrameRecord) -> tuple[list[str], FloatArray]:
+        """The CSV fields and the float row of ``record``."""
+        raise NotImplementedError
+
+    def _ints(self, record: FrameRecord) -> tuple[int, ...]:
+        return (record.frame,)
+
+    def _write_snapshot(self, tmp: Path) -> None:
+        raise NotImplementedError
+
+    # -- public -----------------------------------------------------------------------
+
+    @property
+    def frames(self) -> int:
+        """Number of frames written."""
+        return self._rows.n
+
+    @property
+    def last_frame(self) -> int | None:
+        """The frame number of the last frame written; None before the first."""
+        return self._last_frame
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has finished."""
+        return self._closed
+
+    def write(self, record: FrameRecord) -> None:
+        """Append one frame; checkpoint the whole-file formats every ``checkpoint_every``.
+
+        Raises
+        ------
+        InputError
+            When the record has a different number of keypoints than ``bodyparts``, a
+            frame number not after the last one written, or the writer is closed.
+        """
+        self._local.depth = getattr(self._local, "depth", 0) + 1  # a close now is deferred
+        try:
+            self._write(record)
+        finally:
+            self._local.depth -= 1
+            if self._close_requested and not self._local.depth:
+                self._close()
+
+    def _write(self, record: FrameRecord) -> None:
+        if not isinstance(record, FrameRecord):
+            raise InputError(f"{self._what} '{self.name}': expected a FrameRecord, "
+                             f"got {type(record).__name__}")
+        if record.num_keypoints != len(self.bodyparts):
+            raise InputError(
+                f"{self._what} '{self.name}': frame {record.frame} has "
+                f"{record.num_keypoints} keypoints; the recording has {len(self.bodyparts)} "
+                f"body parts ({', '.join(self.bodyparts)})"
+            )
+        fields, floats = self._encode(record)
+        line = _csv_line([str(record.frame), *fields])
+        with self._lock:
+            if not self._accepting:
+                raise InputError(f"{self._what} '{self.name}' is closed; "
+                                 f"frame {record.frame} not written")
+            if self._last_frame is not None and record.frame <= self._last_frame:
+                raise InputError(
+                    f"{self._what} '{self.name}': frame {record.frame} is not after the "
+                    f"last frame written, {self._last_frame}"
+                )
+            self._rows.append(self._ints(record), floats, record.behavior)
+            self._last_frame = record.frame
+            if self._fd is not None:
+                self._append(line)
+            every = self.checkpoint_every
+            if self.snapshot_path is not None and every and self._rows.n % every == 0:
+                self._snapshot()
+
+    def close(self) -> None:
+        """Write the final files and close them; idempotent, safe from signal handlers.
+
+        Called from a signal handler that interrupted :meth:`write` in this thread, the
+        close is done as that write returns or unwinds (the interrupted frame included).
+        A :meth:`write` after :meth:`close` is an :class:`InputError`.
+        """
+        if getattr(self._local, "depth", 0):  # a signal handler interrupting us
+            self._close_requested = True
+            return
+        self._close()
+
+    def __enter__(self: _R) -> _R:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"{type(self).__name__}('{self.name}', {self.frames} frames, {state})"
+
+    # -- internals --------------------------------------------------------------------
+
+    def _close(self) -> None:
+        self._local.depth = getattr(self._local, "depth", 0) + 1
+        try:
+            with self._lock:
+                if self._closed:
+                    return
+                self._accepting = False
+                try:
+                    if self.snapshot_path is not None:
+                        self._snapshot()
+                finally:
+                    self._release()
+                self._closed = True
+        finally:
+            self._local.depth -= 1
+
+    def _release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            if self.fsync:
+                os.fsync(fd)
+            os.close(fd)
+
+    def _append(self, data: bytes) -> None:
+        assert self._fd is not None
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+            if self.fsync:
+                os.fsync(self._fd)
+        except OSError as exc:  # name the file: a bare errno says nothing of where
+            raise OSError(exc.errno, exc.strerror, str(self.csv_path)) from exc
+
+    def _snapshot(self) -> None:
+        assert self.snapshot_path is not None
+        final = self.snapshot_path
+        tmp = final.with_name(final.name + ".tmp")
+        self._write_snapshot(tmp)
+        if self.fsync:
+            _fsync_path(tmp)
+        os.replace(tmp, final)
+        if self.fsync:
+            _fsync_path(final.parent)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class DlcWriter(_Recording):
+    """Write 2D keypoints as DeepLabCut's ``<stem>.h5`` and ``<stem>.csv``, frame by frame.
+
+    Parameters
+    ----------
+    path_stem:
+        The files' path without extension; ``.h5`` and ``.csv`` are appended (a stem
+        ending in ``.h5`` or ``.csv`` is refused). Missing parent folders are created.
+    bodyparts:
+        Body-part names, in the order of every record's keypoint arrays.
+    scorer:
+        The ``scorer`` column level (DeepLabCut puts its model name there).
+    checkpoint_every:
+        Frames between rewrites of the ``.h5`` (>= 0; 0: only on :meth:`close`); a hard
+        kill loses at most this many frames from it. The CSV is appended every frame.
+    fsync:
+        ``os.fsync`` every CSV row and checkpoint (survives a power cut; slower).
+    overwrite:
+        Replace existing files; otherwise they are an :class:`InputError`.
+
+    Raises
+    ------
+    ParameterError
+        Listing every invalid parameter.
+    InputError
+        When a file exists (without ``overwrite``) or cannot be written.
+    """
+
+    _what = "DeepLabCut recording"
+
+    def __init__(
+        self,
+        path_stem: str | os.PathLike[str],
+        bodyparts: Sequence[str],
+        *,
+        scorer: str = "mouse_lifter_ros",
+        checkpoint_every: int = 300,
+        fsync: bool = False,
+        overwrite: bool = False,
+    ) -> None:
+        stem = Path(path_stem)
+        problems: list[str] = []
+        if stem.suffix.lower() in (".h5", ".csv"):
+            problems.append(f"path_stem = '{stem}': give the name without .h5/.csv; "
+                            "both files are written")
+        if not isinstance(scorer, str) or not scorer.strip() or "\n" in scorer:
+            problems.append(f"scorer = {scorer!r}: must be a non-empty name")
+        self.scorer = scorer
+        self.h5_path = Path(f"{stem}.h5")
+        super().__init__(
+            stem, bodyparts, csv_path=Path(f"{stem}.csv"), snapshot_path=self.h5_path,
+            checkpoint_every=checkpoint_every, fsync=fsync, overwrite=overwrite,
+            n_int=1, n_float=3 * len(bodyparts) if _names_ok(bodyparts) else 0,
+            problems=problems,
+        )
+
+    def _csv_header(self) -> list[list[str]]:
+        return [
+            [DLC_LEVELS[0], *(self.scorer for _ in range(3 * len(self.bodyparts)))],
+            [DLC_LEVELS[1], *(p for p in self.bodyparts for _ in DLC_COORDS)],
+            [DLC_LEVELS[2], *(c for _ in self.bodyparts for c in DLC_COORDS)],
+        ]
+
+    def _encode(self, record: FrameRecord) -> tuple[list[str], FloatArray]:
+        row = np.empty(3 * record.num_keypoints)
+        row[0::3] = record.keypoints_2d[:, 0]
+        row[1::3] = record.keypoints_2d[:, 1]
+        row[2::3] = record.likelihood
+        return [_num(v) for v in row.tolist()], row
+
+    def _write_snapshot(self, tmp: Path) -> None:
+        pandas = _import("pandas", "writing a DeepLabCut .h5")
+        _import("tables", "writing a DeepLabCut .h5")
+        n = self._rows.n
+        columns = pandas.MultiIndex.from_product(
+            [[self.scorer], list(self.bodyparts), list(DLC_COORDS)], names=list(DLC_LEVELS)
+        )
+        df = pandas.DataFrame(self._rows.floats[:n].copy(), columns=columns,
+                              index=pandas.Index(self._rows.ints[:n, 0].copy(), dtype="int64"))
+        # PyTables cannot store an empty table: a recording with no frame is "fixed".
+        df.to_hdf(tmp, key=DLC_H5_KEY, format="table" if n else "fixed", mode="w")
+
+
+class AnnotationsWriter(_Recording):
+    """Write the annotations table (IDEAS columns plus depth, 3D and behaviour) per frame.
+
+    Parameters
+    ----------
+    path:
+        The table's file; its extension must be ``.csv`` or ``.parquet`` as ``fmt``
+        says. Missing parent folders are created.
+    bodyparts:
+        Body-part names, in the order of every record's keypoint arrays.
+    fmt:
+        ``"csv"`` (appended every frame) or ``"parquet"`` (rewritten atomically every
+        ``checkpoint_every`` frames and on :meth:`close`).
+    checkpoint_every:
+        Frames between Parquet rewrites (>= 0; 0: only on :meth:`close`). Unused for CSV.
+    fsync:
+        ``os.fsync`` every CSV row and checkpoint (survives a power cut; slower).
+    overwrite:
+        Replace an existing file; otherwise it is an :class:`InputError`.
+
+    Raises
+    ------
+    ParameterError
+        Listing every invalid parameter (an unknown ``fmt``, a mismatched extension).
+    InputError
+        When the file exists (without ``overwrite``) or cannot be written.
+    """
+
+    _what = "annotations table"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        bodyparts: Sequence[str],
+        *,
+        fmt: AnnotationsFormat = "csv",
+        checkpoint_every: int = 300,
+        fsync: bool = False,
+        overwrite: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.fmt = fmt
+        problems: list[str] = []
+        if fmt not in ANNOTATIONS_FORMATS:
+            problems.append(f"fmt = {fmt!r}: must be one of {', '.join(ANNOTATIONS_FORMATS)}")
+        elif self.path.suffix.lower() != f".{fmt}":
+            problems.append(f"path = '{self.path}': must end in .{fmt} for fmt = {fmt!r}")
+        self.columns = annotation_columns(bodyparts) if _names_ok(bodyparts) else []
+        k = len(bodyparts) if _names_ok(bodyparts) else 0
+        super().__init__(
+            self.path, bodyparts, csv_path=self.path if fmt == "csv" else None,
+            snapshot_path=self.path if fmt == "parquet" else None,
+            checkpoint_every=checkpoint_every, fsync=fsync, overwrite=overwrite,
+            n_int=3, n_float=1 + 7 * k + 1, problems=problems,
+        )
+
+    def _csv_header(self) -> list[list[str]]:
+        return [self.columns]
+
+    def _ints(self, record: FrameRecord) -> tuple[int, ...]:
+        assert record.local_frame is not None  # set by FrameRecord
+        return (record.frame, record.movie, record.local_frame)
+
+    def _encode(self, record: FrameRecord) -> tuple[list[str], FloatArray]:
+        k = record.num_keypoints
+        row = np.full(1 + 7 * k + 1, np.nan)
+        row[0] = record.time_s
+        flat2d = row[1:1 + 3 * k]
+        flat2d[0::3] = record.keypoints_2d[:, 0]
+        flat2d[1::3] = record.keypoints_2d[:, 1]
+        flat2d[2::3] = record.likelihood
+        flat3d = row[1 + 3 * k:1 + 7 * k]
+        if record.depth is not None:
+            flat3d[0::4] = record.depth
+        if record.keypoints_3d is not None:
+            for axis in range(3):
+                flat3d[1 + axis::4] = record.keypoints_3d[:, axis]
+        row[-1] = record.behavior_probability
+        values = [_num(v) for v in row.tolist()]
+        fields = [str(record.movie), str(record.local_frame), *values[:-1],
+                  record.behavior, values[-1]]
+        return fields, row
+
+    def _write_snapshot(self, tmp: Path) -> None:
+        pandas = _import("pandas", "writing a Parquet annotations table")
+        _import("pyarrow", "writing a Parquet annotations table")
+        n = self._rows.n
+        ints, floats = self._rows.ints[:n], self._rows.floats[:n]
+        data: dict[str, Any] = {
+            FRAME_COLUMN: ints[:, 0].copy(), MOVIE_COLUMN: ints[:, 1].copy(),
+            LOCAL_FRAME_COLUMN: ints[:, 2].copy(),
+        }
+        for j, column in enumerate(self.columns[3:-2]):
+            data[column] = floats[:, j].copy()
+        data[BEHAVIOR_COLUMN] = pandas.array(self._rows.labels[:n], dtype=str)
+        data[BEHAVIOR_PROBABILITY_COLUMN] = floats[:, -1].copy()
+        pandas.DataFrame(data, columns=self.columns).to_parquet(tmp, index=False)
+
+
+def _names_ok(bodyparts: object) -> bool:
+    return isinstance(bodyparts, Sequence) and not isinstance(bodyparts, str) and all(
+        isinstance(p, str) for p in bodyparts
+    )
+
+
+def read_dlc_h5(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a DeepLabCut ``.h5`` (key ``df_with_missing``) as a DataFrame.
+
+    Raises
+    ------
+    InputError
+        When the file is missing or holds no DeepLabCut table.
+    """
+    pandas = _import("pandas", "reading a DeepLabCut .h5")
+    _import("tables", "reading a DeepLabCut .h5")
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"DeepLabCut file '{p}' does not exist")
+    try:
+        df: pd.DataFrame = pandas.read_hdf(p, key=DLC_H5_KEY)
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:  # RuntimeError:
+        # PyTables' HDF5ExtError, for a file that is not HDF5
+        raise InputError(f"DeepLabCut file '{p}' holds no readable table "
+                         f"{DLC_H5_KEY!r}: {exc}") from exc
+    return df
+
+
+def read_dlc_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a DeepLabCut CSV like :func:`read_dlc_h5` (int64 index, MultiIndex columns).
+
+    A last row without its line break (torn by a hard kill) is left out.
+    """
+    pandas = _import("pandas", "reading a DeepLabCut CSV")
+    p = Path(path)
+    data = _complete_csv(p, "DeepLabCut CSV")
+    try:
+        df: pd.DataFrame = pandas.read_csv(data, header=[0, 1, 2], index_col=0)
+    except (ValueError, IndexError) as exc:
+        raise InputError(f"DeepLabCut CSV '{p}' cannot be parsed: {exc}") from exc
+    if list(df.columns.names) != list(DLC_LEVELS):
+        raise InputError(f"DeepLabCut CSV '{p}': header rows {list(df.columns.names)}, "
+                         f"expected {list(DLC_LEVELS)}")
+    df.index = pandas.Index(np.asarray(df.index, dtype=np.int64), dtype="int64")
+    return df.astype(np.float64)
+
+
+def read_annotations(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read an annotations table (``.csv`` or ``.parquet``, by extension).
+
+    Frame, movie and local frame columns come back as int64, ``Behavior`` as strings
+    ("" for none), every other column as float64 with NaN where missing. A CSV's last
+    row without its line break (torn by a hard kill) is left out.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, has another extension, or cannot be parsed.
+    """
+    pandas = _import("pandas", "reading an annotations table")
+    p = Path(path)
+    ext = p.suffix.lower().lstrip(".")
+    if ext not in ANNOTATIONS_FORMATS:
+        raise InputError(f"annotations table '{p}': extension .{ext} is not one of "
+                         f".{', .'.join(ANNOTATIONS_FORMATS)}")
+    if not p.is_file():
+        raise InputError(f"annotations table '{p}' does not exist")
+    try:
+        if ext == "parquet":
+            _import("pyarrow", "reading a Parquet annotations table")
+            df: pd.DataFrame = pandas.read_parquet(p)
+        else:
+            data = _complete_csv(p, "annotations table")
+            names = pandas.read_csv(io.BytesIO(data.getvalue()), nrows=0).columns.tolist()
+            ints = {FRAME_COLUMN, MOVIE_COLUMN, LOCAL_FRAME_COLUMN}
+            dtypes = {c: ("int64" if c in ints else str if c == BEHAVIOR_COLUMN else "float64")
+                      for c in names}
+            na = {c: [""] for c in names if dtypes[c] == "float64"}
+            df = pandas.read_csv(data, dtype=dtypes, keep_default_na=False, na_values=na)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"annotations table '{p}' cannot be read: {exc}") from exc
+    if BEHAVIOR_COLUMN in df.columns:
+        df[BEHAVIOR_COLUMN] = df[BEHAVIOR_COLUMN].fillna("").astype(str)
+    return df
