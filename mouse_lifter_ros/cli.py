@@ -104,8 +104,9 @@ def _demo(ns: argparse.Namespace) -> int:
     print(f"== 1/2 making the demo clip in {work}")
     start = time.monotonic()
     clip = write_demo_clip(work, seconds=ns.seconds)
-    print(f"   {clip.frames} frames, 640x480 mono8, {clip.fps:g} fps: {clip.video}, {clip.bag} "
-          f"({time.monotonic() - start:.1f} s)")
+    print(f"   rendered by the synthetic data engine: a mouse walks, rears, walks, grooms; "
+          f"{clip.frames} frames, 640x480 mono8, {clip.fps:g} fps "
+          f"({time.monotonic() - start:.1f} s)\n   {clip.video}, {clip.bag}, {clip.truth}")
     print("== 2/2 replaying it through the ROS graph 'replay' (real node processes over DDS)")
     # The bag waits for the monitor, so that every frame is seen.
     return _run_graph("replay", {"bag": str(clip.bag), "wait_for_subscribers": "1"},
@@ -120,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = sub.add_parser("demo-clip", help="write the demo clip as demo.mp4 and demo_bag/")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--seconds", type=float, default=None,
+                   help="scale the clip's bouts to last this long (default: 5.8 s)")
     p.add_argument("--fps", type=float, default=30.0)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_demo_clip)
@@ -159,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = sub.add_parser("demo", help="make the demo clip and replay it through the ROS graph")
     p.add_argument("--workdir", default="build/demo")
-    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--seconds", type=float, default=None,
+                   help="scale the clip's bouts to last this long (default: 5.8 s)")
     p.set_defaults(func=_demo)
 
     ns = parser.parse_args(argv)

@@ -1,20 +1,25 @@
-"""A short top-view clip of a drawn mouse, made here, for the demo and the tests.
+"""The project's own demo clip, rendered by the synthetic data engine.
 
-A stand-in until the synthetic data engine renders the articulated body model: a dark
-body, head, ears and tail drawn over a lit white arena with sensor noise, walking a
-loop, then pausing with a short body (as when rearing) and wiggling (as when grooming).
-It needs no outside data and the same arguments give the same pixels.
+A black mouse in a white open field seen from above (640x480 mono8, 30 fps): it walks,
+rears, walks on and grooms. The clip needs no outside data and the same arguments give
+the same pixels. Beside the video and the rosbag2 it writes the ground truth, so that
+tests and later stages can check what they see:
+
+- ``demo_truth.csv``: per frame the time, the behaviour (fine label and class), and per
+  keypoint the pixel position, visibility and arena-frame position in metres;
+- ``demo_scene.json``: the camera (intrinsics, pose over the arena) and the arena.
 """
 
 from __future__ import annotations
 
-import math
+import csv
+import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
-import cv2
 import numpy as np
 
 from mouse_lifter_ros.core.bag import write_image_bag
@@ -23,6 +28,9 @@ from mouse_lifter_ros.core.calibration import (
     camera_info_fields,
     parse_calibration,
 )
+from mouse_lifter_ros.core.synth.body import KEYPOINTS, MouseShape
+from mouse_lifter_ros.core.synth.motion import BEHAVIOR_CLASSES, Arena, script_sequence
+from mouse_lifter_ros.core.synth.render import Camera, Sample, Scene, camera_over_arena, render
 from mouse_lifter_ros.core.video import write_video
 
 #: The demo camera: 640x480 pinhole, no distortion; config/calibration/demo_camera.yaml.
@@ -37,6 +45,15 @@ DEMO_CAMERA: dict[str, object] = {
     "distortion_coefficients": {"rows": 1, "cols": 5, "data": [0.0] * 5},
 }
 
+#: The behaviour bouts of the clip (fine label, seconds) at its natural length.
+SCRIPT: Final[tuple[tuple[str, float], ...]] = (
+    ("walk", 2.0), ("rear", 1.3), ("walk", 1.0), ("groom", 1.5))
+#: The arena (m) and the camera's height over its floor (m): the floor fills the image.
+ARENA: Final = Arena(size=(0.46, 0.34), wall_height=0.25)
+CAMERA_HEIGHT: Final = 0.47
+#: Where the walk starts: tail base x, y (m) and heading (rad).
+START: Final = (-0.13, -0.06, 0.35)
+
 
 @dataclass(frozen=True)
 class DemoClip:
@@ -44,76 +61,100 @@ class DemoClip:
 
     video: Path
     bag: Path
+    truth: Path
+    scene: Path
     frames: int
     fps: float
 
 
 def demo_calibration() -> CameraCalibration:
-    """The intrinsics the demo clip is drawn with."""
+    """The intrinsics the demo clip is rendered with."""
     return parse_calibration(DEMO_CAMERA, source="demo camera")
 
 
-def demo_frames(seconds: float = 4.0, fps: float = 30.0, seed: int = 0) -> Iterator[np.ndarray]:
-    """Yield the clip's frames, each (480, 640) uint8 grey.
+def demo_camera() -> Camera:
+    """The demo camera: straight down over the arena centre, arena +x to the right."""
+    return camera_over_arena(view="top", height_m=CAMERA_HEIGHT, K=demo_calibration().k,
+                             dist=None, width=WIDTH, height=HEIGHT)
 
-    The first half walks a loop, the next quarter stands with a short body (rearing),
-    the last quarter wiggles the head (grooming).
+
+def demo_scene() -> Scene:
+    """A lit white open field with a pen line, like the DeepLabCut openfield rig."""
+    return Scene(view="top", arena=ARENA.size, wall_height=ARENA.wall_height, floor="white",
+                 lines=(((-0.15, 0.12), (-0.05, 0.12), (0.0, -0.08), (0.12, -0.08)),),
+                 line_width=0.0012, line_darkness=0.3, light="white", vignetting=1.0,
+                 shadow=0.25, colour=False)
+
+
+def demo_script(seconds: float | None = None) -> list[tuple[str, float]]:
+    """:data:`SCRIPT`, its bouts scaled so that they last ``seconds`` in all."""
+    total = sum(d for _, d in SCRIPT)
+    k = 1.0 if seconds is None else seconds / total
+    return [(name, d * k) for name, d in SCRIPT]
+
+
+def demo_samples(seconds: float | None = None, fps: float = 30.0,
+                 seed: int = 0) -> Iterator[tuple[Sample, str, float]]:
+    """Yield (sample, fine behaviour label, time s) for each frame of the clip.
+
+    ``seconds`` (default: the script's 5.8 s) scales every bout; the clip has
+    ``round(seconds * fps)`` frames.
     """
     rng = np.random.default_rng(seed)
-    h, w = HEIGHT, WIDTH
-    yy, xx = np.mgrid[0:h, 0:w]
-    floor = (225 - 30 * ((xx - w / 2) ** 2 + (yy - h / 2) ** 2) / (w * w / 4)).astype(np.uint8)
-    cv2.rectangle(floor, (20, 20), (w - 21, h - 21), 120, 3)  # arena wall
-    n = max(1, round(seconds * fps))
+    shape = MouseShape()  # an adult black mouse of the default size
+    script = demo_script(seconds)
+    seq = script_sequence(script, shape, fps=fps, arena=ARENA, rng=rng, start=START)
+    n = max(1, round(sum(d for _, d in script) * fps))
+    camera, scene = demo_camera(), demo_scene()
+    states, labels = seq.states(shape), seq.labels
     for i in range(n):
-        phase = i / n
-        walk = min(phase, 0.5) / 0.5
-        angle = 2 * math.pi * walk
-        cx, cy = w / 2 + 170 * math.cos(angle), h / 2 + 110 * math.sin(angle)
-        heading = angle + math.pi / 2
-        length = 60.0 if phase < 0.5 or phase >= 0.75 else 38.0  # rearing: foreshortened
-        wiggle = 0.35 * math.sin(2 * math.pi * 6 * phase) if phase >= 0.75 else 0.0
-        frame = floor.copy()
-        _draw_mouse(frame, (cx, cy), heading, length, wiggle)
-        noise = rng.normal(0.0, 3.0, frame.shape)
-        yield np.clip(frame + noise, 0, 255).astype(np.uint8)
+        j = min(i, len(states) - 1)  # a last frame lost to rounding repeats its neighbour
+        yield render(shape, states[j], camera, scene, rng), labels[j], i / fps
 
 
-def _draw_mouse(img: np.ndarray, centre: tuple[float, float], heading: float,
-                length: float, wiggle: float) -> None:
-    ux, uy = math.cos(heading), math.sin(heading)
-    cx, cy = centre
-
-    def at(d: float, side: float = 0.0) -> tuple[int, int]:
-        return (round(cx + d * ux - side * uy), round(cy + d * uy + side * ux))
-
-    body_deg = math.degrees(heading)
-    cv2.ellipse(img, at(0), (round(length / 2), 17), body_deg, 0, 360, 35, -1, cv2.LINE_AA)
-    hx, hy = cx + (length / 2 + 6) * ux, cy + (length / 2 + 6) * uy
-    hdir = heading + wiggle
-    cv2.ellipse(img, (round(hx), round(hy)), (16, 11), math.degrees(hdir), 0, 360, 30, -1,
-                cv2.LINE_AA)
-    for side in (-9.0, 9.0):
-        ex = round(hx - 4 * math.cos(hdir) - side * math.sin(hdir))
-        ey = round(hy - 4 * math.sin(hdir) + side * math.cos(hdir))
-        cv2.circle(img, (ex, ey), 6, 55, -1, cv2.LINE_AA)
-    tail = np.array([at(-length / 2 - t, 6 * math.sin(t / 12)) for t in range(0, 70, 5)])
-    cv2.polylines(img, [tail.astype(np.int32)], False, 70, 3, cv2.LINE_AA)
+def demo_frames(seconds: float | None = None, fps: float = 30.0,
+                seed: int = 0) -> Iterator[np.ndarray]:
+    """Yield the clip's frames, each (480, 640) uint8 grey."""
+    for sample, _, _ in demo_samples(seconds, fps, seed):
+        yield sample.image
 
 
-def write_demo_clip(out_dir: str | Path, *, seconds: float = 4.0, fps: float = 30.0,
+def _write_truth(path: Path, rows: Sequence[tuple[Sample, str, float]]) -> None:
+    header = ["frame", "time_s", "behavior", "behavior_class"]
+    for k in KEYPOINTS:
+        header += [f"{k}_u", f"{k}_v", f"{k}_visible", f"{k}_x_m", f"{k}_y_m", f"{k}_z_m"]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(header)
+        for i, (s, label, t) in enumerate(rows):
+            row: list[object] = [i, f"{t:.6f}", label, BEHAVIOR_CLASSES[label]]
+            for j in range(len(KEYPOINTS)):
+                u, v = s.keypoints_2d[j]
+                x, y, z = s.keypoints_arena[j]
+                row += [f"{u:.3f}", f"{v:.3f}", int(s.visible[j]),
+                        f"{x:.6f}", f"{y:.6f}", f"{z:.6f}"]
+            out.writerow(row)
+
+
+def write_demo_clip(out_dir: str | Path, *, seconds: float | None = None, fps: float = 30.0,
                     seed: int = 0) -> DemoClip:
-    """Write ``demo.mp4`` and the rosbag2 folder ``demo_bag`` (image + camera_info).
-
-    An existing clip in ``out_dir`` is replaced.
-    """
+    """Write ``demo.mp4``, the rosbag2 ``demo_bag`` (image + camera_info), the ground
+    truth ``demo_truth.csv`` and ``demo_scene.json``. An existing clip is replaced."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     video, bag = out / "demo.mp4", out / "demo_bag"
-    frames = list(demo_frames(seconds, fps, seed))
+    truth, scene_path = out / "demo_truth.csv", out / "demo_scene.json"
+    rows = list(demo_samples(seconds, fps, seed))
+    frames = [s.image for s, _, _ in rows]
     write_video(video, frames, fps)
     if bag.exists():
         shutil.rmtree(bag)
     info = camera_info_fields(demo_calibration())
     write_image_bag(bag, frames, fps=fps, encoding="mono8", camera_info=info)
-    return DemoClip(video, bag, len(frames), fps)
+    _write_truth(truth, rows)
+    scene = {"camera": demo_camera().to_dict(), "arena": list(ARENA.size),
+             "wall_height": ARENA.wall_height, "fps": fps,
+             "script": [list(b) for b in demo_script(seconds)],
+             "scene": demo_scene().to_dict()}
+    scene_path.write_text(json.dumps(scene, indent=1) + "\n", encoding="utf-8")
+    return DemoClip(video, bag, truth, scene_path, len(frames), fps)
