@@ -39,7 +39,7 @@ install/.done: $(VENV)/.done $(SOURCES)
 	touch $@
 
 lint: $(VENV)/.done
-	$(VENV)/bin/ruff check mouse_lifter_ros test launch benchmarks
+	$(VENV)/bin/ruff check mouse_lifter_ros test launch benchmarks tools
 	$(VENV)/bin/mypy
 
 test: build lint
