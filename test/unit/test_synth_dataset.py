@@ -47,12 +47,15 @@ def test_read_back_matches_the_manifest(tmp_path: Path) -> None:
     assert header["format"] == FORMAT and header["version"] == VERSION
     assert header["keypoints"] == list(KEYPOINTS)
     for i in range(len(ds)):
-        r = ds[i]
+        r = ds[i].sample
+        assert ds[i].behavior in BEHAVIORS
         assert r.image.shape == (240, 320) and r.image.dtype == np.uint8
         assert r.depth.shape == (240, 320) and r.depth.dtype == np.float32
         assert set(np.unique(r.mask)) <= {0, 1} and r.mask.any()
+        assert set(np.unique(r.region)) <= {0, 1, 2, 3, 4}
+        floor = r.region == 1  # the floor's depth is finite and positive
+        assert floor.any() and (r.depth[floor] > 0).all()
         assert r.keypoints_2d.shape == (14, 2) and r.keypoints_arena.shape == (14, 3)
-        assert r.behavior in BEHAVIORS
         # the saved camera reproduces the saved 2D keypoints from the saved 3D ones
         px, z = r.camera.project(r.keypoints_arena)
         assert np.abs(px - r.keypoints_2d).max() < 1e-3
@@ -77,7 +80,7 @@ def test_sequences_label_every_frame_and_keep_the_mouse(tmp_path: Path) -> None:
     assert all(r["shape"] == recs[0]["shape"] for r in recs[:10])
     assert recs[10]["shape"] != recs[0]["shape"]
     for i in range(len(ds)):
-        assert ds[i].image.shape == (160, 160)
+        assert ds[i].sample.image.shape == (160, 160)
 
 
 def test_invalid_config_lists_every_problem() -> None:

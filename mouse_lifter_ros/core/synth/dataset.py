@@ -6,11 +6,13 @@ A dataset folder holds::
     manifest.jsonl     one JSON object per sample, in index order (see below)
     images/NNNNNN.png  grey (mono8) or colour (bgr8) image
     depth/NNNNNN.npy   float32 (H, W) camera-frame z in metres; 0 where nothing is hit
-    masks/NNNNNN.png   uint8 (H, W): 255 where the mouse is
+    regions/NNNNNN.png uint8 (H, W): what each pixel sees: 0 nothing, 1 floor, 2 wall,
+                       3 clutter, 4 mouse (the mouse mask is ``regions == 4``)
 
 Each manifest record has: ``index``, ``sequence`` and ``frame`` (which sequence and
 which frame of it; stills are sequences of one frame), ``time`` (s since the sequence
-start), ``behavior`` (fine label), ``behavior_class``, the three file paths, ``camera``
+start), ``behavior`` (fine label), ``behavior_class``, the three file paths (``image``,
+``depth``, ``regions``), ``camera``
 (K, dist, R, t, width, height, roi: the window of the full sensor image this image
 is), ``keypoints_2d`` (14 x 2 px), ``keypoints_camera`` and ``keypoints_arena``
 (14 x 3 m), ``visible`` and ``in_view`` (14 booleans), ``shape`` and ``scene``.
@@ -50,6 +52,7 @@ from mouse_lifter_ros.core.synth.motion import (
     sample_pose,
 )
 from mouse_lifter_ros.core.synth.render import (
+    REGION_MOUSE,
     VIEWS,
     Camera,
     Sample,
@@ -173,7 +176,7 @@ def _record(sample: Sample, *, index: int, item: int, frame: int, label: str, ti
         "index": index, "sequence": item, "frame": frame, "time": round(time, 6),
         "behavior": label, "behavior_class": BEHAVIOR_CLASSES[label],
         "image": f"images/{name}.png", "depth": f"depth/{name}.npy",
-        "mask": f"masks/{name}.png",
+        "regions": f"regions/{name}.png",
         "camera": sample.camera.to_dict(),
         "keypoints_2d": _floats(sample.keypoints_2d, 4),
         "keypoints_camera": _floats(sample.keypoints_camera, 6),
@@ -198,7 +201,7 @@ def _write_item(args: tuple[SynthConfig, int, str]) -> list[str]:
         if not cv2.imwrite(str(root / rec["image"]), sample.image):
             raise OSError(f"could not write {root / rec['image']}")
         np.save(root / rec["depth"], sample.depth.astype(np.float32, copy=False))
-        cv2.imwrite(str(root / rec["mask"]), sample.mask * np.uint8(255))
+        cv2.imwrite(str(root / rec["regions"]), sample.region)
         lines.append(json.dumps(rec, separators=(",", ":")))
     return lines
 
@@ -216,7 +219,7 @@ def write_dataset(out_dir: str | Path, config: SynthConfig, *, workers: int | No
         if not (out / "dataset.json").is_file():
             raise InputError(f"{out} is not empty and holds no dataset; refusing to replace it")
         shutil.rmtree(out)
-    for sub in ("images", "depth", "masks"):
+    for sub in ("images", "depth", "regions"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     n_workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
     total = config.count * config.frames_per_item
@@ -256,18 +259,10 @@ def write_dataset(out_dir: str | Path, config: SynthConfig, *, workers: int | No
 
 @dataclass(frozen=True)
 class Record:
-    """One sample read back; arrays as described in the module docstring."""
+    """One sample read back: the rendered :class:`~.render.Sample` and its manifest entry."""
 
     index: int
-    image: NDArray[np.uint8]
-    depth: NDArray[np.float32]
-    mask: NDArray[np.uint8]
-    keypoints_2d: NDArray[np.float64]
-    keypoints_camera: NDArray[np.float64]
-    keypoints_arena: NDArray[np.float64]
-    visible: NDArray[np.bool_]
-    in_view: NDArray[np.bool_]
-    camera: Camera
+    sample: Sample
     behavior: str
     meta: dict[str, Any]
 
@@ -295,15 +290,17 @@ class SynthDataset:
     def __getitem__(self, i: int) -> Record:
         rec = self.records[i]
         image = cv2.imread(str(self.root / rec["image"]), cv2.IMREAD_UNCHANGED)
-        mask = cv2.imread(str(self.root / rec["mask"]), cv2.IMREAD_UNCHANGED)
-        if image is None or mask is None:
-            raise InputError(f"{self.root}: sample {i}: missing or unreadable image or mask")
-        return Record(
-            index=rec["index"], image=image, depth=np.load(self.root / rec["depth"]),
-            mask=(mask > 0).astype(np.uint8),
+        region = cv2.imread(str(self.root / rec["regions"]), cv2.IMREAD_UNCHANGED)
+        if image is None or region is None:
+            raise InputError(f"{self.root}: sample {i}: missing or unreadable "
+                             f"{rec['image']} or {rec['regions']}")
+        sample = Sample(
+            image=image, depth=np.load(self.root / rec["depth"]),
+            mask=(region == REGION_MOUSE).astype(np.uint8), region=region,
             keypoints_2d=np.array(rec["keypoints_2d"]),
             keypoints_camera=np.array(rec["keypoints_camera"]),
             keypoints_arena=np.array(rec["keypoints_arena"]),
             visible=np.array(rec["visible"], dtype=bool),
             in_view=np.array(rec["in_view"], dtype=bool),
-            camera=Camera.from_dict(rec["camera"]), behavior=rec["behavior"], meta=rec)
+            camera=Camera.from_dict(rec["camera"]))
+        return Record(index=rec["index"], sample=sample, behavior=rec["behavior"], meta=rec)
