@@ -11,12 +11,17 @@ import pytest
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.synth.body import (
     BONES,
+    EAR,
+    FUR,
     JOINTS,
     KEYPOINTS,
     SKELETON_EDGES,
+    SKIN,
     TAIL,
+    Ellipsoids,
     MouseShape,
     Pose,
+    body_ellipsoids,
     bone_lengths,
     forward_kinematics,
     sample_shape,
@@ -124,6 +129,67 @@ def test_tail_never_goes_below_the_floor() -> None:
         pose.tail_pitch = rng.uniform(-1.5, 0.2, 8)  # pointing into the floor
         z = forward_kinematics(shape, pose).joints[[JOINTS.index(n) for n in TAIL[1:]], 2]
         assert np.all(z >= 0.0006 * shape.scale - 1e-12)  # at least the tip's radius
+
+
+def test_keypoints_lie_within_their_surface_offset_of_the_body() -> None:
+    """Each keypoint is inside the surface grown by its offset (a bound on its depth
+    under, or height over, the nearest surface: the renderer's visibility test)."""
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        shape = sample_shape(rng)
+        state = forward_kinematics(shape, random_pose(rng))
+        ell = body_ellipsoids(shape, state)
+        off = shape.keypoint_surface_offsets()
+        for k, p in enumerate(state.keypoints):
+            local = np.einsum("pji,pj->pi", ell.axes, p - ell.centers)
+            q = np.sum((local / (ell.radii + off[k] + 1e-9)) ** 2, axis=1)
+            assert q.min() <= 1.0, (KEYPOINTS[k], q.min())
+
+
+def _top_outline(ell: Ellipsoids, keep: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Half-width (max |y|, m) at each ``xs`` of the top-view outline of the ellipsoids
+    ``keep``: each one's shadow straight down is the ellipse of the xy block of its
+    shape matrix A diag(r^2) A^T."""
+    ys = np.linspace(-0.04, 0.04, 401)
+    gx, gy = np.meshgrid(xs, ys, indexing="ij")
+    d_all = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    covered = np.zeros(len(d_all), dtype=bool)
+    for i in np.flatnonzero(keep):
+        a, r = ell.axes[i], ell.radii[i]
+        inv = np.linalg.inv(((a * r**2) @ a.T)[:2, :2])
+        d = d_all - ell.centers[i, :2]
+        covered |= np.einsum("ni,ij,nj->n", d, inv, d) <= 1.0
+    return np.asarray(np.abs(np.where(covered.reshape(gx.shape), gy, 0.0)).max(axis=1))
+
+
+def test_body_is_pear_shaped_from_above_with_ears_beside_the_head() -> None:
+    shape = MouseShape()
+    state = forward_kinematics(shape, Pose())  # heading 0: the body along +x
+    ell = body_ellipsoids(shape, state)
+    xs = np.linspace(-0.03, 0.1, 521)
+    half = _top_outline(ell, ell.material == FUR, xs)
+    x_of = {name: float(state.joint(name)[0]) for name in
+            ("tail_base", "lumbar_spine", "spine_center", "neck", "nose")}
+    widest = float(xs[np.argmax(half)])
+    # broadest over the haunches, behind the body's middle; narrower shoulders
+    assert x_of["lumbar_spine"] - 0.006 < widest < x_of["spine_center"]
+    at = {name: float(np.interp(x, xs, half)) for name, x in x_of.items()}
+    assert at["neck"] < 0.8 * half.max()
+    # the rump tapers to the tail base, the head to the nose
+    assert at["tail_base"] < 0.45 * half.max()
+    assert np.interp(x_of["nose"] - 0.005, xs, half) < 0.3 * half.max()
+    # the ears stick out sideways beyond the fur's outline as lobes
+    ears = _top_outline(ell, ell.material == EAR, xs)
+    assert float(np.max(ears - half)) > 0.003
+
+
+def test_drawn_tail_is_thick_at_the_root_and_tapers() -> None:
+    shape = MouseShape()
+    state = forward_kinematics(shape, Pose())
+    ell = body_ellipsoids(shape, state)
+    tail = ell.radii[ell.material == SKIN][:8, 1]  # the 8 tail segments come first
+    assert np.all(np.diff(tail) < 0)
+    assert tail[0] >= 0.0018 and tail[-1] <= 0.0007
 
 
 def test_pose_vector_round_trip() -> None:

@@ -375,7 +375,7 @@ def test_sampled_cameras_frame_the_floor() -> None:
         px, z = cam.project(corners)
         assert (z > 0).all()
         margin = 0.1 * np.array([640, 480])
-        assert ((px >= -0.5 - margin) & (px < [639.5, 479.5] + margin)).all(), (seed, px)
+        assert ((px >= -0.5 - margin) & (px < np.array([639.5, 479.5]) + margin)).all(), (seed, px)
         inner, zi = cam.project(0.8 * corners)
         assert (zi > 0).all() and ((inner >= -0.5) & (inner < [639.5, 479.5])).all(), seed
         height = cam.position[2] if view == "top" else -cam.position[2]
@@ -422,6 +422,41 @@ def test_grey_and_colour_outputs() -> None:
     mouse = s.image[s.mask.astype(bool)]
     floor = s.image[s.region == REGION_FLOOR]
     assert np.median(mouse) < 0.4 * np.median(floor)
+
+
+def test_fur_sheen_lightens_black_fur_but_not_the_silhouette() -> None:
+    shape = MouseShape()  # black
+    state = forward_kinematics(shape, Pose())
+    camera = camera_over_arena(view="top", height_m=0.3, K=K, dist=None, width=640,
+                               height=480)
+    out = {}
+    for sheen in (0.0, 0.1):
+        s = render(shape, state, camera, fixed_scene("top", fur_sheen=sheen, fur_texture=0.0),
+                   np.random.default_rng(0))
+        out[sheen] = s
+    assert np.array_equal(out[0.0].mask, out[0.1].mask)
+    body = out[0.0].mask.astype(bool)
+    matte, shiny = out[0.0].image[body].astype(float), out[0.1].image[body].astype(float)
+    assert np.all(shiny >= matte - 1)
+    assert np.percentile(shiny - matte, 90) > 10  # a visible highlight along the back
+    with pytest.raises(InputError, match="fur_sheen"):
+        Scene(fur_sheen=-0.1)
+
+
+def test_the_lit_open_field_rig_is_well_represented() -> None:
+    """About 30% of top views are the classic rig: white floor, white diffuse light,
+    strong vignetting, a wide-angle camera with barrel distortion, framed tightly."""
+    rigs, barrel = 0, 0
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        scene = sample_scene(rng, view="top")
+        cam = sample_camera(rng, scene, width=640, height=480)
+        if scene.floor == "white" and scene.light == "white" and scene.vignetting >= 0.8 \
+                and scene.ambient >= 0.5 and scene.line_darkness <= 0.3:
+            rigs += 1
+            barrel += cam.dist[0] < 0
+    assert 40 <= rigs <= 90
+    assert barrel >= 0.65 * rigs
 
 
 def test_scene_round_trip_and_validation() -> None:

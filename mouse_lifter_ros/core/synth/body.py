@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Final
 
 import numpy as np
@@ -93,19 +93,45 @@ FUR, SKIN, EAR, EYE = 0, 1, 2, 3
 
 # Unscaled anatomy (metres), for an adult of scale 1.
 _SPINE_LENGTHS = np.array([0.020, 0.020, 0.022, 0.012, 0.018])  # s0..s4, tail_base -> nose
-_SPINE_HALF_WIDTH = np.array([0.0115, 0.0140, 0.0130, 0.0100, 0.0080])
-_SPINE_HALF_HEIGHT = np.array([0.0105, 0.0125, 0.0120, 0.0095, 0.0072])
+# The trunk and neck (s0..s3): one ellipsoid per segment, centred a fraction of the way
+# from its rear joint and as long as the segment times a factor, plus one blob at each
+# inner joint. Seen from above the body is pear-shaped (as real mice are): broad
+# haunches over s1, narrower shoulders, and a rump that tapers to the tail base (its
+# ellipsoid sits forward on s0 and stops short of the tail base, where a narrow cone
+# of fur, the tail root, takes over).
+_SPINE_HALF_WIDTH = np.array([0.0140, 0.0178, 0.0148, 0.0100])
+_SPINE_HALF_HEIGHT = np.array([0.0108, 0.0126, 0.0120, 0.0096])
+_SEGMENT_CENTRE = np.array([0.75, 0.5, 0.5, 0.5])
+_SEGMENT_LENGTH = np.array([1.05, 1.6, 1.6, 1.5])
+_BLOB_LENGTH = np.array([0.0, 0.85, 1.2, 0.8])  # blob half-length / half-width, by joint
+_TAIL_ROOT_X, _TAIL_ROOT_RADII = 0.0050, np.array([0.0070, 0.0055, 0.0050])  # s0 frame
+# The head (head frame, from the head joint, which lies between the eyes): a broad
+# cranium reaching back to the ears, a muzzle and a snout whose front tip is the nose,
+# so that the head tapers to a point seen from above.
+_CRANIUM_X, _CRANIUM_RADII = -0.0030, np.array([0.0110, 0.0098, 0.0078])
+_MUZZLE_X, _MUZZLE_RADII = 0.0075, np.array([0.0080, 0.0058, 0.0050])
+_SNOUT_RADII = np.array([0.0050, 0.0030, 0.0030])
+_EYE_DIR = np.array([0.72, 0.58, 0.38])  # cranium-ellipsoid direction of the left eye
 _EAR_OFFSET = np.array([-0.010, 0.009, 0.006])  # head frame, left ear (y mirrored for right)
-_EAR_RADII = np.array([0.0050, 0.0062, 0.0010])
-_EYE_DIR = np.array([0.25, 0.80, 0.50])  # head-ellipsoid direction of the left eye
-_SNOUT_RADII = np.array([0.0045, 0.0036, 0.0032])  # its front tip is the nose
+# The pinna, a thin disc: its centre this far from the ear joint (head frame, left ear),
+# its opening facing forward, outward and up, its long axis leaning out sideways, so
+# that from above each ear shows as a rounded lobe beside the back of the head.
+_EAR_SHIFT = np.array([0.0, 0.0015, 0.0010])
+_EAR_NORMAL = np.array([0.20, 0.45, 0.87])
+_EAR_RADII = np.array([0.0060, 0.0075, 0.0010])  # across, base to tip, thickness
 _SHOULDER_OFFSET = np.array([0.6, 0.0065, -0.0085])  # x as a fraction of s2; y, z metres
 _HIP_OFFSET = np.array([0.008, 0.0075, -0.0055])  # s0 frame from tail_base
 _FORELIMB = np.array([0.012, 0.015])  # shoulder-elbow, elbow-paw
 _HINDLIMB = np.array([0.016, 0.022])  # hip-knee, knee-paw
 _FOREPAW_RADII = np.array([0.0040, 0.0024, 0.0018])
 _HINDPAW_RADII = np.array([0.0060, 0.0028, 0.0018])
+# Tail radius: _TAIL_RADIUS (linear, base to tip) keeps the skeleton's tail off the
+# floor; the drawn tail is thick at the root (4 mm across, 4-5 px in a typical 640x480
+# top view) and thins fast, tip + (base - tip) (1 - t)^1.5: from its middle on no
+# thicker than the skeleton's, its root up to 0.4 mm thicker (a root lying flat on the
+# floor dips that far into it, out of sight from above).
 _TAIL_RADIUS = (0.0016, 0.0006)  # base, tip
+_TAIL_DRAWN = (0.0020, 0.00055)  # base, tip
 # Elbows bend back and knees forward, both also up, so that a folded limb never flips.
 _UP = np.array([0.0, 0.0, 0.6])
 
@@ -136,7 +162,7 @@ class MouseShape:
     ear_size: float = 1.0
     tail_length: float = 0.085
     fur: tuple[float, float, float] = (0.07, 0.07, 0.075)
-    skin: tuple[float, float, float] = (0.30, 0.26, 0.26)
+    skin: tuple[float, float, float] = (0.42, 0.37, 0.37)
     fur_name: str = "black"
 
     @property
@@ -160,13 +186,14 @@ class MouseShape:
         """
         s, g = self.scale, self.girth
         half = np.maximum(_SPINE_HALF_WIDTH, _SPINE_HALF_HEIGHT) * s * g
+        hs = s * self.head_size
         out = {
-            "nose": _SNOUT_RADII[1] * s * self.head_size,
+            "nose": _SNOUT_RADII[1] * hs,
             "left_ear": _EAR_RADII[1] * s * self.ear_size,
-            "head": max(half[3], _SPINE_HALF_WIDTH[4] * s * self.head_size),
+            "head": max(half[3], float(np.max(_CRANIUM_RADII)) * hs),
             "neck": max(half[2], half[3]), "spine_center": max(half[1], half[2]),
             "lumbar_spine": max(half[0], half[1]), "tail_base": half[0],
-            "tail_mid": _TAIL_RADIUS[0] * s, "tail_tip": _TAIL_RADIUS[1] * s + 0.0005,
+            "tail_mid": _tail_drawn(self, 0.375), "tail_tip": _tail_drawn(self, 1.0) + 0.0005,
             "left_forepaw": _FOREPAW_RADII[1] * s, "left_hindpaw": _HINDPAW_RADII[1] * s,
         }
         out["right_ear"] = out["left_ear"]
@@ -177,7 +204,7 @@ class MouseShape:
 
 #: Fur colours (albedo RGB) and matching skin colours by coat.
 FUR_COLOURS: Final[dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]]] = {
-    "black": ((0.06, 0.06, 0.065), (0.28, 0.24, 0.24)),
+    "black": ((0.06, 0.06, 0.065), (0.42, 0.37, 0.37)),  # bare skin shows light grey
     "agouti": ((0.32, 0.24, 0.16), (0.55, 0.42, 0.40)),
     "brown": ((0.22, 0.15, 0.10), (0.50, 0.38, 0.36)),
     "grey": ((0.38, 0.38, 0.40), (0.60, 0.48, 0.48)),
@@ -189,7 +216,8 @@ def sample_shape(rng: np.random.Generator, *, fur: str | None = None) -> MouseSh
     """Draw an adult lab mouse: nose to tail base 78-106 mm, tail 65-100 mm.
 
     ``fur`` picks the coat; otherwise black (C57BL/6, half the draws), white, agouti,
-    grey or brown.
+    grey or brown. The fur's brightness varies by +-20% and the bare skin's (ears,
+    tail, paws) by +-15%.
     """
     if fur is None:
         names = list(FUR_COLOURS)
@@ -198,7 +226,7 @@ def sample_shape(rng: np.random.Generator, *, fur: str | None = None) -> MouseSh
         raise InputError(f"fur colour {fur!r} is unknown; allowed: {', '.join(FUR_COLOURS)}")
     base_fur, base_skin = FUR_COLOURS[fur]
     tint = rng.uniform(0.8, 1.2)
-    return MouseShape(
+    shape = MouseShape(
         scale=float(rng.uniform(0.85, 1.15)),
         girth=float(rng.uniform(0.85, 1.25)),
         head_size=float(rng.uniform(0.92, 1.08)),
@@ -208,6 +236,9 @@ def sample_shape(rng: np.random.Generator, *, fur: str | None = None) -> MouseSh
         skin=base_skin,
         fur_name=fur,
     )
+    skin_tint = float(rng.uniform(0.85, 1.15))  # skin from pale to dusky
+    r, g, b = (min(1.0, c * skin_tint) for c in base_skin)
+    return replace(shape, skin=(r, g, b))
 
 
 @dataclass
@@ -390,7 +421,14 @@ def forward_kinematics(shape: MouseShape, pose: Pose) -> BodyState:
 
 
 def _tail_radius(shape: MouseShape, t: float) -> float:
+    """Radius of the skeleton's tail a fraction ``t`` of the way to the tip (kinematics)."""
     return shape.scale * (_TAIL_RADIUS[0] + (_TAIL_RADIUS[1] - _TAIL_RADIUS[0]) * t)
+
+
+def _tail_drawn(shape: MouseShape, t: float) -> float:
+    """Radius of the drawn tail a fraction ``t`` of the way to the tip."""
+    return float(shape.scale * (_TAIL_DRAWN[1] + (_TAIL_DRAWN[0] - _TAIL_DRAWN[1])
+                                * (1.0 - t) ** 1.5))
 
 
 def bone_lengths(state: BodyState) -> FloatArray:
@@ -459,32 +497,50 @@ def body_ellipsoids(shape: MouseShape, state: BodyState) -> Ellipsoids:
     spine = [state.joint(n) for n in SPINE]
     hw, hh = _SPINE_HALF_WIDTH * s * g, _SPINE_HALF_HEIGHT * s * g
     for k in range(4):  # trunk and neck segments, with a blob at each inner joint
-        mid = 0.5 * (spine[k] + spine[k + 1])
-        add(mid, np.array([0.5 * lengths[k] * 1.35, hw[k], hh[k]]), state.spine_frames[k], FUR)
+        frame = state.spine_frames[k]
+        c = spine[k] + _SEGMENT_CENTRE[k] * (spine[k + 1] - spine[k])
+        add(c, np.array([0.5 * _SEGMENT_LENGTH[k] * lengths[k], hw[k], hh[k]]), frame, FUR)
+        if k == 0:
+            add(spine[0] + frame[:, 0] * (_TAIL_ROOT_X * s), _TAIL_ROOT_RADII * (s * g),
+                frame, FUR)
         if k > 0:
             r = 0.5 * (hw[k - 1] + hw[k])
-            add(spine[k], np.array([r, r, 0.5 * (hh[k - 1] + hh[k])]),
-                state.spine_frames[k], FUR)
+            add(spine[k], np.array([_BLOB_LENGTH[k] * r, r, 0.5 * (hh[k - 1] + hh[k])]),
+                frame, FUR)
     hs = s * shape.head_size
     head_frame = state.spine_frames[4]
-    # The skull, ending a few mm behind the nose, and a tapering snout whose tip is it.
-    head_r = np.array([0.45 * lengths[4], _SPINE_HALF_WIDTH[4] * hs, _SPINE_HALF_HEIGHT[4] * hs])
-    head_c = spine[4] + head_frame[:, 0] * 0.38 * lengths[4]
+    along = head_frame[:, 0]
+    # The cranium (the ears sit on its back), the muzzle, and the snout whose tip is the nose.
+    head_r = _CRANIUM_RADII * hs
+    head_c = spine[4] + along * (_CRANIUM_X * hs)
     add(head_c, head_r, head_frame, FUR)
+    add(spine[4] + along * (_MUZZLE_X * hs), _MUZZLE_RADII * hs, head_frame, FUR)
     snout_r = _SNOUT_RADII * hs
-    add(spine[5] - head_frame[:, 0] * snout_r[0], snout_r, head_frame, FUR)
+    add(spine[5] - along * snout_r[0], snout_r, head_frame, FUR)
+    ear_r = _EAR_RADII * (s * shape.ear_size)
     for side, ear in ((1.0, "left_ear"), (-1.0, "right_ear")):
-        normal = head_frame @ np.array([0.55, side * 0.55, 0.6])
-        frame = _bone_frame(np.zeros(3), normal)[:, [1, 2, 0]]  # thin along the normal
-        add(state.joint(ear), _EAR_RADII * np.array([s, s, s]) * shape.ear_size, frame, EAR)
-        eye_dir = _EYE_DIR * np.array([1.0, side, 1.0])
+        mirror = np.array([1.0, side, 1.0])
+        normal = head_frame @ (_EAR_NORMAL * mirror)
+        normal /= np.linalg.norm(normal)
+        # the long axis: the head's outward-and-up direction, in the disc's plane
+        out = head_frame @ np.array([0.3, side, 0.6])
+        out -= np.dot(out, normal) * normal
+        out /= np.linalg.norm(out)
+        across = np.cross(out, normal)
+        frame = np.column_stack([across, out, normal])
+        add(state.joint(ear) + head_frame @ (_EAR_SHIFT * mirror * (s * shape.ear_size)),
+            ear_r, frame, EAR)
+        eye_dir = _EYE_DIR * mirror
         eye_dir = eye_dir / np.linalg.norm(eye_dir)
         add(head_c + head_frame @ (head_r * eye_dir), np.full(3, 0.0016 * hs), head_frame, EYE)
+    half_seg = 0.75 * shape.tail_segment  # long overlaps: a smooth tail, not a string of beads
     for k in range(TAIL_SEGMENTS):
         a, b = state.joint(TAIL[k]), state.joint(TAIL[k + 1])
-        r = _tail_radius(shape, (k + 0.5) / TAIL_SEGMENTS)
-        add(0.5 * (a + b), np.array([0.5 * shape.tail_segment * 1.15, r, r]),
-            _bone_frame(a, b), SKIN)
+        r = _tail_drawn(shape, (k + 0.5) / TAIL_SEGMENTS)
+        frame = _bone_frame(a, b)
+        # the last one ends at the tip
+        c = 0.5 * (a + b) if k < TAIL_SEGMENTS - 1 else b - frame[:, 0] * half_seg
+        add(c, np.array([half_seg, r, r]), frame, SKIN)
     for i, (root, mid_name, paw) in enumerate(LIMBS):
         thick = (0.0032, 0.0022) if i < 2 else (0.0050, 0.0026)
         pts = [state.joint(root), state.joint(mid_name), state.joint(paw)]

@@ -29,7 +29,7 @@ import itertools
 import math
 import zlib
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
 
 import cv2
@@ -508,6 +508,11 @@ class Scene:
         True: 3-channel BGR output; False: grey.
     fur_texture:
         Relative amplitude of the low-frequency fur pattern.
+    fur_sheen:
+        Strength of the fur's sheen: a broad grey highlight where the fur faces halfway
+        between the light and the camera (along the back under a top light) and a
+        lighter rim where it turns away from the camera; radiance added regardless of
+        the fur's colour, so it shows most on dark fur (0: matte fur).
     blur_sigma:
         Gaussian optics blur, pixels.
     motion_blur:
@@ -547,6 +552,7 @@ class Scene:
     flare: float = 0.02
     colour: bool = False
     fur_texture: float = 0.15
+    fur_sheen: float = 0.06
     blur_sigma: float = 0.8
     motion_blur: tuple[float, float] = (0.0, 0.0)
     noise: float = 0.008
@@ -571,6 +577,8 @@ class Scene:
             problems.append(f"jpeg_quality={self.jpeg_quality}: 0..100")
         if self.gamma <= 0 or self.exposure <= 0:
             problems.append("gamma and exposure must be > 0")
+        if self.fur_sheen < 0:
+            problems.append(f"fur_sheen={self.fur_sheen}: must be >= 0")
         if problems:
             raise InputError("scene: " + "; ".join(problems))
 
@@ -624,7 +632,9 @@ def sample_scene(rng: np.random.Generator, *, view: str = "top",
     """Draw an arena, its light and the camera's image effects.
 
     ``colour`` forces colour (True) or grey (False) output; None draws it (infrared
-    light always gives grey).
+    light always gives grey). Almost a third of the top-view draws are the classic
+    lit white open field (see :func:`_open_field_rig`); the rest span white, black,
+    textured and bedding floors under white, infrared and uneven light.
     """
     if view not in VIEWS:
         raise InputError(f"view {view!r}: allowed {', '.join(VIEWS)}")
@@ -689,7 +699,7 @@ def sample_scene(rng: np.random.Generator, *, view: str = "top",
                                      radii=radii, albedo=albedo))  # type: ignore[arg-type]
     motion = (float(rng.uniform(1.0, 8.0)), float(rng.uniform(0.0, math.pi))) \
         if rng.random() < 0.3 else (0.0, 0.0)
-    return Scene(
+    scene = Scene(
         view=view, arena=(ax, ay), wall_height=float(rng.uniform(0.15, 0.4)),
         wall_thickness=float(rng.uniform(0.004, 0.015)), floor=floor,
         floor_albedo=floor_albedo, wall_albedo=wall_albedo,  # type: ignore[arg-type]
@@ -701,11 +711,58 @@ def sample_scene(rng: np.random.Generator, *, view: str = "top",
         shadow=float(shadow), shadow_softness=float(rng.uniform(0.02, 0.25)),
         light_gradient=gradient, spot=spot,  # type: ignore[arg-type]
         vignetting=float(rng.uniform(0.2, 1.5)), exposure=float(rng.uniform(0.9, 1.15)),
-        gamma=float(rng.uniform(1.2, 2.2)), flare=float(rng.uniform(0.0, 0.05)),
+        gamma=float(rng.uniform(1.0, 2.2)), flare=float(rng.uniform(0.0, 0.05)),
         colour=bool(colour), fur_texture=float(rng.uniform(0.03, 0.2)),
-        blur_sigma=float(rng.uniform(0.4, 1.2)), motion_blur=motion,
-        noise=float(rng.uniform(0.002, 0.02)), shot_noise=float(rng.uniform(0.0, 0.001)),
+        fur_sheen=float(rng.uniform(0.0, 0.15)),
+        blur_sigma=float(rng.uniform(0.5, 1.3)), motion_blur=motion,
+        noise=float(math.exp(rng.uniform(math.log(0.0015), math.log(0.02)))),
+        shot_noise=float(rng.uniform(0.0, 0.001)),
         jpeg_quality=int(rng.integers(25, 91)) if rng.random() < 0.5 else 0,
+    )
+    if view == "top" and rng.random() < 0.3:
+        scene = _open_field_rig(rng, scene)
+    return scene
+
+
+def _open_field_rig(rng: np.random.Generator, scene: Scene) -> Scene:
+    """``scene`` redrawn as the classic lit open field (as DeepLabCut's openfield videos).
+
+    A rectangular field about the image's shape with low walls (the camera, framing
+    it tightly, sees them as a thin rim), a white floor under diffuse light from
+    above (soft, faint shadows), a bright centre with strong vignetting (a
+    wide-angle lens: :func:`sample_camera` gives it barrel distortion on most draws),
+    sometimes overexposed, thin faint pen lines, and a camera with little noise in the
+    dark (so black fur looks smooth).
+    """
+    ax = float(rng.uniform(0.36, 0.6))  # a rectangular field, about the image's shape
+    arena = (ax, float(np.clip(ax * rng.uniform(0.65, 0.85), 0.25, 0.65)))
+    hx, hy = arena[0] / 2, arena[1] / 2
+    grey = float(rng.uniform(0.8, 0.95))
+    elevation = float(rng.uniform(math.radians(65), math.radians(90)))
+    azimuth = float(rng.uniform(-math.pi, math.pi))
+    light_dir = _unit(np.array([math.cos(elevation) * math.cos(azimuth),
+                                math.cos(elevation) * math.sin(azimuth),
+                                math.sin(elevation)]))
+    lines = _sample_lines(rng, hx, hy) if rng.random() < 0.85 else ()
+    spot = (float(rng.uniform(-0.3, 0.3)), float(rng.uniform(-0.3, 0.3)),
+            float(rng.uniform(0.4, 0.8)), float(rng.uniform(0.0, 0.3)))
+    wall = float(rng.uniform(0.3, 0.55))
+    gradient = rng.normal(0.0, 0.12, 2)
+    marks = tuple(m for m in scene.marks if abs(m.x) < hx and abs(m.y) < hy)
+    clutter = tuple(c for c in scene.clutter if abs(c.x) < 0.9 * hx and abs(c.y) < 0.9 * hy)
+    return replace(
+        scene, arena=arena, wall_height=float(rng.uniform(0.1, 0.3)), marks=marks,
+        clutter=clutter, floor="white", floor_albedo=(grey, grey, 0.98 * grey),
+        wall_albedo=(wall, wall, 1.02 * wall), light="white", light_dir=light_dir,
+        ambient=float(rng.uniform(0.5, 0.75)), shadow=float(rng.uniform(0.1, 0.35)),
+        shadow_softness=float(rng.uniform(0.12, 0.3)),
+        light_gradient=(float(gradient[0]), float(gradient[1])),
+        spot=spot, vignetting=float(rng.uniform(0.8, 1.8)),
+        exposure=float(rng.uniform(0.85, 1.1)), gamma=float(rng.uniform(1.0, 1.6)),
+        lines=lines, line_width=float(rng.uniform(0.0006, 0.0015)),
+        line_darkness=float(rng.uniform(0.08, 0.3)),
+        noise=float(rng.uniform(0.0015, 0.006)), shot_noise=float(rng.uniform(0.00005, 0.0005)),
+        fur_sheen=float(rng.uniform(0.03, 0.15)),
     )
 
 
@@ -730,20 +787,26 @@ def sample_camera(rng: np.random.Generator, scene: Scene, *, width: int,
     10% of the arena's size of its centre), tilt (up to 8 degrees) and yaw (mostly with
     the arena's long side along the image's) are drawn, then the focal length is the
     largest that keeps the whole floor inside the image times a fill factor of
-    0.85-1.1 (the walls show at the borders, or the floor's edge is just cut off). Half the draws get mild radial lens
-    distortion: barrel k1 down to -0.25 or pincushion up to 0.05, with |k1| capped so
-    that the whole image stays well inside the part where the model is one-to-one.
+    0.85-1.1 (the walls show at the borders, or the floor's edge is just cut off).
+    Half the draws get mild radial lens distortion: barrel k1 down to -0.25 or
+    pincushion up to 0.05, with |k1| capped so that the whole image stays well inside
+    the part where the model is one-to-one; a scene with strong vignetting (0.8 or
+    more: a wide-angle lens) gets barrel distortion (k1 -0.25 to -0.03) on 80% of
+    draws, a fill factor of 0.975-1.1, and a camera at most 70 cm high (when the arena
+    allows), within 3% of the arena's size of its centre, tilted by at most 3.2 degrees.
     """
     hx, hy = scene.arena[0] / 2, scene.arena[1] / 2
     half_diag = math.hypot(hx, hy)
     h_min = max(0.2, 1.1 * half_diag / math.tan(math.radians(55)))
     if scene.view == "top" and rng.random() < 0.85:  # mostly above the walls
         h_min = max(h_min, scene.wall_height + 0.05)
-    h = float(rng.uniform(min(h_min, 0.95), 1.0))
-    off = rng.uniform(-0.1, 0.1, 2) * np.array(scene.arena)
+    wide = scene.vignetting >= 0.8  # a wide-angle lens: see the docstring
+    h = float(rng.uniform(min(h_min, 0.95), max(min(h_min, 0.95), 0.7) if wide else 1.0))
+    centring = 0.3 if wide else 1.0  # such rigs are mostly centred over the field
+    off = rng.uniform(-0.1, 0.1, 2) * np.array(scene.arena) * centring
     sign = 1.0 if scene.view == "top" else -1.0
     eye = np.array([off[0], off[1], sign * h])
-    tilt = float(rng.uniform(0.0, math.radians(8)))
+    tilt = float(rng.uniform(0.0, math.radians(8))) * (0.4 if wide else 1.0)
     tilt_az = float(rng.uniform(-math.pi, math.pi))
     target = np.array([off[0] + h * math.tan(tilt) * math.cos(tilt_az),
                        off[1] + h * math.tan(tilt) * math.sin(tilt_az), 0.0])
@@ -763,10 +826,12 @@ def sample_camera(rng: np.random.Generator, scene: Scene, *, width: int,
     xn, yn = cam[:, 0] / cam[:, 2], cam[:, 1] / cam[:, 2]
     # Rigs frame the floor: mostly all of it with a rim of wall, sometimes a little less.
     fill = float(rng.uniform(0.85, 1.1))
+    if wide:  # wide-angle rigs frame the floor tightly
+        fill = 0.5 * (fill + 1.1)
     aspect = 1.0 + float(rng.normal(0.0, 0.003))
     dist = np.zeros(5)
-    if rng.random() < 0.5:
-        dist[0] = float(rng.uniform(-0.25, 0.05))
+    if rng.random() < (0.8 if wide else 0.5):
+        dist[0] = float(rng.uniform(-0.25, -0.03 if wide else 0.05))
     f = fill * _fit_focal(xn, yn, cx, cy, width, height)
     for _ in range(6):
         xd, yd = _distort(xn, yn, dist)
@@ -1285,7 +1350,7 @@ def _fur_pattern(shape: MouseShape) -> tuple[F32, F32]:
         rng = np.random.default_rng(key)
         k = 5
         freq = rng.normal(0.0, 1.0, (k, 3))
-        freq *= (2.0 * math.pi / rng.uniform(0.012, 0.035, k) / np.linalg.norm(freq, axis=1)
+        freq *= (2.0 * math.pi / rng.uniform(0.006, 0.03, k) / np.linalg.norm(freq, axis=1)
                  )[:, None]
         phase = rng.uniform(0.0, 2.0 * math.pi, k)
         hit = (freq.astype(np.float32), phase.astype(np.float32))
@@ -1302,8 +1367,9 @@ def _materials(shape: MouseShape, material: NDArray[np.int8], scene: Scene) -> F
     if scene.light == "infrared":  # fur reflects much more near-infrared; grey
         fur = np.full(3, 0.2 + 0.75 * _luma(fur))
         skin = np.full(3, 0.45 + 0.45 * _luma(skin))
-    mix = 0.5 + 0.4 * _luma(fur)  # ears: thin skin under sparse fur, pinker on white mice
-    ear = mix * skin + (1.0 - mix) * fur
+    # ears: thin skin under sparse fur, lit from above and through from the floor: they
+    # show as light lobes even on black mice
+    ear = np.minimum(1.25 * skin, 1.0)
     table = {FUR: fur, SKIN: skin, EAR: ear, EYE: np.full(3, _EYE_ALBEDO)}
     return np.array([table.get(int(m), fur) for m in material])
 
@@ -1358,7 +1424,8 @@ def _surfaces(shape: MouseShape, state: BodyState, scene: Scene, camera: Camera
 
 
 def _smooth_on_mask(values: F32, pix: NDArray[np.intp], width: int, sigma: float) -> F32:
-    """Gaussian-smooth per-pixel ``values`` over the pixels ``pix`` only (normalised).
+    """Gaussian-smooth per-pixel ``values`` (N,) or (N, C) over the pixels ``pix`` only
+    (normalised).
 
     Removes the creases where the body's ellipsoids meet without leaking the
     background into the silhouette.
@@ -1369,13 +1436,16 @@ def _smooth_on_mask(values: F32, pix: NDArray[np.intp], width: int, sigma: float
     pad = math.ceil(3 * sigma) + 1
     r0, c0 = int(rows.min()) - pad, int(cols.min()) - pad
     hh, ww = int(rows.max()) + pad + 1 - r0, int(cols.max()) + pad + 1 - c0
-    num = np.zeros((hh, ww), dtype=np.float32)
+    num = np.zeros((hh, ww, *values.shape[1:]), dtype=np.float32)
     den = np.zeros((hh, ww), dtype=np.float32)
     num[rows - r0, cols - c0] = values
     den[rows - r0, cols - c0] = 1.0
     num = cv2.GaussianBlur(num, (0, 0), sigma)
     den = cv2.GaussianBlur(den, (0, 0), sigma)
-    out = num[rows - r0, cols - c0] / np.maximum(den[rows - r0, cols - c0], 1e-6)
+    weight = np.maximum(den[rows - r0, cols - c0], 1e-6)
+    if values.ndim > 1:
+        weight = weight[:, None]
+    out = num[rows - r0, cols - c0] / weight
     return np.asarray(out, dtype=np.float32)
 
 
@@ -1385,8 +1455,9 @@ def _shade_hits(hits: _Hits, surf: _Surfaces, shape: MouseShape, state: BodyStat
 
     Lambertian light plus ambient, darker where the surface turns away from the
     camera, smoothed over the body's pixels at a fraction of its width (fur has no
-    creases), times a low-frequency fur pattern fixed to the body; the eyes get a
-    small specular highlight.
+    creases), times a low-frequency fur pattern fixed to the body; the fur adds its
+    sheen (a broad Blinn lobe and a rim, smoothed alike) and the eyes a small
+    specular highlight.
     """
     e = hits.eid
     # normal: gradient of |diag(1/r) A^T (x - c)|^2 = A diag(1/r) local
@@ -1403,11 +1474,28 @@ def _shade_hits(hits: _Hits, surf: _Surfaces, shape: MouseShape, state: BodyStat
     amb = scene.ambient
     light = (amb + (1.0 - amb) * lam) * (0.75 + 0.25 * facing)
     body = np.flatnonzero(e < surf.n_body)
+    sheen = None
     if body.size:
         width_px = 0.025 * shape.scale * shape.girth * camera.K[0, 0] / max(
             float(np.median(hits.t[body])), 1e-3)
-        light[body] = _smooth_on_mask(light[body], hits.pix[body], camera.width,
-                                      0.15 * width_px)
+        sigma = 0.15 * width_px
+        if scene.fur_sheen > 0:
+            half = lvec[:, None] + view[:, body]
+            half /= np.maximum(np.sqrt((half * half).sum(axis=0)), 1e-6)
+            nh = np.maximum((half * normal[:, body]).sum(axis=0), 0.0)
+            nh *= nh
+            nh *= nh
+            nh *= nh
+            nh *= nh  # (n.h)^16: a broad lobe
+            nh *= lam[body] > 0
+            rim = 1.0 - facing[body]
+            nh += np.float32(0.35) * rim * rim
+            nh *= np.float32(scene.fur_sheen) * (surf.material[e[body]] == FUR)
+            both = _smooth_on_mask(np.stack([light[body], nh], axis=1), hits.pix[body],
+                                   camera.width, sigma)
+            light[body], sheen = both[:, 0], both[:, 1]
+        else:
+            light[body] = _smooth_on_mask(light[body], hits.pix[body], camera.width, sigma)
     if scene.fur_texture > 0 and body.size:
         # waves in the frame of the mid spine, so that they run across ellipsoids
         pts = camera.position.astype(np.float32)[:, None] + hits.t[body] * ray_arena[:, body]
@@ -1418,6 +1506,8 @@ def _shade_hits(hits: _Hits, surf: _Surfaces, shape: MouseShape, state: BodyStat
         is_fur = np.isin(surf.material[e[body]], (FUR, EAR))
         light[body] *= 1.0 + np.float32(scene.fur_texture) * wave * is_fur
     rad = surf.albedo.astype(np.float32)[e] * light[:, None]
+    if sheen is not None:
+        rad[body] += sheen[:, None]
     eye = np.flatnonzero(surf.material[e] == EYE)
     if eye.size:  # a tiny specular highlight on the eyes
         half = lvec[:, None] + view[:, eye]
