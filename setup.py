@@ -17,6 +17,8 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["mouse_lifter_ros", "mouse_lifter_ros.*"]),
+    # Trained models (not Python packages): mouse_lifter_ros/models/<name>/*.npz + cards.
+    package_data={"mouse_lifter_ros": ["models/*/*.npz", "models/*/*.md"]},
     install_requires=[
         "numpy>=1.26",
         "opencv-python-headless>=4.8",

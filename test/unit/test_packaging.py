@@ -22,7 +22,8 @@ def test_wheel_holds_core_and_command(tmp_path: Path) -> None:
         assert "mouse-lifter = mouse_lifter_ros.cli:main" in zf.read(entry_points).decode()
         metadata = zf.read(next(n for n in names if n.endswith("METADATA"))).decode()
     for module in ("core/images.py", "core/calibration.py", "core/video.py", "core/bag.py",
-                   "cli.py"):
+                   "core/synth/render.py", "cli.py", "models/behavior/default.npz",
+                   "models/behavior/MODEL_CARD.md"):
         assert f"mouse_lifter_ros/{module}" in names
     # The pipeline's requirements are ROS-free and torch is only the training extra.
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist")]
