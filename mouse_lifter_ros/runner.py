@@ -15,11 +15,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from mouse_lifter_ros.core.graph import PACKAGE, load_graphs, overrides_yaml, ros_arguments
+from mouse_lifter_ros.core.graph import (
+    PACKAGE,
+    NodeLaunch,
+    load_graphs,
+    load_nodes,
+    overrides_yaml,
+    ros_arguments,
+)
 
 
 def package_prefix() -> Path:
@@ -49,6 +56,9 @@ class GraphRun:
         Parameter file; default: the installed ``config/params.yaml``.
     env:
         Environment of the processes; default: this process's.
+    nodes:
+        Instead of the graph's nodes, start these nodes of ``config/graph.yaml``'s
+        ``nodes:`` (``graph`` is then only the name of the run).
     """
 
     def __init__(
@@ -59,10 +69,17 @@ class GraphRun:
         namespace: str = "",
         params_file: str | os.PathLike[str] | None = None,
         env: Mapping[str, str] | None = None,
+        nodes: Sequence[str] = (),
     ) -> None:
         share = package_share()
-        spec = load_graphs(share / "config" / "graph.yaml")[graph]
-        self.launches = spec.resolve(arguments or {})
+        if nodes:
+            # Nodes of graph.yaml's `nodes:` on their own (not in a graph yet), as
+            # `ros2 run` with the same name, parameter file and remappings would start them.
+            known = load_nodes(share / "config" / "graph.yaml")
+            self.launches = [NodeLaunch(known[n], {}) for n in nodes]
+        else:
+            spec = load_graphs(share / "config" / "graph.yaml")[graph]
+            self.launches = spec.resolve(arguments or {})
         self.params_file = str(params_file or share / "config" / "params.yaml")
         self.namespace, self.env = namespace, dict(env if env is not None else os.environ)
         self._tmp = tempfile.TemporaryDirectory(prefix=f"mouse_lifter_{graph}_")

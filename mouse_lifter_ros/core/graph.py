@@ -122,17 +122,9 @@ def parse_value(text: str, type_name: str) -> Any:
 def load_graphs(path: str | os.PathLike[str]) -> dict[str, GraphSpec]:
     """Read every graph of a ``graph.yaml``, checking that all names it uses exist."""
     path = Path(path)
-    with path.open(encoding="utf-8") as f:
-        raw = yaml.safe_load(f) or {}
+    raw = _read(path)
     problems: list[str] = []
-    nodes = {
-        name: NodeSpec(
-            name=name,
-            executable=str(spec["executable"]),
-            remappings=tuple((str(k), str(v)) for k, v in (spec.get("remappings") or {}).items()),
-        )
-        for name, spec in (raw.get("nodes") or {}).items()
-    }
+    nodes = _nodes(raw)
     graphs: dict[str, GraphSpec] = {}
     for gname, g in (raw.get("graphs") or {}).items():
         members = [str(n) for n in g.get("nodes", [])]
@@ -171,6 +163,28 @@ def load_graphs(path: str | os.PathLike[str]) -> dict[str, GraphSpec]:
     if problems:
         raise ParameterError(f"{path}: invalid graph description:\n" + "\n".join(problems))
     return graphs
+
+
+def load_nodes(path: str | os.PathLike[str]) -> dict[str, NodeSpec]:
+    """Every node of a ``graph.yaml``'s ``nodes:``, in a graph or not (yet), by name."""
+    return _nodes(_read(Path(path)))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as f:
+        raw: dict[str, Any] = yaml.safe_load(f) or {}
+    return raw
+
+
+def _nodes(raw: dict[str, Any]) -> dict[str, NodeSpec]:
+    return {
+        name: NodeSpec(
+            name=name,
+            executable=str(spec["executable"]),
+            remappings=tuple((str(k), str(v)) for k, v in (spec.get("remappings") or {}).items()),
+        )
+        for name, spec in (raw.get("nodes") or {}).items()
+    }
 
 
 def _as_text(value: Any) -> str:

@@ -145,3 +145,92 @@ def write_params(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
         doc[f"/**/{node}"]["ros__parameters"].update(values)
     path.write_text(yaml.safe_dump(doc))
     return path
+
+
+# --- synthetic messages for the nodes downstream of the lifter -------------------------
+
+
+def to_time(ns: int) -> Any:
+    """A builtin_interfaces/Time of ``ns`` nanoseconds."""
+    from builtin_interfaces.msg import Time
+
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def pose_msg(names: list[str], positions: Any, stamp_ns: int, *, frame_id: str = "arena",
+             header_stamp_ns: int | None = None) -> Any:
+    """A Pose3D with every keypoint valid; ``source_stamp`` = ``stamp_ns``."""
+    from geometry_msgs.msg import Point
+    from mouse_lifter_ros.msg import Pose3D
+
+    msg = Pose3D(names=list(names),
+                 positions=[Point(x=float(p[0]), y=float(p[1]), z=float(p[2]))
+                            for p in positions],
+                 confidence=[1.0] * len(names), valid=[True] * len(names))
+    msg.source_stamp = to_time(stamp_ns)
+    msg.header.stamp = to_time(stamp_ns if header_stamp_ns is None else header_stamp_ns)
+    msg.header.frame_id = frame_id
+    return msg
+
+
+def behavior_msg(stamp_ns: int, probabilities: dict[str, float]) -> Any:
+    """A Behavior whose label is the most probable of ``probabilities``."""
+    from mouse_lifter_ros.msg import Behavior
+
+    msg = Behavior(label=max(probabilities, key=lambda k: probabilities[k]),
+                   class_names=list(probabilities),
+                   probabilities=[float(v) for v in probabilities.values()])
+    msg.header.stamp = to_time(stamp_ns)
+    msg.header.frame_id = "arena"
+    return msg
+
+
+def mouse_keypoints(pitch: float) -> Any:
+    """(14, 3) keypoints (synth.body.KEYPOINTS order) of a mouse pitched ``pitch`` rad up:
+    a straight spine of five 2 cm segments from the tail base, paws on the floor (1.1 rad
+    reads as rearing, 0 as a mouse on all fours)."""
+    import math
+
+    import numpy as np
+
+    from mouse_lifter_ros.core.synth.body import KEYPOINTS
+
+    k = {name: i for i, name in enumerate(KEYPOINTS)}
+    u = np.array([math.cos(pitch), 0.0, math.sin(pitch)])
+    kp = np.zeros((14, 3))
+    for i, name in enumerate(("tail_base", "lumbar_spine", "spine_center", "neck", "head",
+                              "nose")):
+        kp[k[name]] = np.array([0.0, 0.0, 0.012]) + 0.02 * i * u
+    kp[k["left_ear"]] = kp[k["head"]] + [-0.005, 0.008, 0.004]
+    kp[k["right_ear"]] = kp[k["head"]] + [-0.005, -0.008, 0.004]
+    kp[k["tail_mid"]], kp[k["tail_tip"]] = [-0.04, 0.0, 0.002], [-0.08, 0.0, 0.002]
+    kp[k["left_forepaw"]], kp[k["right_forepaw"]] = [0.05, 0.012, 0.002], [0.05, -0.012, 0.002]
+    kp[k["left_hindpaw"]], kp[k["right_hindpaw"]] = [0.01, 0.015, 0.002], [0.01, -0.015, 0.002]
+    return kp
+
+
+def wait_matched(listener: Listener, publisher: Any, outputs: list[str],
+                 timeout: float = 20.0) -> None:
+    """Wait until ``publisher`` has a subscriber and each topic in ``outputs`` a publisher."""
+    ok = listener.wait_for(
+        lambda: publisher.get_subscription_count() >= 1
+        and all(listener.node.count_publishers(t) >= 1 for t in outputs), timeout)
+    assert ok, "the node under test never matched the test's topics"
+
+
+def prime(listener: Listener, publish: Callable[[int], None], received: list[Any],
+          timeout: float = 20.0) -> None:
+    """Publish ``publish(k)`` (k = 0, 1, ...) every 20 ms until something is ``received``.
+
+    A reliable writer may match its reader before the reader has matched it, and then
+    the first messages are lost. A round trip through the node under test proves the
+    path is up; the tests then start their real streams (with stamps that reset the
+    node's state) and ignore what priming produced.
+    """
+    deadline = time.monotonic() + timeout
+    k = 0
+    while not received and time.monotonic() < deadline:
+        publish(k)
+        k += 1
+        time.sleep(0.02)
+    assert received, "nothing came back from the node under test"

@@ -11,7 +11,7 @@ import yaml
 
 from mouse_lifter_ros.core import specs
 from mouse_lifter_ros.core.errors import ParameterError
-from mouse_lifter_ros.core.graph import load_graphs
+from mouse_lifter_ros.core.graph import load_nodes
 from mouse_lifter_ros.core.params import (
     ParamSpec,
     at_least,
@@ -166,9 +166,8 @@ def shipped_sections() -> dict[str, dict[str, Any]]:
 
 
 def executables() -> dict[str, str]:
-    """Node name -> executable, from config/graph.yaml."""
-    graphs = load_graphs(GRAPH_YAML)
-    return {n.name: n.executable for g in graphs.values() for n in g.nodes}
+    """Node name -> executable, from config/graph.yaml (every node, in a graph or not)."""
+    return {n.name: n.executable for n in load_nodes(GRAPH_YAML).values()}
 
 
 def test_params_yaml_sections_are_graph_nodes() -> None:
