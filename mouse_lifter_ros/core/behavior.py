@@ -976,3 +976,56 @@ def evaluate_behavior(model_path: str | Path | None = None, *, seed: int = 0,
         raise ParameterError(f"sequences {sequences} must be in 1..{INIT_KEY - EVAL_OFFSET}")
     return _evaluate(BehaviorModel.load(model_path), seed, sequences, seconds, progress,
                      workers)
+
+
+# ---------------------------------------------------------------------------------------
+# Poses with named keypoints (Pose3D) in the classifier's keypoint order.
+
+
+class KeypointMapper:
+    """Reorder named keypoints (a ``Pose3D``'s ``names``) into the classifier's order.
+
+    The classifier takes the 14 :data:`~.synth.body.KEYPOINTS` in that order. A pose
+    may list them in any order and hold others (ignored); a keypoint it lacks is
+    passed as invalid (NaN), so the classifier fills it in (module docstring, step 1).
+    The index for a list of names is computed once and reused while the names stay
+    the same.
+    """
+
+    def __init__(self) -> None:
+        from mouse_lifter_ros.core.synth.body import KEYPOINTS
+
+        self.keypoints: tuple[str, ...] = KEYPOINTS
+        self._names: tuple[str, ...] | None = None
+        self._index = np.zeros(_N_KP, dtype=np.intp)
+        self._present = np.zeros(_N_KP, dtype=bool)
+        self.missing: tuple[str, ...] = ()
+
+    def map(self, names: abc.Sequence[str], positions: FloatArray,
+            valid: abc.Sequence[bool] | BoolArray) -> tuple[FloatArray, BoolArray]:
+        """(14, 3) keypoints and (14,) valid flags from a pose's (K,) names, (K, 3), (K,).
+
+        ``missing`` then lists the classifier's keypoints that ``names`` lacks.
+
+        Raises
+        ------
+        InputError
+            When the arrays do not have one row per name.
+        """
+        key = tuple(names)
+        pos = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
+        ok = np.asarray(valid, dtype=bool)
+        if pos.shape[0] != len(key) or ok.shape != (len(key),):
+            raise InputError(f"pose has {len(key)} names but {pos.shape[0]} positions and "
+                             f"{ok.shape[0] if ok.ndim else 0} valid flags")
+        if key != self._names:
+            where = {n: i for i, n in enumerate(key)}
+            self._present = np.array([n in where for n in self.keypoints])
+            self._index = np.array([where.get(n, 0) for n in self.keypoints], dtype=np.intp)
+            self.missing = tuple(n for n in self.keypoints if n not in where)
+            self._names = key
+        if not key:
+            return np.full((_N_KP, 3), np.nan), np.zeros(_N_KP, dtype=bool)
+        out = pos[self._index]
+        out[~self._present] = np.nan
+        return out, ok[self._index] & self._present

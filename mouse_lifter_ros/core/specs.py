@@ -7,6 +7,7 @@ sets them, and the README's parameter table is checked against them by a test.
 from __future__ import annotations
 
 from mouse_lifter_ros.core.params import ParamSpec, at_least, one_of, rectangle_or_zeros
+from mouse_lifter_ros.core.stimulus_specs import STIMULUS_PARAMS
 
 
 def _non_empty(value: str) -> str | None:
@@ -58,9 +59,39 @@ MONITOR_PARAMS = (
               at_least(0.0, strict=True), "> 0"),
 )
 
+def _dims(value: int) -> str | None:
+    return None if value in (2, 3) else "must be 2 or 3"
+
+
+BEHAVIOR_PARAMS = (
+    ParamSpec("model", "", "Behaviour model file (.npz; path, file:// or package:// URL); "
+              "empty = the shipped model"),
+    ParamSpec("dims", 3, "3: classify from 3D poses; 2: the 2D-only network (heights "
+              "ignored)", _dims, "2 or 3"),
+    ParamSpec("smoothing", 0.05, "Time constant of the exponential smoothing of the class "
+              "probabilities, seconds; 0 = none", at_least(0.0), ">= 0"),
+)
+
+RECORDER_PARAMS = (
+    ParamSpec("output_dir", "recordings", "Folder the files are written to (created if "
+              "missing)", _non_empty, "non-empty"),
+    ParamSpec("prefix", "recording", "File name stem: <prefix>.h5 and <prefix>.csv "
+              "(DeepLabCut), <prefix>_annotations.csv or .parquet", _non_empty, "non-empty"),
+    ParamSpec("annotations_format", "csv", "Format of the annotations table",
+              one_of("csv", "parquet"), "csv or parquet"),
+    ParamSpec("checkpoint_every", 300, "Frames between rewrites of the .h5 and Parquet "
+              "files (a hard kill loses at most this many from them); 0 = only on close",
+              at_least(0), ">= 0"),
+    ParamSpec("overwrite", False, "Replace existing files (otherwise they stop the node at "
+              "start-up)"),
+)
+
 #: Parameters by executable, for documentation and checks.
 NODE_PARAMS = {
     "camera_node": CAMERA_PARAMS,
     "bag_source_node": BAG_SOURCE_PARAMS,
     "monitor_node": MONITOR_PARAMS,
+    "behavior_node": BEHAVIOR_PARAMS,
+    "stimulus_node": STIMULUS_PARAMS,
+    "recorder_node": RECORDER_PARAMS,
 }

@@ -1,0 +1,233 @@
+"""The recorder: 2D keypoints, 3D poses and behaviour paired by stamp, written to files.
+
+``recorder_node`` hands each message's content to a :class:`Recorder`; it pairs the
+three streams by their stamp (:class:`StampMatcher`) and writes one
+:class:`~.record.FrameRecord` per complete frame through :class:`~.record.DlcWriter`
+(``<prefix>.h5``, ``<prefix>.csv``) and :class:`~.record.AnnotationsWriter`
+(``<prefix>_annotations.csv`` or ``.parquet``).
+
+Pairing: all three messages of a frame carry the capture stamp of its source image
+(``Keypoints2D.header.stamp``, ``Pose3D.source_stamp``, ``Behavior.header.stamp``). A
+frame is written as soon as it has all three. A frame still incomplete when a newer
+frame completes (the streams are reliable and in order, so its missing part is not
+coming: a node upstream skipped it), or when more than ``max_pending`` frames wait,
+is dropped and counted; so are the frames still incomplete at :meth:`Recorder.close`.
+Frames are numbered 0, 1, 2, ... in the order written; ``Time since start`` is the
+stamp minus the first written frame's stamp.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mouse_lifter_ros.core.errors import InputError
+from mouse_lifter_ros.core.record import (
+    AnnotationsFormat,
+    AnnotationsWriter,
+    DlcWriter,
+    FrameRecord,
+    _import,
+)
+
+#: The streams a frame needs, in the order of :meth:`StampMatcher.add`'s ``stream``.
+STREAMS: Final = ("keypoints", "pose", "behavior")
+#: Frames waiting for their other parts at most (the oldest are dropped beyond this).
+MAX_PENDING: Final = 64
+
+
+class StampMatcher:
+    """Group messages of several streams by stamp; bounded, drops counted per stream.
+
+    ``add(stamp, stream, item)`` returns the completed frames (stamp order) as
+    ``(stamp_ns, {stream: item})``. Dropped incomplete frames are counted in
+    ``dropped`` and, per stream that had arrived, in ``unmatched``.
+    """
+
+    def __init__(self, streams: Sequence[str] = STREAMS, max_pending: int = MAX_PENDING) -> None:
+        if max_pending < 1:
+            raise InputError(f"max_pending = {max_pending}: must be >= 1")
+        self.streams = tuple(streams)
+        self.max_pending = max_pending
+        self._pending: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self.dropped = 0
+        self.unmatched = dict.fromkeys(self.streams, 0)
+        self.duplicates = 0
+
+    def add(self, stamp_ns: int, stream: str, item: Any) -> list[tuple[int, dict[str, Any]]]:
+        """Add one message; return the frames it completes (at most one)."""
+        if stream not in self.unmatched:
+            raise InputError(f"unknown stream {stream!r} (known: {', '.join(self.streams)})")
+        parts = self._pending.setdefault(stamp_ns, {})
+        if stream in parts:
+            self.duplicates += 1
+        parts[stream] = item
+        if len(parts) < len(self.streams):
+            while len(self._pending) > self.max_pending:
+                self._drop(next(iter(self._pending)))
+            return []
+        for older in [s for s in self._pending if s < stamp_ns]:
+            self._drop(older)
+        del self._pending[stamp_ns]
+        return [(stamp_ns, parts)]
+
+    def flush(self) -> None:
+        """Drop (and count) every frame still incomplete."""
+        for stamp in list(self._pending):
+            self._drop(stamp)
+
+    @property
+    def pending(self) -> int:
+        """Frames waiting for their other parts."""
+        return len(self._pending)
+
+    def _drop(self, stamp: int) -> None:
+        parts = self._pending.pop(stamp)
+        self.dropped += 1
+        for stream in parts:
+            self.unmatched[stream] += 1
+
+
+@dataclass(frozen=True)
+class Keypoints:
+    """A ``Keypoints2D``'s content: names, (K, 2) pixels, (K,) confidence."""
+
+    names: tuple[str, ...]
+    xy: NDArray[np.float64]
+    confidence: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Pose:
+    """A ``Pose3D``'s content: names and (K, 3) arena-frame positions, metres."""
+
+    names: tuple[str, ...]
+    positions: NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Behavior:
+    """A ``Behavior``'s content: the label and its probability (NaN if not listed)."""
+
+    label: str
+    probability: float
+
+
+def behavior_of(label: str, class_names: Sequence[str], probabilities: Sequence[float]) -> Behavior:
+    """The label and its probability from a ``Behavior`` message's fields."""
+    names = list(class_names)
+    p = float(probabilities[names.index(label)]) if label in names else math.nan
+    return Behavior(label, min(max(p, 0.0), 1.0) if math.isfinite(p) else math.nan)
+
+
+def _finite(a: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``a`` with infinities replaced by NaN (the files' "missing")."""
+    arr = np.asarray(a, dtype=np.float64)
+    return np.asarray(np.where(np.isinf(arr), np.nan, arr))
+
+
+def recording_paths(output_dir: str | Path, prefix: str, fmt: str) -> tuple[Path, Path]:
+    """The DeepLabCut stem (``.h5``/``.csv`` appended) and the annotations table's path."""
+    out = Path(output_dir).expanduser()
+    return out / prefix, out / f"{prefix}_annotations.{fmt}"
+
+
+class Recorder:
+    """Pair the streams and write complete frames (module docstring).
+
+    The writers are opened at the first complete frame (the body parts come from its
+    keypoints). Existing files are an :class:`InputError` here already, unless
+    ``overwrite``. A complete frame whose stamp is not after the last written one, or
+    whose keypoint names differ from the files' columns, is not written (``rejected``).
+    """
+
+    def __init__(self, output_dir: str | Path, prefix: str, *, fmt: AnnotationsFormat = "csv",
+                 checkpoint_every: int = 300, overwrite: bool = False,
+                 max_pending: int = MAX_PENDING) -> None:
+        self.stem, self.annotations_path = recording_paths(output_dir, prefix, fmt)
+        self.files = (Path(f"{self.stem}.h5"), Path(f"{self.stem}.csv"), self.annotations_path)
+        existing = [str(p) for p in self.files if p.exists()]
+        if existing and not overwrite:
+            raise InputError(f"recording files exist: {', '.join(existing)} (set overwrite "
+                             "to replace them, or choose another prefix or output_dir)")
+        self.fmt, self.checkpoint_every, self.overwrite = fmt, checkpoint_every, overwrite
+        self.matcher = StampMatcher(max_pending=max_pending)
+        self.frames = 0
+        self.rejected = 0
+        self.last_stamp_ns: int | None = None
+        self._start_ns: int | None = None
+        self._writers: tuple[DlcWriter, AnnotationsWriter] | None = None
+        self._closed = False
+        # Import the file libraries now, not at the first checkpoint (a pause of a
+        # second while frames arrive).
+        for module, purpose in (("pandas", "writing a DeepLabCut .h5"),
+                                ("tables", "writing a DeepLabCut .h5")):
+            _import(module, purpose)
+        if fmt == "parquet":
+            _import("pyarrow", "writing a Parquet annotations table")
+
+    def add(self, stamp_ns: int, stream: str, item: Keypoints | Pose | Behavior) -> int:
+        """Add one message's content; return the number of frames written by it (0 or 1)."""
+        if self._closed:
+            return 0
+        written = 0
+        for stamp, parts in self.matcher.add(stamp_ns, stream, item):
+            names = parts["keypoints"].names
+            if ((self.last_stamp_ns is not None and stamp <= self.last_stamp_ns)
+                    or (self._writers is not None and names != self._writers[0].bodyparts)):
+                self.rejected += 1  # stamps went back, or other keypoints than the files'
+                continue
+            self._write(stamp, parts["keypoints"], parts["pose"], parts["behavior"])
+            written += 1
+        return written
+
+    def _write(self, stamp: int, kp: Keypoints, pose: Pose, behavior: Behavior) -> None:
+        if self._writers is None:
+            self._start_ns = stamp
+            self._writers = (
+                DlcWriter(self.stem, kp.names, checkpoint_every=self.checkpoint_every,
+                          overwrite=self.overwrite),
+                AnnotationsWriter(self.annotations_path, kp.names, fmt=self.fmt,
+                                  checkpoint_every=self.checkpoint_every,
+                                  overwrite=self.overwrite))
+        assert self._start_ns is not None
+        where = {n: i for i, n in enumerate(pose.names)}
+        xyz = np.full((len(kp.names), 3), np.nan)
+        for i, name in enumerate(kp.names):
+            if name in where:
+                xyz[i] = pose.positions[where[name]]
+        record = FrameRecord(
+            frame=self.frames, time_s=(stamp - self._start_ns) / 1e9,
+            keypoints_2d=_finite(kp.xy), likelihood=np.clip(_finite(kp.confidence), 0.0, 1.0),
+            keypoints_3d=_finite(xyz),
+            behavior=behavior.label.replace("\n", " ").replace("\r", " "),
+            behavior_probability=behavior.probability)
+        for writer in self._writers:
+            writer.write(record)
+        self.frames += 1
+        self.last_stamp_ns = stamp
+
+    def summary(self) -> str:
+        """One log line: frames written, dropped and the files."""
+        un = ", ".join(f"{k} {v}" for k, v in self.matcher.unmatched.items())
+        files = ", ".join(str(p) for p in self.files) if self._writers else "no files"
+        return (f"{self.frames} frames written, {self.matcher.dropped} incomplete frames "
+                f"dropped (unmatched messages: {un}), {self.rejected} rejected (stamp not after "
+                f"the last, or other keypoint names); {files}")
+
+    def close(self) -> str:
+        """Drop incomplete frames, close the writers (final .h5/Parquet); the summary."""
+        if not self._closed:
+            self._closed = True
+            self.matcher.flush()
+            if self._writers is not None:
+                for writer in self._writers:
+                    writer.close()
+        return self.summary()

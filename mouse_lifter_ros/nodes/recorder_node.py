@@ -1,0 +1,74 @@
+"""recorder_node: 2D keypoints, 3D poses and behaviour to DeepLabCut and annotation files.
+
+Subscribes to ``keypoints`` (``Keypoints2D``), ``pose`` (``Pose3D``) and ``behavior``
+(``Behavior``), reliable with a deep queue (``RECORD_QOS``). The core's
+:class:`~mouse_lifter_ros.core.recorder.Recorder` pairs them by the source image's
+stamp and writes every complete frame
+(``<output_dir>/<prefix>.h5``, ``.csv`` and ``<prefix>_annotations.csv|parquet``). On
+SIGINT or SIGTERM, ``close()`` drops the incomplete frames and closes the files, complete
+up to the last frame written; the final log line says how many that is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rclpy.node import Node
+
+from mouse_lifter_ros.core.recorder import Behavior as BehaviorItem
+from mouse_lifter_ros.core.recorder import Keypoints, Pose, Recorder, behavior_of
+from mouse_lifter_ros.core.specs import RECORDER_PARAMS
+from mouse_lifter_ros.msg import Behavior, Keypoints2D, Pose3D
+from mouse_lifter_ros.nodes._ros import RECORD_QOS, declare_parameters, run, stamp_ns
+
+#: Log a progress line after every this many frames written.
+LOG_EVERY = 100
+
+
+class RecorderNode(Node):
+    """Hand each message's content to the recorder."""
+
+    def __init__(self) -> None:
+        super().__init__("recorder")
+        p = declare_parameters(self, RECORDER_PARAMS)
+        self.recorder = Recorder(
+            p["output_dir"], p["prefix"], fmt=p["annotations_format"],
+            checkpoint_every=p["checkpoint_every"], overwrite=p["overwrite"])
+        self.create_subscription(Keypoints2D, "keypoints", self._on_keypoints, RECORD_QOS)
+        self.create_subscription(Pose3D, "pose", self._on_pose, RECORD_QOS)
+        self.create_subscription(Behavior, "behavior", self._on_behavior, RECORD_QOS)
+        self.get_logger().info(
+            f"recording to {self.recorder.stem}.h5, .csv and {self.recorder.annotations_path}")
+
+    def _on_keypoints(self, msg: Keypoints2D) -> None:
+        xy = np.stack([np.asarray(msg.x, dtype=np.float64),
+                       np.asarray(msg.y, dtype=np.float64)], axis=1)
+        item = Keypoints(tuple(msg.names), xy, np.asarray(msg.confidence, dtype=np.float64))
+        self._add(stamp_ns(msg.header.stamp), "keypoints", item)
+
+    def _on_pose(self, msg: Pose3D) -> None:
+        positions = np.array([(q.x, q.y, q.z) for q in msg.positions], dtype=np.float64)
+        self._add(stamp_ns(msg.source_stamp), "pose",
+                  Pose(tuple(msg.names), positions.reshape(-1, 3)))
+
+    def _on_behavior(self, msg: Behavior) -> None:
+        self._add(stamp_ns(msg.header.stamp), "behavior",
+                  behavior_of(msg.label, list(msg.class_names), list(msg.probabilities)))
+
+    def _add(self, stamp: int, stream: str, item: Keypoints | Pose | BehaviorItem) -> None:
+        try:
+            written = self.recorder.add(stamp, stream, item)
+        except ValueError as exc:  # a malformed message: one line, and keep recording
+            self.get_logger().warning(f"{stream} message skipped: {exc}",
+                                      throttle_duration_sec=5.0)
+            return
+        if written and self.recorder.frames % LOG_EVERY == 0:
+            self.get_logger().info(f"{self.recorder.frames} frames written")
+
+    def close(self) -> None:
+        """Close the files (the final .h5 and Parquet are written here); log the totals."""
+        self.get_logger().info(f"closed: {self.recorder.close()}")
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the node until it is shut down."""
+    return run(RecorderNode, args)

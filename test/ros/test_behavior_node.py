@@ -1,0 +1,94 @@
+"""behavior_node in its own process, over DDS: one Behavior per pose, source stamp kept."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("geometry_msgs.msg", reason="ROS 2 messages are not installed")
+
+from conftest import (
+    Listener,
+    mouse_keypoints,
+    pose_msg,
+    prime,
+    wait_matched,
+    write_params,
+)
+from mouse_lifter_ros.msg import Behavior, Pose3D
+
+from mouse_lifter_ros.core.synth.body import KEYPOINTS
+from mouse_lifter_ros.nodes._ros import RELIABLE_QOS, stamp_ns
+from mouse_lifter_ros.runner import GraphRun
+
+T0 = 1_700_000_000_000_000_000
+WALK, REAR = 20, 40
+
+
+def test_behavior_per_pose_with_source_stamp_and_rearing(listener: Listener, namespace: str,
+                                                         ros_domain: int) -> None:
+    out = listener.subscribe(Behavior, f"/{namespace}/behavior", RELIABLE_QOS)
+    pub = listener.node.create_publisher(Pose3D, f"/{namespace}/pose", RELIABLE_QOS)
+    # Keypoints listed in reverse order: the node must map them by name.
+    names = list(reversed(KEYPOINTS))
+    stamps = [T0 + round(i * 1e9 / 30) for i in range(WALK + REAR)]
+    with GraphRun("behavior", nodes=["behavior"], namespace=namespace) as run:
+        wait_matched(listener, pub, [f"/{namespace}/behavior"])
+        # Priming stamps end > 1 s before T0: the classifier resets at the jump.
+        prime(listener, lambda k: pub.publish(pose_msg(
+            names, mouse_keypoints(0.0)[::-1], T0 - 3_000_000_000 + k)), out)
+        listener.wait_for(lambda: False, 0.3)
+        n_primed = len(out)
+        for i, stamp in enumerate(stamps):
+            kp = mouse_keypoints(0.0 if i < WALK else 1.1)[::-1]
+            # header.stamp differs from source_stamp: the output must carry the source's.
+            pub.publish(pose_msg(names, kp, stamp, frame_id="arena_test",
+                                 header_stamp_ns=stamp + 7_000_000))
+            time.sleep(0.01)
+        arrived = listener.wait_for(lambda: len(out) >= n_primed + len(stamps), 20)
+        codes = run.stop()
+        log = run.output("behavior")
+    assert arrived, (len(out), log)
+    msgs = [m for _, m in out[n_primed:]]
+    assert [stamp_ns(m.header.stamp) for m in msgs] == stamps
+    assert {m.header.frame_id for m in msgs} == {"arena_test"}
+    assert list(msgs[0].class_names) == ["locomotion", "rearing", "grooming", "stationary"]
+    for m in msgs:
+        assert sum(m.probabilities) == pytest.approx(1.0, abs=1e-5)
+        assert m.label == m.class_names[int(np.argmax(m.probabilities))]
+    labels = [m.label for m in msgs]
+    assert "rearing" not in labels[:WALK], labels
+    assert labels[-10:] == ["rearing"] * 10, labels
+    assert codes["behavior"] == 0
+    assert f"total: {n_primed + len(stamps)} behaviour messages published" in log, log
+
+
+def _start_and_wait(namespace: str, params: Path) -> tuple[int, str]:
+    with GraphRun("behavior", nodes=["behavior"], namespace=namespace,
+                  params_file=params) as run:
+        assert run.wait_any(timeout=20) == "behavior", run.output("behavior")
+        return run.processes["behavior"].returncode, run.output("behavior")
+
+
+def test_invalid_parameters_exit_2_naming_them(namespace: str, ros_domain: int,
+                                               tmp_path: Path) -> None:
+    params = write_params(tmp_path / "params.yaml",
+                          {"behavior": {"dims": 4, "smoothing": -1.0}})
+    code, out = _start_and_wait(namespace, params)
+    assert code == 2, out
+    assert "dims = 4" in out and "2 or 3" in out and "smoothing = -1.0" in out, out
+    assert "Traceback" not in out
+
+
+def test_corrupt_model_is_one_clear_error(namespace: str, ros_domain: int,
+                                          tmp_path: Path) -> None:
+    bad = tmp_path / "model.npz"
+    bad.write_bytes(b"not a zip file at all")
+    params = write_params(tmp_path / "params.yaml", {"behavior": {"model": str(bad)}})
+    code, out = _start_and_wait(namespace, params)
+    assert code == 1, out
+    assert str(bad) in out and "not a readable .npz model file" in out, out
+    assert "Traceback" not in out

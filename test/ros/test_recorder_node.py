@@ -1,0 +1,150 @@
+"""recorder_node in its own process, over DDS, stopped by SIGINT or SIGTERM mid-stream.
+
+What "received" means here: the test publishes frames (keypoints, pose and behaviour of
+one stamp) at about 200 per second and keeps publishing while it signals the node, so
+frames are in flight when the node stops. The node's last log line states how many
+frames it wrote (N). The test then checks that every file holds exactly those N frames,
+that they are a contiguous run of the published frames with their exact values (reliable
+QoS: nothing is lost once the node has matched the publishers), and that every frame
+published at least 0.5 s before the signal is among them; frames published later may or
+may not be (in flight, or incomplete at the signal: dropped and counted).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+pytest.importorskip("geometry_msgs.msg", reason="ROS 2 messages are not installed")
+
+from conftest import Listener, behavior_msg, pose_msg, to_time, write_params  # noqa: E402
+from mouse_lifter_ros.msg import Behavior, Keypoints2D, Pose3D  # noqa: E402
+
+from mouse_lifter_ros.core.record import read_annotations, read_dlc_csv  # noqa: E402
+from mouse_lifter_ros.core.synth.body import KEYPOINTS  # noqa: E402
+from mouse_lifter_ros.nodes._ros import RELIABLE_QOS  # noqa: E402
+from mouse_lifter_ros.runner import GraphRun  # noqa: E402
+
+T0 = 1_700_000_000_000_000_000
+STEP = 33_000_000
+K = len(KEYPOINTS)
+OFFSET = np.arange(K) / 16.0
+
+
+def frame_values(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """x, y, confidence, (K, 3) positions and label of frame i (exact in float32)."""
+    x, y = i + OFFSET, 2.0 * i + OFFSET
+    conf = 0.5 + np.arange(K) / 64.0
+    pos = np.stack([np.full(K, i / 1024.0), np.arange(K) / 64.0, np.full(K, 0.01)], axis=1)
+    return x, y, conf, pos, ("rearing" if i % 3 == 0 else "locomotion")
+
+
+class Publisher:
+    """Publishes frame after frame from a thread; remembers when each went out."""
+
+    def __init__(self, listener: Listener, namespace: str) -> None:
+        node = listener.node
+        self.kp = node.create_publisher(Keypoints2D, f"/{namespace}/keypoints", RELIABLE_QOS)
+        self.pose = node.create_publisher(Pose3D, f"/{namespace}/pose", RELIABLE_QOS)
+        self.beh = node.create_publisher(Behavior, f"/{namespace}/behavior", RELIABLE_QOS)
+        self.sent: list[float] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def matched(self) -> bool:
+        return all(p.get_subscription_count() >= 1 for p in (self.kp, self.pose, self.beh))
+
+    def _run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            x, y, conf, pos, label = frame_values(i)
+            stamp = T0 + i * STEP
+            kp = Keypoints2D(names=list(KEYPOINTS), x=x.tolist(), y=y.tolist(),
+                             confidence=conf.tolist(), image_width=640, image_height=480)
+            kp.header.stamp = to_time(stamp)
+            self.kp.publish(kp)
+            self.pose.publish(pose_msg(list(KEYPOINTS), pos, stamp))
+            other = "locomotion" if label == "rearing" else "rearing"
+            self.beh.publish(behavior_msg(stamp, {label: 0.75, other: 0.25}))
+            self.sent.append(time.monotonic())
+            i += 1
+            time.sleep(0.005)
+
+
+def _data_rows(csv: Path) -> int:
+    return max(0, csv.read_bytes().count(b"\n") - 3) if csv.exists() else 0
+
+
+@pytest.mark.parametrize(("sig", "fmt"), [(signal.SIGINT, "csv"), (signal.SIGTERM, "parquet")],
+                         ids=["SIGINT-csv", "SIGTERM-parquet"])
+def test_signal_mid_stream_leaves_complete_files(listener: Listener, namespace: str,
+                                                 tmp_path: Path, sig: signal.Signals,
+                                                 fmt: str) -> None:
+    out = tmp_path / "rec"
+    params = write_params(tmp_path / "params.yaml", {"recorder": {
+        "output_dir": str(out), "prefix": "run1", "annotations_format": fmt,
+        "checkpoint_every": 50}})
+    pub = Publisher(listener, namespace)
+    with GraphRun("recorder", nodes=["recorder"], namespace=namespace,
+                  params_file=params) as run:
+        assert listener.wait_for(pub.matched, 20), run.output("recorder")
+        pub.thread.start()
+        assert listener.wait_for(lambda: _data_rows(out / "run1.csv") >= 150, 30), \
+            run.output("recorder")
+        signalled = time.monotonic()
+        run.processes["recorder"].send_signal(sig)
+        assert run.wait_any(timeout=20) == "recorder", run.output("recorder")
+        pub.stop.set()
+        pub.thread.join(5)
+        code = run.processes["recorder"].returncode
+        log = run.output("recorder")
+    assert code == 0, log
+    match = re.search(r"closed: (\d+) frames written", log)
+    assert match, log
+    n = int(match.group(1))
+    dlc_csv = read_dlc_csv(out / "run1.csv")
+    h5 = pd.read_hdf(out / "run1.h5")
+    table = read_annotations(out / f"run1_annotations.{fmt}")
+    assert len(dlc_csv) == len(h5) == len(table) == n, (len(dlc_csv), len(h5), len(table), log)
+    assert list(h5.index) == list(range(n))
+    pd.testing.assert_frame_equal(h5, dlc_csv, check_dtype=False)
+    # Contiguous published frames j, j+1, ..., j+n-1 with their exact values.
+    first = int(h5.iloc[0, 0])
+    frames = list(range(first, first + n))
+    for row, i in enumerate(frames):
+        x, y, conf, pos, label = frame_values(i)
+        np.testing.assert_array_equal(h5.iloc[row, 0::3].to_numpy(), x.astype(np.float32))
+        np.testing.assert_array_equal(h5.iloc[row, 1::3].to_numpy(), y.astype(np.float32))
+        np.testing.assert_array_equal(h5.iloc[row, 2::3].to_numpy(), conf.astype(np.float32))
+        assert table["Behavior"].iloc[row] == label
+        assert table["Behavior probability"].iloc[row] == pytest.approx(0.75, abs=1e-6)
+        for k, part in enumerate(KEYPOINTS):
+            assert table[f"{part} X (m)"].iloc[row] == pos[k, 0]
+            assert table[f"{part} Y (m)"].iloc[row] == pos[k, 1]
+    np.testing.assert_allclose(table["Time since start (s)"], np.arange(n) * STEP / 1e9)
+    assert list(table["Frame number"]) == list(range(n))
+    # Everything published 0.5 s or more before the signal was received and written.
+    settled = sum(1 for t in pub.sent if t <= signalled - 0.5)
+    assert first + n >= settled, (first, n, settled)
+    assert len(pub.sent) > first + n, (len(pub.sent), first, n)  # more were sent: in flight
+
+
+def test_existing_files_stop_the_node_at_start_up(namespace: str, ros_domain: int,
+                                                  tmp_path: Path) -> None:
+    (tmp_path / "run1.h5").write_bytes(b"old")
+    params = write_params(tmp_path / "params.yaml", {"recorder": {
+        "output_dir": str(tmp_path), "prefix": "run1"}})
+    with GraphRun("recorder", nodes=["recorder"], namespace=namespace,
+                  params_file=params) as run:
+        assert run.wait_any(timeout=20) == "recorder"
+        code, log = run.processes["recorder"].returncode, run.output("recorder")
+    assert code == 1, log
+    assert str(tmp_path / "run1.h5") in log and "overwrite" in log and "Traceback" not in log
+    assert (tmp_path / "run1.h5").read_bytes() == b"old"
