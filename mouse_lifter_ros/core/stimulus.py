@@ -232,6 +232,24 @@ class _Clock:
         return "duplicate" if stamp_ns == last else "back"
 
 
+def _gate(rule: BehaviorRule | RegionRule, stamp_ns: int,
+          was_on: bool) -> tuple[bool, Trigger | None]:
+    """Stamp handling of the built-in rules: ``(stop, trigger)``.
+
+    A repeated stamp stops the frame; a stamp that went back resets ``rule`` and, when
+    it was on, stops the frame with an off trigger; otherwise the frame goes on.
+    """
+    step = rule._clock.step(stamp_ns)
+    if step == "duplicate":
+        return True, None
+    if step == "back":
+        rule.reset()
+        rule._clock.step(stamp_ns)
+        if was_on:
+            return True, Trigger(stamp_ns, rule.name, False, "stamps went back: reset")
+    return False, None
+
+
 def _raise_problems(owner: str, specs: Sequence[ParamSpec], values: Mapping[str, Any],
                     extra: Sequence[str] = ()) -> dict[str, Any]:
     """:func:`validate` ``values``, adding ``extra`` problem lines to the same error."""
@@ -304,15 +322,9 @@ class BehaviorRule(Rule):
 
     def on_behavior(self, frame: BehaviorFrame) -> Trigger | None:
         """Count the streak of frames above the threshold; fire on its edges."""
-        step = self._clock.step(frame.stamp_ns)
-        if step == "duplicate":
-            return None
-        if step == "back":
-            was_active = self.active
-            self.reset()
-            self._clock.step(frame.stamp_ns)
-            if was_active:
-                return Trigger(frame.stamp_ns, self.name, False, "stamps went back: reset")
+        stop, trigger = _gate(self, frame.stamp_ns, self.active)
+        if stop:
+            return trigger
         p = frame.probability(self.behavior)
         holds = p > self.min_probability  # NaN: False
         self.streak = self.streak + 1 if holds else 0
@@ -543,15 +555,9 @@ class RegionRule(Rule):
 
     def on_pose(self, frame: PoseFrame) -> Trigger | None:
         """Test the keypoint against the region; fire when the debounced state changes."""
-        step = self._clock.step(frame.stamp_ns)
-        if step == "duplicate":
-            return None
-        if step == "back":
-            was_inside = self.inside
-            self.reset()
-            self._clock.step(frame.stamp_ns)
-            if was_inside:
-                return Trigger(frame.stamp_ns, self.name, False, "stamps went back: reset")
+        stop, trigger = _gate(self, frame.stamp_ns, self.inside)
+        if stop:
+            return trigger
         i = frame.index(self.keypoint)
         x, y, _ = frame.positions[i]
         if not (math.isfinite(x) and math.isfinite(y)) or (
