@@ -5,18 +5,23 @@
 
 Top rows: frames from `mouse-lifter synth` (seed 7, top view, 640x480, grey, the real
 rig's look not forced); bottom rows: real frames of the DeepLabCut openfield example.
-Each tile is scaled to 320x240 and captioned.
+Each tile is scaled to 320x240 and captioned. It also prints head geometry as seen from
+above, real labels against synthetic poses: snout to ear midpoint and ear spacing as
+fractions of the snout to tail base distance (10/50/90th percentiles).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from mouse_lifter_ros.core.synth.body import KEYPOINTS, forward_kinematics, sample_shape
 from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
+from mouse_lifter_ros.core.synth.motion import sample_pose
 
 ROOT = Path(__file__).resolve().parents[1]
 TILE = (320, 240)
@@ -30,6 +35,44 @@ def _tile(image: np.ndarray, caption: str) -> np.ndarray:
     cv2.putText(tile, caption, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1,
                 cv2.LINE_AA)
     return tile
+
+
+def _head_ratios(snout: np.ndarray, left: np.ndarray, right: np.ndarray,
+                 tail: np.ndarray) -> str:
+    """(N, 2) points -> percentiles of the two head ratios, as text."""
+    length = np.linalg.norm(snout - tail, axis=1)
+    ear_mid = np.linalg.norm(snout - (left + right) / 2, axis=1) / length
+    spacing = np.linalg.norm(left - right, axis=1) / length
+    pct = [10, 50, 90]
+    return (f"snout-ear midpoint {np.round(np.nanpercentile(ear_mid, pct), 3)}, "
+            f"ear spacing {np.round(np.nanpercentile(spacing, pct), 3)} (n={len(length)})")
+
+
+def _real_labels(labels: Path) -> str:
+    rows = list(csv.reader(labels.open(newline="")))
+    parts, coords = rows[1], rows[2]
+    data = np.array([[float(v) if v else np.nan for v in r[1:]] for r in rows[3:]])
+
+    def col(part: str) -> np.ndarray:
+        i = [j for j in range(1, len(parts)) if parts[j] == part]
+        xs = [j - 1 for j in i if coords[j] == "x"] + [j - 1 for j in i if coords[j] == "y"]
+        return data[:, xs]
+
+    return _head_ratios(col("snout"), col("leftear"), col("rightear"), col("tailbase"))
+
+
+def _synth_poses(n: int = 300) -> str:
+    k = {name: i for i, name in enumerate(KEYPOINTS)}
+    pts = []
+    for seed in range(n):
+        rng = np.random.default_rng(seed)
+        shape = sample_shape(rng)
+        pose, label = sample_pose(rng, shape)
+        if label in ("walk", "trot", "turn", "sniff", "rest"):  # not rearing or grooming
+            pts.append(forward_kinematics(shape, pose).keypoints[:, :2])
+    a = np.array(pts)
+    return _head_ratios(a[:, k["nose"]], a[:, k["left_ear"]], a[:, k["right_ear"]],
+                        a[:, k["tail_base"]])
 
 
 def main() -> int:
@@ -60,6 +103,10 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.out), np.vstack(rows))
     print(f"wrote {args.out}")
+    labels = args.real / "CollectedData.csv"
+    if labels.is_file():
+        print(f"real labels, head seen from above: {_real_labels(labels)}")
+    print(f"synthetic poses, head seen from above: {_synth_poses()}")
     return 0
 
 
