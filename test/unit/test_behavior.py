@@ -215,15 +215,15 @@ def test_per_frame_cost_is_well_under_a_millisecond() -> None:
 
 
 def test_shipped_model_beats_a_floor_and_2d_on_held_out_sequences() -> None:
-    # The first six held-out sequences of seed 0 (the model card's figures use 100).
-    # 3D macro F1: 0.94 here, 0.97 over 100 sequences, and 99 % of random sets of six
-    # held-out sequences score >= 0.93; 2D-only: 0.84 here. A floor of 0.90 and a
-    # margin of 0.04 over 2D fail for a broken or swapped model, not for BLAS noise.
-    result = B.evaluate_behavior(seed=0, sequences=6)
+    # The first ten held-out sequences of seed 0 (the model card's figures use 100):
+    # 3D macro F1 0.95 here, 0.97 over 100; 2D-only 0.88 here, 0.91 over 100. A floor
+    # of 0.90 and a margin of 0.04 over 2D fail for a broken or swapped model; with six
+    # sequences the 2D figure swung to 0.925, too close to the margin.
+    result = B.evaluate_behavior(seed=0, sequences=10)
     assert result["3d"]["macro_f1"] >= 0.90
     assert result["3d"]["macro_f1"] >= result["2d"]["macro_f1"] + 0.04
     assert set(result["3d"]["f1"]) == set(CLASSES)
-    assert result["frames"] > 6 * 15 * 20
+    assert result["frames"] > 10 * 15 * 20
 
 
 def test_model_card_states_the_shipped_models_figures() -> None:

@@ -607,10 +607,16 @@ class _Groom(_Behavior):
 
 
 _SNIFF_PITCH = np.array([0.38, 0.15, 0.0, -0.05, -0.30])
+# Sniffing the floor: neck bent down, the muzzle nearly vertical, the nose just above
+# the floor. From above the head then looks short (snout to ears ~8% of the body), as in
+# most labelled frames of the DeepLabCut openfield example.
+_FLOOR_SNIFF_PITCH = np.array([0.42, 0.25, 0.10, -0.45, -0.95])
 
 
 class _Sniff(_Behavior):
-    """Standing, neck stretched, head sweeping sideways and up, nose twitching 5-10 Hz."""
+    """Standing and sniffing, nose twitching 5-10 Hz: half the bouts with the neck
+    stretched and the head sweeping sideways and up, half with the nose down at the
+    floor, sweeping sideways and dipping."""
 
     name = "sniff"
 
@@ -621,13 +627,17 @@ class _Sniff(_Behavior):
         self.up, self.up_amp = _osc(rng, 0.2, 0.6), float(rng.uniform(0.1, 0.4))
         self.twitch = _osc(rng, 5.0, 10.0)
         self.z = _height(shape, 0.013)
-        self.base = _art(self.z, _SNIFF_PITCH, tail_pitch=_WALK_TAIL_PITCH)
+        self.floor = bool(rng.random() < 0.5)
+        pitch = _FLOOR_SNIFF_PITCH if self.floor else _SNIFF_PITCH
+        self.base = _art(self.z, pitch, tail_pitch=_WALK_TAIL_PITCH)
         self.nominal = _nominal(shape, _walk_art(shape))
 
     def command(self, t: float, root: _Root) -> _Cmd:
         art = self.base.copy()
         sw = self.sweep_amp * _sin(self.sweep, t)
         up = self.up_amp * (0.5 + 0.5 * _sin(self.up, t))
+        if self.floor:  # dip the neck a little instead of raising the head
+            up = -0.15 * up
         art[_SY] += np.array([0.0, 0.0, 0.15, 0.45, 0.4]) * sw
         art[_SP] += np.array([0.0, 0.0, 0.0, up, 0.03 * _sin(self.twitch, t)])
         art[_ROLL] = 0.15 * sw
