@@ -23,6 +23,7 @@ sample (or sequence) ``i`` draws everything from ``SeedSequence([seed, i])``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -198,10 +199,10 @@ def _write_item(args: tuple[SynthConfig, int, str]) -> list[str]:
         index = item * n + frame
         rec = _record(sample, index=index, item=item, frame=frame, label=label, time=t,
                       shape=shape, scene=scene)
-        if not cv2.imwrite(str(root / rec["image"]), sample.image):
-            raise OSError(f"could not write {root / rec['image']}")
-        np.save(root / rec["depth"], sample.depth.astype(np.float32, copy=False))
-        cv2.imwrite(str(root / rec["regions"]), sample.region)
+        for key, pixels in (("image", sample.image), ("regions", sample.region)):
+            if not cv2.imwrite(str(root / rec[key]), pixels):
+                raise OSError(f"could not write {root / rec[key]}")
+        np.save(root / rec["depth"], sample.depth)
         lines.append(json.dumps(rec, separators=(",", ":")))
     return lines
 
@@ -239,18 +240,15 @@ def write_dataset(out_dir: str | Path, config: SynthConfig, *, workers: int | No
     bar = tqdm(total=total, unit="img", disable=not progress, file=sys.stderr,
                desc=f"synth {out.name}")
     manifest = out / "manifest.jsonl"
-    with manifest.open("w", encoding="utf-8") as fh:
-        if n_workers == 1:
-            results: Iterator[list[str]] = map(_write_item, tasks)
-            for lines in results:
-                fh.write("".join(line + "\n" for line in lines))
-                bar.update(len(lines))
-        else:
+    with manifest.open("w", encoding="utf-8") as fh, contextlib.ExitStack() as stack:
+        results: Iterator[list[str]] = map(_write_item, tasks)
+        if n_workers > 1:
             ctx = multiprocessing.get_context("spawn" if sys.platform == "darwin" else "fork")
-            with ctx.Pool(n_workers) as pool:
-                for lines in pool.imap(_write_item, tasks, chunksize=1):
-                    fh.write("".join(line + "\n" for line in lines))
-                    bar.update(len(lines))
+            pool = stack.enter_context(ctx.Pool(n_workers))
+            results = pool.imap(_write_item, tasks, chunksize=1)
+        for lines in results:  # in item order, whoever rendered them
+            fh.write("".join(line + "\n" for line in lines))
+            bar.update(len(lines))
     bar.close()
     # Written last: a folder without it is an interrupted run, not a dataset.
     (out / "dataset.json").write_text(json.dumps(header, indent=1) + "\n", encoding="utf-8")
