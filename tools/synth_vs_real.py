@@ -13,12 +13,12 @@ fractions of the snout to tail base distance (10/50/90th percentiles).
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from mouse_lifter_ros.core.record import read_dlc_csv
 from mouse_lifter_ros.core.synth.body import KEYPOINTS, forward_kinematics, sample_shape
 from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
 from mouse_lifter_ros.core.synth.motion import sample_pose
@@ -49,14 +49,12 @@ def _head_ratios(snout: np.ndarray, left: np.ndarray, right: np.ndarray,
 
 
 def _real_labels(labels: Path) -> str:
-    rows = list(csv.reader(labels.open(newline="")))
-    parts, coords = rows[1], rows[2]
-    data = np.array([[float(v) if v else np.nan for v in r[1:]] for r in rows[3:]])
+    df = read_dlc_csv(labels)
 
     def col(part: str) -> np.ndarray:
-        i = [j for j in range(1, len(parts)) if parts[j] == part]
-        xs = [j - 1 for j in i if coords[j] == "x"] + [j - 1 for j in i if coords[j] == "y"]
-        return data[:, xs]
+        sub = df.xs(part, level="bodyparts", axis=1)
+        return np.column_stack([sub.xs("x", level="coords", axis=1).iloc[:, 0],
+                                sub.xs("y", level="coords", axis=1).iloc[:, 0]])
 
     return _head_ratios(col("snout"), col("leftear"), col("rightear"), col("tailbase"))
 

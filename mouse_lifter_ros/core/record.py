@@ -735,9 +735,11 @@ def read_dlc_h5(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def read_dlc_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a DeepLabCut CSV like :func:`read_dlc_h5` (int64 index, MultiIndex columns).
+    """Read a DeepLabCut CSV like :func:`read_dlc_h5` (MultiIndex columns).
 
-    A last row without its line break (torn by a hard kill) is left out.
+    The index is int64 frame numbers for a recording, and stays the image paths for a
+    labelled-data file (``CollectedData_*.csv``). A last row without its line break
+    (torn by a hard kill) is left out.
     """
     pandas = _import("pandas", "reading a DeepLabCut CSV")
     p = Path(path)
@@ -749,7 +751,8 @@ def read_dlc_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     if list(df.columns.names) != list(DLC_LEVELS):
         raise InputError(f"DeepLabCut CSV '{p}': header rows {list(df.columns.names)}, "
                          f"expected {list(DLC_LEVELS)}")
-    df.index = pandas.Index(np.asarray(df.index, dtype=np.int64), dtype="int64")
+    if pandas.api.types.is_numeric_dtype(df.index):
+        df.index = pandas.Index(np.asarray(df.index, dtype=np.int64), dtype="int64")
     return df.astype(np.float64)
 
 

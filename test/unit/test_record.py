@@ -486,3 +486,15 @@ def test_sigkill_keeps_csv_rows_and_the_last_checkpoint(tmp_path: Path) -> None:
         assert len(df) % EVERY == 0 and checkpointed <= len(df) <= last + 2, (len(df), last)
     pd.testing.assert_frame_equal(h5, expected_dlc(range(len(h5))), check_exact=True)
     pd.testing.assert_frame_equal(pq, expected_annotations(range(len(pq))), check_exact=True)
+
+
+def test_read_dlc_csv_keeps_the_image_paths_of_labelled_data(tmp_path: Path) -> None:
+    """A labelled-data file (CollectedData_*.csv) is indexed by image path, not frame."""
+    path = tmp_path / "CollectedData_me.csv"
+    path.write_text("scorer,me,me,me,me\nbodyparts,snout,snout,tailbase,tailbase\n"
+                    "coords,x,y,x,y\nlabeled-data/v/img0001.png,10.5,20,,\n"
+                    "labeled-data/v/img0007.png,11,21.25,30,40\n")
+    df = read_dlc_csv(path)
+    assert df.index.tolist() == ["labeled-data/v/img0001.png", "labeled-data/v/img0007.png"]
+    assert df[("me", "snout", "y")].tolist() == [20.0, 21.25]
+    assert np.isnan(df[("me", "tailbase", "x")].iloc[0])
