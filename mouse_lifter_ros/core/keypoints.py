@@ -1,0 +1,703 @@
+"""2D keypoints from one image: find the mouse, cut a crop around it, run a keypoint net.
+
+The cost does not grow with the camera's resolution: the detector sees the frame
+letterboxed into :data:`DETECTOR_INPUT` (160 x 128 px) and the keypoint network sees a
+square crop of fixed size around the mouse, cut and resampled from the full frame in one
+``cv2.warpAffine``. Colour frames are turned grey after the crop, not before.
+
+Models are ONNX files described by a small YAML (see :class:`ModelSpec`), run by a
+:class:`Backend`: :class:`OnnxBackend` uses ONNX Runtime's CUDA provider when there is
+one and the CPU otherwise. A lab's own ONNX network (for example an exported DeepLabCut
+model) runs through the same code with its own YAML.
+
+Coordinates are pixels of the full source image with the origin at the centre of the
+top-left pixel, x to the right and y down (as in ``msg/Keypoints2D.msg``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import cv2
+import numpy as np
+import yaml
+from numpy.typing import NDArray
+
+from mouse_lifter_ros.core.errors import InputError, MouseLifterError, ParameterError
+
+FloatArray = NDArray[np.float32]
+U8 = NDArray[np.uint8]
+
+#: Detector input (width, height), px: frames are letterboxed into it, top-left aligned.
+DETECTOR_INPUT: Final = (160, 128)
+#: Keypoints that define the mouse's box: its centre and size (largest pairwise distance).
+BODY_KEYPOINTS: Final = ("nose", "left_ear", "right_ear", "tail_base")
+#: Side of the keypoint crop as a multiple of the body size.
+CROP_SCALE: Final = 1.6
+#: Smallest crop side, px of the source image.
+MIN_CROP: Final = 24.0
+MODELS_DIR: Final = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL: Final = MODELS_DIR / "keypoints2d" / "default.yaml"
+DEVICES: Final = ("auto", "cpu", "cuda")
+OUTPUT_KINDS: Final = ("heatmap_offset", "heatmap", "keypoints")
+
+
+class ModelError(MouseLifterError, RuntimeError):
+    """A model file or description that is missing, corrupt or inconsistent."""
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+def body_box(points: NDArray[Any], names: tuple[str, ...] | None = None
+             ) -> tuple[NDArray[np.float64], float]:
+    """Centre (2,) px and size (px) of the mouse from its keypoints.
+
+    ``points`` is (K, 2) in the order of ``names`` (default: the body model's 14). Only
+    finite :data:`BODY_KEYPOINTS` count; the centre is the middle of their bounding box
+    and the size their largest pairwise distance, so it does not change as the mouse
+    turns. Raises :class:`InputError` with fewer than two finite points.
+    """
+    from mouse_lifter_ros.core.synth.body import KEYPOINTS
+
+    names = names or KEYPOINTS
+    idx = [names.index(n) for n in BODY_KEYPOINTS if n in names]
+    p = np.asarray(points, np.float64)[idx]
+    p = p[np.isfinite(p).all(axis=1)]
+    if len(p) < 2:
+        raise InputError(f"body box: {len(p)} finite body keypoints, at least 2 needed")
+    centre = 0.5 * (p.min(axis=0) + p.max(axis=0))
+    d = np.linalg.norm(p[:, None] - p[None], axis=-1)
+    return centre, float(d.max())
+
+
+def letterbox_geometry(width: int, height: int) -> tuple[float, int, int]:
+    """Scale and resized (width, height) of a ``width`` x ``height`` frame letterboxed
+    into :data:`DETECTOR_INPUT` (aspect kept, placed at the top-left)."""
+    s = min(DETECTOR_INPUT[0] / width, DETECTOR_INPUT[1] / height)
+    return s, min(DETECTOR_INPUT[0], round(width * s)), min(DETECTOR_INPUT[1], round(height * s))
+
+
+def letterbox(frame: NDArray[np.uint8]) -> tuple[U8, float]:
+    """Grey (128, 160) detector input of ``frame`` (H, W) or (H, W, 3 BGR) and its scale."""
+    h, w = frame.shape[:2]
+    s, ow, oh = letterbox_geometry(w, h)
+    small = cv2.resize(frame, (ow, oh), interpolation=cv2.INTER_AREA)
+    if small.ndim == 3:
+        small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    canvas = np.zeros((DETECTOR_INPUT[1], DETECTOR_INPUT[0]), np.uint8)
+    canvas[:oh, :ow] = small
+    return canvas, s
+
+
+def crop_matrix(centre: NDArray[Any], side: float, out: int) -> NDArray[np.float64]:
+    """2x3 affine from crop pixels to source pixels for a square window of ``side`` px
+    centred on ``centre``, sampled at ``out`` x ``out`` (for ``WARP_INVERSE_MAP``)."""
+    s = side / out
+    o = (out - 1) / 2.0
+    return np.array([[s, 0.0, centre[0] - o * s], [0.0, s, centre[1] - o * s]])
+
+
+def cut_crop(frame: NDArray[np.uint8], centre: NDArray[Any], side: float, out: int,
+             *, grey: bool = True) -> U8:
+    """The square crop (out, out[, 3]) of ``frame`` (bilinear; black outside the frame).
+
+    A window more than twice the crop's size is first shrunk by an integer factor with
+    area averaging (only the window, never the whole frame), so that it does not alias.
+    """
+    m = crop_matrix(centre, side, out)
+    src = frame
+    k = int(side // (2 * out)) + 1 if side > 2 * out else 1
+    if k > 1:
+        h, w = frame.shape[:2]
+        x0 = max(0, math.floor(m[0, 2]) - k)
+        y0 = max(0, math.floor(m[1, 2]) - k)
+        x1 = min(w, math.ceil(m[0, 2] + side) + k)
+        y1 = min(h, math.ceil(m[1, 2] + side) + k)
+        if x1 - x0 >= k and y1 - y0 >= k:
+            win = frame[y0:y0 + (y1 - y0) // k * k, x0:x0 + (x1 - x0) // k * k]
+            src = cv2.resize(win, ((x1 - x0) // k, (y1 - y0) // k), interpolation=cv2.INTER_AREA)
+            # reduced pixel i is the mean of window pixels k*i .. k*i+k-1
+            m = np.array([[m[0, 0] / k, 0.0, (m[0, 2] - x0 - (k - 1) / 2) / k],
+                          [0.0, m[1, 1] / k, (m[1, 2] - y0 - (k - 1) / 2) / k]])
+    crop = cv2.warpAffine(src, m, (out, out), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if grey and crop.ndim == 3:
+        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    return np.asarray(crop, np.uint8)
+
+
+# ------------------------------------------------------------------------ model specs
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a network takes: ``width`` x ``height`` px, 1 (grey) or 3 channels in
+    ``colour`` order, ``layout`` NCHW or NHWC, float32 ``(pixel - mean) / std`` per
+    channel (pixels 0..255)."""
+
+    width: int
+    height: int
+    channels: int = 1
+    layout: str = "NCHW"
+    colour: str = "bgr"
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """How to read a keypoint network's outputs.
+
+    ``kind``:
+      ``heatmap_offset``: a heatmap per keypoint plus an x, y offset per keypoint
+      (DeepLabCut's score map and location refinement); ``heatmap``: heatmaps only
+      (sub-cell peak from a quadratic fit); ``keypoints``: (1, K, 3) x, y, confidence in
+      input pixels.
+    A keypoint is at ``cell * stride + grid_offset + offset * offset_scale`` input px.
+    ``activation``: ``sigmoid`` when heatmaps are logits, ``none`` when probabilities.
+    ``layout``: of the heatmap outputs, NCHW or NHWC. ``heatmap`` and ``offset`` name
+    the outputs (default: the first and second).
+    """
+
+    kind: str = "heatmap_offset"
+    stride: float = 8.0
+    grid_offset: float = 3.5
+    offset_scale: float = 8.0
+    activation: str = "sigmoid"
+    layout: str = "NCHW"
+    heatmap: str | None = None
+    offset: str | None = None
+    offset_order: str = "xy"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A keypoint model described by YAML (see ``models/keypoints2d/default.yaml``).
+
+    ``crop``: ``detector`` (find the mouse with ``detector``, a YAML beside this one,
+    and cut a square of ``crop_scale`` times its size) or ``full`` (the network sees the
+    whole frame resized to its input). ``keypoint_map`` renames the model's keypoints to
+    the body model's names downstream (``{their: ours}``)."""
+
+    path: Path
+    name: str
+    onnx: Path
+    keypoints: tuple[str, ...]
+    input: InputSpec
+    output: OutputSpec
+    crop: str = "detector"
+    detector: Path | None = None
+    crop_scale: float = CROP_SCALE
+    keypoint_map: dict[str, str] = field(default_factory=dict)
+    skeleton: tuple[tuple[str, str], ...] = ()
+    flip_test: bool = False
+
+    @property
+    def flip_index(self) -> NDArray[np.intp]:
+        """(K,) each keypoint's mirror partner (left <-> right by name; itself if none)."""
+        names = self.keypoints
+        out = []
+        for n in names:
+            m = n.replace("left", "\0").replace("right", "left").replace("\0", "right")
+            out.append(names.index(m) if m in names else names.index(n))
+        return np.asarray(out, np.intp)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Keypoint names as published: mapped to ours where the YAML says so."""
+        return tuple(self.keypoint_map.get(k, k) for k in self.keypoints)
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """The mouse detector: letterboxed grey frame in, centre heatmap and box out."""
+
+    path: Path
+    name: str
+    onnx: Path
+    input: InputSpec
+    stride: float = 8.0
+    threshold: float = 0.3
+
+
+def _read_yaml(path: Path, what: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise ModelError(f"{what} {path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{what} {path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ModelError(f"{what} {path}: expected a mapping at the top level")
+    return data
+
+
+def _input_spec(d: Any, problems: list[str]) -> InputSpec:
+    if not isinstance(d, dict):
+        problems.append("input: a mapping with width, height, channels, mean, std needed")
+        return InputSpec(1, 1)
+    try:
+        ch = int(d.get("channels", 1))
+        spec = InputSpec(width=int(d["width"]), height=int(d["height"]), channels=ch,
+                         layout=str(d.get("layout", "NCHW")),
+                         colour=str(d.get("colour", "bgr")).lower(),
+                         mean=tuple(float(v) for v in d.get("mean", [0.0] * ch)),
+                         std=tuple(float(v) for v in d.get("std", [1.0] * ch)))
+    except (KeyError, TypeError, ValueError) as exc:
+        problems.append(f"input: {exc!r}; width and height (int) are required")
+        return InputSpec(1, 1)
+    if spec.width < 8 or spec.height < 8:
+        problems.append(f"input size {spec.width}x{spec.height}: at least 8x8")
+    if spec.channels not in (1, 3):
+        problems.append(f"input.channels={spec.channels}: 1 or 3")
+    if spec.layout not in ("NCHW", "NHWC"):
+        problems.append(f"input.layout={spec.layout!r}: NCHW or NHWC")
+    if spec.colour not in ("bgr", "rgb"):
+        problems.append(f"input.colour={spec.colour!r}: bgr or rgb")
+    if len(spec.mean) not in (1, spec.channels) or len(spec.std) not in (1, spec.channels):
+        problems.append("input.mean/std: one value or one per channel")
+    if any(s == 0 for s in spec.std):
+        problems.append("input.std: must not be 0")
+    return spec
+
+
+def _edge_name(v: Any, names: list[str]) -> str:
+    """A skeleton end given by name or by index into ``names``."""
+    if isinstance(v, int) and 0 <= v < len(names):
+        return names[v]
+    return str(v)
+
+
+def _output_spec(d: Any, problems: list[str]) -> OutputSpec:
+    if not isinstance(d, dict):
+        problems.append("output: a mapping with kind, stride, ... needed")
+        return OutputSpec()
+    fields = OutputSpec.__dataclass_fields__
+    unknown = sorted(set(d) - set(fields))
+    if unknown:
+        problems.append(f"output: unknown keys {unknown}; allowed {', '.join(fields)}")
+    vals = {k: d[k] for k in fields if k in d}
+    for k in ("stride", "grid_offset", "offset_scale"):
+        if k in vals:
+            try:
+                vals[k] = float(vals[k])
+            except (TypeError, ValueError):
+                problems.append(f"output.{k}={vals[k]!r}: a number")
+                del vals[k]
+    out = OutputSpec(**vals)
+    if out.kind not in OUTPUT_KINDS:
+        problems.append(f"output.kind={out.kind!r}: allowed {', '.join(OUTPUT_KINDS)}")
+    if out.activation not in ("sigmoid", "none"):
+        problems.append(f"output.activation={out.activation!r}: sigmoid or none")
+    if out.layout not in ("NCHW", "NHWC"):
+        problems.append(f"output.layout={out.layout!r}: NCHW or NHWC")
+    if out.offset_order not in ("xy", "xxyy"):
+        problems.append(f"output.offset_order={out.offset_order!r}: xy (x, y per keypoint) "
+                        "or xxyy (all x, then all y)")
+    if out.stride <= 0:
+        problems.append(f"output.stride={out.stride}: must be > 0")
+    return out
+
+
+def load_model_spec(path: str | Path | None = None) -> ModelSpec:
+    """Read a keypoint model's YAML (default: the shipped model). Every problem in the
+    file is listed in one :class:`ModelError`."""
+    p = Path(path) if path else DEFAULT_MODEL
+    if p.suffix == ".onnx":
+        raise ModelError(f"model {p}: give the YAML that describes the ONNX file "
+                         "(input size, normalisation, output kind, keypoint names)")
+    d = _read_yaml(p, "model description")
+    problems: list[str] = []
+    inp = _input_spec(d.get("input"), problems)
+    out = _output_spec(d.get("output", {}) or {}, problems)
+    kps = d.get("keypoints")
+    if not (isinstance(kps, list) and kps and all(isinstance(k, str) for k in kps)):
+        problems.append("keypoints: a non-empty list of names needed")
+        kps = []
+    crop_d = d.get("crop") or {}
+    if not isinstance(crop_d, dict):
+        problems.append(f"crop={crop_d!r}: a mapping such as {{mode: full}} or "
+                        "{mode: detector, detector: detector.yaml}")
+        crop_d = {}
+    crop = str(crop_d.get("mode", "detector"))
+    det = crop_d.get("detector")
+    try:
+        crop_scale = float(crop_d.get("scale", CROP_SCALE))
+    except (TypeError, ValueError):
+        problems.append(f"crop.scale={crop_d.get('scale')!r}: a number")
+        crop_scale = CROP_SCALE
+    if crop == "detector" and inp.width != inp.height:
+        problems.append(f"input size {inp.width}x{inp.height}: a detector crop is square, "
+                        "so width must equal height")
+    if crop not in ("detector", "full"):
+        problems.append(f"crop.mode={crop!r}: detector or full")
+    if crop == "detector" and not det:
+        problems.append("crop.detector: the detector's YAML is needed with crop.mode detector")
+    if "onnx" not in d:
+        problems.append("onnx: the network file (relative to this YAML) is needed")
+    kmap = d.get("keypoint_map") or {}
+    if not isinstance(kmap, dict):
+        problems.append("keypoint_map: a mapping {their name: our name}")
+        kmap = {}
+    skel = d.get("skeleton") or []
+    if not (isinstance(skel, list) and all(isinstance(e, list | tuple) and len(e) == 2
+                                           for e in skel)):
+        problems.append("skeleton: a list of [name, name] pairs")
+        skel = []
+    skeleton = tuple((_edge_name(a, kps), _edge_name(b, kps)) for a, b in skel)
+    unknown = sorted({n for e in skeleton for n in e} - set(kps))
+    if unknown and kps:
+        problems.append(f"skeleton: {unknown} are not among the keypoints")
+    if problems:
+        raise ModelError(f"model description {p}: " + "; ".join(problems))
+    return ModelSpec(path=p, name=str(d.get("name", p.stem)), onnx=p.parent / str(d["onnx"]),
+                     keypoints=tuple(kps), input=inp, output=out, crop=crop,
+                     detector=p.parent / str(det) if det else None,
+                     crop_scale=crop_scale,
+                     keypoint_map={str(k): str(v) for k, v in kmap.items()},
+                     skeleton=skeleton, flip_test=bool(d.get("flip_test", False)))
+
+
+def load_detector_spec(path: str | Path) -> DetectorSpec:
+    """Read a detector's YAML; every problem in one :class:`ModelError`."""
+    p = Path(path)
+    d = _read_yaml(p, "detector description")
+    problems: list[str] = []
+    inp = _input_spec(d.get("input"), problems)
+    if (inp.width, inp.height) != DETECTOR_INPUT:
+        problems.append(f"input size {inp.width}x{inp.height}: the detector takes "
+                        f"{DETECTOR_INPUT[0]}x{DETECTOR_INPUT[1]}")
+    if d.get("kind", "centre_size") != "centre_size":
+        problems.append(f"kind={d.get('kind')!r}: only centre_size")
+    if "onnx" not in d:
+        problems.append("onnx: the network file (relative to this YAML) is needed")
+    threshold = float(d.get("threshold", 0.3))
+    if not 0.0 < threshold < 1.0:
+        problems.append(f"threshold={threshold}: between 0 and 1")
+    if problems:
+        raise ModelError(f"detector description {p}: " + "; ".join(problems))
+    return DetectorSpec(path=p, name=str(d.get("name", p.stem)), onnx=p.parent / str(d["onnx"]),
+                        input=inp, stride=float(d.get("stride", 8)), threshold=threshold)
+
+
+# ---------------------------------------------------------------------------- backends
+
+
+class Backend(Protocol):
+    """Runs one network: float32 input in, its outputs (in the network's order) out."""
+
+    #: What runs it, e.g. ``onnxruntime CUDAExecutionProvider``.
+    description: str
+    output_names: tuple[str, ...]
+
+    def run(self, x: NDArray[np.float32]) -> list[NDArray[np.float32]]: ...
+
+
+class OnnxBackend:
+    """ONNX Runtime: the CUDA provider when ``device`` is ``cuda``, or ``auto`` and CUDA
+    is available; the CPU provider otherwise. ``threads`` (0: ONNX Runtime's choice)
+    sets the CPU intra-op threads."""
+
+    def __init__(self, path: str | Path, *, device: str = "auto", threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        p = Path(path)
+        if device not in DEVICES:
+            raise ParameterError(f"device={device!r}: allowed {', '.join(DEVICES)}")
+        if not p.is_file():
+            raise ModelError(f"model file {p}: no such file")
+        available = ort.get_available_providers()
+        has_cuda = "CUDAExecutionProvider" in available
+        if device == "cuda" and not has_cuda:
+            raise ModelError(f"model file {p}: device 'cuda' asked for but this ONNX Runtime "
+                             f"has only {', '.join(available)}")
+        providers = ["CPUExecutionProvider"]
+        if device in ("auto", "cuda") and has_cuda:
+            providers.insert(0, "CUDAExecutionProvider")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        # idle threads sleep instead of spinning: the detector's and the keypoint net's
+        # pools take turns on the same cores (spinning pools cost 4x on a busy 2-core CPU)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self._session = ort.InferenceSession(str(p), opts, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"model file {p}: ONNX Runtime cannot load it "
+                             f"({type(exc).__name__}: {str(exc).strip()[:300]})") from exc
+        used = self._session.get_providers()[0]
+        self.description = f"onnxruntime {ort.__version__} {used}"
+        self.provider = used
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelError(f"model file {p}: {len(inputs)} inputs; one image input needed")
+        self.input_name = inputs[0].name
+        self.input_shape = tuple(inputs[0].shape)
+        self.output_names = tuple(o.name for o in self._session.get_outputs())
+
+    def run(self, x: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+        return [np.asarray(o) for o in self._session.run(None, {self.input_name: x})]
+
+
+# ---------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Where the mouse is: ``centre`` (2,) px and ``size`` px (largest distance between
+    its box keypoints), in the full frame; ``confidence`` 0..1; ``found`` when
+    ``confidence`` reaches the detector's threshold."""
+
+    centre: NDArray[np.float64]
+    size: float
+    confidence: float
+    found: bool
+
+
+@dataclass(frozen=True)
+class Keypoints:
+    """One frame's keypoints: ``xy`` (K, 2) px in the full frame (NaN: not found),
+    ``confidence`` (K,) 0..1, ``names`` (K,); ``detection`` (None without a detector)
+    and the crop ``(centre x, centre y, side)`` px the network saw."""
+
+    xy: NDArray[np.float32]
+    confidence: NDArray[np.float32]
+    names: tuple[str, ...]
+    detection: Detection | None
+    crop: tuple[float, float, float]
+
+    def with_cutoff(self, p_cutoff: float) -> Keypoints:
+        """The same with ``xy`` NaN where ``confidence < p_cutoff``."""
+        xy = self.xy.copy()
+        xy[self.confidence < p_cutoff] = np.nan
+        return Keypoints(xy, self.confidence, self.names, self.detection, self.crop)
+
+
+def _sigmoid(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(x, -30, 30))), np.float32)
+
+
+def decode_heatmaps(heatmaps: NDArray[np.float32], offsets: NDArray[np.float32] | None,
+                    spec: OutputSpec) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Peaks of ``heatmaps`` (K, h, w) refined by ``offsets`` (2K, h, w), or by a
+    quadratic fit around the peak when there are none -> xy (K, 2) input px and
+    confidence (K,)."""
+    k, h, w = heatmaps.shape
+    flat = heatmaps.reshape(k, -1)
+    idx = flat.argmax(axis=1)
+    iy, ix = np.divmod(idx, w)
+    peak = flat[np.arange(k), idx]
+    conf = _sigmoid(peak) if spec.activation == "sigmoid" else np.clip(peak, 0, 1)
+    if offsets is not None:
+        o = offsets.reshape(k, 2, h, w) if spec.offset_order == "xy" else \
+            offsets.reshape(2, k, h, w).transpose(1, 0, 2, 3)
+        dx = o[np.arange(k), 0, iy, ix]
+        dy = o[np.arange(k), 1, iy, ix]
+    else:
+        def fit(a: NDArray[Any], b: NDArray[Any], c: NDArray[Any]) -> NDArray[Any]:
+            den = a - 2 * b + c
+            return np.where(np.abs(den) > 1e-9, np.clip(0.5 * (a - c) / np.where(
+                np.abs(den) > 1e-9, den, 1.0), -0.5, 0.5), 0.0)
+        hm = np.pad(heatmaps, ((0, 0), (1, 1), (1, 1)), mode="edge")
+        r = np.arange(k)
+        dx = fit(hm[r, iy + 1, ix], hm[r, iy + 1, ix + 1], hm[r, iy + 1, ix + 2])
+        dy = fit(hm[r, iy, ix + 1], hm[r, iy + 1, ix + 1], hm[r, iy + 2, ix + 1])
+        spec = OutputSpec(**{**spec.__dict__, "offset_scale": spec.stride})
+    x = ix * spec.stride + spec.grid_offset + dx * spec.offset_scale
+    y = iy * spec.stride + spec.grid_offset + dy * spec.offset_scale
+    return np.stack([x, y], axis=1).astype(np.float32), conf.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------- networks
+
+
+def _normalise(img: NDArray[np.uint8], spec: InputSpec) -> NDArray[np.float32]:
+    """uint8 (H, W[, C]) -> float32 (1, C, H, W) or (1, H, W, C) as ``spec`` says."""
+    x = img.astype(np.float32)
+    if x.ndim == 2:
+        x = x[:, :, None]
+    mean = np.asarray(spec.mean, np.float32)
+    std = np.asarray(spec.std, np.float32)
+    x = (x - mean) * (1.0 / std)
+    if spec.layout == "NCHW":
+        x = x.transpose(2, 0, 1)
+    return np.ascontiguousarray(x[None])
+
+
+def _check_frame(frame: Any) -> NDArray[np.uint8]:
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or not (
+            frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] in (1, 3))):
+        what = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame)
+        raise InputError(f"keypoints: frame {what}: uint8 (H, W) grey or (H, W, 3) BGR needed")
+    if frame.shape[0] < 8 or frame.shape[1] < 8:
+        raise InputError(f"keypoints: frame {frame.shape[1]}x{frame.shape[0]}: too small")
+    return frame[:, :, 0] if frame.ndim == 3 and frame.shape[2] == 1 else frame
+
+
+class Detector:
+    """Finds the mouse in a whole frame (any size) at the cost of a 160 x 128 image."""
+
+    def __init__(self, spec: DetectorSpec | str | Path, *, device: str = "auto",
+                 threads: int = 0, backend: Backend | None = None) -> None:
+        self.spec = spec if isinstance(spec, DetectorSpec) else load_detector_spec(spec)
+        self.backend = backend or OnnxBackend(self.spec.onnx, device=device, threads=threads)
+        if len(self.backend.output_names) != 2:
+            raise ModelError(f"detector {self.spec.onnx}: 2 outputs (centre, box) needed, "
+                             f"it has {len(self.backend.output_names)}")
+
+    def __call__(self, frame: NDArray[np.uint8]) -> Detection:
+        """Detect in ``frame`` (H, W) grey or (H, W, 3) BGR uint8."""
+        small, s = letterbox(_check_frame(frame))
+        centre, box = self.backend.run(_normalise(small, self.spec.input))
+        c = centre[0, 0]
+        iy, ix = np.unravel_index(int(c.argmax()), c.shape)
+        conf = float(_sigmoid(c[iy, ix]))
+        st = self.spec.stride
+        g = (st - 1) / 2.0
+        x = (ix + box[0, 0, iy, ix]) * st + g
+        y = (iy + box[0, 1, iy, ix]) * st + g
+        size = float(np.exp(np.clip(box[0, 2, iy, ix], -5, 8)) * st)
+        full = (np.array([x, y], np.float64) + 0.5) / s - 0.5
+        return Detection(full, size / s, conf, conf >= self.spec.threshold)
+
+
+class KeypointModel:
+    """The 2D stage: detector (when the model has one), crop, network, decoding.
+
+    >>> model = KeypointModel()                      # the shipped default  # doctest: +SKIP
+    >>> kp = model(frame)                            # frame: (H, W[, 3]) uint8
+    >>> kp.xy, kp.confidence                         # (14, 2) px, (14,)
+
+    ``roi`` (x, y, width, height) limits the search to a part of the frame (the arena),
+    without copying it. Raises :class:`ModelError` at construction for a missing,
+    corrupt or inconsistent model.
+    """
+
+    def __init__(self, model: str | Path | ModelSpec | None = None, *, device: str = "auto",
+                 threads: int = 0) -> None:
+        self.spec = model if isinstance(model, ModelSpec) else load_model_spec(model)
+        self.backend = OnnxBackend(self.spec.onnx, device=device, threads=threads)
+        self.detector = (Detector(self.spec.detector, device=device, threads=threads)
+                         if self.spec.crop == "detector" and self.spec.detector else None)
+        out = self.spec.output
+        names = self.backend.output_names
+        need = 2 if out.kind == "heatmap_offset" else 1
+        if len(names) < need:
+            raise ModelError(f"model {self.spec.onnx}: output kind {out.kind} needs {need} "
+                             f"outputs, the network has {list(names)}")
+        self._heat = names.index(out.heatmap) if out.heatmap in names else 0
+        self._off = names.index(out.offset) if out.offset in names else 1
+        self._check_shapes()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.spec.output_names
+
+    @property
+    def description(self) -> str:
+        """Model name and what runs it, for the start-up log."""
+        det = f" + detector on {self.detector.backend.description}" if self.detector else ""
+        return f"{self.spec.name} on {self.backend.description}{det}"
+
+    def _check_shapes(self) -> None:
+        i = self.spec.input
+        shape = (1, i.channels, i.height, i.width) if i.layout == "NCHW" else \
+            (1, i.height, i.width, i.channels)
+        try:
+            outs = self.backend.run(np.zeros(shape, np.float32))
+        except Exception as exc:
+            raise ModelError(f"model {self.spec.onnx}: does not run on a {shape} input as "
+                             f"{self.spec.path} describes ({str(exc).strip()[:200]})") from exc
+        k = len(self.spec.keypoints)
+        out = self.spec.output
+        ch = 1 if out.layout == "NCHW" else -1
+        if out.kind == "keypoints":
+            ok = outs[0].size == 3 * k
+        else:
+            hm = outs[self._heat]
+            ok = hm.ndim == 4 and hm.shape[0] == 1 and hm.shape[ch] == k
+            if ok and out.kind == "heatmap_offset":
+                off = outs[self._off]
+                ok = off.ndim == 4 and off.shape[ch] == 2 * k and \
+                    off.shape[2 if ch == 1 else 1] == hm.shape[2 if ch == 1 else 1]
+        if not ok:
+            raise ModelError(f"model {self.spec.onnx}: outputs {[o.shape for o in outs]} do "
+                             f"not match {k} keypoints and kind {self.spec.output.kind}")
+
+    def __call__(self, frame: NDArray[np.uint8],
+                 roi: tuple[int, int, int, int] | None = None) -> Keypoints:
+        """Keypoints of the mouse in ``frame`` (H, W) grey or (H, W, 3) BGR uint8."""
+        frame = _check_frame(frame)
+        ox = oy = 0
+        if roi is not None and roi[2] > 0 and roi[3] > 0:
+            ox, oy = max(0, int(roi[0])), max(0, int(roi[1]))
+            frame = frame[oy:oy + int(roi[3]), ox:ox + int(roi[2])]
+            if frame.shape[0] < 8 or frame.shape[1] < 8:
+                raise InputError(f"keypoints: roi {roi} leaves {frame.shape[1]}x"
+                                 f"{frame.shape[0]} px of the frame")
+        spec = self.spec
+        inp = spec.input
+        k = len(spec.keypoints)
+        det = None
+        shift = np.array([ox, oy], np.float64)
+        if self.detector is not None:
+            det = self.detector(frame)
+            if not det.found:
+                nan = np.full((k, 2), np.nan, np.float32)
+                det = Detection(det.centre + shift, det.size, det.confidence, det.found)
+                return Keypoints(nan, np.full(k, det.confidence, np.float32), self.names, det,
+                                 (float("nan"),) * 3)
+            side = max(MIN_CROP, spec.crop_scale * det.size)
+            crop = cut_crop(frame, det.centre, side, inp.width, grey=inp.channels == 1)
+            to_src = crop_matrix(det.centre, side, inp.width)
+            window = (float(det.centre[0]), float(det.centre[1]), side)
+        else:
+            h, w = frame.shape[:2]
+            crop = cv2.resize(frame, (inp.width, inp.height), interpolation=cv2.INTER_AREA)
+            if inp.channels == 1 and crop.ndim == 3:
+                crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+            sx, sy = w / inp.width, h / inp.height
+            to_src = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5]])
+            window = ((w - 1) / 2.0, (h - 1) / 2.0, float(max(w, h)))
+        if inp.channels == 3:
+            if crop.ndim == 2:
+                crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+            if inp.colour == "rgb":
+                crop = crop[:, :, ::-1]
+        outs = self.backend.run(_normalise(crop, inp))
+        xy, conf = self._decode(outs)
+        if spec.flip_test:
+            # mirror the crop, run again, mirror back and swap left/right: the mean of
+            # both halves the network's left-right-asymmetric errors
+            xy2, conf2 = self._decode(self.backend.run(_normalise(crop[:, ::-1], inp)))
+            flip = spec.flip_index
+            xy2 = xy2[flip]
+            xy2[:, 0] = inp.width - 1 - xy2[:, 0]
+            xy = 0.5 * (xy + xy2)
+            conf = 0.5 * (conf + conf2[flip])
+        full = (xy @ to_src[:, :2].T + to_src[:, 2] + shift).astype(np.float32)
+        if det is not None:
+            det = Detection(det.centre + shift, det.size, det.confidence, det.found)
+        window = (window[0] + ox, window[1] + oy, window[2])
+        return Keypoints(full, conf, self.names, det, window)
+
+    def _decode(self, outs: list[NDArray[np.float32]]
+                ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        out = self.spec.output
+        k = len(self.spec.keypoints)
+        if out.kind == "keypoints":
+            a = outs[0].reshape(k, 3)
+            return a[:, :2].astype(np.float32), np.clip(a[:, 2], 0, 1).astype(np.float32)
+        hm = outs[self._heat][0]
+        off = outs[self._off][0] if out.kind == "heatmap_offset" else None
+        if out.layout == "NHWC":
+            hm = hm.transpose(2, 0, 1)
+            off = off.transpose(2, 0, 1) if off is not None else None
+        return decode_heatmaps(hm, off, out)
