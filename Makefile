@@ -12,7 +12,7 @@ RUN := tools/ros-env.sh
 NUMPY_INC := /opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include
 SOURCES := $(shell find msg mouse_lifter_ros scripts launch config -type f -not -path '*/__pycache__/*' 2>/dev/null) CMakeLists.txt package.xml
 
-.PHONY: all venv build test lint demo clean help
+.PHONY: all venv train-deps build test lint demo clean help
 all: build
 
 help:
@@ -29,6 +29,12 @@ $(VENV)/.done: requirements/lock.txt setup.py
 	tools/wheel-ros-fixups.sh $(PY)
 	touch $@
 
+# The training extra (PyTorch, CPU build): only the tests need it, never the demo.
+train-deps: $(VENV)/.train
+$(VENV)/.train: $(VENV)/.done requirements/train.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/train.txt
+	touch $@
+
 build: install/.done
 install/.done: $(VENV)/.done $(SOURCES)
 	tools/wheel-ros-fixups.sh $(PY)
@@ -42,7 +48,7 @@ lint: $(VENV)/.done
 	$(VENV)/bin/ruff check mouse_lifter_ros test launch benchmarks tools
 	$(VENV)/bin/mypy
 
-test: build lint
+test: build lint train-deps
 	$(RUN) pytest
 
 demo: build

@@ -17,10 +17,12 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["mouse_lifter_ros", "mouse_lifter_ros.*"]),
-    # Trained models (not Python packages): mouse_lifter_ros/models/<name>/*.npz + cards.
-    package_data={"mouse_lifter_ros": ["models/*/*.npz", "models/*/*.md"]},
+    # Trained models (not Python packages): mouse_lifter_ros/models/<name>/ files + cards.
+    package_data={"mouse_lifter_ros": ["models/*/*.npz", "models/*/*.md", "models/*/*.onnx",
+                                       "models/*/*.yaml"]},
     install_requires=[
         "numpy>=1.26",
+        "onnxruntime>=1.17",
         "opencv-python-headless>=4.8",
         "pandas>=2.1",
         "pyarrow>=14",
@@ -31,7 +33,7 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "train": ["torch==2.13.0"],
+        "train": ["torch==2.13.0", "onnx>=1.15"],
         "test": ["pytest>=8", "pytest-timeout>=2"],
     },
     entry_points={"console_scripts": ["mouse-lifter=mouse_lifter_ros.cli:main"]},

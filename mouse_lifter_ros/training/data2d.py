@@ -1,0 +1,207 @@
+"""Training data of the 2D stage drawn from the synthetic engine, and the real labels.
+
+Keypoint windows: a square window around the mouse, of side ``WINDOW_SCALE`` times the
+body size, rendered straight at ``WINDOW_PX`` pixels (the camera of the window is the
+full camera cropped and scaled, so lens distortion stays exact). Training cuts the
+network's crop from it with the augmentation's scale, shift and rotation.
+
+Detector frames: the whole image, letterboxed into the detector input as the inference
+core does (:func:`mouse_lifter_ros.core.keypoints.letterbox`). About one in eight shows
+a part of the arena without the mouse (a window of the image away from it).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from mouse_lifter_ros.core.errors import InputError
+from mouse_lifter_ros.core.keypoints import (
+    BODY_KEYPOINTS,
+    DETECTOR_INPUT,
+    body_box,
+    letterbox_geometry,
+)
+from mouse_lifter_ros.core.record import read_dlc_csv
+from mouse_lifter_ros.core.synth.body import KEYPOINTS, forward_kinematics, sample_shape
+from mouse_lifter_ros.core.synth.motion import Arena, sample_pose
+from mouse_lifter_ros.core.synth.render import Camera, render, sample_camera, sample_scene
+
+WINDOW_PX = 224
+WINDOW_SCALE = 2.0
+_BODY_IDX = np.array([KEYPOINTS.index(n) for n in BODY_KEYPOINTS])
+_SIZES = ((640, 480), (640, 480), (1280, 720), (1920, 1080), (1280, 1024), (800, 600))
+
+
+def scaled_window(camera: Camera, centre: NDArray[Any], side: float, out: int) -> Camera:
+    """The camera of a square window of ``side`` px centred on ``centre`` (px) of
+    ``camera``'s image, resampled to ``out`` x ``out`` px (pixel centres at integers)."""
+    s = out / side
+    k = camera.K.copy()
+    k[0, 0] *= s
+    k[0, 1] *= s
+    k[1, 1] *= s
+    k[0, 2] = (k[0, 2] - centre[0]) * s + (out - 1) / 2.0
+    k[1, 2] = (k[1, 2] - centre[1]) * s + (out - 1) / 2.0
+    return Camera(K=k, dist=camera.dist, R=camera.R, t=camera.t, width=out, height=out)
+
+
+def scaled_image(camera: Camera, s: float, width: int, height: int) -> Camera:
+    """``camera`` resampled by ``s`` (as ``cv2.resize`` maps pixel centres)."""
+    k = camera.K.copy()
+    k[:2, :] *= s
+    k[0, 2] = (camera.K[0, 2] + 0.5) * s - 0.5
+    k[1, 2] = (camera.K[1, 2] + 0.5) * s - 0.5
+    return Camera(K=k, dist=camera.dist, R=camera.R, t=camera.t, width=width, height=height)
+
+
+def _rng(seed: int, i: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, stream, i]))
+
+
+def _mouse(rng: np.random.Generator, width: int, height: int) -> tuple[Any, ...]:
+    shape = sample_shape(rng)
+    scene = sample_scene(rng, view="top", colour=None if rng.random() < 0.3 else False)
+    camera = sample_camera(rng, scene, width=width, height=height)
+    pose, _ = sample_pose(rng, shape, arena=Arena(size=scene.arena,
+                                                  wall_height=scene.wall_height))
+    return shape, scene, camera, forward_kinematics(shape, pose)
+
+
+def _grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def keypoint_window(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.float32],
+                                                    NDArray[np.uint8]]:
+    """Window ``i`` of seed ``seed``: grey image (WINDOW_PX, WINDOW_PX), keypoints
+    (14, 2) px in the window, and a state per keypoint: 2 visible, 1 hidden, 0 out of
+    the window."""
+    seed, i = args
+    rng = _rng(seed, i, 1)
+    for _ in range(20):
+        shape, scene, camera, state = _mouse(rng, 640, 480)
+        px, _ = camera.project(state.keypoints)
+        centre, size = body_box(px)
+        win = scaled_window(camera, centre, WINDOW_SCALE * size, WINDOW_PX)
+        try:
+            sample = render(shape, state, win, scene, rng)
+            break
+        except InputError:  # a window past the edge of a strong barrel lens: draw again
+            continue
+    else:
+        raise InputError(f"keypoint window {i}: no renderable draw in 20 tries")
+    kp = sample.keypoints_2d.astype(np.float32)
+    flag = np.where(sample.visible, 2, np.where(sample.in_view, 1, 0)).astype(np.uint8)
+    return _grey(sample.image), kp, flag
+
+
+def detector_frame(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+    """Frame ``i``: grey letterboxed detector input (H, W) and the target
+    ``[present, centre x, centre y, size]`` in input pixels."""
+    seed, i = args
+    rng = _rng(seed, i, 2)
+    width, height = _SIZES[int(rng.integers(len(_SIZES)))]
+    shape, scene, camera, state = _mouse(rng, width, height)
+    px, _ = camera.project(state.keypoints)
+    centre, size = body_box(px)
+    if rng.random() < 0.125:
+        # a window of the frame that misses the mouse: the arena without it
+        w, h = int(width * rng.uniform(0.4, 0.7)), int(height * rng.uniform(0.4, 0.7))
+        far = max(w, h) / 2 + 1.5 * size
+        for _ in range(20):
+            x0, y0 = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+            if np.hypot(x0 + w / 2 - centre[0], y0 + h / 2 - centre[1]) > far:
+                camera = camera.crop(x0, y0, w, h)
+                width, height = w, h
+                break
+    s, out_w, out_h = letterbox_geometry(width, height)
+    cam = scaled_image(camera, s, out_w, out_h)
+    sample = render(shape, state, cam, scene, rng)
+    canvas = np.zeros((DETECTOR_INPUT[1], DETECTOR_INPUT[0]), np.uint8)
+    canvas[:out_h, :out_w] = _grey(sample.image)
+    c, sz = body_box(sample.keypoints_2d)
+    present = float(0 <= c[0] < out_w and 0 <= c[1] < out_h and sample.mask.sum() > 4)
+    return canvas, np.array([present, c[0], c[1], sz], np.float32)
+
+
+def _map(fn: Any, jobs: list[tuple[int, int]], workers: int, desc: str) -> list[Any]:
+    if workers <= 1:
+        return [fn(j) for j in tqdm(jobs, desc=desc, unit="img")]
+    with multiprocessing.get_context("forkserver").Pool(workers) as pool:
+        return list(tqdm(pool.imap(fn, jobs, chunksize=16), total=len(jobs), desc=desc,
+                         unit="img"))
+
+
+def synth_keypoint_windows(count: int, seed: int, *, workers: int = 2,
+                           cache: Path | None = None) -> dict[str, NDArray[Any]]:
+    """``count`` keypoint windows (images, keypoints, flags), cached as ``.npz``."""
+    path = cache / f"kp_windows_s{seed}_n{count}_{WINDOW_PX}.npz" if cache else None
+    if path is not None and path.exists():
+        return dict(np.load(path))
+    out = _map(keypoint_window, [(seed, i) for i in range(count)], workers, "render windows")
+    data = {"images": np.stack([o[0] for o in out]), "keypoints": np.stack([o[1] for o in out]),
+            "flags": np.stack([o[2] for o in out])}
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **data)  # type: ignore[arg-type]
+    return data
+
+
+def synth_detector_frames(count: int, seed: int, *, workers: int = 2,
+                          cache: Path | None = None) -> dict[str, NDArray[Any]]:
+    """``count`` letterboxed detector frames and their targets, cached as ``.npz``."""
+    path = cache / f"det_frames_s{seed}_n{count}.npz" if cache else None
+    if path is not None and path.exists():
+        return dict(np.load(path))
+    out = _map(detector_frame, [(seed, i) for i in range(count)], workers, "render frames")
+    data = {"images": np.stack([o[0] for o in out]), "targets": np.stack([o[1] for o in out])}
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **data)  # type: ignore[arg-type]
+    return data
+
+
+@dataclass(frozen=True)
+class RealLabels:
+    """Labelled real frames: grey images (N, H, W), keypoints (N, 14, 2) in our order
+    with NaN where not labelled, and the image names."""
+
+    images: NDArray[np.uint8]
+    keypoints: NDArray[np.float32]
+    names: list[str]
+
+
+def load_real_labels(csv: Path, mapping: dict[str, str], *, names: Iterable[str] | None = None
+                     ) -> RealLabels:
+    """Read a DeepLabCut labelled folder's ``CollectedData.csv`` and its images, keeping
+    ``names`` (image file names) when given. ``mapping``: their part -> our keypoint."""
+    df = read_dlc_csv(csv)
+    keep = set(names) if names is not None else None
+    images, kps, kept = [], [], []
+    parts = list(dict.fromkeys(df.columns.get_level_values(-2)))
+    for index, row in df.iterrows():
+        name = Path(str(index)).name
+        if keep is not None and name not in keep:
+            continue
+        img = cv2.imread(str(csv.parent / name), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise FileNotFoundError(f"{csv.parent / name}: labelled image missing or unreadable")
+        kp = np.full((len(KEYPOINTS), 2), np.nan, np.float32)
+        for part in parts:
+            if part in mapping:
+                k = KEYPOINTS.index(mapping[part])
+                kp[k] = [row.xs(part, level=-2).xs("x", level=-1).iloc[0],
+                         row.xs(part, level=-2).xs("y", level=-1).iloc[0]]
+        images.append(img)
+        kps.append(kp)
+        kept.append(name)
+    return RealLabels(np.stack(images), np.stack(kps), kept)

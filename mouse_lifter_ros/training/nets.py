@@ -1,0 +1,137 @@
+"""The two small networks of the 2D stage (PyTorch; the ``train`` extra).
+
+Both are fully convolutional, grey in, with batch norm folded into the convolutions at
+export. ReLU6 only, so ONNX Runtime fuses every activation into its convolution.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def _conv(cin: int, cout: int, k: int = 3, s: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU6(inplace=True))
+
+
+class _Inverted(nn.Module):
+    """MobileNetV2 inverted residual: 1x1 expand, 3x3 depthwise, 1x1 project."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, expand: int = 4) -> None:
+        super().__init__()
+        mid = cin * expand
+        self.use_res = stride == 1 and cin == cout
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU6(inplace=True),
+            nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), nn.BatchNorm2d(mid),
+            nn.ReLU6(inplace=True),
+            nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: Tensor) -> Tensor:
+        y: Tensor = self.body(x)
+        return x + y if self.use_res else y
+
+
+class _Encoder(nn.Module):
+    """Features at strides 4, 8, 16 and 32."""
+
+    def __init__(self, widths: tuple[int, int, int, int, int], depth: tuple[int, int, int]
+                 ) -> None:
+        super().__init__()
+        w0, w1, w2, w3, w4 = widths
+        self.s4 = nn.Sequential(_conv(1, w0, 3, 2), _conv(w0, w1, 3, 2))
+        self.s8 = nn.Sequential(_Inverted(w1, w2, 2),
+                                *[_Inverted(w2, w2) for _ in range(depth[0])])
+        self.s16 = nn.Sequential(_Inverted(w2, w3, 2),
+                                 *[_Inverted(w3, w3) for _ in range(depth[1])])
+        self.s32 = nn.Sequential(_Inverted(w3, w4, 2),
+                                 *[_Inverted(w4, w4) for _ in range(depth[2])])
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        a = self.s4(x)
+        b = self.s8(a)
+        c = self.s16(b)
+        d = self.s32(c)
+        return a, b, c, d
+
+
+class _Decoder(nn.Module):
+    """Top-down path back to stride ``out_stride`` (4 or 8) with lateral 1x1 convs."""
+
+    def __init__(self, widths: tuple[int, int, int, int, int], ch: int, out_stride: int
+                 ) -> None:
+        super().__init__()
+        _, w1, w2, w3, w4 = widths
+        self.out_stride = out_stride
+        self.top = _conv(w4, ch, 1)
+        self.lat16 = _conv(w3, ch, 1)
+        self.lat8 = _conv(w2, ch, 1)
+        self.lat4 = _conv(w1, ch, 1) if out_stride == 4 else None
+        self.smooth = _conv(ch, ch, 3)
+
+    def forward(self, feats: tuple[Tensor, Tensor, Tensor, Tensor]) -> Tensor:
+        a, b, c, d = feats
+        up = nn.functional.interpolate
+        x = self.top(d)
+        x = up(x, scale_factor=2.0, mode="nearest") + self.lat16(c)
+        x = up(x, scale_factor=2.0, mode="nearest") + self.lat8(b)
+        if self.lat4 is not None:
+            x = up(x, scale_factor=2.0, mode="nearest") + self.lat4(a)
+        out: Tensor = self.smooth(x)
+        return out
+
+
+class KeypointNet(nn.Module):
+    """Crop (N, 1, S, S), S divisible by 32 -> heatmap logits (N, K, S/4, S/4) and
+    offsets (N, 2K, S/4, S/4): x then y of each keypoint, in heatmap cells from the cell
+    centre."""
+
+    def __init__(self, keypoints: int = 14,
+                 widths: tuple[int, int, int, int, int] = (16, 24, 40, 80, 128),
+                 depth: tuple[int, int, int] = (1, 2, 1), ch: int = 48) -> None:
+        super().__init__()
+        self.keypoints = keypoints
+        self.encoder = _Encoder(widths, depth)
+        self.decoder = _Decoder(widths, ch, 4)
+        self.heatmap = nn.Conv2d(ch, keypoints, 1)
+        self.offset = nn.Conv2d(ch, 2 * keypoints, 1)
+        nn.init.constant_(self.heatmap.bias, -4.0)  # type: ignore[arg-type]
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        f = self.decoder(self.encoder(x))
+        return self.heatmap(f), self.offset(f)
+
+
+class DetectorNet(nn.Module):
+    """Whole frame, longest side ~160 px (N, 1, H, W), H and W divisible by 32 ->
+    centre logits (N, 1, H/8, W/8) and box (N, 3, H/8, W/8): centre offset x, y in cells
+    and log of the body's size in cells."""
+
+    def __init__(self, widths: tuple[int, int, int, int, int] = (8, 16, 32, 64, 96),
+                 depth: tuple[int, int, int] = (1, 1, 1), ch: int = 32) -> None:
+        super().__init__()
+        self.encoder = _Encoder(widths, depth)
+        self.decoder = _Decoder(widths, ch, 8)
+        self.centre = nn.Conv2d(ch, 1, 1)
+        self.box = nn.Conv2d(ch, 3, 1)
+        nn.init.constant_(self.centre.bias, -4.0)  # type: ignore[arg-type]
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        f = self.decoder(self.encoder(x))
+        return self.centre(f), self.box(f)
+
+
+def count_parameters(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def export_onnx(net: nn.Module, path: str, shape: tuple[int, int, int, int], *,
+                output_names: tuple[str, str], dynamic_hw: bool = False) -> None:
+    """Export ``net`` in eval mode to ONNX (opset 17), input name ``image``."""
+    net = net.eval()
+    dummy = torch.zeros(shape)
+    axes = {"image": {2: "height", 3: "width"}} if dynamic_hw else None
+    torch.onnx.export(net, (dummy,), path, input_names=["image"],
+                      output_names=list(output_names), opset_version=17,
+                      dynamic_axes=axes, dynamo=False)

@@ -1,0 +1,441 @@
+"""Train the 2D stage: the mouse detector and the keypoint network (``mouse-lifter train-2d``).
+
+Steps, each with a progress bar:
+
+1. draw (or load from the cache) synthetic keypoint windows and detector frames;
+2. train the detector on synthetic frames, then mix in the real training frames;
+3. train the keypoint network on synthetic windows only and export it (the
+   "synthetic only" model, kept to measure what synthesis alone buys);
+4. fine-tune it with real labelled frames mixed into every batch: their labelled
+   keypoints are supervised by the labels, all others by the synthetic samples only;
+5. export both networks to ONNX beside their YAML descriptions.
+
+Everything draws from ``seed``; on the same machine and torch build the same command
+gives the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import yaml
+from numpy.typing import NDArray
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from mouse_lifter_ros.core.keypoints import (
+    BODY_KEYPOINTS,
+    CROP_SCALE,
+    DETECTOR_INPUT,
+    body_box,
+    crop_matrix,
+    letterbox,
+)
+from mouse_lifter_ros.core.synth.body import KEYPOINTS, SKELETON_EDGES
+from mouse_lifter_ros.training.data2d import (
+    RealLabels,
+    load_real_labels,
+    synth_detector_frames,
+    synth_keypoint_windows,
+)
+from mouse_lifter_ros.training.nets import DetectorNet, KeypointNet, export_onnx
+
+CROP_PX = 160
+KP_STRIDE = 4
+DET_STRIDE = 8
+MEAN, STD = 128.0, 64.0
+_FLIP = np.array([KEYPOINTS.index(n.replace("left", "@").replace("right", "left")
+                                  .replace("@", "right")) for n in KEYPOINTS])
+
+
+@dataclass
+class Train2DConfig:
+    """What ``mouse-lifter train-2d`` does. Counts are samples; steps are batches."""
+
+    out: Path
+    seed: int = 0
+    labels: Path | None = None
+    label_map: dict[str, str] = field(default_factory=dict)
+    holdout_last: int = 24
+    gap: int = 4
+    windows: int = 40000
+    detector_frames: int = 12000
+    det_steps: int = 1500
+    det_real_steps: int = 500
+    kp_steps: int = 6000
+    finetune_steps: int = 2000
+    batch: int = 32
+    real_per_batch: int = 12
+    synth_weight_labelled: float = 0.1
+    lr: float = 2e-3
+    workers: int = 2
+    threads: int = 2
+    cache: Path | None = None
+
+
+# ----------------------------------------------------------------------- augmentation
+
+
+def _photometric(img: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
+    """Grey levels 0..255 in, the same out: gain, offset, gamma, blur, noise, cut-outs."""
+    x = img / 255.0
+    x = np.clip(x, 0, 1) ** math.exp(rng.normal(0, 0.35))
+    x = x * rng.uniform(0.6, 1.4) + rng.uniform(-0.2, 0.2)
+    if rng.random() < 0.2:
+        x = 1.0 - x  # dark floors under light mice, light under dark
+    if rng.random() < 0.5:
+        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.3, 1.6))
+    if rng.random() < 0.3:
+        gy, gx = np.mgrid[0:x.shape[0], 0:x.shape[1]] / max(x.shape)
+        x = x + rng.uniform(-0.3, 0.3) * (gx - 0.5) + rng.uniform(-0.3, 0.3) * (gy - 0.5)
+    x = x + rng.normal(0, rng.uniform(0, 0.06), x.shape)
+    for _ in range(int(rng.integers(0, 3)) if rng.random() < 0.3 else 0):
+        h, w = x.shape
+        ch, cw = int(rng.integers(h // 10, h // 4)), int(rng.integers(w // 10, w // 4))
+        y0, x0 = int(rng.integers(0, h - ch)), int(rng.integers(0, w - cw))
+        x[y0:y0 + ch, x0:x0 + cw] = rng.uniform(0, 1)
+    return np.asarray(np.clip(x, 0, 1) * 255.0, np.float32)
+
+
+def _crop_sample(image: NDArray[np.uint8], kp: NDArray[np.float32], rng: np.random.Generator,
+                 *, jitter: bool = True) -> tuple[NDArray[np.float32], NDArray[np.float32],
+                                                  bool]:
+    """A training crop (CROP_PX, CROP_PX) of ``image`` around the mouse whose keypoints
+    (14, 2; NaN unknown) are ``kp``, as the detector would cut it, with random scale,
+    shift, rotation and mirror. Returns the crop, keypoints in it, and the mirror flag."""
+    centre, size = body_box(kp)
+    side = CROP_SCALE * size
+    if jitter:
+        side *= math.exp(float(np.clip(rng.normal(0, 0.12), -0.3, 0.3)))
+        centre = centre + rng.normal(0, 0.07 * side, 2)
+    m = crop_matrix(centre, side, CROP_PX)  # crop px -> image px
+    a = rng.uniform(-math.pi, math.pi) if jitter else 0.0
+    flip = bool(jitter and rng.random() < 0.5)
+    o = (CROP_PX - 1) / 2.0
+    c, s = math.cos(a), math.sin(a)
+    rot = np.array([[c, -s, o - c * o + s * o], [s, c, o - s * o - c * o], [0, 0, 1]])
+    if flip:
+        rot = rot @ np.array([[-1, 0, 2 * o], [0, 1, 0], [0, 0, 1]])
+    full = np.vstack([m, [0, 0, 1]]) @ rot  # crop px -> image px
+    crop = cv2.warpAffine(image, full[:2], (CROP_PX, CROP_PX),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    inv = np.linalg.inv(full)
+    out = kp @ inv[:2, :2].T + inv[:2, 2]
+    if flip:
+        out = out[_FLIP]
+    return crop.astype(np.float32), out.astype(np.float32), flip
+
+
+def _kp_targets(kp: NDArray[np.float32], weight: NDArray[np.float32]
+                ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    """Heatmaps (K, n, n), offsets (2K, n, n) and offset mask (K, n, n) for keypoints
+    (K, 2) in crop px with peak heights ``weight`` (K,) (0: none in this crop)."""
+    n = CROP_PX // KP_STRIDE
+    cells = np.arange(n) * KP_STRIDE + (KP_STRIDE - 1) / 2.0
+    k = len(kp)
+    heat = np.zeros((k, n, n), np.float32)
+    off = np.zeros((2 * k, n, n), np.float32)
+    mask = np.zeros((k, n, n), np.float32)
+    for i in range(k):
+        if weight[i] <= 0 or not np.isfinite(kp[i]).all():
+            continue
+        dx = (kp[i, 0] - cells) / KP_STRIDE
+        dy = (kp[i, 1] - cells) / KP_STRIDE
+        if not (-0.5 <= kp[i, 0] / KP_STRIDE < n - 0.5 and -0.5 <= kp[i, 1] / KP_STRIDE
+                < n - 0.5):
+            continue
+        g = np.exp(-0.5 * (dy[:, None] ** 2 + dx[None, :] ** 2) / 1.0 ** 2)
+        heat[i] = weight[i] * g
+        off[2 * i] = dx[None, :]
+        off[2 * i + 1] = dy[:, None]
+        mask[i] = (dy[:, None] ** 2 + dx[None, :] ** 2) <= 2.0 ** 2
+    return heat, off, mask
+
+
+def kp_batch(windows: dict[str, NDArray[Any]], real: RealLabels | None, n_synth: int,
+             n_real: int, rng: np.random.Generator, synth_weight: NDArray[np.float32] | None
+             = None) -> tuple[Tensor, ...]:
+    """One training batch: images (B, 1, S, S) normalised, heatmaps, offsets, offset
+    mask, and a per-keypoint loss weight (B, K): 0 where a real frame has no label, and
+    ``synth_weight`` (K,) for synthetic samples (default 1): while fine-tuning, the
+    keypoints that real labels supervise follow the labellers' placement, not ours."""
+    imgs, heats, offs, masks, lw = [], [], [], [], []
+    for j in range(n_synth + n_real):
+        if j < n_synth:
+            i = int(rng.integers(len(windows["images"])))
+            flags = windows["flags"][i]
+            crop, kp, flip = _crop_sample(windows["images"][i], windows["keypoints"][i], rng)
+            flags = flags[_FLIP] if flip else flags
+            peak = np.asarray(np.where(flags == 2, 1.0, np.where(flags == 1, 0.6, 0.0)),
+                              np.float32)
+            w = (np.ones(len(KEYPOINTS), np.float32) if synth_weight is None
+                 else synth_weight.copy())
+        else:
+            assert real is not None
+            i = int(rng.integers(len(real.images)))
+            crop, kp, _ = _crop_sample(real.images[i], real.keypoints[i], rng)
+            known = np.isfinite(kp).all(axis=1)
+            peak = np.asarray(known, np.float32)
+            w = np.asarray(known, np.float32)
+        crop = _photometric(crop, rng)
+        h, o, m = _kp_targets(kp, peak)
+        imgs.append((crop - MEAN) / STD)
+        heats.append(h)
+        offs.append(o)
+        masks.append(m * w[:, None, None])
+        lw.append(w)
+    return (torch.from_numpy(np.stack(imgs)[:, None]), torch.from_numpy(np.stack(heats)),
+            torch.from_numpy(np.stack(offs)), torch.from_numpy(np.stack(masks)),
+            torch.from_numpy(np.stack(lw)))
+
+
+def kp_loss(net: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
+    img, heat, off, mask, lw = batch
+    logits, pred_off = net(img)
+    pix = nn.functional.binary_cross_entropy_with_logits(logits, heat, reduction="none")
+    pix = pix * (1.0 + 20.0 * heat) * lw[:, :, None, None]
+    l_heat = pix.sum() / (lw.sum() * 10.0 + 1e-6)
+    m2 = mask.repeat_interleave(2, dim=1)
+    l_off = (torch.abs(pred_off - off) * m2).sum() / (m2.sum() + 1e-6)
+    return l_heat + l_off
+
+
+# ---------------------------------------------------------------------------- detector
+
+
+def _det_targets(target: NDArray[np.float32]) -> tuple[NDArray[np.float32], ...]:
+    """Centre heatmap (1, h, w), box (3, h, w) and box mask (1, h, w) for
+    ``[present, cx, cy, size]`` in detector input px."""
+    w, h = DETECTOR_INPUT[0] // DET_STRIDE, DETECTOR_INPUT[1] // DET_STRIDE
+    heat = np.zeros((1, h, w), np.float32)
+    box = np.zeros((3, h, w), np.float32)
+    mask = np.zeros((1, h, w), np.float32)
+    if target[0] > 0:
+        gx = np.arange(w) * DET_STRIDE + (DET_STRIDE - 1) / 2.0
+        gy = np.arange(h) * DET_STRIDE + (DET_STRIDE - 1) / 2.0
+        dx = (target[1] - gx) / DET_STRIDE
+        dy = (target[2] - gy) / DET_STRIDE
+        d2 = dy[:, None] ** 2 + dx[None, :] ** 2
+        heat[0] = np.exp(-0.5 * d2)
+        box[0] = dx[None, :]
+        box[1] = dy[:, None]
+        box[2] = math.log(max(target[3], 1.0) / DET_STRIDE)
+        mask[0] = d2 <= 1.5 ** 2
+    return heat, box, mask
+
+
+def det_batch(frames: dict[str, NDArray[Any]], real: list[tuple[NDArray[np.uint8],
+              NDArray[np.float32]]], n_synth: int, n_real: int, rng: np.random.Generator
+              ) -> tuple[Tensor, ...]:
+    imgs, heats, boxes, masks = [], [], [], []
+    for j in range(n_synth + n_real):
+        if j < n_synth:
+            i = int(rng.integers(len(frames["images"])))
+            img, tg = frames["images"][i], frames["targets"][i].copy()
+        else:
+            img, tg = real[int(rng.integers(len(real)))]
+            tg = tg.copy()
+        img = img.astype(np.float32)
+        ww = img.shape[1]
+        if rng.random() < 0.5:  # mirror the content (the padding stays right/bottom)
+            valid_w = int((img.max(axis=0) > 0).nonzero()[0].max(initial=ww - 1)) + 1
+            img[:, :valid_w] = img[:, :valid_w][:, ::-1]
+            tg[1] = valid_w - 1 - tg[1]
+        pad = img == 0
+        img = _photometric(img, rng)
+        img[pad] = 0.0
+        h, b, m = _det_targets(tg)
+        imgs.append((img - MEAN) / STD)
+        heats.append(h)
+        boxes.append(b)
+        masks.append(m)
+    return (torch.from_numpy(np.stack(imgs)[:, None]), torch.from_numpy(np.stack(heats)),
+            torch.from_numpy(np.stack(boxes)), torch.from_numpy(np.stack(masks)))
+
+
+def det_loss(net: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
+    img, heat, box, mask = batch
+    logits, pred = net(img)
+    pix = nn.functional.binary_cross_entropy_with_logits(logits, heat, reduction="none")
+    l_heat = (pix * (1.0 + 10.0 * heat)).mean() * 10.0
+    l_box = (torch.abs(pred - box) * mask).sum() / (mask.sum() * 3 + 1e-6)
+    return l_heat + l_box
+
+
+# -------------------------------------------------------------------------- training
+
+
+def _fit(net: nn.Module, make_batch: Callable[[np.random.Generator], tuple[Tensor, ...]],
+         loss_fn: Callable[[nn.Module, tuple[Tensor, ...]], Tensor], steps: int, lr: float,
+         rng: np.random.Generator, desc: str) -> list[float]:
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1),
+                                                pct_start=0.05)
+    net.train()
+    losses: list[float] = []
+    bar = tqdm(range(steps), desc=desc, unit="batch")
+    # the next batch is drawn in a thread while this one trains; each batch has its
+    # own generator, spawned in order, so the result does not depend on timing
+    seeds = np.random.SeedSequence(int(rng.integers(2**63))).spawn(steps + 1)
+    with ThreadPoolExecutor(1) as pool:
+        nxt = pool.submit(make_batch, np.random.default_rng(seeds[0]))
+        for step in bar:
+            batch = nxt.result()
+            if step + 1 < steps:
+                nxt = pool.submit(make_batch, np.random.default_rng(seeds[step + 1]))
+            _step(net, opt, sched, loss_fn, batch, losses)
+            if len(losses) % 25 == 0:
+                bar.set_postfix(loss=f"{np.mean(losses[-25:]):.4f}")
+    net.eval()
+    return losses
+
+
+def _step(net: nn.Module, opt: torch.optim.Optimizer, sched: Any,
+          loss_fn: Callable[[nn.Module, tuple[Tensor, ...]], Tensor],
+          batch: tuple[Tensor, ...], losses: list[float]) -> None:
+    loss = loss_fn(net, batch)
+    opt.zero_grad()
+    loss.backward()  # type: ignore[no-untyped-call]
+    opt.step()
+    sched.step()
+    losses.append(float(loss.detach()))
+
+
+def _real_det_samples(real: RealLabels) -> list[tuple[NDArray[np.uint8], NDArray[np.float32]]]:
+    out = []
+    for img, kp in zip(real.images, real.keypoints, strict=True):
+        canvas, s = letterbox(img)
+        centre, size = body_box(kp)
+        c = (centre + 0.5) * s - 0.5
+        out.append((canvas, np.array([1.0, c[0], c[1], size * s], np.float32)))
+    return out
+
+
+def write_model_yaml(out: Path, *, name: str, notes: dict[str, Any]) -> Path:
+    """The YAML descriptions of a trained pair: ``default.yaml`` and ``detector.yaml``."""
+    det = {"name": f"{name}-detector", "onnx": "detector.onnx", "kind": "centre_size",
+           "input": {"width": DETECTOR_INPUT[0], "height": DETECTOR_INPUT[1], "channels": 1,
+                     "mean": [MEAN], "std": [STD]},
+           "stride": DET_STRIDE, "threshold": 0.3}
+    kp = {"name": name, "onnx": "keypoints.onnx", "keypoints": list(KEYPOINTS),
+          "skeleton": [[KEYPOINTS[a], KEYPOINTS[b]] for a, b in SKELETON_EDGES],
+          "input": {"width": CROP_PX, "height": CROP_PX, "channels": 1, "layout": "NCHW",
+                    "mean": [MEAN], "std": [STD]},
+          "output": {"kind": "heatmap_offset", "heatmap": "heatmaps", "offset": "offsets",
+                     "stride": KP_STRIDE, "grid_offset": (KP_STRIDE - 1) / 2.0,
+                     "offset_scale": float(KP_STRIDE), "activation": "sigmoid"},
+          "crop": {"mode": "detector", "detector": "detector.yaml", "scale": CROP_SCALE,
+                   "box_keypoints": list(BODY_KEYPOINTS)},
+          "training": notes}
+    (out / "detector.yaml").write_text(yaml.safe_dump(det, sort_keys=False))
+    path = out / "default.yaml"
+    path.write_text("# The default 2D model of mouse_lifter_ros (see MODEL_CARD.md).\n"
+                    + yaml.safe_dump(kp, sort_keys=False))
+    return path
+
+
+def split_labels(names: list[str], holdout_last: int, gap: int) -> tuple[list[str], list[str]]:
+    """Training and held-out image names: the last ``holdout_last`` labelled frames (in
+    the file's order) are held out and the ``gap`` before them are not used at all, so
+    that no training frame is a near neighbour of a test frame."""
+    if holdout_last + gap >= len(names):
+        raise ValueError(f"holdout_last={holdout_last} + gap={gap}: only {len(names)} "
+                         "labelled frames")
+    cut = len(names) - holdout_last
+    return names[:cut - gap], names[cut:]
+
+
+def _phase_rng(seed: int, phase: int) -> np.random.Generator:
+    """Each phase draws from its own stream, so a resumed run equals a full one."""
+    torch.manual_seed(seed * 1000 + phase)
+    return np.random.default_rng(np.random.SeedSequence([seed, phase]))
+
+
+def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
+    """Run every step; write the models under ``cfg.out`` (and ``cfg.out/synthetic_only``).
+
+    With ``resume``, the synthetic-only networks saved by an earlier run with the same
+    config (``synthetic_only/*.pt``) are loaded instead of trained again; the result is
+    the same as a full run's.
+    """
+    torch.set_num_threads(cfg.threads)
+    cv2.setNumThreads(1)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    synth_dir = cfg.out / "synthetic_only"
+    synth_dir.mkdir(exist_ok=True)
+    t0 = time.perf_counter()
+    frames = synth_detector_frames(cfg.detector_frames, cfg.seed, workers=cfg.workers,
+                                   cache=cfg.cache)
+    windows = synth_keypoint_windows(cfg.windows, cfg.seed, workers=cfg.workers,
+                                     cache=cfg.cache)
+    real = None
+    holdout: list[str] = []
+    if cfg.labels is not None:
+        from mouse_lifter_ros.core.record import read_dlc_csv
+
+        names = [Path(str(i)).name for i in read_dlc_csv(cfg.labels).index]
+        train_names, holdout = split_labels(names, cfg.holdout_last, cfg.gap)
+        real = load_real_labels(cfg.labels, cfg.label_map, names=train_names)
+    log: dict[str, Any] = {"config": {k: str(v) if isinstance(v, Path) else v
+                                      for k, v in asdict(cfg).items()}}
+    bs = cfg.batch
+    det_pt, kp_pt = synth_dir / "detector.pt", synth_dir / "keypoints.pt"
+    _phase_rng(cfg.seed, 0)
+    det = DetectorNet()
+    kp = KeypointNet(len(KEYPOINTS))
+    if resume and det_pt.exists() and kp_pt.exists():
+        det.load_state_dict(torch.load(det_pt))
+        kp.load_state_dict(torch.load(kp_pt))
+        det.eval()
+        kp.eval()
+        log["resumed_from"] = str(synth_dir)
+    else:
+        log["det_loss"] = _fit(det, lambda r: det_batch(frames, [], bs, 0, r), det_loss,
+                               cfg.det_steps, cfg.lr, _phase_rng(cfg.seed, 1),
+                               "detector (synthetic)")[-100:]
+        log["kp_loss"] = _fit(kp, lambda r: kp_batch(windows, None, bs, 0, r), kp_loss,
+                              cfg.kp_steps, cfg.lr, _phase_rng(cfg.seed, 2),
+                              "keypoints (synthetic)")[-100:]
+        torch.save(det.state_dict(), det_pt)
+        torch.save(kp.state_dict(), kp_pt)
+    export_onnx(det, str(synth_dir / "detector.onnx"), (1, 1, DETECTOR_INPUT[1],
+                DETECTOR_INPUT[0]), output_names=("centre", "box"))
+    export_onnx(kp, str(synth_dir / "keypoints.onnx"), (1, 1, CROP_PX, CROP_PX),
+                output_names=("heatmaps", "offsets"))
+    notes: dict[str, Any] = {"seed": cfg.seed, "synthetic_windows": cfg.windows,
+                             "synthetic_detector_frames": cfg.detector_frames,
+                             "real_frames": 0, "holdout": holdout}
+    write_model_yaml(synth_dir, name="mouse-lifter-2d-synthetic-only", notes=notes)
+
+    if real is not None and cfg.finetune_steps > 0:
+        rd = _real_det_samples(real)
+        nr = cfg.real_per_batch
+        labelled = np.isfinite(real.keypoints).all(axis=2).any(axis=0)
+        sw = np.where(labelled, cfg.synth_weight_labelled, 1.0).astype(np.float32)
+        log["det_ft_loss"] = _fit(det, lambda r: det_batch(frames, rd, bs - nr, nr, r),
+                                  det_loss, cfg.det_real_steps, cfg.lr / 4,
+                                  _phase_rng(cfg.seed, 3), "detector (+ real)")[-100:]
+        log["kp_ft_loss"] = _fit(kp, lambda r: kp_batch(windows, real, bs - nr, nr, r, sw),
+                                 kp_loss, cfg.finetune_steps, cfg.lr / 2,
+                                 _phase_rng(cfg.seed, 4), "keypoints (+ real)")[-100:]
+        notes = {**notes, "real_frames": len(real.names), "real_labels": str(cfg.labels),
+                 "real_train_names": real.names}
+    export_onnx(det, str(cfg.out / "detector.onnx"), (1, 1, DETECTOR_INPUT[1],
+                DETECTOR_INPUT[0]), output_names=("centre", "box"))
+    export_onnx(kp, str(cfg.out / "keypoints.onnx"), (1, 1, CROP_PX, CROP_PX),
+                output_names=("heatmaps", "offsets"))
+    write_model_yaml(cfg.out, name="mouse-lifter-2d", notes=notes)
+    log["seconds"] = time.perf_counter() - t0
+    (cfg.out / "training_log.json").write_text(json.dumps(log, indent=1))
+    return log

@@ -1,0 +1,112 @@
+"""The training path of the 2D stage (needs the ``train`` extra: PyTorch and onnx)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the train extra (PyTorch) is not installed")
+pytest.importorskip("onnx", reason="the train extra (onnx) is not installed")
+
+from mouse_lifter_ros.core.keypoints import KeypointModel, body_box  # noqa: E402
+from mouse_lifter_ros.core.synth.body import KEYPOINTS  # noqa: E402
+from mouse_lifter_ros.training import train2d as T  # noqa: E402
+from mouse_lifter_ros.training.data2d import detector_frame, keypoint_window  # noqa: E402
+from mouse_lifter_ros.training.nets import KeypointNet, export_onnx  # noqa: E402
+
+LABELS = (Path(__file__).resolve().parents[2].parent / "shared" / "data" / "openfield-dlc"
+          / "labeled" / "CollectedData.csv")
+
+
+def test_onnx_export_matches_torch(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    torch.manual_seed(0)
+    net = KeypointNet().eval()
+    path = tmp_path / "kp.onnx"
+    export_onnx(net, str(path), (1, 1, 160, 160), output_names=("heatmaps", "offsets"))
+    x = np.random.default_rng(0).normal(size=(1, 1, 160, 160)).astype(np.float32)
+    with torch.no_grad():
+        ref = [t.numpy() for t in net(torch.from_numpy(x))]
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"image": x})
+    for a, b in zip(ref, got, strict=True):
+        assert a.shape == b.shape
+        assert np.abs(a - b).max() < 1e-4
+
+
+def test_windows_and_frames_carry_their_labels() -> None:
+    img, kp, flags = keypoint_window((3, 0))
+    assert img.shape == (224, 224) and img.dtype == np.uint8
+    assert kp.shape == (14, 2) and set(np.unique(flags)) <= {0, 1, 2}
+    centre, size = body_box(kp)
+    # the window is WINDOW_SCALE (2) body sizes wide, centred on the body box
+    assert np.allclose(centre, 111.5, atol=1.0) and abs(size - 112) < 2
+    frame, target = detector_frame((3, 1))
+    assert frame.shape == (128, 160)
+    assert target.shape == (4,) and target[0] in (0.0, 1.0)
+
+
+def test_augmented_crop_moves_keypoints_with_the_image() -> None:
+    """A bright dot drawn at each keypoint stays under the transformed keypoint after
+    the random scale/shift/rotation/mirror, and mirroring swaps left and right."""
+    rng = np.random.default_rng(1)
+    img = np.zeros((480, 640), np.uint8)
+    kp = np.full((14, 2), np.nan, np.float32)
+    pts = {"nose": (300, 200), "left_ear": (290, 215), "right_ear": (310, 215),
+           "tail_base": (300, 300)}
+    for n, (x, y) in pts.items():
+        kp[KEYPOINTS.index(n)] = (x, y)
+    img[200, 300] = 255
+    for _ in range(10):
+        crop, out, _ = T._crop_sample(img, kp, rng)
+        y, x = np.unravel_index(int(crop.argmax()), crop.shape)
+        assert np.hypot(x - out[0, 0], y - out[0, 1]) < 1.5
+        left, right = out[KEYPOINTS.index("left_ear")], out[KEYPOINTS.index("right_ear")]
+        nose = out[0]
+        tail = out[KEYPOINTS.index("tail_base")]
+        d, e = nose - tail, left - right
+        # left stays the mouse's left: the sign of the cross product is kept by mirroring
+        assert d[0] * e[1] - d[1] * e[0] < 0
+
+
+def test_split_keeps_a_gap() -> None:
+    names = [f"img{i:04d}.png" for i in range(40)]
+    train, held = T.split_labels(names, 10, 3)
+    assert held == names[30:] and train == names[:27]
+    with pytest.raises(ValueError, match="holdout_last"):
+        T.split_labels(names, 38, 3)
+
+
+def test_tiny_training_run_exports_a_usable_model(tmp_path: Path) -> None:
+    cfg = T.Train2DConfig(out=tmp_path / "m", seed=0, windows=16, detector_frames=16,
+                          det_steps=2, det_real_steps=2, kp_steps=2, finetune_steps=2,
+                          batch=4, real_per_batch=2, workers=1, threads=1,
+                          labels=LABELS if LABELS.exists() else None,
+                          label_map={"snout": "nose", "tailbase": "tail_base"},
+                          holdout_last=20, gap=2)
+    log = T.train_2d(cfg)
+    for folder in (cfg.out, cfg.out / "synthetic_only"):
+        model = KeypointModel(folder / "default.yaml", threads=1)
+        kp = model(np.full((480, 640), 200, np.uint8))
+        assert kp.xy.shape == (14, 2)
+    assert (cfg.out / "training_log.json").exists() and log["seconds"] > 0
+
+
+def test_same_seed_same_weights(tmp_path: Path) -> None:
+    """`train-2d` reproduces its model: two runs with one seed give the same network."""
+    import onnxruntime as ort
+
+    outs = []
+    for run in ("a", "b"):
+        cfg = T.Train2DConfig(out=tmp_path / run, seed=3, windows=8, detector_frames=8,
+                              det_steps=3, kp_steps=3, finetune_steps=0, batch=4,
+                              workers=1, threads=1)
+        T.train_2d(cfg)
+        x = np.random.default_rng(0).normal(size=(1, 1, 160, 160)).astype(np.float32)
+        sess = ort.InferenceSession(str(cfg.out / "keypoints.onnx"),
+                                    providers=["CPUExecutionProvider"])
+        outs.append(sess.run(None, {"image": x})[0])
+    assert np.array_equal(outs[0], outs[1])
