@@ -72,6 +72,28 @@ BEHAVIOR_PARAMS = (
               "probabilities, seconds; 0 = none", at_least(0.0), ">= 0"),
 )
 
+def _unit_interval(value: float) -> str | None:
+    return None if 0.0 <= value <= 1.0 else "must be >= 0 and <= 1"
+
+
+def _threads(value: int) -> str | None:
+    return None if 0 <= value <= 64 else "must be >= 0 and <= 64"
+
+
+KEYPOINT_PARAMS = (
+    ParamSpec("model", "", "2D keypoint model description (.yaml beside its .onnx files; "
+              "path, file:// or package:// URL); empty = the shipped model"),
+    ParamSpec("device", "auto", "Where ONNX Runtime runs the networks: auto = CUDA when "
+              "available, else the CPU", one_of("auto", "cpu", "cuda"), "auto, cpu or cuda"),
+    ParamSpec("p_cutoff", 0.5, "Keypoints whose confidence is below this are published with "
+              "x, y = NaN (their confidence kept)", _unit_interval, ">= 0 and <= 1"),
+    ParamSpec("crop", [0, 0, 0, 0], "Search only this rectangle [x, y, width, height] of the "
+              "image, pixels (the arena); all zeros = the whole image", rectangle_or_zeros,
+              "[x, y, width, height], x, y >= 0, width, height > 0, or all zeros", kind=int),
+    ParamSpec("threads", 0, "CPU threads of ONNX Runtime per network; 0 = its default "
+              "(one per physical core)", _threads, ">= 0 and <= 64"),
+)
+
 RECORDER_PARAMS = (
     ParamSpec("output_dir", "recordings", "Folder the files are written to (created if "
               "missing)", _non_empty, "non-empty"),
@@ -91,6 +113,7 @@ NODE_PARAMS = {
     "camera_node": CAMERA_PARAMS,
     "bag_source_node": BAG_SOURCE_PARAMS,
     "monitor_node": MONITOR_PARAMS,
+    "keypoint_node": KEYPOINT_PARAMS,
     "behavior_node": BEHAVIOR_PARAMS,
     "stimulus_node": STIMULUS_PARAMS,
     "recorder_node": RECORDER_PARAMS,

@@ -44,7 +44,8 @@ def _replay(listener: Listener, namespace: str, params: Path,
 def test_replay_in_order_at_rate(listener: Listener, namespace: str, tmp_path: Path,
                                  storage: str) -> None:
     bag = _write_bag(tmp_path / "bag", storage)
-    params = write_params(tmp_path / "p.yaml", {"bag_source": {"wait_for_subscribers": 1}})
+    # Two subscribers to the images: this test and the graph's keypoint node.
+    params = write_params(tmp_path / "p.yaml", {"bag_source": {"wait_for_subscribers": 2}})
     code, out, images, infos = _replay(listener, namespace, params,
                                        {"bag": str(bag), "rate": "2.0"})
     assert code == 0 and f"bag ended after {2 * FRAMES} messages" in out, out
@@ -66,7 +67,7 @@ def test_keep_recorded_stamps_and_start_offset(listener: Listener, namespace: st
                                                tmp_path: Path) -> None:
     bag = _write_bag(tmp_path / "bag", "sqlite3")
     params = write_params(tmp_path / "p.yaml", {"bag_source": {
-        "wait_for_subscribers": 1, "restamp": False, "rate": 4.0}})
+        "wait_for_subscribers": 2, "restamp": False, "rate": 4.0}})  # test + keypoint node
     code, out, images, _ = _replay(listener, namespace, params,
                                    {"bag": str(bag), "start_offset": "1.0"})
     assert code == 0, out

@@ -39,8 +39,9 @@ def test_video_file_reaches_subscriber(listener: Listener, namespace: str, video
                                LATEST_FRAME_QOS)
     args = {"source": str(video), "monitor": "false",
             "calibration": "package://mouse_lifter_ros/config/calibration/demo_camera.yaml"}
-    # The camera waits until our subscriber is matched, then plays the file to its end.
-    params = write_params(tmp_path / "params.yaml", {"camera": {"wait_for_subscribers": 1}})
+    # The camera waits until our subscriber and the graph's keypoint node are matched,
+    # then plays the file to its end.
+    params = write_params(tmp_path / "params.yaml", {"camera": {"wait_for_subscribers": 2}})
     with GraphRun("live", arguments=args, namespace=namespace, params_file=params) as run:
         assert run.wait_any(timeout=20) == "camera", run.output("camera")
         code = run.processes["camera"].returncode
@@ -75,7 +76,7 @@ def test_crop_mono_and_roi(listener: Listener, namespace: str, video: Path,
                                LATEST_FRAME_QOS)
     params = write_params(tmp_path / "params.yaml", {"camera": {
         "source": str(video), "crop": [100, 80, 160, 120], "encoding": "mono8",
-        "wait_for_subscribers": 1}})
+        "wait_for_subscribers": 2}})  # this test and the keypoint node
     with GraphRun("live", arguments={"monitor": "false"}, namespace=namespace,
                   params_file=params) as run:
         assert run.wait_any(timeout=20) == "camera"

@@ -28,6 +28,10 @@ def test_demo_replays_the_clip_through_the_graph(tmp_path: Path, ros_domain: int
     # loses nothing in practice, but allow a frame.
     assert int(total.group(1)) >= 59 and abs(float(total.group(2)) - 30.0) < 3.0, out
     assert "0 out of order" in out
+    # The keypoint node ran the 2D model on the frames; the monitor saw its output.
+    assert "[keypoint]" in out and "ExecutionProvider" in out, out
+    keypoints = re.search(r"total: /demo/keypoints: (\d+) messages", out)
+    assert keypoints and int(keypoints.group(1)) > 0, out
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -43,7 +47,7 @@ def test_nodes_stop_cleanly_on_signals(tmp_path: Path, ros_domain: int,
             proc.send_signal(sig)
         codes = {name: proc.wait(timeout=10) for name, proc in run.processes.items()}
         outputs = {name: run.output(name) for name in run.processes}
-    assert codes == {"bag_source": 0, "monitor": 0}, outputs
+    assert codes == {"bag_source": 0, "keypoint": 0, "monitor": 0}, outputs
     # close() ran with a valid context: the monitor's totals were logged.
     assert "total: /sig" in outputs["monitor"], outputs["monitor"]
     assert "Traceback" not in "".join(outputs.values())

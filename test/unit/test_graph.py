@@ -45,6 +45,16 @@ def test_live_and_replay_graphs(graphs: dict[str, GraphSpec]) -> None:
             assert node.executable in NODE_PARAMS, node.executable
 
 
+def test_keypoint_node_reads_the_source_images(graphs: dict[str, GraphSpec]) -> None:
+    """live and replay: the source's image topic feeds the keypoint node and the monitor."""
+    for name, source in (("live", "camera"), ("replay", "bag_source")):
+        nodes = {n.name: n for n in graphs[name].nodes}
+        image = dict(nodes[source].remappings)["image_raw"]
+        assert nodes["keypoint"].executable == "keypoint_node"
+        assert dict(nodes["keypoint"].remappings) == {"image": image}
+        assert dict(nodes["monitor"].remappings)["image"] == image
+
+
 def test_arguments_match_node_parameters(graphs: dict[str, GraphSpec]) -> None:
     """Each argument sets a real parameter of its node, with the parameter's type."""
     for graph in graphs.values():

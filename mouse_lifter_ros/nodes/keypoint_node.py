@@ -1,0 +1,106 @@
+"""keypoint_node: 2D keypoints of the mouse in every image it can keep up with.
+
+Subscribes to ``image`` (``sensor_msgs/Image``, latest-frame QoS: best effort, depth 1,
+so a slow model skips frames instead of building a backlog) and publishes one
+``Keypoints2D`` per image on ``keypoints`` (reliable), stamped with the image's stamp
+and frame, coordinates in pixels of the full image, NaN below ``p_cutoff``. The model
+(:class:`mouse_lifter_ros.core.keypoints.KeypointModel`) finds the mouse and runs the
+keypoint network on a crop around it. mono8 and bgr8 images are used in place (no copy);
+rgb8, bgra8 and rgba8 as BGR views. A missing or corrupt model is one error and exit 1.
+"""
+
+from __future__ import annotations
+
+import array
+import time
+from typing import Any
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+
+from mouse_lifter_ros.core.errors import InputError
+from mouse_lifter_ros.core.images import image_to_numpy
+from mouse_lifter_ros.core.keypoints import KeypointModel
+from mouse_lifter_ros.core.specs import KEYPOINT_PARAMS
+from mouse_lifter_ros.msg import Keypoints2D
+from mouse_lifter_ros.nodes._ros import (
+    LATEST_FRAME_QOS,
+    RELIABLE_QOS,
+    declare_parameters,
+    resolve_path,
+    run,
+)
+
+#: Encodings the model takes, and how to view their pixels as grey or BGR (no copy).
+_AS_BGR: dict[str, Any] = {
+    "mono8": np.s_[...],
+    "bgr8": np.s_[...],
+    "rgb8": np.s_[..., ::-1],
+    "bgra8": np.s_[..., :3],
+    "rgba8": np.s_[..., 2::-1],
+}
+
+
+def _floats(values: np.ndarray) -> array.array:  # type: ignore[type-arg]
+    """A float32 ``array.array``: what a float32[] message field takes without a check
+    per element."""
+    return array.array("f", np.ascontiguousarray(values, np.float32).tobytes())
+
+
+class KeypointNode(Node):
+    """Run the 2D keypoint model on each image; publish the keypoints."""
+
+    def __init__(self) -> None:
+        super().__init__("keypoint")
+        p = declare_parameters(self, KEYPOINT_PARAMS)
+        self.p_cutoff = p["p_cutoff"]
+        self.roi = tuple(p["crop"]) if any(p["crop"]) else None
+        path = resolve_path(p["model"]) if p["model"] else None
+        self.model = KeypointModel(path, device=p["device"], threads=p["threads"])
+        self.frames = self.published = self.no_mouse = self.skipped = 0
+        self.infer_s = 0.0
+        self.pub = self.create_publisher(Keypoints2D, "keypoints", RELIABLE_QOS)
+        self.sub = self.create_subscription(Image, "image", self._on_image, LATEST_FRAME_QOS)
+        self.get_logger().info(
+            f"model {self.model.spec.path}: {self.model.description}; p_cutoff "
+            f"{self.p_cutoff:g}, crop {list(self.roi) if self.roi else 'none'}, threads "
+            f"{p['threads'] or 'default'}; {self.sub.topic_name} -> {self.pub.topic_name}")
+
+    def _on_image(self, msg: Image) -> None:
+        self.frames += 1
+        view = _AS_BGR.get(msg.encoding)
+        try:
+            if view is None:
+                raise InputError(f"image encoding {msg.encoding!r}: the keypoint model takes "
+                                 f"{', '.join(_AS_BGR)}")
+            frame = image_to_numpy(msg)[view]
+            start = time.perf_counter()
+            kp = self.model(frame, self.roi).with_cutoff(self.p_cutoff)
+            self.infer_s += time.perf_counter() - start
+        except InputError as exc:
+            self.skipped += 1
+            self.get_logger().warning(f"image skipped: {exc}", throttle_duration_sec=5.0)
+            return
+        if kp.detection is not None and not kp.detection.found:
+            self.no_mouse += 1
+        out = Keypoints2D(names=list(kp.names), x=_floats(kp.xy[:, 0]), y=_floats(kp.xy[:, 1]),
+                          confidence=_floats(kp.confidence), image_width=msg.width,
+                          image_height=msg.height)
+        out.header = msg.header
+        self.pub.publish(out)
+        self.published += 1
+
+    def close(self) -> None:
+        """Log the totals."""
+        ran = self.frames - self.skipped
+        mean = f"{1e3 * self.infer_s / ran:.1f} ms" if ran else "-"
+        self.get_logger().info(
+            f"total: {self.frames} frames in, {self.published} keypoint messages out, "
+            f"{self.no_mouse} frames with no mouse found, {self.skipped} skipped; "
+            f"inference mean {mean}")
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the node; the exit code says how it ended (0 ok, 1 model error, 2 parameters)."""
+    return run(KeypointNode, args)
