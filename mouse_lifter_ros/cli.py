@@ -7,6 +7,9 @@
     mouse-lifter demo [--workdir DIR]           demo clip -> replay graph -> what flowed
     mouse-lifter eval-behavior [--seed S]       behaviour F1, 3D vs 2D-only, held-out synthetic
     mouse-lifter train-behavior --out PATH      train the behaviour classifier (synthetic data)
+    mouse-lifter eval-2d --labels CSV           2D keypoint error and PCK on DLC-labelled frames
+    mouse-lifter train-2d --out DIR             train the 2D detector and keypoint network
+    mouse-lifter label-video VIDEO --out MP4    draw the 2D model's skeleton on a video
 """
 
 from __future__ import annotations
@@ -111,9 +114,11 @@ def _demo(ns: argparse.Namespace) -> int:
     print(f"   rendered by the synthetic data engine: a mouse walks, rears, walks, grooms; "
           f"{clip.frames} frames, 640x480 mono8, {clip.fps:g} fps "
           f"({time.monotonic() - start:.1f} s)\n   {clip.video}, {clip.bag}, {clip.truth}")
-    print("== 2/2 replaying it through the ROS graph 'replay' (real node processes over DDS)")
-    # The bag waits for the monitor, so that every frame is seen.
-    return _run_graph("replay", {"bag": str(clip.bag), "wait_for_subscribers": "1"},
+    print("== 2/2 replaying it through the ROS graph 'replay' (real node processes over DDS):"
+          "\n   bag_source -> camera/image_raw -> keypoint (2D model) -> keypoints; the "
+          "monitor reports both")
+    # The bag waits for the keypoint node and the monitor, so that every frame is seen.
+    return _run_graph("replay", {"bag": str(clip.bag), "wait_for_subscribers": "2"},
                       namespace="demo", config=None)
 
 
@@ -135,6 +140,82 @@ def _train_behavior(ns: argparse.Namespace) -> int:
                              workers=ns.workers or os.cpu_count() or 1, progress=not ns.quiet)
     print(json.dumps(metrics, indent=2))
     print(f"wrote {ns.out}", file=sys.stderr)
+    return 0
+
+
+_OPENFIELD_MAP = "snout=nose,leftear=left_ear,rightear=right_ear,tailbase=tail_base"
+
+
+def _frames_arg(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    if text.startswith("@"):
+        return [ln.strip() for ln in Path(text[1:]).read_text().splitlines() if ln.strip()]
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _eval_2d(ns: argparse.Namespace) -> int:
+    from mouse_lifter_ros.core.eval2d import evaluate_2d
+    from mouse_lifter_ros.core.keypoints import KeypointModel
+    from mouse_lifter_ros.core.synth.keypoint_maps import parse_map
+
+    model = KeypointModel(ns.model, device=ns.device)
+    print(f"model: {model.description}", file=sys.stderr)
+    frames = _frames_arg(ns.frames)
+    if ns.split != "all":
+        training = _model_training_notes(model.spec.path)
+        key = "holdout" if ns.split == "holdout" else "real_train_names"
+        if not training.get(key):
+            raise MouseLifterError(f"--split {ns.split}: {model.spec.path} records no "
+                                   f"'{key}' list under 'training'")
+        frames = [str(f) for f in training[key]]  # type: ignore[attr-defined]
+    result = evaluate_2d(model, ns.labels, parse_map(ns.map), frames=frames)
+    result["split"] = ns.split if ns.split != "all" or frames is None else "frames"
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _model_training_notes(path: Path) -> dict[str, object]:
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    notes = data.get("training") or {}
+    return notes if isinstance(notes, dict) else {}
+
+
+def _train_2d(ns: argparse.Namespace) -> int:
+    try:
+        from mouse_lifter_ros.training.train2d import Train2DConfig, train_2d
+    except ImportError as exc:
+        raise MouseLifterError(f"train-2d needs the training extra (PyTorch): "
+                               f"pip install 'mouse_lifter_ros[train]' ({exc})") from exc
+    from mouse_lifter_ros.core.synth.keypoint_maps import parse_map
+
+    cfg = Train2DConfig(out=Path(ns.out), seed=ns.seed,
+                        labels=Path(ns.labels) if ns.labels else None,
+                        label_map=parse_map(ns.map), holdout_last=ns.holdout_last, gap=ns.gap,
+                        windows=ns.windows, detector_frames=ns.detector_frames,
+                        det_steps=ns.det_steps, det_real_steps=ns.det_real_steps,
+                        kp_steps=ns.kp_steps, finetune_steps=ns.finetune_steps,
+                        real_per_batch=ns.real_per_batch,
+                        workers=ns.workers or os.cpu_count() or 1,
+                        cache=Path(ns.cache) if ns.cache else None)
+    log = train_2d(cfg, resume=ns.resume)
+    print(f"wrote {ns.out}/default.yaml (+ synthetic_only/) in {log['seconds']:.0f} s",
+          file=sys.stderr)
+    return 0
+
+
+def _label_video(ns: argparse.Namespace) -> int:
+    from mouse_lifter_ros.core.keypoints import KeypointModel
+    from mouse_lifter_ros.core.overlay import write_labelled_video
+
+    model = KeypointModel(ns.model, device=ns.device)
+    print(f"model: {model.description}", file=sys.stderr)
+    stats = write_labelled_video(ns.video, ns.out, model, p_cutoff=ns.p_cutoff,
+                                 trail=ns.trail, max_frames=ns.max_frames,
+                                 dlc_stem=ns.dlc, progress=not ns.quiet)
+    print(json.dumps(stats, indent=2))
     return 0
 
 
@@ -216,6 +297,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=None, help="processes (default: CPU cores)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_train_behavior)
+    p = sub.add_parser(
+        "eval-2d", help="score a 2D keypoint model on a DeepLabCut labelled folder (JSON)",
+        description="Run the model on each image of a DeepLabCut-format labelled folder and "
+        "print JSON: per-keypoint and mean pixel error, PCK at 5 and 10 px, frame count.")
+    p.add_argument("--labels", required=True, help="PATH/CollectedData.csv (images beside it)")
+    p.add_argument("--model", default=None, help="model YAML (default: the shipped model)")
+    p.add_argument("--map", default=_OPENFIELD_MAP,
+                   help="their_part=our_keypoint,... (default: the openfield project's)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--frames", default=None,
+                   help="only these image names: a,b,c or @file with one per line")
+    p.add_argument("--split", default="all", choices=("all", "holdout", "train"),
+                   help="held-out or training frames as the model YAML records them")
+    p.set_defaults(func=_eval_2d)
+
+    p = sub.add_parser(
+        "train-2d", help="train the 2D detector and keypoint network (needs PyTorch)",
+        description="Render synthetic training data, train the detector and the keypoint "
+        "network on it, export the synthetic-only model, fine-tune both with the real "
+        "labelled frames (the last --holdout-last held out, --gap before them unused) and "
+        "export the final model (ONNX + YAML). The defaults reproduce the shipped model.")
+    p.add_argument("--out", required=True, help="folder for default.yaml, *.onnx, logs")
+    p.add_argument("--labels", default=None, help="DeepLabCut CollectedData.csv to fine-tune on")
+    p.add_argument("--map", default=_OPENFIELD_MAP, help="their_part=our_keypoint,...")
+    p.add_argument("--holdout-last", type=int, default=24)
+    p.add_argument("--gap", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--windows", type=int, default=40000, help="synthetic keypoint windows")
+    p.add_argument("--detector-frames", type=int, default=12000)
+    p.add_argument("--det-steps", type=int, default=1200)
+    p.add_argument("--det-real-steps", type=int, default=400)
+    p.add_argument("--kp-steps", type=int, default=4000)
+    p.add_argument("--finetune-steps", type=int, default=2500)
+    p.add_argument("--real-per-batch", type=int, default=12,
+                   help="real frames in each fine-tuning batch of 32")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse OUT/synthetic_only/*.pt from an earlier run with the same "
+                   "arguments (same result as a full run)")
+    p.add_argument("--workers", type=int, default=None, help="render processes")
+    p.add_argument("--cache", default=None, help="folder to keep rendered data between runs")
+    p.set_defaults(func=_train_2d)
+
+    p = sub.add_parser(
+        "label-video", help="run the 2D model over a video and draw skeleton and trails",
+        description="Write a labelled copy of VIDEO (skeleton, keypoints, trails) and, with "
+        "--dlc, the predictions as DeepLabCut .h5/.csv.")
+    p.add_argument("video")
+    p.add_argument("--out", required=True, help="labelled video to write (.mp4)")
+    p.add_argument("--model", default=None, help="model YAML (default: the shipped model)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--p-cutoff", type=float, default=0.5)
+    p.add_argument("--trail", type=int, default=15, help="frames of trail per keypoint")
+    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--dlc", default=None, help="also write PATH.h5 and PATH.csv")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_label_video)
 
     ns = parser.parse_args(argv)
     try:
