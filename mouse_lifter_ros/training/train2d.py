@@ -337,6 +337,9 @@ def write_model_yaml(out: Path, *, name: str, notes: dict[str, Any]) -> Path:
                      "offset_scale": float(KP_STRIDE), "activation": "sigmoid"},
           "crop": {"mode": "detector", "detector": "detector.yaml", "scale": CROP_SCALE,
                    "box_keypoints": list(BODY_KEYPOINTS)},
+          # also run the mirrored crop and average (about 1 ms more on a 2-core CPU;
+          # held-out mean error 3.9 -> 3.6 px): set false for the lowest latency
+          "flip_test": True,
           "training": notes}
     (out / "detector.yaml").write_text(yaml.safe_dump(det, sort_keys=False))
     path = out / "default.yaml"

@@ -23,9 +23,14 @@ def test_wheel_holds_core_and_command(tmp_path: Path) -> None:
         metadata = zf.read(next(n for n in names if n.endswith("METADATA"))).decode()
     for module in ("core/images.py", "core/calibration.py", "core/video.py", "core/bag.py",
                    "core/synth/render.py", "cli.py", "models/behavior/default.npz",
-                   "models/behavior/MODEL_CARD.md"):
+                   "models/behavior/MODEL_CARD.md", "core/keypoints.py",
+                   "models/keypoints2d/default.yaml", "models/keypoints2d/keypoints.onnx",
+                   "models/keypoints2d/detector.yaml", "models/keypoints2d/detector.onnx",
+                   "models/keypoints2d/MODEL_CARD.md"):
         assert f"mouse_lifter_ros/{module}" in names
     # The pipeline's requirements are ROS-free and torch is only the training extra.
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist")]
     assert not any("rclpy" in r for r in requires)
     assert all("extra ==" in r for r in requires if "torch" in r)
+    assert any(r.startswith("Requires-Dist: onnxruntime") and "extra" not in r
+               for r in requires)
