@@ -198,6 +198,7 @@ def _train_2d(ns: argparse.Namespace) -> int:
                         det_steps=ns.det_steps, det_real_steps=ns.det_real_steps,
                         kp_steps=ns.kp_steps, finetune_steps=ns.finetune_steps,
                         real_per_batch=ns.real_per_batch,
+                        parts=tuple(p.strip() for p in ns.parts.split(",") if p.strip()),
                         workers=ns.workers or os.cpu_count() or 1,
                         cache=Path(ns.cache) if ns.cache else None)
     log = train_2d(cfg, resume=ns.resume)
@@ -325,13 +326,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--gap", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--windows", type=int, default=40000, help="synthetic keypoint windows")
-    p.add_argument("--detector-frames", type=int, default=12000)
-    p.add_argument("--det-steps", type=int, default=1200)
-    p.add_argument("--det-real-steps", type=int, default=400)
+    p.add_argument("--detector-frames", type=int, default=24000)
+    p.add_argument("--det-steps", type=int, default=4000)
+    p.add_argument("--det-real-steps", type=int, default=800)
     p.add_argument("--kp-steps", type=int, default=4000)
     p.add_argument("--finetune-steps", type=int, default=2500)
     p.add_argument("--real-per-batch", type=int, default=12,
                    help="real frames in each fine-tuning batch of 32")
+    p.add_argument("--parts", default="detector,keypoints",
+                   help="networks to train: detector, keypoints or both; the other's files "
+                   "in OUT stay as they are")
     p.add_argument("--resume", action="store_true",
                    help="reuse OUT/synthetic_only/*.pt from an earlier run with the same "
                    "arguments (same result as a full run)")

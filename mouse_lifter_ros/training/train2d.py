@@ -69,10 +69,10 @@ class Train2DConfig:
     holdout_last: int = 24
     gap: int = 4
     windows: int = 40000
-    detector_frames: int = 12000
-    det_steps: int = 1500
-    det_real_steps: int = 500
-    kp_steps: int = 6000
+    detector_frames: int = 24000
+    det_steps: int = 4000
+    det_real_steps: int = 800
+    kp_steps: int = 4000
     finetune_steps: int = 2000
     batch: int = 32
     real_per_batch: int = 12
@@ -81,6 +81,7 @@ class Train2DConfig:
     workers: int = 2
     threads: int = 2
     cache: Path | None = None
+    parts: tuple[str, ...] = ("detector", "keypoints")
 
 
 # ----------------------------------------------------------------------- augmentation
@@ -327,7 +328,7 @@ def write_model_yaml(out: Path, *, name: str, notes: dict[str, Any]) -> Path:
     det = {"name": f"{name}-detector", "onnx": "detector.onnx", "kind": "centre_size",
            "input": {"width": DETECTOR_INPUT[0], "height": DETECTOR_INPUT[1], "channels": 1,
                      "mean": [MEAN], "std": [STD]},
-           "stride": DET_STRIDE, "threshold": 0.3}
+           "stride": DET_STRIDE, "threshold": 0.5}
     kp = {"name": name, "onnx": "keypoints.onnx", "keypoints": list(KEYPOINTS),
           "skeleton": [[KEYPOINTS[a], KEYPOINTS[b]] for a, b in SKELETON_EDGES],
           "input": {"width": CROP_PX, "height": CROP_PX, "channels": 1, "layout": "NCHW",
@@ -369,8 +370,10 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     """Run every step; write the models under ``cfg.out`` (and ``cfg.out/synthetic_only``).
 
     With ``resume``, the synthetic-only networks saved by an earlier run with the same
-    config (``synthetic_only/*.pt``) are loaded instead of trained again; the result is
-    the same as a full run's.
+    config (``synthetic_only/*.pt``) are loaded instead of trained again. ``cfg.parts``
+    picks the networks to train (the other's files in ``cfg.out`` are left as they are).
+    Every phase draws from its own seeded stream, so either way the result is the same
+    as a full run's.
     """
     torch.set_num_threads(cfg.threads)
     cv2.setNumThreads(1)
@@ -393,51 +396,56 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     log: dict[str, Any] = {"config": {k: str(v) if isinstance(v, Path) else v
                                       for k, v in asdict(cfg).items()}}
     bs = cfg.batch
-    det_pt, kp_pt = synth_dir / "detector.pt", synth_dir / "keypoints.pt"
+    unknown = set(cfg.parts) - {"detector", "keypoints"}
+    if unknown or not cfg.parts:
+        raise ValueError(f"parts={cfg.parts}: detector and/or keypoints")
     _phase_rng(cfg.seed, 0)
     det = DetectorNet()
     kp = KeypointNet(len(KEYPOINTS))
-    if resume and det_pt.exists() and kp_pt.exists():
-        det.load_state_dict(torch.load(det_pt))
-        kp.load_state_dict(torch.load(kp_pt))
-        det.eval()
-        kp.eval()
-        log["resumed_from"] = str(synth_dir)
-    else:
-        log["det_loss"] = _fit(det, lambda r: det_batch(frames, [], bs, 0, r), det_loss,
-                               cfg.det_steps, cfg.lr, _phase_rng(cfg.seed, 1),
-                               "detector (synthetic)")[-100:]
-        log["kp_loss"] = _fit(kp, lambda r: kp_batch(windows, None, bs, 0, r), kp_loss,
-                              cfg.kp_steps, cfg.lr, _phase_rng(cfg.seed, 2),
-                              "keypoints (synthetic)")[-100:]
-        torch.save(det.state_dict(), det_pt)
-        torch.save(kp.state_dict(), kp_pt)
-    export_onnx(det, str(synth_dir / "detector.onnx"), (1, 1, DETECTOR_INPUT[1],
-                DETECTOR_INPUT[0]), output_names=("centre", "box"))
-    export_onnx(kp, str(synth_dir / "keypoints.onnx"), (1, 1, CROP_PX, CROP_PX),
-                output_names=("heatmaps", "offsets"))
+    nets: dict[str, tuple[nn.Module, str, str, tuple[int, int, int, int]]] = {
+        "detector": (det, "centre", "box", (1, 1, DETECTOR_INPUT[1], DETECTOR_INPUT[0])),
+        "keypoints": (kp, "heatmaps", "offsets", (1, 1, CROP_PX, CROP_PX))}
+    synthetic = {"detector": lambda: _fit(det, lambda r: det_batch(frames, [], bs, 0, r),
+                                          det_loss, cfg.det_steps, cfg.lr,
+                                          _phase_rng(cfg.seed, 1), "detector (synthetic)"),
+                 "keypoints": lambda: _fit(kp, lambda r: kp_batch(windows, None, bs, 0, r),
+                                           kp_loss, cfg.kp_steps, cfg.lr,
+                                           _phase_rng(cfg.seed, 2), "keypoints (synthetic)")}
+    for part in cfg.parts:
+        net, out1, out2, shape = nets[part]
+        pt = synth_dir / f"{part}.pt"
+        if resume and pt.exists():
+            net.load_state_dict(torch.load(pt))
+            net.eval()
+            log[f"{part}_resumed_from"] = str(pt)
+        else:
+            log[f"{part}_loss"] = synthetic[part]()[-100:]
+            torch.save(net.state_dict(), pt)
+        export_onnx(net, str(synth_dir / f"{part}.onnx"), shape, output_names=(out1, out2))
     notes: dict[str, Any] = {"seed": cfg.seed, "synthetic_windows": cfg.windows,
                              "synthetic_detector_frames": cfg.detector_frames,
                              "real_frames": 0, "holdout": holdout}
     write_model_yaml(synth_dir, name="mouse-lifter-2d-synthetic-only", notes=notes)
 
     if real is not None and cfg.finetune_steps > 0:
-        rd = _real_det_samples(real)
         nr = cfg.real_per_batch
-        labelled = np.isfinite(real.keypoints).all(axis=2).any(axis=0)
-        sw = np.where(labelled, cfg.synth_weight_labelled, 1.0).astype(np.float32)
-        log["det_ft_loss"] = _fit(det, lambda r: det_batch(frames, rd, bs - nr, nr, r),
-                                  det_loss, cfg.det_real_steps, cfg.lr / 4,
-                                  _phase_rng(cfg.seed, 3), "detector (+ real)")[-100:]
-        log["kp_ft_loss"] = _fit(kp, lambda r: kp_batch(windows, real, bs - nr, nr, r, sw),
-                                 kp_loss, cfg.finetune_steps, cfg.lr / 2,
-                                 _phase_rng(cfg.seed, 4), "keypoints (+ real)")[-100:]
+        if "detector" in cfg.parts:
+            rd = _real_det_samples(real)
+            log["det_ft_loss"] = _fit(det, lambda r: det_batch(frames, rd, bs - nr, nr, r),
+                                      det_loss, cfg.det_real_steps, cfg.lr / 4,
+                                      _phase_rng(cfg.seed, 3), "detector (+ real)")[-100:]
+        if "keypoints" in cfg.parts:
+            labelled = np.isfinite(real.keypoints).all(axis=2).any(axis=0)
+            sw = np.where(labelled, cfg.synth_weight_labelled, 1.0).astype(np.float32)
+            log["kp_ft_loss"] = _fit(kp, lambda r: kp_batch(windows, real, bs - nr, nr, r,
+                                                            sw),
+                                     kp_loss, cfg.finetune_steps, cfg.lr / 2,
+                                     _phase_rng(cfg.seed, 4), "keypoints (+ real)")[-100:]
         notes = {**notes, "real_frames": len(real.names), "real_labels": str(cfg.labels),
                  "real_train_names": real.names}
-    export_onnx(det, str(cfg.out / "detector.onnx"), (1, 1, DETECTOR_INPUT[1],
-                DETECTOR_INPUT[0]), output_names=("centre", "box"))
-    export_onnx(kp, str(cfg.out / "keypoints.onnx"), (1, 1, CROP_PX, CROP_PX),
-                output_names=("heatmaps", "offsets"))
+    for part in cfg.parts:
+        net, out1, out2, shape = nets[part]
+        export_onnx(net, str(cfg.out / f"{part}.onnx"), shape, output_names=(out1, out2))
     write_model_yaml(cfg.out, name="mouse-lifter-2d", notes=notes)
     log["seconds"] = time.perf_counter() - t0
     (cfg.out / "training_log.json").write_text(json.dumps(log, indent=1))

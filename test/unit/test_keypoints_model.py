@@ -79,31 +79,46 @@ def test_finds_the_mouse_in_synthetic_frames(width: int, height: int) -> None:
 
 
 def test_no_mouse_is_reported_not_guessed() -> None:
-    s = frames(640, 480)[0]
-    empty = s.image.copy()
-    floor = np.median(s.image[(s.region == 1)])
-    grow = np.ones((9, 9), np.uint8)
+    """The half of a frame the mouse is not in, enlarged to a full frame: an arena with
+    no mouse. The detector says so instead of guessing (all NaN, low confidence), and is
+    always less sure there than with the mouse. (A dropping on a bright floor, enlarged,
+    can pass for a far-away mouse: one miss in the draws is allowed, see the card.)"""
     import cv2
 
-    gone = cv2.dilate(s.mask, grow) > 0
-    empty[gone] = np.uint8(floor)
-    kp = model()(empty)
-    assert kp.detection is not None and not kp.detection.found
-    assert np.isnan(kp.xy).all()
-    assert (kp.confidence < 0.3).all()
-    # and with the mouse, confidently found
-    assert model()(s.image).detection.found  # type: ignore[union-attr]
+    empty_conf, mouse_conf = [], []
+    for s in frames(640, 480)[:8]:
+        x = s.keypoints_2d[:, 0]
+        if (x > 330).all():
+            half = s.image[:, :310]
+        elif (x < 310).all():
+            half = s.image[:, 330:]
+        else:
+            continue
+        kp = model()(cv2.resize(half, (640, 480)))
+        assert kp.detection is not None
+        empty_conf.append(kp.detection.confidence)
+        if not kp.detection.found:
+            assert np.isnan(kp.xy).all() and (kp.confidence < 0.5).all()
+        with_mouse = model()(s.image).detection
+        assert with_mouse is not None and with_mouse.found
+        mouse_conf.append(with_mouse.confidence)
+    assert len(empty_conf) >= 4
+    assert sum(c >= 0.5 for c in empty_conf) <= 1, empty_conf
+    assert max(empty_conf) < min(mouse_conf), (empty_conf, mouse_conf)
 
 
 def test_roi_offsets_coordinates() -> None:
+    """The same pixels inside a larger frame, found through ``roi``: the same keypoints,
+    shifted by the roi's origin."""
     s = frames(640, 480)[1]
+    x0, y0 = 37, 21
+    big = np.zeros((480 + 60, 640 + 80), np.uint8)
+    big[y0:y0 + 480, x0:x0 + 640] = s.image
     full = model()(s.image)
-    x0, y0 = 40, 30
-    part = model()(s.image, roi=(x0, y0, 560, 420))
-    nose = K["nose"]
-    if not (x0 < s.keypoints_2d[nose, 0] < 600 and y0 < s.keypoints_2d[nose, 1] < 450):
-        pytest.skip("the nose is outside the roi in this draw")
-    assert np.linalg.norm(part.xy[nose] - full.xy[nose]) < 3.0
+    part = model()(big, roi=(x0, y0, 640, 480))
+    np.testing.assert_allclose(part.xy, full.xy + np.float32([x0, y0]), atol=1e-3)
+    assert part.detection is not None and full.detection is not None
+    np.testing.assert_allclose(part.detection.centre, full.detection.centre + [x0, y0])
 
 
 def test_colour_and_grey_frames_agree() -> None:
