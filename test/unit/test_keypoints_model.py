@@ -118,7 +118,7 @@ def test_roi_offsets_coordinates() -> None:
     part = model()(big, roi=(x0, y0, 640, 480))
     np.testing.assert_allclose(part.xy, full.xy + np.float32([x0, y0]), atol=1e-3)
     assert part.detection is not None and full.detection is not None
-    np.testing.assert_allclose(part.detection.centre, full.detection.centre + [x0, y0])
+    np.testing.assert_allclose(part.detection.centre, full.detection.centre + np.array([x0, y0]))
 
 
 def test_colour_and_grey_frames_agree() -> None:
