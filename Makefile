@@ -18,7 +18,7 @@ all: build
 help:
 	@echo "make test   set up, build and run every test (what CI runs)"
 	@echo "make demo   make a clip, replay it through the ROS graph, print what flowed"
-	@echo "make lint   ruff and mypy on the core"
+	@echo "make lint   ruff and mypy on the core (mypy needs torch for the training code)"
 	@echo "make clean  remove the venv and the colcon folders"
 
 venv: $(VENV)/.done
@@ -44,11 +44,11 @@ install/.done: $(VENV)/.done $(SOURCES)
 	    -DPython3_NumPy_INCLUDE_DIR=$(NUMPY_INC)
 	touch $@
 
-lint: $(VENV)/.done
+lint: $(VENV)/.train
 	$(VENV)/bin/ruff check mouse_lifter_ros test launch benchmarks tools
 	$(VENV)/bin/mypy
 
-test: build lint train-deps
+test: train-deps build lint
 	$(RUN) pytest
 
 demo: build
