@@ -141,33 +141,36 @@ def _map(fn: Any, jobs: list[tuple[int, int]], workers: int, desc: str) -> list[
                          unit="img"))
 
 
-def synth_keypoint_windows(count: int, seed: int, *, workers: int = 2,
-                           cache: Path | None = None) -> dict[str, NDArray[Any]]:
-    """``count`` keypoint windows (images, keypoints, flags), cached as ``.npz``."""
-    path = cache / f"kp_windows_s{seed}_n{count}_{WINDOW_PX}.npz" if cache else None
+def _rendered(fn: Any, name: str, keys: tuple[str, ...], count: int, seed: int,
+              workers: int, cache: Path | None, desc: str) -> dict[str, NDArray[Any]]:
+    """``fn((seed, i))`` for i < ``count``, stacked per output under ``keys``; kept in
+    ``cache/<name>.npz`` and read from there when it exists."""
+    path = cache / f"{name}.npz" if cache else None
     if path is not None and path.exists():
         return dict(np.load(path))
-    out = _map(keypoint_window, [(seed, i) for i in range(count)], workers, "render windows")
-    data = {"images": np.stack([o[0] for o in out]), "keypoints": np.stack([o[1] for o in out]),
-            "flags": np.stack([o[2] for o in out])}
+    out = _map(fn, [(seed, i) for i in range(count)], workers, desc)
+    data = {k: np.stack([o[j] for o in out]) for j, k in enumerate(keys)}
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **data)  # type: ignore[arg-type]
     return data
+
+
+def synth_keypoint_windows(count: int, seed: int, *, workers: int = 2,
+                           cache: Path | None = None) -> dict[str, NDArray[Any]]:
+    """``count`` keypoint windows: ``images``, ``keypoints`` and ``flags`` (see
+    :func:`keypoint_window`), cached as ``.npz``."""
+    return _rendered(keypoint_window, f"kp_windows_s{seed}_n{count}_{WINDOW_PX}",
+                     ("images", "keypoints", "flags"), count, seed, workers, cache,
+                     "render windows")
 
 
 def synth_detector_frames(count: int, seed: int, *, workers: int = 2,
                           cache: Path | None = None) -> dict[str, NDArray[Any]]:
-    """``count`` letterboxed detector frames and their targets, cached as ``.npz``."""
-    path = cache / f"det_frames_s{seed}_n{count}.npz" if cache else None
-    if path is not None and path.exists():
-        return dict(np.load(path))
-    out = _map(detector_frame, [(seed, i) for i in range(count)], workers, "render frames")
-    data = {"images": np.stack([o[0] for o in out]), "targets": np.stack([o[1] for o in out])}
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **data)  # type: ignore[arg-type]
-    return data
+    """``count`` letterboxed detector frames: ``images`` and ``targets`` (see
+    :func:`detector_frame`), cached as ``.npz``."""
+    return _rendered(detector_frame, f"det_frames_s{seed}_n{count}", ("images", "targets"),
+                     count, seed, workers, cache, "render frames")
 
 
 @dataclass(frozen=True)
