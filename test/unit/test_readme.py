@@ -30,3 +30,30 @@ def test_every_launch_argument_is_documented() -> None:
         line = next(row for row in README.splitlines() if row.startswith(f"| `{name}.launch.py`"))
         for arg in graph.arguments:
             assert f"`{arg.name}`" in line, f"{name}.launch.py argument {arg.name} undocumented"
+
+
+def test_lab_rule_example_runs(tmp_path: Path) -> None:
+    """The README's own-rule example loads as stimulus_node would load it, and fires."""
+    import numpy as np
+
+    from mouse_lifter_ros.core.stimulus import PoseFrame, load_rule
+    from mouse_lifter_ros.core.synth.body import KEYPOINTS
+
+    code = README.split("# my_rules.py", 1)[1].split("```", 1)[0]
+    path = tmp_path / "my_rules.py"
+    path.write_text("# my_rules.py" + code)
+    rule = load_rule(f"{path}:NearObject", {"x": 0.12, "y": -0.05})
+    pos = np.zeros((len(KEYPOINTS), 3))
+    ones = np.ones(len(KEYPOINTS))
+
+    def pose(stamp: int, nose: tuple[float, float]) -> PoseFrame:
+        p = pos.copy()
+        p[KEYPOINTS.index("nose")] = (*nose, 0.01)
+        return PoseFrame(stamp_ns=stamp, names=KEYPOINTS, positions=p,
+                         valid=ones.astype(bool), confidence=ones)
+
+    on = rule.on_pose(pose(1, (0.12, -0.04)))
+    assert on is not None and on.value is True
+    assert rule.on_pose(pose(2, (0.13, -0.05))) is None
+    off = rule.on_pose(pose(3, (0.3, 0.2)))
+    assert off is not None and off.value is False
