@@ -160,7 +160,8 @@ class OutputSpec:
     A keypoint is at ``cell * stride + grid_offset + offset * offset_scale`` input px.
     ``activation``: ``sigmoid`` when heatmaps are logits, ``none`` when probabilities.
     ``layout``: of the heatmap outputs, NCHW or NHWC. ``heatmap`` and ``offset`` name
-    the outputs (default: the first and second).
+    the outputs (default: the first and second). ``offset_order``: ``xy`` (x, y of each
+    keypoint in turn, as DeepLabCut's locref) or ``xxyy`` (all x, then all y).
     """
 
     kind: str = "heatmap_offset"
