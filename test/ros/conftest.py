@@ -134,6 +134,16 @@ def namespace(request: pytest.FixtureRequest) -> str:
     return "_".join(["t", *words[:4], digest])
 
 
+def run_alone(node: str, namespace: str, params: Path, *, timeout: float) -> tuple[int, str]:
+    """Start ``node`` of config/graph.yaml on its own with ``params`` and wait for it to
+    end (start-up errors): its exit code and log."""
+    from mouse_lifter_ros.runner import GraphRun
+
+    with GraphRun(node, nodes=[node], namespace=namespace, params_file=params) as run:
+        assert run.wait_any(timeout=timeout) == node, run.output(node)
+        return run.processes[node].returncode, run.output(node)
+
+
 def write_params(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
     """A ROS parameter file: the shipped config/params.yaml with ``sections`` merged in."""
     import yaml

@@ -15,6 +15,7 @@ from conftest import (
     mouse_keypoints,
     pose_msg,
     prime,
+    run_alone,
     wait_matched,
     write_params,
 )
@@ -66,18 +67,11 @@ def test_behavior_per_pose_with_source_stamp_and_rearing(listener: Listener, nam
     assert f"total: {n_primed + len(stamps)} behaviour messages published" in log, log
 
 
-def _start_and_wait(namespace: str, params: Path) -> tuple[int, str]:
-    with GraphRun("behavior", nodes=["behavior"], namespace=namespace,
-                  params_file=params) as run:
-        assert run.wait_any(timeout=20) == "behavior", run.output("behavior")
-        return run.processes["behavior"].returncode, run.output("behavior")
-
-
 def test_invalid_parameters_exit_2_naming_them(namespace: str, ros_domain: int,
                                                tmp_path: Path) -> None:
     params = write_params(tmp_path / "params.yaml",
                           {"behavior": {"dims": 4, "smoothing": -1.0}})
-    code, out = _start_and_wait(namespace, params)
+    code, out = run_alone("behavior", namespace, params, timeout=20)
     assert code == 2, out
     assert "dims = 4" in out and "2 or 3" in out and "smoothing = -1.0" in out, out
     assert "Traceback" not in out
@@ -88,7 +82,7 @@ def test_corrupt_model_is_one_clear_error(namespace: str, ros_domain: int,
     bad = tmp_path / "model.npz"
     bad.write_bytes(b"not a zip file at all")
     params = write_params(tmp_path / "params.yaml", {"behavior": {"model": str(bad)}})
-    code, out = _start_and_wait(namespace, params)
+    code, out = run_alone("behavior", namespace, params, timeout=20)
     assert code == 1, out
     assert str(bad) in out and "not a readable .npz model file" in out, out
     assert "Traceback" not in out

@@ -21,7 +21,14 @@ import pytest
 
 msgs = pytest.importorskip("sensor_msgs.msg", reason="sensor_msgs (ROS 2) is not installed")
 
-from conftest import Listener, prime, to_time, wait_matched, write_params  # noqa: E402
+from conftest import (  # noqa: E402
+    Listener,
+    prime,
+    run_alone,
+    to_time,
+    wait_matched,
+    write_params,
+)
 from mouse_lifter_ros.msg import Keypoints2D  # noqa: E402
 
 from mouse_lifter_ros.core.democlip import DemoClip, demo_frames, write_demo_clip  # noqa: E402
@@ -194,18 +201,11 @@ def test_encodings_crop_and_no_mouse(listener: Listener, namespace: str, tmp_pat
     assert f"crop {crop}" in log, log
 
 
-def _start_and_wait(namespace: str, params: Path) -> tuple[int, str]:
-    with GraphRun("keypoint", nodes=["keypoint"], namespace=namespace,
-                  params_file=params) as run:
-        assert run.wait_any(timeout=30) == "keypoint", run.output("keypoint")
-        return run.processes["keypoint"].returncode, run.output("keypoint")
-
-
 def test_missing_model_exits_1_naming_it(namespace: str, ros_domain: int,
                                          tmp_path: Path) -> None:
     missing = tmp_path / "no_such_model.yaml"
-    code, out = _start_and_wait(namespace, write_params(
-        tmp_path / "p.yaml", {"keypoint": {"model": str(missing)}}))
+    code, out = run_alone("keypoint", namespace, write_params(
+        tmp_path / "p.yaml", {"keypoint": {"model": str(missing)}}), timeout=30)
     assert code == 1, out
     assert f"{missing}: no such file" in out, out
     assert "Traceback" not in out
@@ -217,8 +217,9 @@ def test_corrupt_model_exits_1_naming_the_file(namespace: str, ros_domain: int,
     shutil.copytree(DEFAULT_MODEL.parent, model)
     onnx = model / "keypoints.onnx"
     onnx.write_bytes(b"\x00garbage, not an ONNX protobuf" * 50)
-    code, out = _start_and_wait(namespace, write_params(
-        tmp_path / "p.yaml", {"keypoint": {"model": f"file://{model / DEFAULT_MODEL.name}"}}))
+    code, out = run_alone("keypoint", namespace, write_params(
+        tmp_path / "p.yaml", {"keypoint": {"model": f"file://{model / DEFAULT_MODEL.name}"}}),
+        timeout=30)
     assert code == 1, out
     assert f"model file {onnx}: ONNX Runtime cannot load it" in out, out
     assert "Traceback" not in out
@@ -226,8 +227,8 @@ def test_corrupt_model_exits_1_naming_the_file(namespace: str, ros_domain: int,
 
 def test_invalid_parameters_exit_2_naming_them(namespace: str, ros_domain: int,
                                                tmp_path: Path) -> None:
-    code, out = _start_and_wait(namespace, write_params(tmp_path / "p.yaml", {"keypoint": {
-        "p_cutoff": 2.0, "crop": [0, 0, -5, 10], "device": "tpu", "threads": 65}}))
+    code, out = run_alone("keypoint", namespace, write_params(tmp_path / "p.yaml", {"keypoint": {
+        "p_cutoff": 2.0, "crop": [0, 0, -5, 10], "device": "tpu", "threads": 65}}), timeout=30)
     assert code == 2, out
     for expected in ("p_cutoff = 2.0: must be >= 0 and <= 1",
                      "crop = [0, 0, -5, 10]: must have x, y >= 0 and width, height > 0",
