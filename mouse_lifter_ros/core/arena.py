@@ -1,0 +1,737 @@
+"""The camera's pose over the arena floor: intrinsics plus a rotation and translation.
+
+An :class:`ArenaCalibration` projects arena points to pixels and casts pixels back onto
+the floor or any plane parallel to it. It is made from a synthetic engine camera
+(:func:`arena_from_camera`), four arena corners of known size picked in an image
+(:func:`arena_from_corners`) or a checkerboard / ChArUco board lying flat on the floor
+(:func:`arena_from_checkerboard`); each refuses a calibration that is clearly wrong
+(bad inputs, reprojection error over the limit, camera implausibly near, far or
+tilted), raising :class:`CalibrationError` that lists every problem. numpy, OpenCV and
+PyYAML only: no ROS import here.
+
+Frames and units: the arena frame follows REP-103 (metres; x, y on the floor, z up
+away from the floor, the floor is z = 0); the camera frame is the optical one (z
+forward, x right, y down), ``x_cam = rotation @ x_arena + translation``; pixel (0, 0)
+is the centre of the top-left pixel. Distortion models: those of
+``calibration.DISTORTION_MODELS`` (OpenCV's formulas).
+
+File layout (written by :func:`save_arena`, read by :func:`load_arena`)::
+
+    format: mouse_lifter_arena
+    version: 1
+    method: corners                  # checkerboard | charuco | corners | camera
+    reprojection_error_px: 0.21      # RMS over the points used to calibrate
+    arena_size_m: [0.46, 0.34]       # arena x, y extent centred on the origin, or null
+    camera_height_m: 0.4703          # for people reading the file: ignored when loading
+    view: top                        # likewise (top: camera above the floor)
+    rotation: {rows: 3, cols: 3, data: [...]}   # row-major, x_cam = R x_arena + t
+    translation: [x, y, z]           # metres
+    camera:                          # the intrinsics, camera_calibration YAML layout
+      image_width: 640
+      ...
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import cv2
+import numpy as np
+import yaml
+from numpy.typing import ArrayLike, NDArray
+
+from mouse_lifter_ros.core.calibration import (
+    CameraCalibration,
+    _fmt,
+    _matrix,
+    _number,
+    calibration_to_yaml,
+    parse_calibration,
+)
+from mouse_lifter_ros.core.calibration import scaled as scaled_intrinsics
+from mouse_lifter_ros.core.errors import CalibrationError
+
+if TYPE_CHECKING:
+    from mouse_lifter_ros.core.synth import render
+
+FloatArray = NDArray[np.float64]
+
+#: Largest RMS reprojection error (pixels) accepted by default.
+DEFAULT_MAX_ERROR: Final = 2.0
+#: Plausible distance of the camera from the floor plane, metres.
+MIN_DISTANCE_M: Final = 0.05
+MAX_DISTANCE_M: Final = 10.0
+#: Largest angle between the optical axis and the floor normal, degrees.
+MAX_TILT_DEG: Final = 60.0
+#: Values of :attr:`ArenaCalibration.method`.
+METHODS: Final = ("checkerboard", "charuco", "corners", "camera")
+FORMAT: Final = "mouse_lifter_arena"
+VERSION: Final = 1
+
+_CRITERIA: Final = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-13)
+_ROTATION_TOL: Final = 1e-5
+
+
+# ------------------------------------------------------------------------------ lens
+
+
+def _distort(x: FloatArray, y: FloatArray, model: str, d: FloatArray
+             ) -> tuple[FloatArray, FloatArray]:
+    """Distort normalised coordinates ``x``, ``y`` (any shape) with OpenCV's formulas."""
+    if model == "equidistant":
+        r = np.hypot(x, y)
+        theta = np.arctan(r)
+        t2 = theta * theta
+        theta_d = theta * (1.0 + t2 * (d[0] + t2 * (d[1] + t2 * (d[2] + t2 * d[3]))))
+        scale = np.where(r > 1e-12, theta_d / np.maximum(r, 1e-12), 1.0)
+        return x * scale, y * scale
+    k1, k2, p1, p2, k3 = (float(v) for v in d[:5])
+    r2 = x * x + y * y
+    radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    if model == "rational_polynomial":
+        k4, k5, k6 = (float(v) for v in d[5:8])
+        radial = radial / (1.0 + r2 * (k4 + r2 * (k5 + r2 * k6)))
+    xy = x * y
+    xd = x * radial + 2.0 * p1 * xy + p2 * (r2 + 2.0 * x * x)
+    yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * xy
+    return xd, yd
+
+
+def _project(intr: CameraCalibration, rotation: FloatArray, translation: FloatArray,
+             points: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """(N, 3) arena points (m) -> (N, 2) distorted pixels, (N,) camera z (m)."""
+    cam = np.asarray(points, dtype=np.float64).reshape(-1, 3) @ rotation.T + translation
+    z = cam[:, 2]
+    zs = np.where(np.abs(z) < 1e-12, 1e-12, z)
+    xd, yd = _distort(cam[:, 0] / zs, cam[:, 1] / zs, intr.distortion_model, intr.d)
+    k = intr.k
+    u = k[0, 0] * xd + k[0, 1] * yd + k[0, 2]
+    v = k[1, 1] * yd + k[1, 2]
+    return np.stack([u, v], axis=1), np.asarray(z)
+
+
+def _rays(intr: CameraCalibration, pixels: ArrayLike) -> FloatArray:
+    """(N, 2) distorted pixels -> (N, 2) undistorted normalised x, y (camera frame)."""
+    uv = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
+    k = intr.k
+    yn = (uv[:, 1] - k[1, 2]) / k[1, 1]
+    xn = (uv[:, 0] - k[0, 2] - k[0, 1] * yn) / k[0, 0]
+    d, model = intr.d, intr.distortion_model
+    if len(uv) == 0 or not np.any(d):
+        return np.stack([xn, yn], axis=1)
+    src = np.stack([xn, yn], axis=1).reshape(-1, 1, 2)
+    if model == "equidistant":
+        out = cv2.fisheye.undistortPoints(src, np.eye(3), d.reshape(1, 4), criteria=_CRITERIA)
+    else:
+        out = cv2.undistortPoints(src, np.eye(3), d, criteria=_CRITERIA)
+    x, y = (np.array(a, dtype=np.float64) for a in out.reshape(-1, 2).T)
+    for _ in range(2):  # Newton steps: OpenCV's fixed-point iteration may stop short
+        fx, fy = _distort(x, y, model, d)
+        h = 1e-7
+        ax, ay = _distort(x + h, y, model, d)
+        bx, by = _distort(x, y + h, model, d)
+        j11, j21, j12, j22 = (ax - fx) / h, (ay - fy) / h, (bx - fx) / h, (by - fy) / h
+        det = j11 * j22 - j12 * j21
+        ok = np.abs(det) > 1e-12
+        det = np.where(ok, det, 1.0)
+        ex, ey = fx - xn, fy - yn
+        x = x - np.where(ok, (j22 * ex - j12 * ey) / det, 0.0)
+        y = y - np.where(ok, (j11 * ey - j21 * ex) / det, 0.0)
+    return np.stack([x, y], axis=1)
+
+
+# ------------------------------------------------------------------------ the class
+
+
+def _readonly(value: ArrayLike, shape: tuple[int, ...], name: str) -> FloatArray:
+    try:
+        arr = np.array(value, dtype=np.float64).reshape(shape)
+    except (TypeError, ValueError) as exc:
+        raise CalibrationError(f"arena calibration: {name} must have shape {shape}: {exc}"
+                               ) from None
+    if not np.all(np.isfinite(arr)):
+        raise CalibrationError(f"arena calibration: {name} has non-finite values")
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class ArenaCalibration:
+    """Intrinsics plus the camera's pose over the arena floor.
+
+    Arena frame (REP-103): x, y on the floor, z up away from the floor, z = 0 the floor
+    plane, metres. ``x_cam = rotation @ x_arena + translation`` (camera optical frame:
+    z forward, x right, y down).
+
+    Attributes
+    ----------
+    intrinsics:
+        The camera's intrinsics (must be calibrated).
+    rotation, translation:
+        (3, 3) and (3,) float64, read-only; translation in metres.
+    reprojection_error:
+        RMS pixel error over the points used to calibrate (0.0 when exact or from a
+        known camera).
+    method:
+        One of :data:`METHODS`.
+    arena_size:
+        Arena extent along arena x and y (metres, centred on the origin), when known.
+    """
+
+    intrinsics: CameraCalibration
+    rotation: FloatArray
+    translation: FloatArray
+    reprojection_error: float
+    method: str
+    arena_size: tuple[float, float] | None = None
+    _ray_grid: NDArray[np.float32] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.intrinsics, CameraCalibration) \
+                or not self.intrinsics.is_calibrated:
+            raise CalibrationError("arena calibration: intrinsics missing or uncalibrated")
+        object.__setattr__(self, "rotation", _readonly(self.rotation, (3, 3), "rotation"))
+        object.__setattr__(self, "translation",
+                           _readonly(self.translation, (3,), "translation"))
+        object.__setattr__(self, "reprojection_error", float(self.reprojection_error))
+        if self.method not in METHODS:
+            raise CalibrationError(f"arena calibration: method {self.method!r} not one of "
+                                   f"{', '.join(METHODS)}")
+        if self.arena_size is not None:
+            w, h = (float(v) for v in self.arena_size)
+            object.__setattr__(self, "arena_size", (w, h))
+
+    @property
+    def camera_position(self) -> FloatArray:
+        """(3,) camera centre in the arena frame, metres."""
+        return np.asarray(-self.rotation.T @ self.translation)
+
+    @property
+    def view(self) -> str:
+        """``top`` when the camera is above the floor (z > 0), else ``bottom``."""
+        return "top" if self.camera_position[2] > 0 else "bottom"
+
+    @property
+    def width(self) -> int:
+        return self.intrinsics.width
+
+    @property
+    def height(self) -> int:
+        return self.intrinsics.height
+
+    def project(self, points: ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """(N, 3) arena points (m) -> (N, 2) distorted pixels and (N,) camera z (m).
+
+        Pixels are meaningless (but finite) for points at or behind the camera.
+        """
+        return _project(self.intrinsics, self.rotation, self.translation, points)
+
+    def rays(self, pixels: ArrayLike) -> FloatArray:
+        """(N, 2) distorted pixels -> (N, 3) undistorted rays ``(x, y, 1)``, camera frame."""
+        xy = _rays(self.intrinsics, pixels)
+        return np.concatenate([xy, np.ones((len(xy), 1))], axis=1)
+
+    def ray_grid(self) -> NDArray[np.float32]:
+        """(H, W, 2) float32 ray x, y of every pixel centre (computed once, read-only)."""
+        grid = self._ray_grid
+        if grid is None:
+            u, v = np.meshgrid(np.arange(self.width, dtype=np.float64),
+                               np.arange(self.height, dtype=np.float64))
+            xy = _rays(self.intrinsics, np.stack([u.ravel(), v.ravel()], axis=1))
+            grid = xy.astype(np.float32).reshape(self.height, self.width, 2)
+            grid.setflags(write=False)
+            object.__setattr__(self, "_ray_grid", grid)
+        return grid
+
+    def _to_arena(self, cam: FloatArray) -> FloatArray:
+        return np.asarray((cam - self.translation) @ self.rotation)
+
+    def backproject(self, pixels: ArrayLike, depth: ArrayLike) -> FloatArray:
+        """(N, 2) pixels and (N,) camera z (m) -> (N, 3) arena points (m).
+
+        Rows are NaN where the depth is NaN or not positive.
+        """
+        rays = self.rays(pixels)
+        z = np.broadcast_to(np.asarray(depth, dtype=np.float64).reshape(-1), (len(rays),))
+        z = np.where(z > 0, z, np.nan)
+        return self._to_arena(rays * z[:, None])
+
+    def points_at_height(self, pixels: ArrayLike, height: ArrayLike = 0.0) -> FloatArray:
+        """(N, 2) pixels -> (N, 3) arena points where each ray meets the plane z = height.
+
+        ``height`` (m) is a scalar or (N,); rows are NaN where the ray does not meet the
+        plane in front of the camera.
+        """
+        rays = self.rays(pixels)
+        depth = self.depth_at_height(rays[:, :2], np.asarray(height, dtype=np.float64))
+        return self._to_arena(rays * depth[:, None])
+
+    def depth_at_height(self, rays_xy: NDArray[Any], height: ArrayLike) -> NDArray[Any]:
+        """Camera z (m) of the point at arena height ``height`` on each ray.
+
+        ``rays_xy`` (..., 2) holds undistorted ray x, y (as :meth:`ray_grid` gives);
+        ``height`` is a scalar or broadcasts against ``(...)``. Float32 rays give float32
+        depths. NaN where the plane lies behind the camera or along the ray.
+        """
+        rays = np.asarray(rays_xy)
+        dtype = rays.dtype if rays.dtype == np.float32 else np.dtype(np.float64)
+        rays = rays.astype(dtype, copy=False)
+        r = self.rotation.astype(dtype)
+        cz = dtype.type(self.camera_position[2])
+        # arena z of camera z s on ray (x, y, 1): cz + s * (R[0,2] x + R[1,2] y + R[2,2])
+        denom = rays[..., 0] * r[0, 2] + rays[..., 1] * r[1, 2] + r[2, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            depth = (np.asarray(height, dtype=dtype) - cz) / denom
+        return np.where((depth > 0) & np.isfinite(depth), depth, dtype.type(np.nan))
+
+    def scaled(self, width: int, height: int) -> ArenaCalibration:
+        """The same camera delivering frames resized to ``width`` x ``height``.
+
+        The pose is unchanged; the intrinsics go through ``calibration.scaled`` and the
+        reprojection error scales by the RMS of the two scale factors.
+        """
+        intr = scaled_intrinsics(self.intrinsics, width, height)
+        if intr is self.intrinsics:
+            return self
+        sx, sy = width / self.width, height / self.height
+        return ArenaCalibration(intr, self.rotation, self.translation,
+                                self.reprojection_error * math.sqrt((sx * sx + sy * sy) / 2),
+                                self.method, self.arena_size)
+
+
+# ---------------------------------------------------------------------- validation
+
+
+def _intrinsics_problems(intr: CameraCalibration) -> list[str]:
+    if not intr.is_calibrated:
+        return ["intrinsics are uncalibrated (camera_matrix all zeros)"]
+    return []
+
+
+def _size_problems(size: Any, what: str) -> list[str]:
+    try:
+        w, h = (float(v) for v in size)
+    except (TypeError, ValueError):
+        return [f"{what} must be two numbers (metres), got {size!r}"]
+    if not (math.isfinite(w) and math.isfinite(h) and w > 0 and h > 0):
+        return [f"{what} must be two positive finite metres, got {w:g} x {h:g}"]
+    return []
+
+
+def _pose_problems(rotation: FloatArray, translation: FloatArray) -> list[str]:
+    """Camera implausibly near or far from the floor, or looking too far sideways."""
+    problems = []
+    cz = float((-rotation.T @ translation)[2])
+    if abs(cz) < MIN_DISTANCE_M:
+        problems.append(f"camera {abs(cz) * 100:.1f} cm from the floor plane: closer than "
+                        f"{MIN_DISTANCE_M * 100:.0f} cm")
+    elif abs(cz) > MAX_DISTANCE_M:
+        problems.append(f"camera {abs(cz):.2f} m from the floor plane: farther than "
+                        f"{MAX_DISTANCE_M:g} m")
+    towards_floor = -math.copysign(1.0, cz) * float(rotation[2, 2]) if cz else 0.0
+    tilt = math.degrees(math.acos(min(1.0, max(-1.0, towards_floor))))
+    if tilt > MAX_TILT_DEG:
+        problems.append(f"optical axis tilted {tilt:.1f} degrees from the floor normal "
+                        f"(limit {MAX_TILT_DEG:g})")
+    return problems
+
+
+def _corner_problems(corners: ArrayLike, intr: CameraCalibration) -> list[str]:
+    try:
+        p = np.asarray(corners, dtype=np.float64)
+    except (TypeError, ValueError):
+        return [f"corners must be 4 pixel points x, y, got {corners!r}"]
+    if p.shape != (4, 2) or not np.all(np.isfinite(p)):
+        return [f"corners must be 4 finite pixel points x, y, got shape {p.shape}"
+                + ("" if p.shape != (4, 2) else " with non-finite values")]
+    problems = []
+    w, h = intr.width, intr.height
+    for i, (u, v) in enumerate(p):
+        if not (-0.5 <= u <= w - 0.5 and -0.5 <= v <= h - 0.5):
+            problems.append(f"corner {i + 1} ({u:g}, {v:g}) lies outside the {w}x{h} image")
+    same = [(i, j) for i in range(4) for j in range(i + 1, 4)
+            if np.linalg.norm(p[i] - p[j]) < 1.0]
+    for i, j in same:
+        problems.append(f"corners {i + 1} and {j + 1} coincide")
+    if same:
+        return problems
+    sines = []
+    for i in range(4):
+        a, b = p[i] - p[i - 1], p[(i + 1) % 4] - p[i]
+        sines.append(float(a[0] * b[1] - a[1] * b[0]) / float(np.linalg.norm(a) *
+                                                              np.linalg.norm(b)))
+    flat = [i for i, s in enumerate(sines) if abs(s) < math.sin(math.radians(2.0))]
+    if flat:
+        problems.append("the corners are (nearly) collinear: corner(s) "
+                        f"{', '.join(str(i + 1) for i in flat)} lie on the line of their "
+                        "neighbours")
+    elif not (all(s > 0 for s in sines) or all(s < 0 for s in sines)):
+        problems.append("the corners do not go round a convex quadrilateral (self-"
+                        "intersecting or non-convex): give them in order round the arena")
+    return problems
+
+
+def _solve(intr: CameraCalibration, obj: FloatArray, img: FloatArray
+           ) -> tuple[FloatArray, FloatArray, float]:
+    """Pose of the planar (z = 0) points ``obj`` (N, 3) seen at pixels ``img`` (N, 2).
+
+    IPPE's two solutions and SQPnP's (IPPE alone misses exact half turns about the
+    optical axis) on the undistorted rays, each refined by Levenberg-Marquardt; the one
+    with the smallest RMS pixel reprojection error wins. Returns rotation, translation
+    and that error.
+    """
+    xy = _rays(intr, img)
+    obj = np.ascontiguousarray(obj, dtype=np.float64)
+    eye, none = np.eye(3), np.zeros(5)
+    candidates = []
+    for flags in (cv2.SOLVEPNP_IPPE, cv2.SOLVEPNP_SQPNP):
+        try:
+            n, rvecs, tvecs, _ = cv2.solvePnPGeneric(obj, xy, eye, none, flags=flags)
+        except cv2.error:
+            continue
+        candidates += list(zip(rvecs[:n], tvecs[:n], strict=True))
+    best: tuple[FloatArray, FloatArray, float] | None = None
+    for rvec, tvec in candidates:
+        rvec, tvec = cv2.solvePnPRefineLM(obj, xy, eye, none, rvec, tvec, criteria=(
+            cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-14))
+        rotation = np.asarray(cv2.Rodrigues(rvec)[0], dtype=np.float64)
+        translation = np.asarray(tvec, dtype=np.float64).reshape(3)
+        px, z = _project(intr, rotation, translation, obj)
+        rms = float(np.sqrt(np.mean(np.sum((px - img) ** 2, axis=1))))
+        if np.all(z > 0) and math.isfinite(rms) and (best is None or rms < best[2]):
+            best = rotation, translation, rms
+    if best is None:
+        raise CalibrationError("arena calibration: no camera pose puts the points in front "
+                               "of the camera")
+    return best
+
+
+def _finish(what: str, intr: CameraCalibration, rotation: FloatArray, translation: FloatArray,
+            rms: float, max_error: float, method: str,
+            arena_size: tuple[float, float] | None) -> ArenaCalibration:
+    problems = []
+    if not rms <= max_error:
+        problems.append(f"RMS reprojection error {rms:.3g} px exceeds the limit "
+                        f"{max_error:g} px")
+    problems += _pose_problems(rotation, translation)
+    if problems:
+        raise CalibrationError(f"{what}: " + "; ".join(problems))
+    return ArenaCalibration(intr, rotation, translation, rms, method, arena_size)
+
+
+# --------------------------------------------------------------------- constructors
+
+
+def arena_from_camera(camera: render.Camera, *,
+                      arena_size: tuple[float, float] | None = None,
+                      camera_name: str = "") -> ArenaCalibration:
+    """The arena calibration of a synthetic engine camera (method ``camera``, error 0).
+
+    ``camera``'s K, plumb_bob ``dist``, R, t and size are taken as they are (no
+    plausibility checks: synthetic cameras are known exactly).
+    """
+    if arena_size is not None and (problems := _size_problems(arena_size, "arena size")):
+        raise CalibrationError("arena calibration from a camera: " + "; ".join(problems))
+    k = np.asarray(camera.K, dtype=np.float64)
+    intr = CameraCalibration(camera.width, camera.height, camera_name, k, "plumb_bob",
+                             camera.dist, np.eye(3), np.hstack([k, np.zeros((3, 1))]))
+    return ArenaCalibration(intr, camera.R, camera.t, 0.0, "camera",
+                            None if arena_size is None else
+                            (float(arena_size[0]), float(arena_size[1])))
+
+
+def to_synth_camera(arena: ArenaCalibration) -> render.Camera:
+    """The synthetic engine camera of ``arena`` (plumb_bob intrinsics only)."""
+    from mouse_lifter_ros.core.synth import render
+
+    intr = arena.intrinsics
+    if intr.distortion_model != "plumb_bob":
+        raise CalibrationError(f"arena calibration: the synthetic camera needs plumb_bob "
+                               f"distortion, not {intr.distortion_model!r}")
+    return render.Camera(K=intr.k, dist=intr.d, R=arena.rotation, t=arena.translation,
+                         width=intr.width, height=intr.height)
+
+
+def arena_from_corners(intrinsics: CameraCalibration, corners: ArrayLike,
+                       size: tuple[float, float], *,
+                       max_error: float = DEFAULT_MAX_ERROR) -> ArenaCalibration:
+    """The pose from the pixels of the arena floor's four corners and its size.
+
+    Parameters
+    ----------
+    corners:
+        (4, 2) distorted pixels of the floor's corners in this order: the corner at arena
+        (-w/2, -h/2), then (+w/2, -h/2), (+w/2, +h/2), (-w/2, +h/2). The arena frame
+        has its origin at the floor's centre, x along the first edge (corner 1 to 2),
+        y along the second; z = x cross y: towards the camera when the corners go
+        round anticlockwise as seen from it (a top view), away from it otherwise.
+    size:
+        (w, h) floor extent along arena x and y, metres.
+    max_error:
+        Largest RMS reprojection error accepted, pixels.
+
+    Raises
+    ------
+    CalibrationError
+        Listing every problem: uncalibrated intrinsics, corners not 4 finite points,
+        outside the image, coinciding, collinear or not round a convex quadrilateral;
+        a size that is not two positive metres; then an error over ``max_error``, a
+        camera closer than 5 cm or farther than 10 m from the floor or tilted more than
+        60 degrees.
+    """
+    what = "arena calibration from 4 corners"
+    problems = _intrinsics_problems(intrinsics) + _corner_problems(corners, intrinsics) \
+        + _size_problems(size, "arena size")
+    if problems:
+        raise CalibrationError(f"{what}: " + "; ".join(problems))
+    w, h = float(size[0]), float(size[1])
+    obj = np.array([[-w / 2, -h / 2, 0.0], [w / 2, -h / 2, 0.0], [w / 2, h / 2, 0.0],
+                    [-w / 2, h / 2, 0.0]])
+    img = np.asarray(corners, dtype=np.float64)
+    rotation, translation, rms = _solve(intrinsics, obj, img)
+    return _finish(what, intrinsics, rotation, translation, rms, max_error, "corners", (w, h))
+
+
+def _grey(image: NDArray[Any]) -> NDArray[np.uint8]:
+    img = image
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2GRAY if img.shape[2] == 4
+                           else cv2.COLOR_BGR2GRAY) if img.shape[2] in (3, 4) else img[..., 0]
+    if img.dtype != np.uint8:
+        img = cv2.normalize(img.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX)
+    return np.ascontiguousarray(img, dtype=np.uint8)
+
+
+def _find_checkerboard(grey: NDArray[np.uint8], pattern: tuple[int, int], square: float
+                       ) -> tuple[FloatArray, FloatArray] | None:
+    """Object points (board-centred, z = 0) and refined pixels, or None if not found."""
+    flags = cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE
+    found, pts = cv2.findChessboardCorners(grey, pattern, flags=flags)
+    if not found:
+        return None
+    pts = pts.astype(np.float32).reshape(-1, 1, 2)
+    grid = pts.reshape(pattern[1], pattern[0], 2)
+    spacing = float(min(np.linalg.norm(np.diff(grid, axis=1), axis=2).min(),
+                        np.linalg.norm(np.diff(grid, axis=0), axis=2).min()))
+    win = int(min(11, max(2, spacing / 3)))
+    pts = cv2.cornerSubPix(grey, pts, (win, win), (-1, -1),
+                           (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-4))
+    cols, rows = pattern
+    i, j = np.meshgrid(np.arange(cols), np.arange(rows))  # corners come row by row
+    obj = np.stack([(i.ravel() - (cols - 1) / 2) * square, (j.ravel() - (rows - 1) / 2) * square,
+                    np.zeros(cols * rows)], axis=1)
+    return obj, pts.reshape(-1, 2).astype(np.float64)
+
+
+def _find_charuco(grey: NDArray[np.uint8], pattern: tuple[int, int], square: float,
+                  marker: float, dictionary: str) -> tuple[FloatArray, FloatArray] | None:
+    aruco = cv2.aruco
+    board = aruco.CharucoBoard(pattern, square, marker,
+                               aruco.getPredefinedDictionary(getattr(aruco, dictionary)))
+    corners, ids, _, _ = aruco.CharucoDetector(board).detectBoard(grey)
+    if corners is None or ids is None or len(ids) < 6 \
+            or board.checkCharucoCornersCollinear(ids):
+        return None
+    all_obj = np.asarray(board.getChessboardCorners(), dtype=np.float64)
+    obj = all_obj[ids.ravel()] - all_obj.mean(axis=0)
+    obj[:, 2] = 0.0
+    return obj, np.asarray(corners, dtype=np.float64).reshape(-1, 2)
+
+
+def arena_from_checkerboard(intrinsics: CameraCalibration, image: NDArray[Any], *,
+                            pattern: tuple[int, int], square: float, charuco: bool = False,
+                            dictionary: str = "DICT_4X4_50", marker: float | None = None,
+                            view: str = "top",
+                            max_error: float = DEFAULT_MAX_ERROR) -> ArenaCalibration:
+    """The pose from an image of a checkerboard or ChArUco board lying flat on the floor.
+
+    Parameters
+    ----------
+    image:
+        (H, W) or (H, W, 3|4) BGR image at the intrinsics' size.
+    pattern:
+        Checkerboard: inner corners (cols, rows); ChArUco: squares (cols, rows).
+    square:
+        Side of a square, metres. ``marker`` is the ChArUco marker side (default
+        0.75 ``square``); ``dictionary`` a ``cv2.aruco`` predefined dictionary name.
+    view:
+        ``top``: the camera is above the floor (z, the floor normal, points at it);
+        ``bottom``: it looks up through a clear floor (z points away from it).
+
+    The arena frame has its origin at the board's centre, x along the board's rows
+    (first to last corner of a detected row), z as ``view`` says, y = z cross x.
+    A checkerboard's x, y are known only up to the board's symmetry (a half turn for
+    most patterns); a ChArUco board's are unique. Corners are refined to subpixels.
+
+    Raises
+    ------
+    CalibrationError
+        Listing every problem: uncalibrated intrinsics, an image of another size than
+        the intrinsics', a bad pattern, square, marker, dictionary or view, the board
+        not found; then an error over ``max_error`` or an implausible pose.
+    """
+    method = "charuco" if charuco else "checkerboard"
+    what = f"arena calibration from a {method} image"
+    problems = _intrinsics_problems(intrinsics)
+    img = np.asarray(image)
+    if img.ndim not in (2, 3) or img.size == 0:
+        problems.append(f"image must be an (H, W) or (H, W, C) array, got shape {img.shape}")
+    elif (img.shape[1], img.shape[0]) != (intrinsics.width, intrinsics.height):
+        problems.append(f"image is {img.shape[1]}x{img.shape[0]} but the intrinsics are "
+                        f"for {intrinsics.width}x{intrinsics.height}")
+    least = 3 if charuco else 2
+    if not (len(pattern) == 2 and all(isinstance(n, int) and n >= least for n in pattern)):
+        problems.append(f"pattern must be two integers >= {least}, got {pattern!r}")
+    if not (math.isfinite(square) and square > 0):
+        problems.append(f"square must be a positive length in metres, got {square!r}")
+    marker_m = 0.75 * square if marker is None else float(marker)
+    if charuco:
+        if not (0 < marker_m < square):
+            problems.append(f"marker {marker_m:g} m must be positive and smaller than the "
+                            f"square {square:g} m")
+        if not (dictionary.startswith("DICT_") and hasattr(cv2.aruco, dictionary)):
+            problems.append(f"unknown ArUco dictionary {dictionary!r}")
+    if view not in ("top", "bottom"):
+        problems.append(f"view must be 'top' or 'bottom', got {view!r}")
+    if problems:
+        raise CalibrationError(f"{what}: " + "; ".join(problems))
+    grey = _grey(img)
+    pattern = (int(pattern[0]), int(pattern[1]))
+    found = _find_charuco(grey, pattern, square, marker_m, dictionary) if charuco \
+        else _find_checkerboard(grey, pattern, square)
+    if found is None:
+        kind = f"ChArUco board of {pattern[0]}x{pattern[1]} squares ({dictionary})" \
+            if charuco else f"checkerboard of {pattern[0]}x{pattern[1]} inner corners"
+        raise CalibrationError(f"{what}: {kind} not found in the image")
+    obj, pixels = found
+    rotation, translation, rms = _solve(intrinsics, obj, pixels)
+    above = float((-rotation.T @ translation)[2]) > 0
+    if above != (view == "top"):  # half turn about x: z and y flip, x stays
+        rotation = rotation @ np.diag([1.0, -1.0, -1.0])
+    return _finish(what, intrinsics, rotation, translation, rms, max_error, method, None)
+
+
+# ------------------------------------------------------------------------------ files
+
+
+def parse_arena(data: Mapping[str, Any], *, source: str = "<arena>") -> ArenaCalibration:
+    """Validate an already-loaded arena YAML mapping (see :func:`load_arena`).
+
+    Raises
+    ------
+    CalibrationError
+        Naming ``source`` and listing every problem found.
+    """
+    head = f"arena calibration {source}"
+    if not isinstance(data, Mapping):
+        raise CalibrationError(f"{head}: top level is not a mapping")
+    problems: list[str] = []
+    fmt, version = data.get("format"), data.get("version")
+    if fmt != FORMAT:
+        problems.append("missing key 'format'" if fmt is None
+                        else f"format is {fmt!r}, expected {FORMAT!r}")
+    if version != VERSION:
+        problems.append("missing key 'version'" if version is None
+                        else f"version {version!r} is not supported (expected {VERSION})")
+    intr = None
+    block = data.get("camera")
+    if not isinstance(block, Mapping):
+        problems.append("missing key 'camera'" if block is None else "camera: not a mapping")
+    else:
+        try:
+            intr = parse_calibration(block, source="camera")
+        except CalibrationError as exc:
+            problems.append(str(exc).removeprefix("calibration "))
+        if intr is not None and not intr.is_calibrated:
+            problems.append("camera: uncalibrated (camera_matrix all zeros)")
+    rotation = _matrix(data, "rotation", 3, 3, problems)
+    if rotation is not None:
+        off = float(np.abs(rotation @ rotation.T - np.eye(3)).max())
+        det = float(np.linalg.det(rotation))
+        if off > _ROTATION_TOL or det < 0:
+            problems.append(f"rotation is not a rotation (max |R R^T - I| = {off:.3g}, "
+                            f"det = {det:.3g})")
+            rotation = None
+    value = data.get("translation")
+    numbers = [_number(v) for v in value] if isinstance(value, list) else []
+    translation = None
+    if len(numbers) == 3 and all(n is not None for n in numbers):
+        translation = np.array(numbers, dtype=np.float64)
+    else:
+        problems.append("missing key 'translation'" if value is None else
+                        f"translation must be a list of 3 finite numbers, got {value!r}")
+    error = _number(data.get("reprojection_error_px"))
+    if error is None or error < 0:
+        problems.append("reprojection_error_px must be a number >= 0, got "
+                        f"{data.get('reprojection_error_px')!r}")
+    method = data.get("method")
+    if method not in METHODS:
+        problems.append(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    size = data.get("arena_size_m")
+    if size is not None:
+        if not isinstance(size, list) or len(size) != 2 or any(
+                _number(v) is None for v in size):
+            problems.append(f"arena_size_m must be null or [w, h] in metres, got {size!r}")
+        else:
+            problems += _size_problems(size, "arena_size_m")
+    if rotation is not None and translation is not None:
+        problems += _pose_problems(rotation, translation)
+    if problems:
+        raise CalibrationError(f"{head}: " + "; ".join(problems))
+    assert intr is not None and rotation is not None and translation is not None
+    assert error is not None and isinstance(method, str)
+    return ArenaCalibration(intr, rotation, translation, error, method,
+                            None if size is None else (float(size[0]), float(size[1])))
+
+
+def load_arena(path: str | os.PathLike[str]) -> ArenaCalibration:
+    """Load an arena calibration YAML file (layout: this module's docstring).
+
+    Raises
+    ------
+    CalibrationError
+        Naming the file: it does not exist, is not YAML, or every problem found.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise CalibrationError(f"arena calibration file {str(file)!r} does not exist")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise CalibrationError(f"arena calibration file {str(file)!r} cannot be read: {exc}"
+                               ) from exc
+    return parse_arena(data, source=repr(str(file)))
+
+
+def arena_to_yaml(arena: ArenaCalibration, *, comment: str | None = None) -> str:
+    """The arena calibration as YAML text (round-trips exactly through :func:`parse_arena`)."""
+    def floats(values: ArrayLike) -> str:
+        return "[" + ", ".join(_fmt(v) for v in np.ravel(values)) + "]"
+
+    lines = [f"# {line}".rstrip() for line in (comment or "").splitlines()]
+    size = "null" if arena.arena_size is None else floats(arena.arena_size)
+    lines += [f"format: {FORMAT}", f"version: {VERSION}", f"method: {arena.method}",
+              f"reprojection_error_px: {_fmt(arena.reprojection_error)}",
+              f"arena_size_m: {size}",
+              "# camera_height_m and view are for people reading this file: not loaded",
+              f"camera_height_m: {abs(float(arena.camera_position[2])):.4f}",
+              f"view: {arena.view}",
+              "rotation:", "  rows: 3", "  cols: 3", f"  data: {floats(arena.rotation)}",
+              f"translation: {floats(arena.translation)}", "camera:"]
+    lines += [f"  {line}" for line in calibration_to_yaml(arena.intrinsics).splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+def save_arena(path: str | os.PathLike[str], arena: ArenaCalibration, *,
+               comment: str | None = None) -> None:
+    """Write ``arena`` to ``path`` (``comment`` lines go first, as YAML comments)."""
+    try:
+        Path(path).write_text(arena_to_yaml(arena, comment=comment), encoding="utf-8")
+    except OSError as exc:
+        raise CalibrationError(f"arena calibration file {str(path)!r} cannot be written: "
+                               f"{exc}") from exc
