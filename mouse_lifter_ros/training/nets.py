@@ -1,6 +1,6 @@
-"""The two small networks of the 2D stage (PyTorch; the ``train`` extra).
+"""The small networks of the 2D stage and the depth network (PyTorch; the ``train`` extra).
 
-Both are fully convolutional, grey in, with batch norm folded into the convolutions at
+All are fully convolutional, grey in, with batch norm folded into the convolutions at
 export. ReLU6 only, so ONNX Runtime fuses every activation into its convolution.
 """
 
@@ -120,6 +120,24 @@ class DetectorNet(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         f = self.decoder(self.encoder(x))
         return self.centre(f), self.box(f)
+
+
+class DepthNet(nn.Module):
+    """Mouse crop (N, 1, S, S), S divisible by 32 -> height over the floor (N, 1, S/4,
+    S/4), in :data:`~mouse_lifter_ros.core.depth.DEPTH_UNIT` metres, and mouse logits
+    (N, 1, S/4, S/4)."""
+
+    def __init__(self, widths: tuple[int, int, int, int, int] = (16, 24, 40, 80, 128),
+                 depth: tuple[int, int, int] = (1, 2, 1), ch: int = 48) -> None:
+        super().__init__()
+        self.encoder = _Encoder(widths, depth)
+        self.decoder = _Decoder(widths, ch, 4)
+        self.height = nn.Conv2d(ch, 1, 1)
+        self.mask = nn.Conv2d(ch, 1, 1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        f = self.decoder(self.encoder(x))
+        return self.height(f), self.mask(f)
 
 
 def count_parameters(net: nn.Module) -> int:

@@ -1,0 +1,161 @@
+"""Train the depth network on synthetic crops (``mouse-lifter train-depth``).
+
+1. draw (or load from the cache) synthetic mouse crops with height maps
+   (:mod:`mouse_lifter_ros.training.datadepth`); the last ``val`` are held out;
+2. train :class:`~mouse_lifter_ros.training.nets.DepthNet` with any rotation, mirror and
+   the 2D stage's photometric augmentation;
+3. report the held-out error, export ONNX beside its YAML description.
+
+Everything draws from ``seed``; on the same machine and torch build the same command
+gives the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import yaml
+from numpy.typing import NDArray
+from torch import Tensor, nn
+
+from mouse_lifter_ros.core.depth import CROP_PX, DEPTH_UNIT
+from mouse_lifter_ros.core.keypoints import DEFAULT_MODEL
+from mouse_lifter_ros.training.datadepth import synth_depth_crops
+from mouse_lifter_ros.training.nets import DepthNet, count_parameters, export_onnx
+from mouse_lifter_ros.training.train2d import MEAN, STD, _fit, _phase_rng, _photometric
+
+STRIDE = 4
+
+
+@dataclass
+class TrainDepthConfig:
+    """What ``mouse-lifter train-depth`` does. Counts are samples; steps are batches."""
+
+    out: Path
+    seed: int = 0
+    crops: int = 20000
+    val: int = 500
+    steps: int = 3000
+    batch: int = 32
+    lr: float = 2e-3
+    workers: int = 2
+    threads: int = 2
+    cache: Path | None = None
+
+
+def _augment(img: NDArray[np.uint8], height: NDArray[Any], cover: NDArray[np.uint8],
+             rng: np.random.Generator | None) -> tuple[NDArray[np.float32], ...]:
+    """Rotate (any angle) and mirror about the crop centre; photometric changes."""
+    x = img.astype(np.float32)
+    h = height.astype(np.float32)
+    m = cover.astype(np.float32) / 255.0
+    if rng is not None:
+        o = (CROP_PX - 1) / 2.0
+        rot = cv2.getRotationMatrix2D((o, o), float(rng.uniform(-180, 180)), 1.0)
+        if rng.random() < 0.5:
+            rot = rot @ np.array([[-1, 0, 2 * o], [0, 1, 0], [0, 0, 1]], np.float64)
+        size = (CROP_PX, CROP_PX)
+        x = cv2.warpAffine(x, rot, size, flags=cv2.INTER_LINEAR)
+        h = cv2.warpAffine(h * m, rot, size, flags=cv2.INTER_LINEAR)
+        m = cv2.warpAffine(m, rot, size, flags=cv2.INTER_LINEAR)
+        h = np.where(m > 1e-3, h / np.maximum(m, 1e-3), 0.0).astype(np.float32)
+        x = _photometric(x, rng)
+    n = CROP_PX // STRIDE
+    cover_t = cv2.resize(m, (n, n), interpolation=cv2.INTER_AREA)
+    hsum = cv2.resize(h * m, (n, n), interpolation=cv2.INTER_AREA)
+    h_t = np.where(cover_t > 1e-3, hsum / np.maximum(cover_t, 1e-3), 0.0)
+    return ((x - MEAN) / STD, (h_t / DEPTH_UNIT).astype(np.float32),
+            cover_t.astype(np.float32))
+
+
+def depth_batch(data: dict[str, NDArray[Any]], idx: NDArray[np.intp],
+                rng: np.random.Generator | None) -> tuple[Tensor, ...]:
+    """Images (B, 1, S, S), height targets (B, 1, S/4, S/4) in DEPTH_UNIT metres and
+    mouse cover (B, 1, S/4, S/4) for crops ``idx`` (augmented when ``rng`` is given)."""
+    out = [_augment(data["images"][i], data["heights"][i], data["masks"][i], rng)
+           for i in idx]
+    return tuple(torch.from_numpy(np.stack([o[k] for o in out])[:, None]) for k in range(3))
+
+
+def depth_loss(net: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
+    img, height, cover = batch
+    pred_h, logits = net(img)
+    l_mask = nn.functional.binary_cross_entropy_with_logits(logits, cover)
+    w = (cover > 0.5).float()
+    l_h = (torch.abs(pred_h - height) * w).sum() / (w.sum() + 1e-6)
+    return l_mask + 4.0 * l_h
+
+
+def evaluate(net: nn.Module, data: dict[str, NDArray[Any]], idx: NDArray[np.intp]
+             ) -> dict[str, float]:
+    """Held-out figures: mean and median |height error| on mouse cells (mm) and mask IoU."""
+    errs, inter, union = [], 0.0, 0.0
+    with torch.no_grad():
+        for k in range(0, len(idx), 64):
+            img, height, cover = depth_batch(data, idx[k:k + 64], None)
+            pred_h, logits = net(img)
+            w = cover > 0.5
+            errs.append((torch.abs(pred_h - height)[w] * DEPTH_UNIT * 1e3).numpy())
+            p = logits > 0
+            inter += float((p & w).sum())
+            union += float((p | w).sum())
+    e = np.concatenate(errs)
+    return {"height_mae_mm": float(e.mean()), "height_median_mm": float(np.median(e)),
+            "mask_iou": inter / max(union, 1.0)}
+
+
+def write_depth_yaml(out: Path, *, notes: dict[str, Any]) -> Path:
+    """The YAML description of a trained depth network (``default.yaml``)."""
+    # the shipped 2D model's detector places the crop; a path relative to this file
+    detector = os.path.relpath(DEFAULT_MODEL.parent / "detector.yaml", out)
+    spec = {"name": "mouse-lifter-depth", "onnx": "depth.onnx", "detector": detector,
+            "input": {"width": CROP_PX, "height": CROP_PX, "channels": 1, "mean": [MEAN],
+                      "std": [STD]},
+            "output": {"height": "height", "mask": "mask", "stride": STRIDE,
+                       "unit": DEPTH_UNIT},
+            "crop_scale": 1.6, "mask_threshold": 0.0, "training": notes}
+    path = out / "default.yaml"
+    head = ("# The default depth model of mouse_lifter_ros (see MODEL_CARD.md). Written by\n"
+            "# mouse-lifter train-depth. Output: per stride-4 cell of the crop, the height\n"
+            "# of the mouse's surface over the floor (times unit: metres) and mouse logits.\n")
+    path.write_text(head + yaml.safe_dump(spec, sort_keys=False, width=100))
+    return path
+
+
+def train_depth(cfg: TrainDepthConfig) -> dict[str, Any]:
+    """Render (or load), train, evaluate and export under ``cfg.out``."""
+    torch.set_num_threads(cfg.threads)
+    cv2.setNumThreads(1)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    data = synth_depth_crops(cfg.crops, cfg.seed, workers=cfg.workers, cache=cfg.cache)
+    n_train = cfg.crops - cfg.val
+    if n_train <= 0:
+        raise ValueError(f"crops={cfg.crops} must exceed val={cfg.val}")
+    _phase_rng(cfg.seed, 0)
+    net = DepthNet()
+    bs = cfg.batch
+    losses = _fit(net, lambda r: depth_batch(data, r.integers(0, n_train, bs), r), depth_loss,
+                  cfg.steps, cfg.lr, _phase_rng(cfg.seed, 5), "depth (synthetic)")
+    val = evaluate(net, data, np.arange(n_train, cfg.crops))
+    export_onnx(net, str(cfg.out / "depth.onnx"), (1, 1, CROP_PX, CROP_PX),
+                output_names=("height", "mask"))
+    notes = {"seed": cfg.seed, "synthetic_crops": cfg.crops, "held_out_crops": cfg.val,
+             "steps": cfg.steps, "parameters": count_parameters(net),
+             "held_out": {k: round(v, 4) for k, v in val.items()}}
+    write_depth_yaml(cfg.out, notes=notes)
+    log = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+           "loss": losses[-100:], "held_out": val, "seconds": time.perf_counter() - t0}
+    (cfg.out / "training_log.json").write_text(json.dumps(log, indent=1))
+    torch.save(net.state_dict(), cfg.out / "depth.pt")
+    return log
+
+

@@ -1,0 +1,127 @@
+"""The depth stage: the shipped ONNX depth model on rendered frames, made metric by the
+arena calibration; its YAML checks; the training path (with the train extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mouse_lifter_ros.core.arena import arena_from_camera
+from mouse_lifter_ros.core.democlip import demo_arena, demo_samples
+from mouse_lifter_ros.core.depth import DEFAULT_DEPTH_MODEL, DepthModel, load_depth_spec
+from mouse_lifter_ros.core.errors import InputError
+from mouse_lifter_ros.core.keypoints import ModelError
+from mouse_lifter_ros.core.synth.render import Sample
+
+
+@pytest.fixture(scope="module")
+def model() -> DepthModel:
+    return DepthModel(arena=demo_arena(), threads=1)
+
+
+@pytest.fixture(scope="module")
+def samples() -> list[Sample]:
+    # the demo clip scaled to 4 s: walking (frames 0-40), rearing (~45-60), grooming (100+)
+    return [s for s, _, _ in demo_samples(seconds=4.0, fps=30.0)][::10]
+
+
+def _mouse_errors(d: object, sample: Sample) -> np.ndarray:
+    x0, y0, w, h = d.roi  # type: ignore[attr-defined]
+    truth = sample.depth[y0:y0 + h, x0:x0 + w]
+    on = sample.mask[y0:y0 + h, x0:x0 + w].astype(bool)
+    inner = cv2.erode(on.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    return np.abs(d.depth[inner] - truth[inner]) * 1e3  # type: ignore[attr-defined]
+
+
+def test_metric_depth_of_the_demo_mouse(model: DepthModel, samples: list[Sample]) -> None:
+    medians, ious = [], []
+    for sample in samples:
+        d = model(sample.image)
+        assert d.found and d.depth.dtype == np.float32
+        x0, y0, w, h = d.roi
+        assert d.depth.shape == d.mask.shape == (h, w) and w > 20 and h > 20
+        assert x0 >= 0 and x0 + w <= 640 and y0 >= 0 and y0 + h <= 480
+        # the window covers the mouse
+        ys, xs = np.nonzero(sample.mask)
+        assert np.mean((xs >= x0) & (xs < x0 + w) & (ys >= y0) & (ys < y0 + h)) > 0.9
+        truth_mask = sample.mask[y0:y0 + h, x0:x0 + w].astype(bool)
+        ious.append((d.mask & truth_mask).sum() / (d.mask | truth_mask).sum())
+        medians.append(float(np.median(_mouse_errors(d, sample))))
+        # off the mouse the depth is the floor's, exactly as the calibration says
+        off = ~d.mask & (sample.region[y0:y0 + h, x0:x0 + w] == 1)
+        floor = sample.depth[y0:y0 + h, x0:x0 + w][off]
+        assert np.abs(d.depth[off] - floor).max() < 1e-4
+    print(f"\ndepth on the demo mouse: median error per frame (mm) "
+          f"{np.round(medians, 1).tolist()}, mask IoU {np.round(ious, 2).tolist()}")
+    assert np.median(medians) < 5.0 and max(medians) < 12.0, medians
+    assert min(ious) > 0.6, ious
+
+
+def test_no_mouse_gives_an_empty_map(model: DepthModel) -> None:
+    d = model(np.full((480, 640), 230, np.uint8))
+    assert not d.found and d.depth.shape == (0, 0) and d.roi == (0, 0, 0, 0)
+
+
+def test_resized_frames_use_the_scaled_calibration(model: DepthModel,
+                                                   samples: list[Sample]) -> None:
+    sample = samples[1]
+    full = model(sample.image)
+    half = model(cv2.resize(sample.image, (320, 240), interpolation=cv2.INTER_AREA))
+    assert half.found
+    # the same mouse at half the resolution: about the same depths on it
+    assert abs(np.median(half.depth[half.mask]) - np.median(full.depth[full.mask])) < 0.004
+
+
+def test_another_camera(model: DepthModel, samples: list[Sample]) -> None:
+    """The network works in heights; another camera height changes depths, not heights."""
+    from mouse_lifter_ros.core.democlip import demo_camera, demo_scene
+    from mouse_lifter_ros.core.synth.body import MouseShape, Pose, forward_kinematics
+    from mouse_lifter_ros.core.synth.render import camera_over_arena, render
+
+    cam0 = demo_camera()
+    cam = camera_over_arena(view="top", height_m=0.35, K=cam0.K, dist=None, width=640,
+                            height=480)
+    state = forward_kinematics(MouseShape(), Pose(position=np.array([0.02, 0.01, 0.012])))
+    sample = render(MouseShape(), state, cam, demo_scene(), np.random.default_rng(0))
+    m = DepthModel(arena=arena_from_camera(cam), threads=1)
+    d = m(sample.image)
+    assert d.found and np.median(_mouse_errors(d, sample)) < 5.0
+
+
+def test_bad_frames_and_model_files(model: DepthModel, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="uint8"):
+        model(np.zeros((480, 640), np.float32))  # type: ignore[arg-type]
+    bad = tmp_path / "d.yaml"
+    bad.write_text("name: x\noutput: {stride: 0}\ninput: {width: 160, height: 120}\n")
+    with pytest.raises(ModelError) as err:
+        load_depth_spec(bad)
+    msg = str(err.value)
+    assert str(bad) in msg and "'onnx' missing" in msg and "'detector' missing" in msg
+    assert "stride 0" in msg and "unit None" in msg and "square grey crop" in msg
+    corrupt = tmp_path / "depth.onnx"
+    corrupt.write_bytes(b"not an onnx file")
+    spec = load_depth_spec(DEFAULT_DEPTH_MODEL)
+    text = DEFAULT_DEPTH_MODEL.read_text().replace("onnx: depth.onnx",
+                                                   f"onnx: {corrupt}")
+    text = text.replace(f"detector: {spec.detector.relative_to(DEFAULT_DEPTH_MODEL.parent)}",
+                        f"detector: {spec.detector}")
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ModelError, match="cannot load it"):
+        DepthModel(tmp_path / "c.yaml", arena=demo_arena())
+
+
+def test_tiny_training_run_exports_a_usable_model(tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="the train extra (PyTorch) is not installed")
+    from mouse_lifter_ros.training.traindepth import TrainDepthConfig, train_depth
+
+    cfg = TrainDepthConfig(out=tmp_path / "m", crops=12, val=4, steps=2, batch=4, workers=1,
+                           threads=1)
+    log = train_depth(cfg)
+    assert set(log["held_out"]) == {"height_mae_mm", "height_median_mm", "mask_iou"}
+    m = DepthModel(cfg.out / "default.yaml", arena=demo_arena(), threads=1)
+    sample = next(iter(demo_samples(seconds=0.1)))[0]
+    d = m(sample.image)
+    assert d.depth.dtype == np.float32  # untrained: any values, but the path runs
