@@ -10,6 +10,8 @@
     mouse-lifter eval-2d --labels CSV           2D keypoint error and PCK on DLC-labelled frames
     mouse-lifter train-2d --out DIR             train the 2D detector and keypoint network
     mouse-lifter label-video VIDEO --out MP4    draw the 2D model's skeleton on a video
+    mouse-lifter train-depth --out DIR          train the depth network (synthetic data)
+    mouse-lifter eval-3d --synthetic|--dannce F 3D error of the whole core, and a 2D baseline
     mouse-lifter calibrate --intrinsics CAM.yaml --out ARENA.yaml ...   camera pose over the floor
 """
 
@@ -120,10 +122,14 @@ def _demo(ns: argparse.Namespace) -> int:
           f"{clip.frames} frames, 640x480 mono8, {clip.fps:g} fps "
           f"({time.monotonic() - start:.1f} s)\n   {clip.video}, {clip.bag}, {clip.truth}")
     print("== 2/2 replaying it through the ROS graph 'replay' (real node processes over DDS):"
-          "\n   bag_source -> camera/image_raw -> keypoint (2D model) -> keypoints; the "
-          "monitor reports both")
-    # The bag waits for the keypoint node and the monitor, so that every frame is seen.
-    return _run_graph("replay", {"bag": str(clip.bag), "wait_for_subscribers": "2"},
+          "\n   bag_source -> camera/image_raw -> keypoint (2D model) -> keypoints\n"
+          "                                  -> depth (depth model) -> depth/image\n"
+          "   keypoints + depth/image -> lifter (body-model fit) -> pose (Pose3D, metres); "
+          f"arena {clip.arena.name}\n   the monitor reports images, keypoints and poses")
+    # The bag waits for the keypoint and depth nodes and the monitor, so that every frame
+    # is seen.
+    return _run_graph("replay", {"bag": str(clip.bag), "arena": str(clip.arena),
+                                 "wait_for_subscribers": "3"},
                       namespace="demo", config=None)
 
 
@@ -209,6 +215,36 @@ def _train_2d(ns: argparse.Namespace) -> int:
     log = train_2d(cfg, resume=ns.resume)
     print(f"wrote {ns.out}/default.yaml (+ synthetic_only/) in {log['seconds']:.0f} s",
           file=sys.stderr)
+    return 0
+
+
+def _train_depth(ns: argparse.Namespace) -> int:
+    try:
+        from mouse_lifter_ros.training.traindepth import TrainDepthConfig, train_depth
+    except ImportError as exc:
+        raise MouseLifterError(f"train-depth needs the training extra (PyTorch): "
+                               f"pip install 'mouse_lifter_ros[train]' ({exc})") from exc
+    cfg = TrainDepthConfig(out=Path(ns.out), seed=ns.seed, crops=ns.crops, val=ns.val,
+                           steps=ns.steps, workers=ns.workers or os.cpu_count() or 1,
+                           cache=Path(ns.cache) if ns.cache else None)
+    log = train_depth(cfg)
+    print(json.dumps(log["held_out"], indent=2))
+    print(f"wrote {ns.out}/default.yaml and depth.onnx in {log['seconds']:.0f} s",
+          file=sys.stderr)
+    return 0
+
+
+def _eval_3d(ns: argparse.Namespace) -> int:
+    from mouse_lifter_ros.core import eval3d
+
+    if ns.dannce:
+        result = eval3d.evaluate_dannce(ns.dannce, seed=ns.seed,
+                                        depth_noise_m=ns.depth_noise_mm / 1000.0)
+    else:
+        result = eval3d.evaluate_synthetic(seed=ns.seed, count=ns.count, seconds=ns.seconds,
+                                           keypoint_model=ns.model, depth_model=ns.depth_model,
+                                           device=ns.device, progress=not ns.quiet)
+    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -506,6 +542,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=None, help="render processes")
     p.add_argument("--cache", default=None, help="folder to keep rendered data between runs")
     p.set_defaults(func=_train_2d)
+
+    p = sub.add_parser(
+        "train-depth", help="train the depth network on synthetic crops (needs PyTorch)",
+        description="Render synthetic mouse crops with their height maps, train the depth "
+        "network, report the held-out error and export ONNX + YAML. The defaults reproduce "
+        "the shipped model.")
+    p.add_argument("--out", required=True, help="folder for default.yaml, depth.onnx, logs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--crops", type=int, default=20000, help="synthetic crops rendered")
+    p.add_argument("--val", type=int, default=500, help="of which held out")
+    p.add_argument("--steps", type=int, default=3000, help="training batches of 32")
+    p.add_argument("--workers", type=int, default=None, help="render processes")
+    p.add_argument("--cache", default=None, help="folder to keep rendered data between runs")
+    p.set_defaults(func=_train_depth)
+
+    p = sub.add_parser(
+        "eval-3d", help="3D error of the whole core on held-out synthetic sequences or on "
+        "real DANNCE 3D labels",
+        description="--synthetic: render held-out sequences (new mice, scenes, cameras and "
+        "behaviour), run images -> 2D keypoints + depth -> lifter, and print JSON: mean "
+        "per-joint error (mm) overall and per keypoint, height errors, and the same for a "
+        "2D-only baseline that puts every keypoint on the floor. --dannce FILE.mat: project "
+        "DANNCE's hand-labelled 3D poses into a virtual top camera, add the 2D model's "
+        "noise, lift and print the same errors on the keypoints both sets have.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--synthetic", action="store_true", help="held-out synthetic sequences")
+    src.add_argument("--dannce", default=None, metavar="FILE.mat",
+                     help="DANNCE label3d_dannce.mat (e.g. ../shared/data/dannce-3d/...)")
+    p.add_argument("--seed", type=int, default=7, help="draws of the sequences or the noise")
+    p.add_argument("--count", type=int, default=10, help="--synthetic: sequences")
+    p.add_argument("--seconds", type=float, default=2.0, help="--synthetic: seconds each")
+    p.add_argument("--model", default=None, help="2D model YAML (default: shipped)")
+    p.add_argument("--depth-model", default=None, help="depth model YAML (default: shipped)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--depth-noise-mm", type=float, default=3.0,
+                   help="--dannce: depth reading noise (sd, mm)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_eval_3d)
 
     p = sub.add_parser(
         "label-video", help="run the 2D model over a video and draw skeleton and trails",

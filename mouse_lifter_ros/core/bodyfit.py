@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULT_TEMPORAL_SIGMA",
     "SCALE_PAIRS",
     "SCALE_RANGE",
+    "SPINE_SCALE_PAIRS",
     "TAIL_LENGTH_RANGE",
     "BodyFitter",
     "FitResult",
@@ -735,16 +736,25 @@ def locate(camera: Projector, pixels: FloatArray, depth: FloatArray,
 #: labs annotate (e.g. DANNCE's SpineF, SpineM) are not at our joints.
 SCALE_PAIRS: Final[tuple[tuple[str, str], ...]] = (
     ("nose", "left_ear"), ("nose", "right_ear"), ("left_ear", "right_ear"))
+#: The three spine bones between tail base and neck: rigid in the body model, and where
+#: our own 2D model puts those keypoints (it learned them from the body model, while its
+#: ears follow the DeepLabCut labellers' placement at the ear's base, some 8 px forward
+#: of the model's: nose-to-ear distances would read a body 15 % too small).
+SPINE_SCALE_PAIRS: Final[tuple[tuple[str, str], ...]] = (
+    ("tail_base", "lumbar_spine"), ("lumbar_spine", "spine_center"),
+    ("spine_center", "neck"))
 #: Range of :attr:`~.synth.body.MouseShape.scale` of adult mice (:func:`sample_shape`).
 SCALE_RANGE: Final = (0.85, 1.15)
 
 
-def _model_pair_lengths(shape: MouseShape) -> FloatArray:
+def _model_pair_lengths(shape: MouseShape, pairs: tuple[tuple[str, str], ...]
+                        ) -> FloatArray:
     kp = fk_batch(shape, Pose().to_vector())[KEYPOINT_JOINTS]
-    return np.array([np.linalg.norm(kp[_KP[a]] - kp[_KP[b]]) for a, b in SCALE_PAIRS])
+    return np.array([np.linalg.norm(kp[_KP[a]] - kp[_KP[b]]) for a, b in pairs])
 
 
-def estimate_scale(observed: FloatArray, shape: MouseShape | None = None) -> float:
+def estimate_scale(observed: FloatArray, shape: MouseShape | None = None, *,
+                   pairs: tuple[tuple[str, str], ...] = SCALE_PAIRS) -> float:
     """Body scale of an animal from its observed 3D keypoints.
 
     Parameters
@@ -757,9 +767,10 @@ def estimate_scale(observed: FloatArray, shape: MouseShape | None = None) -> flo
 
     Returns
     -------
-    The median over every frame and every :data:`SCALE_PAIRS` pair seen in it of the
-    observed distance divided by that distance in the model at scale 1: the pairs lie
-    on the rigid head, whose layout does not change with the pose. Clipped to
+    The median over every frame and every pair of ``pairs`` seen in it of the observed
+    distance divided by that distance in the model at scale 1. The default
+    :data:`SCALE_PAIRS` lie on the rigid head, whose layout does not change with the
+    pose; :data:`SPINE_SCALE_PAIRS` are the spine's bones. Clipped to
     :data:`SCALE_RANGE` (adult mice); 1.0 when no pair is seen. Noise on the points
     makes a distance longer on average: with 3-4 mm of noise per point the estimate
     runs ~2-5% large, which the :data:`SCALE_RANGE` clip and the fit tolerate.
@@ -776,9 +787,9 @@ def estimate_scale(observed: FloatArray, shape: MouseShape | None = None) -> flo
         raise InputError(f"estimate_scale: observed points have shape {np.shape(observed)};"
                          f" expected (frames, {N_KEYPOINTS}, 3)")
     base = MouseShape() if shape is None else shape
-    model = _model_pair_lengths(MouseShape(scale=1.0, head_size=base.head_size))
+    model = _model_pair_lengths(MouseShape(scale=1.0, head_size=base.head_size), pairs)
     ratios = []
-    for (a, b), length in zip(SCALE_PAIRS, model, strict=True):
+    for (a, b), length in zip(pairs, model, strict=True):
         d = np.linalg.norm(pts[:, _KP[a]] - pts[:, _KP[b]], axis=1)
         ratios.append(d[np.isfinite(d)] / length)
     all_ratios = np.concatenate(ratios)

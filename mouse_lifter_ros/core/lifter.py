@@ -21,7 +21,7 @@ camera-frame z in metres (``x_cam = R x_arena + t``).
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import abc, deque
 from dataclasses import dataclass, replace
 from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -41,6 +41,7 @@ from mouse_lifter_ros.core.synth.body import KEYPOINTS, FloatArray, MouseShape
 
 __all__ = [
     "CENTROID_KEYPOINTS",
+    "SURFACE_DEPTH",
     "CameraGeometry",
     "Lifted",
     "Lifter",
@@ -48,6 +49,8 @@ __all__ = [
     "PinholeGeometry",
     "StampPairer",
     "camera_geometry",
+    "keypoint_depth",
+    "keypoints_by_name",
     "sample_depth",
 ]
 
@@ -56,7 +59,6 @@ _K: Final = {name: i for i, name in enumerate(KEYPOINTS)}
 #: The spine keypoints whose mean is the body centroid (tail base to neck).
 CENTROID_KEYPOINTS: Final = ("tail_base", "lumbar_spine", "spine_center", "neck")
 _CENTROID: Final = np.array([_K[n] for n in CENTROID_KEYPOINTS])
-_SCALE_KEYPOINTS: Final = np.array(sorted({_K[n] for pair in SCALE_PAIRS for n in pair}))
 
 KT = TypeVar("KT")
 DT = TypeVar("DT")
@@ -333,6 +335,51 @@ def sample_depth(depth: NDArray[Any], offset: tuple[int, int], pixels: FloatArra
     return out
 
 
+#: How far each keypoint lies beneath the surface a top-view depth map sees over it, at
+#: body scale 1, metres (median over visible keypoints of rendered mice, measured with
+#: the true depth maps by ``tools/surface_depth.py``). The spine joints run 12-13 mm under
+#: the back; the paws are NaN: seen from above, the depth over a paw is mostly the belly
+#: or chest above it (25-35 mm), so a paw's depth is left to the body model.
+SURFACE_DEPTH: Final[dict[str, float]] = {
+    "nose": 0.0024, "left_ear": 0.0039, "right_ear": 0.0039, "head": 0.0091,
+    "neck": 0.0117, "spine_center": 0.0132, "lumbar_spine": 0.0133, "tail_base": 0.0060,
+    "tail_mid": 0.0007, "tail_tip": -0.0006, "left_forepaw": math.nan,
+    "right_forepaw": math.nan, "left_hindpaw": math.nan, "right_hindpaw": math.nan,
+}
+_SURFACE = np.array([SURFACE_DEPTH[k] for k in KEYPOINTS])
+
+
+def keypoints_by_name(names: abc.Sequence[str], pixels: FloatArray, confidence: FloatArray
+                      ) -> tuple[FloatArray, FloatArray]:
+    """(14, 2) pixels and (14,) confidences in :data:`~.synth.body.KEYPOINTS` order from a
+    model's own ``names`` (K,), ``pixels`` (K, 2) and ``confidence`` (K,): keypoints the
+    model does not have are NaN with confidence 0; names we do not know are ignored."""
+    if tuple(names) == KEYPOINTS:
+        return np.asarray(pixels, np.float64), np.asarray(confidence, np.float64)
+    index = {n: i for i, n in enumerate(names)}
+    xy = np.full((N_KEYPOINTS, 2), np.nan)
+    conf = np.zeros(N_KEYPOINTS)
+    for j, name in enumerate(KEYPOINTS):
+        i = index.get(name)
+        if i is not None and i < len(pixels):
+            xy[j], conf[j] = pixels[i], confidence[i]
+    return xy, conf
+
+
+def keypoint_depth(readings: FloatArray, scale: float = 1.0) -> FloatArray:
+    """(14,) camera-z depth of each keypoint from (14,) depth-map readings over them.
+
+    A depth map sees the body's surface; a keypoint (a joint) lies beneath it by
+    :data:`SURFACE_DEPTH` times the body ``scale``. NaN where the reading is NaN and at
+    the paws (their depth comes from the body model).
+    """
+    r = np.asarray(readings, dtype=np.float64)
+    if r.shape != (N_KEYPOINTS,):
+        raise InputError(f"keypoint_depth: readings have shape {r.shape}; expected "
+                         f"({N_KEYPOINTS},)")
+    return np.asarray(r + _SURFACE * float(scale))
+
+
 # ---------------------------------------------------------------------------------------
 # Smoothing.
 
@@ -493,8 +540,8 @@ class Lifter:
     terms hold it); before any pose, it gives NaN positions, heading and vector.
 
     The body's size: ``scale`` when given; else the default shape until
-    ``scale_frames`` frames with at least two valid keypoints on the head have been
-    seen, then :func:`~.bodyfit.estimate_scale` of their back-projected points (kept
+    ``scale_frames`` frames with at least two valid keypoints of ``scale_pairs`` have
+    been seen, then :func:`~.bodyfit.estimate_scale` of their back-projected points (kept
     from then on, through :meth:`reset`). The tail length likewise: ``tail_length``
     when given, else :func:`~.bodyfit.estimate_tail_length` of the same frames (the
     shape's own when none of them shows the three tail keypoints).
@@ -523,11 +570,16 @@ class Lifter:
     refit_px:
         Reprojection error (px) of a warm fit above which the frame is refitted from
         the observations.
+    scale_pairs:
+        The keypoint pairs whose distances give the size (:func:`~.bodyfit.estimate_scale`):
+        the head's by default; :data:`~.bodyfit.SPINE_SCALE_PAIRS` for keypoints that
+        follow the body model along the spine but not on the head (our 2D model).
     """
 
     def __init__(self, camera: Any, shape: MouseShape | None = None, *,
                  p_cutoff: float = 0.3, scale: float | None = None,
                  tail_length: float | None = None, scale_frames: int = 30,
+                 scale_pairs: tuple[tuple[str, str], ...] = SCALE_PAIRS,
                  min_cutoff: float = 1.0, beta: float = 60.0, d_cutoff: float = 1.0,
                  reset_after: float = 0.5, model_sigma: float = 0.004,
                  sigma_px: float = 3.0, sigma_depth: float = 0.004,
@@ -555,6 +607,8 @@ class Lifter:
         self.base_shape = shape if shape is not None else MouseShape()
         self.p_cutoff = float(p_cutoff)
         self.scale_frames = scale_frames
+        self.scale_pairs = scale_pairs
+        self._scale_keypoints = np.array(sorted({_K[n] for pair in scale_pairs for n in pair}))
         self.reset_after = float(reset_after)
         self.model_sigma = float(model_sigma)
         self.refit_px = float(refit_px)
@@ -662,14 +716,14 @@ class Lifter:
                       scale=self.scale, tail_length=self.shape.tail_length)
 
     def _learn_scale(self, points: FloatArray, has_depth: NDArray[np.bool_]) -> None:
-        if self._estimated or np.count_nonzero(has_depth[_SCALE_KEYPOINTS]) < 2:
+        if self._estimated or np.count_nonzero(has_depth[self._scale_keypoints]) < 2:
             return
         self._scale_points.append(np.where(has_depth[:, None], points, np.nan))
         if len(self._scale_points) >= self.scale_frames:
             seen = np.array(self._scale_points)
             scale, tail = self._fixed
             if scale is None:
-                scale = estimate_scale(seen, self.base_shape)
+                scale = estimate_scale(seen, self.base_shape, pairs=self.scale_pairs)
             if tail is None:
                 tail = estimate_tail_length(seen, self.base_shape.tail_length)
             self._set_size(scale, tail)

@@ -1,0 +1,79 @@
+"""The whole image-to-3D core in one process: what the keypoint, depth and lifter nodes
+do over ROS, for offline analysis and evaluation.
+
+One detector finds the mouse once per frame and both networks crop around it; the
+lifter pairs nothing (both results belong to the same frame by construction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mouse_lifter_ros.core.arena import ArenaCalibration
+from mouse_lifter_ros.core.bodyfit import SPINE_SCALE_PAIRS
+from mouse_lifter_ros.core.depth import DepthMap, DepthModel, DepthSpec
+from mouse_lifter_ros.core.keypoints import KeypointModel, Keypoints, ModelSpec
+from mouse_lifter_ros.core.lifter import Lifted, Lifter, keypoint_depth, sample_depth
+
+
+@dataclass(frozen=True)
+class Frame3D:
+    """One frame through the core: 2D keypoints (confidence cut applied), the depth map,
+    the depth map's reading over each keypoint (14,) m (its surface, see
+    :func:`~.lifter.keypoint_depth`), and the lifted pose (None: no mouse)."""
+
+    keypoints: Keypoints
+    depth: DepthMap
+    readings: NDArray[np.float64]
+    lifted: Lifted | None
+
+
+class PosePipeline:
+    """Frame -> :class:`Frame3D`, with the nodes' defaults.
+
+    Parameters
+    ----------
+    arena:
+        The calibration of the camera the frames come from.
+    keypoint_model, depth_model:
+        Model YAML paths or loaded specs (None: the shipped models).
+    p_cutoff:
+        As the keypoint node's: keypoints below it are NaN (and filled by the lifter).
+    lifter:
+        Keyword arguments of :class:`~mouse_lifter_ros.core.lifter.Lifter`.
+    """
+
+    def __init__(self, arena: ArenaCalibration, *,
+                 keypoint_model: str | Path | ModelSpec | None = None,
+                 depth_model: str | Path | DepthSpec | None = None, device: str = "auto",
+                 threads: int = 0, p_cutoff: float = 0.5,
+                 lifter: dict[str, Any] | None = None) -> None:
+        self.keypoints = KeypointModel(keypoint_model, device=device, threads=threads)
+        self.depth = DepthModel(depth_model, arena=arena, device=device, threads=threads,
+                                detector=self.keypoints.detector)
+        self.p_cutoff = p_cutoff
+        self._lifter_args = {"p_cutoff": p_cutoff, "scale_pairs": SPINE_SCALE_PAIRS,
+                             **(lifter or {})}
+        self.lifter = Lifter(arena, **self._lifter_args)
+
+    def set_arena(self, arena: ArenaCalibration) -> None:
+        """Another camera (or animal): the models stay, the lifter starts afresh."""
+        self.depth.arena = arena
+        self.lifter = Lifter(arena, **self._lifter_args)
+
+    def __call__(self, frame: NDArray[np.uint8], stamp_s: float) -> Frame3D:
+        """Run one frame (H, W) grey or (H, W, 3) BGR uint8 taken at ``stamp_s`` seconds."""
+        kp = self.keypoints(frame).with_cutoff(self.p_cutoff)
+        det = kp.detection
+        depth = self.depth(frame, det)
+        if not depth.found:
+            return Frame3D(kp, depth, np.full(len(kp.xy), np.nan), None)
+        readings = sample_depth(depth.depth, depth.roi[:2], kp.xy.astype(np.float64))
+        lifted = self.lifter.lift(stamp_s, kp.xy, kp.confidence,
+                                  keypoint_depth(readings, self.lifter.scale))
+        return Frame3D(kp, depth, readings, lifted)
