@@ -7,7 +7,9 @@ tests and later stages can check what they see:
 
 - ``demo_truth.csv``: per frame the time, the behaviour (fine label and class), and per
   keypoint the pixel position, visibility and arena-frame position in metres;
-- ``demo_scene.json``: the camera (intrinsics, pose over the arena) and the arena.
+- ``demo_scene.json``: the camera (intrinsics, pose over the arena) and the arena;
+- ``demo_arena.yaml``: the same camera as the arena calibration the depth and lifter
+  nodes load (what ``mouse-lifter calibrate`` writes for a real rig).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Final
 
 import numpy as np
 
+from mouse_lifter_ros.core.arena import ArenaCalibration, arena_from_camera, save_arena
 from mouse_lifter_ros.core.bag import write_image_bag
 from mouse_lifter_ros.core.calibration import (
     CameraCalibration,
@@ -63,6 +66,7 @@ class DemoClip:
     bag: Path
     truth: Path
     scene: Path
+    arena: Path
     frames: int
     fps: float
 
@@ -76,6 +80,12 @@ def demo_camera() -> Camera:
     """The demo camera: straight down over the arena centre, arena +x to the right."""
     return camera_over_arena(view="top", height_m=CAMERA_HEIGHT, K=demo_calibration().k,
                              dist=None, width=WIDTH, height=HEIGHT)
+
+
+def demo_arena() -> ArenaCalibration:
+    """The demo camera as an arena calibration (``config/calibration/demo_arena.yaml``)."""
+    return arena_from_camera(demo_camera(), arena_size=ARENA.size,
+                             camera_name=str(DEMO_CAMERA["camera_name"]))
 
 
 def demo_scene() -> Scene:
@@ -157,4 +167,6 @@ def write_demo_clip(out_dir: str | Path, *, seconds: float | None = None, fps: f
              "script": [list(b) for b in demo_script(seconds)],
              "scene": demo_scene().to_dict()}
     scene_path.write_text(json.dumps(scene, indent=1) + "\n", encoding="utf-8")
-    return DemoClip(video, bag, truth, scene_path, len(frames), fps)
+    arena = out / "demo_arena.yaml"
+    save_arena(arena, demo_arena(), comment="The demo clip's camera over its arena (exact).")
+    return DemoClip(video, bag, truth, scene_path, arena, len(frames), fps)

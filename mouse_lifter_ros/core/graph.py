@@ -37,16 +37,17 @@ class NodeSpec:
 class LaunchArgument:
     """A launch argument of a graph.
 
-    Either it overrides ``parameter`` of ``node`` (an empty value keeps the value from
-    the parameter file), or it is a boolean ``switch`` that starts or leaves out the
-    named nodes.
+    Either it overrides ``parameter`` of the nodes in ``node`` (one or more, e.g. the
+    arena file of the depth and lifter nodes; an empty value keeps the value from the
+    parameter file), or it is a boolean ``switch`` that starts or leaves out the named
+    nodes.
     """
 
     name: str
     description: str
     default: str = ""
     type: str = "str"
-    node: str | None = None
+    node: tuple[str, ...] = ()
     parameter: str | None = None
     switch: tuple[str, ...] = ()
 
@@ -98,8 +99,10 @@ class GraphSpec:
             if arg.switch:
                 if not value:
                     left_out.update(arg.switch)
-            elif arg.node is not None and arg.parameter is not None:
-                overrides[arg.node][arg.parameter] = value
+            elif arg.parameter is not None:
+                for node in arg.node:
+                    if node in overrides:
+                        overrides[node][arg.parameter] = value
         if problems:
             raise ParameterError(f"graph '{self.name}': invalid launch arguments:\n"
                                  + "\n".join(problems))
@@ -136,15 +139,15 @@ def load_graphs(path: str | os.PathLike[str]) -> dict[str, GraphSpec]:
                 description=str(a.get("description", "")),
                 default=_as_text(a.get("default", "")),
                 type=str(a.get("type", "bool" if "switch" in a else "str")),
-                node=a.get("node"),
+                node=_names(a.get("node")),
                 parameter=a.get("parameter"),
                 switch=tuple(a.get("switch") or ()),
             )
             if arg.type not in _TYPES:
                 problems.append(f"  graph {gname}: argument {aname}: unknown type {arg.type!r}")
-            targets = list(arg.switch) + ([arg.node] if arg.node else [])
-            if (not targets or (arg.node is not None) == bool(arg.switch)
-                    or (arg.node is not None and not arg.parameter)):
+            targets = list(arg.switch) + list(arg.node)
+            if (not targets or bool(arg.node) == bool(arg.switch)
+                    or (arg.node and not arg.parameter)):
                 problems.append(
                     f"  graph {gname}: argument {aname} needs either node+parameter or switch"
                 )
@@ -185,6 +188,13 @@ def _nodes(raw: dict[str, Any]) -> dict[str, NodeSpec]:
         )
         for name, spec in (raw.get("nodes") or {}).items()
     }
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A node name or a list of them, as a tuple."""
+    if value is None:
+        return ()
+    return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
 
 
 def _as_text(value: Any) -> str:

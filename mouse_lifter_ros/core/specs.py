@@ -94,6 +94,40 @@ KEYPOINT_PARAMS = (
               "(one per physical core)", _threads, ">= 0 and <= 64"),
 )
 
+_ARENA = ParamSpec("arena_file", "", "Arena calibration YAML (mouse-lifter calibrate; path, "
+                   "file:// or package:// URL): intrinsics and the camera's pose over the floor",
+                   _non_empty, "an arena calibration file")
+
+DEPTH_PARAMS = (
+    ParamSpec("model", "", "Depth model description (.yaml beside its .onnx; path, file:// "
+              "or package:// URL); empty = the shipped model"),
+    _ARENA,
+    KEYPOINT_PARAMS[1],  # device
+    KEYPOINT_PARAMS[4],  # threads
+)
+
+LIFTER_PARAMS = (
+    _ARENA,
+    ParamSpec("frame_id", "arena", "Frame of the poses and markers (REP-103: x, y on the "
+              "floor, z up, metres)", _non_empty, "non-empty"),
+    ParamSpec("p_cutoff", 0.5, "Keypoints below this confidence are filled by the body model "
+              "and published with valid = false", _unit_interval, ">= 0 and <= 1"),
+    ParamSpec("body_scale", 0.0, "Size of this animal relative to the body model's adult "
+              "(1 = nose to tail base 92 mm); 0 = estimate it from the first frames",
+              at_least(0.0), ">= 0"),
+    ParamSpec("iterations", 3, "Levenberg-Marquardt steps per frame (warm-started from the "
+              "previous frame)", at_least(1), ">= 1"),
+    ParamSpec("min_cutoff", 1.0, "One-euro filter: cut-off frequency at rest, Hz (lower = "
+              "smoother, more lag when still)", at_least(0.0, strict=True), "> 0"),
+    ParamSpec("beta", 60.0, "One-euro filter: how fast the cut-off rises with speed (higher = "
+              "less lag when moving)", at_least(0.0), ">= 0"),
+    ParamSpec("queue_size", 8, "Keypoint and depth messages held while waiting for their "
+              "partner (older ones are dropped and counted)", at_least(1), ">= 1"),
+    ParamSpec("markers", True, "Publish a MarkerArray skeleton for RViz on markers"),
+    ParamSpec("diagnostics_period", 1.0, "Seconds between diagnostics messages",
+              at_least(0.0, strict=True), "> 0"),
+)
+
 RECORDER_PARAMS = (
     ParamSpec("output_dir", "recordings", "Folder the files are written to (created if "
               "missing)", _non_empty, "non-empty"),
@@ -114,6 +148,8 @@ NODE_PARAMS = {
     "bag_source_node": BAG_SOURCE_PARAMS,
     "monitor_node": MONITOR_PARAMS,
     "keypoint_node": KEYPOINT_PARAMS,
+    "depth_node": DEPTH_PARAMS,
+    "lifter_node": LIFTER_PARAMS,
     "behavior_node": BEHAVIOR_PARAMS,
     "stimulus_node": STIMULUS_PARAMS,
     "recorder_node": RECORDER_PARAMS,

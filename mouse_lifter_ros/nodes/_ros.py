@@ -15,17 +15,21 @@ from typing import Any
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Point
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import ColorRGBA
+from visualization_msgs.msg import Marker, MarkerArray
 
 from mouse_lifter_ros.core.calibration import CameraInfoFields
 from mouse_lifter_ros.core.errors import MouseLifterError, ParameterError
 from mouse_lifter_ros.core.images import numpy_to_image_fields
 from mouse_lifter_ros.core.params import ParamSpec, validate
+from mouse_lifter_ros.core.synth.body import SKELETON_EDGES
 
 #: Images and camera info: only the newest frame matters; a late frame is worthless.
 LATEST_FRAME_QOS = QoSProfile(
@@ -51,6 +55,16 @@ RECORD_QOS = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.VOLATILE,
 )
+
+#: Image encodings the networks take, and how to view their pixels as grey or BGR
+#: without a copy.
+BGR_VIEWS: dict[str, Any] = {
+    "mono8": np.s_[...],
+    "bgr8": np.s_[...],
+    "rgb8": np.s_[..., ::-1],
+    "bgra8": np.s_[..., :3],
+    "rgba8": np.s_[..., 2::-1],
+}
 
 
 def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
@@ -154,3 +168,30 @@ def run(factory: Callable[[], Node], args: list[str] | None = None) -> int:
                 close()
             node.destroy_node()
         return int(getattr(node, "exit_code", 0))
+
+
+_OBSERVED = ColorRGBA(r=0.1, g=0.9, b=0.2, a=1.0)
+_FILLED = ColorRGBA(r=0.6, g=0.6, b=0.6, a=0.8)
+_BONE = ColorRGBA(r=1.0, g=0.6, b=0.1, a=1.0)
+
+
+def skeleton_markers(stamp: Time, frame_id: str, positions: np.ndarray, valid: np.ndarray
+                     ) -> MarkerArray:
+    """RViz markers of one pose: keypoints (14, 3) m as spheres, green where ``valid``
+    (observed) and grey where the body model filled them in, and the skeleton's bones
+    as orange lines; they expire after 0.5 s."""
+    points = [Point(x=x, y=y, z=z) for x, y, z in np.asarray(positions).tolist()]
+    dots = Marker(ns="mouse_lifter", id=0, type=Marker.SPHERE_LIST, action=Marker.ADD)
+    dots.points = points
+    dots.colors = [_OBSERVED if v else _FILLED for v in np.asarray(valid).tolist()]
+    dots.scale.x = dots.scale.y = dots.scale.z = 0.006
+    bones = Marker(ns="mouse_lifter", id=1, type=Marker.LINE_LIST, action=Marker.ADD)
+    bones.points = [points[i] for edge in SKELETON_EDGES for i in edge]
+    bones.color = _BONE
+    bones.scale.x = 0.002
+    for m in (dots, bones):
+        m.header.stamp = stamp
+        m.header.frame_id = frame_id
+        m.pose.orientation.w = 1.0
+        m.lifetime.nanosec = 500_000_000
+    return MarkerArray(markers=[dots, bones])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import array
 import time
-from typing import Any
 
 import numpy as np
 from rclpy.node import Node
@@ -25,21 +24,13 @@ from mouse_lifter_ros.core.keypoints import KeypointModel
 from mouse_lifter_ros.core.specs import KEYPOINT_PARAMS
 from mouse_lifter_ros.msg import Keypoints2D
 from mouse_lifter_ros.nodes._ros import (
+    BGR_VIEWS,
     LATEST_FRAME_QOS,
     RELIABLE_QOS,
     declare_parameters,
     resolve_path,
     run,
 )
-
-#: Encodings the model takes, and how to view their pixels as grey or BGR (no copy).
-_AS_BGR: dict[str, Any] = {
-    "mono8": np.s_[...],
-    "bgr8": np.s_[...],
-    "rgb8": np.s_[..., ::-1],
-    "bgra8": np.s_[..., :3],
-    "rgba8": np.s_[..., 2::-1],
-}
 
 
 def _floats(values: np.ndarray) -> array.array:  # type: ignore[type-arg]
@@ -69,11 +60,11 @@ class KeypointNode(Node):
 
     def _on_image(self, msg: Image) -> None:
         self.frames += 1
-        view = _AS_BGR.get(msg.encoding)
+        view = BGR_VIEWS.get(msg.encoding)
         try:
             if view is None:
                 raise InputError(f"image encoding {msg.encoding!r}: the keypoint model takes "
-                                 f"{', '.join(_AS_BGR)}")
+                                 f"{', '.join(BGR_VIEWS)}")
             frame = image_to_numpy(msg)[view]
             start = time.perf_counter()
             kp = self.model(frame, self.roi).with_cutoff(self.p_cutoff)

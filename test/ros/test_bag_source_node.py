@@ -33,8 +33,8 @@ def _replay(listener: Listener, namespace: str, params: Path,
     images = listener.subscribe(msgs.Image, f"/{namespace}/camera/image_raw", LATEST_FRAME_QOS)
     infos = listener.subscribe(msgs.CameraInfo, f"/{namespace}/camera/camera_info",
                                LATEST_FRAME_QOS)
-    with GraphRun("replay", arguments={"monitor": "false", **args}, namespace=namespace,
-                  params_file=params) as run:
+    with GraphRun("replay", arguments={"monitor": "false", "lift": "false", **args},
+                  namespace=namespace, params_file=params) as run:
         assert run.wait_any(timeout=30) == "bag_source", run.output("bag_source")
         code, out = run.processes["bag_source"].returncode, run.output("bag_source")
     return code, out, images, infos
@@ -81,7 +81,7 @@ def test_keep_recorded_stamps_and_start_offset(listener: Listener, namespace: st
 def test_bag_without_topic_lists_topics(namespace: str, ros_domain: int, tmp_path: Path) -> None:
     bag = _write_bag(tmp_path / "bag", "sqlite3")
     params = write_params(tmp_path / "p.yaml", {"bag_source": {"image_topic": "/top/image"}})
-    with GraphRun("replay", arguments={"bag": str(bag), "monitor": "false"},
+    with GraphRun("replay", arguments={"bag": str(bag), "monitor": "false", "lift": "false"},
                   namespace=namespace, params_file=params) as run:
         assert run.wait_any(timeout=20) == "bag_source"
         code, out = run.processes["bag_source"].returncode, run.output("bag_source")
@@ -101,7 +101,8 @@ def test_bad_input(namespace: str, ros_domain: int, tmp_path: Path, args: dict[s
                    expected: str) -> None:
     bag = _write_bag(tmp_path / "bag", "sqlite3")
     args = {k: v.replace("BAG", str(bag)) for k, v in args.items()}
-    with GraphRun("replay", arguments={**args, "monitor": "false"}, namespace=namespace) as run:
+    with GraphRun("replay", arguments={**args, "monitor": "false", "lift": "false"},
+                  namespace=namespace) as run:
         assert run.wait_any(timeout=20) == "bag_source"
         code, out = run.processes["bag_source"].returncode, run.output("bag_source")
     assert code in (1, 2) and expected in out, out

@@ -37,7 +37,7 @@ def test_video_file_reaches_subscriber(listener: Listener, namespace: str, video
     images = listener.subscribe(msgs.Image, f"/{namespace}/camera/image_raw", LATEST_FRAME_QOS)
     infos = listener.subscribe(msgs.CameraInfo, f"/{namespace}/camera/camera_info",
                                LATEST_FRAME_QOS)
-    args = {"source": str(video), "monitor": "false",
+    args = {"source": str(video), "monitor": "false", "lift": "false",
             "calibration": "package://mouse_lifter_ros/config/calibration/demo_camera.yaml"}
     # The camera waits until our subscriber and the graph's keypoint node are matched,
     # then plays the file to its end.
@@ -77,7 +77,7 @@ def test_crop_mono_and_roi(listener: Listener, namespace: str, video: Path,
     params = write_params(tmp_path / "params.yaml", {"camera": {
         "source": str(video), "crop": [100, 80, 160, 120], "encoding": "mono8",
         "wait_for_subscribers": 2}})  # this test and the keypoint node
-    with GraphRun("live", arguments={"monitor": "false"}, namespace=namespace,
+    with GraphRun("live", arguments={"monitor": "false", "lift": "false"}, namespace=namespace,
                   params_file=params) as run:
         assert run.wait_any(timeout=20) == "camera"
         out = run.output("camera")
@@ -94,8 +94,8 @@ def test_crop_mono_and_roi(listener: Listener, namespace: str, video: Path,
 def _run_camera(namespace: str, args: dict[str, str],
                 params: Path | None = None) -> tuple[int, str]:
     """Start the live graph without the monitor; return the camera's exit code and output."""
-    with GraphRun("live", arguments={**args, "monitor": "false"}, namespace=namespace,
-                  params_file=params) as run:
+    with GraphRun("live", arguments={**args, "monitor": "false", "lift": "false"},
+                  namespace=namespace, params_file=params) as run:
         assert run.wait_any(timeout=20) == "camera"
         return run.processes["camera"].returncode, run.output("camera")
 

@@ -40,14 +40,16 @@ def test_nodes_stop_cleanly_on_signals(tmp_path: Path, ros_domain: int,
     from mouse_lifter_ros.core.democlip import write_demo_clip
 
     clip = write_demo_clip(tmp_path, seconds=1.0)
-    with GraphRun("replay", arguments={"bag": str(clip.bag), "loop": "true"},
+    with GraphRun("replay", arguments={"bag": str(clip.bag), "loop": "true",
+                                       "arena": str(clip.arena)},
                   namespace=f"sig{int(sig)}") as run:
         assert run.wait_any(timeout=3.0) is None, "a node ended early"
         for proc in run.processes.values():
             proc.send_signal(sig)
         codes = {name: proc.wait(timeout=10) for name, proc in run.processes.items()}
         outputs = {name: run.output(name) for name in run.processes}
-    assert codes == {"bag_source": 0, "keypoint": 0, "monitor": 0}, outputs
+    assert codes == {"bag_source": 0, "keypoint": 0, "depth": 0, "lifter": 0,
+                     "monitor": 0}, outputs
     # close() ran with a valid context: the monitor's totals were logged.
     assert "total: /sig" in outputs["monitor"], outputs["monitor"]
     assert "Traceback" not in "".join(outputs.values())

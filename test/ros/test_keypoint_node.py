@@ -89,7 +89,8 @@ def test_demo_clip_keypoints_near_truth(listener: Listener, namespace: str, tmp_
     # this test listen to the images.
     params = write_params(tmp_path / "p.yaml", {"bag_source": {
         "restamp": False, "wait_for_subscribers": 3, "rate": 0.5}})
-    with GraphRun("replay", arguments={"bag": str(clip.bag)}, namespace=namespace,
+    with GraphRun("replay", arguments={"bag": str(clip.bag), "lift": "false"},
+                  namespace=namespace,
                   params_file=params) as run:
         # The keypoints' writer may match this reader seconds after it started: a round
         # trip through the node (a blank image, stamps of 1970) proves the path first.

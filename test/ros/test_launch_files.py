@@ -45,8 +45,8 @@ def test_launch_file_names_only_installed_things(name: str) -> None:
             assert callable(module.main)
             assert f"/**/{node.name}" in params, f"params.yaml has no section for {node.name}"
         for arg in graph.arguments:
-            if arg.parameter:
-                node = next(n for n in graph.nodes if n.name == arg.node)
+            for target in arg.node if arg.parameter else ():
+                node = next(n for n in graph.nodes if n.name == target)
                 known = {s.name for s in NODE_PARAMS[node.executable]}
                 assert arg.parameter in known, f"{name}: {arg.name} sets unknown {arg.parameter}"
 

@@ -36,7 +36,8 @@ def generate_test_description() -> launch.LaunchDescription:
         PythonLaunchDescriptionSource(
             str(Path(get_package_share_directory("mouse_lifter_ros")) / "launch"
                 / "replay.launch.py")),
-        launch_arguments={"bag": str(clip.bag), "namespace": NAMESPACE, "loop": "true"}.items(),
+        launch_arguments={"bag": str(clip.bag), "namespace": NAMESPACE, "loop": "true",
+                          "arena": str(clip.arena)}.items(),
     )
     return launch.LaunchDescription([replay, launch_testing.actions.ReadyToTest()])
 

@@ -64,10 +64,11 @@ def test_arguments_match_node_parameters(graphs: dict[str, GraphSpec]) -> None:
             if arg.switch:
                 assert set(arg.switch) <= set(exe)
                 continue
-            assert arg.node in exe and arg.parameter
-            node_specs = {s.name: s for s in NODE_PARAMS[exe[arg.node]]}
-            assert arg.parameter in node_specs, f"{graph.name}: {arg.name}"
-            assert arg.type == node_specs[arg.parameter].type.__name__, arg.name
+            assert arg.node and set(arg.node) <= set(exe) and arg.parameter
+            for node in arg.node:
+                node_specs = {s.name: s for s in NODE_PARAMS[exe[node]]}
+                assert arg.parameter in node_specs, f"{graph.name}: {arg.name}"
+                assert arg.type == node_specs[arg.parameter].type.__name__, arg.name
 
 
 def test_resolve_defaults(graphs: dict[str, GraphSpec]) -> None:

@@ -1,0 +1,141 @@
+"""Frame-to-Pose3D latency and throughput through the ROS graph, on this machine.
+
+    tools/ros-env.sh python benchmarks/pose_latency.py [--seconds 10] [--fast-rate 20]
+
+Renders the demo clip (640x480 mono8, 30 fps, ``--seconds`` long), then replays it
+twice through the ``replay`` graph of ``config/graph.yaml`` in real node processes
+(bag_source -> keypoint, depth -> lifter; monitor off):
+
+1. at the clip's own 30 fps, restamped with the publish time like a live camera: the
+   latency of each ``Pose3D`` is its arrival here minus its source stamp (the moment the
+   bag source published the frame), so it covers DDS transport of the image, both
+   networks, pairing, the body-model fit and the pose's own transport;
+2. at ``--fast-rate`` times the clip's speed, as fast as the nodes can take it: poses per
+   second out, and the share of frames that made it (the nodes keep only the newest
+   image, so a slow stage skips frames instead of queueing them).
+
+Prints p50/p90/p99/max latency, the rate and drop figures of each run, and the nodes'
+own totals (inference and lift means). Wall-clock figures depend on what else runs on
+the machine; the load average at the start is printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from mouse_lifter_ros.msg import Pose3D
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+
+from mouse_lifter_ros.core.democlip import write_demo_clip
+from mouse_lifter_ros.nodes._ros import RELIABLE_QOS, stamp_ns
+from mouse_lifter_ros.runner import GraphRun
+
+NS = "bench"
+
+
+def _params(path: Path, rate: float, subscribers: int) -> Path:
+    import yaml
+
+    from mouse_lifter_ros.runner import package_share
+
+    doc = yaml.safe_load((package_share() / "config" / "params.yaml").read_text())
+    doc["/**/bag_source"]["ros__parameters"].update(
+        {"rate": rate, "restamp": True, "wait_for_subscribers": subscribers})
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def replay(clip_bag: Path, arena: Path, rate: float, work: Path) -> tuple[list[tuple[int, int]],
+                                                                          dict[str, str], float]:
+    """Replay at ``rate``; (source stamp ns, arrival ns) per pose, node logs, seconds."""
+    got: list[tuple[int, int]] = []
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    node = Node("pose_latency_bench", context=context)
+    node.create_subscription(Pose3D, f"/{NS}/pose",
+                             lambda m: got.append((stamp_ns(m.source_stamp), time.time_ns())),
+                             RELIABLE_QOS)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=0.05)
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    params = _params(work / f"p{rate:g}.yaml", rate, 2)  # the keypoint and depth nodes
+    start = time.monotonic()
+    with GraphRun("replay", arguments={"bag": str(clip_bag), "arena": str(arena),
+                                       "monitor": "false"},
+                  namespace=NS, params_file=params) as run:
+        # the pose writer must match this reader before the bag starts
+        while node.count_publishers(f"/{NS}/pose") < 1 and time.monotonic() - start < 60:
+            time.sleep(0.05)
+        run.wait_any(timeout=600)
+        time.sleep(1.0)  # the last frames' poses
+        elapsed = time.monotonic() - start
+        run.stop()
+        logs = {n: run.output(n) for n in ("bag_source", "keypoint", "depth", "lifter")}
+    stop.set()
+    thread.join(timeout=2)
+    executor.shutdown()
+    node.destroy_node()
+    rclpy.shutdown(context=context)
+    return got, logs, elapsed
+
+
+def _total(log: str, pattern: str) -> str:
+    m = re.search(pattern, log)
+    return m.group(1) if m else "?"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=10.0, help="clip length (s)")
+    ap.add_argument("--fast-rate", type=float, default=20.0,
+                    help="speed factor of the as-fast-as-possible run")
+    ns = ap.parse_args()
+    load = os.getloadavg()
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+          f"{os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        clip = write_demo_clip(work / "clip", seconds=ns.seconds)
+        print(f"demo clip: {clip.frames} frames, 640x480 mono8, {clip.fps:g} fps")
+        for label, rate in (("at 30 fps", 1.0), (f"as fast as possible (x{ns.fast_rate:g})",
+                                                   ns.fast_rate)):
+            got, logs, _ = replay(clip.bag, clip.arena, rate, work)
+            sent = int(_total(logs["bag_source"], r"bag ended after (\d+) messages") or 0)
+            frames = clip.frames
+            lat = np.array([(arr - src) / 1e6 for src, arr in got])
+            src = np.array([s for s, _ in got], dtype=np.int64)
+            span = (src.max() - src.min()) / 1e9 if len(src) > 1 else float("nan")
+            print(f"\n== replay {label}: {len(got)}/{frames} frames gave a Pose3D "
+                  f"({len(got) / frames:.1%}); bag_source sent {sent} messages")
+            if len(lat):
+                p50, p90, p99 = np.percentile(lat, [50, 90, 99])
+                print(f"   frame-to-Pose3D latency: p50 {p50:.1f} ms, p90 {p90:.1f} ms, "
+                      f"p99 {p99:.1f} ms, max {lat.max():.1f} ms")
+                print(f"   poses per second of source time: {(len(got) - 1) / span:.1f}")
+            infer = r"inference mean ([\d.]+ ms)"
+            kp_ms, depth_ms = _total(logs["keypoint"], infer), _total(logs["depth"], infer)
+            lift_ms = _total(logs["lifter"], r"lift_mean_ms ([\d.]+)")
+            drops = [_total(logs["lifter"], rf"dropped_{k} (\d+)") for k in ("keypoints", "depth")]
+            print(f"   keypoint node: inference mean {kp_ms}; depth node: {depth_ms}; lifter: "
+                  f"lift mean {lift_ms} ms, dropped keypoints {drops[0]}, depth {drops[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
