@@ -317,14 +317,18 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
     through :class:`~.pipeline.PosePipeline` as the nodes run it: one lifter per
     sequence, its body scale estimated online as a node does.
 
-    Returns JSON-able figures: :func:`joint_errors` of the lifter and of the 2D-only
-    baseline (the same 2D keypoints, each put on the floor along its ray), the median
-    error of each keypoint's depth reading (|reading - true camera z|, mm, where the
-    keypoint is visible), the frame count and the frames where no mouse was found.
+    Returns JSON-able figures: :func:`joint_errors` of the lifter (every keypoint, the
+    filled ones included), of the lifter where the 2D model found the keypoint, and of
+    the 2D-only baseline (the same 2D keypoints, each put on the floor along its ray:
+    it has a figure only where the 2D model found the keypoint, so compare it with the
+    second); the median error of each keypoint's depth from the depth map
+    (:func:`~.lifter.keypoint_depth` against the true camera z, mm, where the keypoint
+    is visible); the frame count and the frames where no mouse was found.
     """
     from tqdm import tqdm
 
     from mouse_lifter_ros.core.arena import arena_from_camera
+    from mouse_lifter_ros.core.lifter import keypoint_depth
     from mouse_lifter_ros.core.pipeline import PosePipeline
     from mouse_lifter_ros.core.synth.body import KEYPOINTS
     from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
@@ -333,7 +337,7 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
                          colour=None)
     n = len(KEYPOINTS)
     pipe: PosePipeline | None = None
-    pred, base, truth, reading_err = [], [], [], []
+    pred, base, truth, reading_err, found = [], [], [], [], []
     missed = 0
     bar = tqdm(total=count * config.frames_per_item, desc="eval-3d synthetic", unit="frame",
                disable=not progress)
@@ -355,13 +359,17 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
             if f.lifted is None:
                 missed += 1
             pred.append(f.lifted.positions if f.lifted is not None else np.full((n, 3), np.nan))
-            err = np.abs(f.readings - sample.keypoints_camera[:, 2]) * 1000.0
+            found.append(np.isfinite(f.keypoints.xy).all(axis=1))
+            kd = keypoint_depth(f.readings, pipe.lifter.scale)
+            err = np.abs(kd - sample.keypoints_camera[:, 2]) * 1000.0
             reading_err.append(np.where(sample.visible, err, np.nan))
             bar.update()
     bar.close()
     names = list(KEYPOINTS)
     t_arr = np.array(truth)
     re = np.array(reading_err)
+    p_arr = np.array(pred)
+    seen = np.array(found)[..., None]
 
     def median(a: FloatArray) -> float:
         a = a[np.isfinite(a)]
@@ -371,7 +379,8 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
             "fps": fps, "frames": len(truth), "frames_without_mouse": missed,
             "models": {"keypoints": pipe.keypoints.description if pipe else "",
                        "depth": pipe.depth.description if pipe else ""},
-            "lifter": joint_errors(np.array(pred), t_arr, names),
+            "lifter": joint_errors(p_arr, t_arr, names),
+            "lifter_where_2d_found": joint_errors(np.where(seen, p_arr, np.nan), t_arr, names),
             "floor_baseline_2d_only": joint_errors(np.array(base), t_arr, names),
-            "depth_reading_error_mm_median": {k: median(re[:, i])
-                                              for i, k in enumerate(names)}}
+            "keypoint_depth_error_mm_median": {k: median(re[:, i])
+                                               for i, k in enumerate(names)}}

@@ -47,10 +47,10 @@ def test_eval_3d_synthetic_prints_both_figures(capsys: pytest.CaptureFixture[str
                  "0.5", "--quiet"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["frames"] == 15 and out["sequences"] == 1
-    for key in ("lifter", "floor_baseline_2d_only"):
+    for key in ("lifter", "lifter_where_2d_found", "floor_baseline_2d_only"):
         assert set(out[key]["per_keypoint_mm"]) == set(KEYPOINTS)
         assert np.isfinite(out[key]["mean_mm"])
-    assert set(out["depth_reading_error_mm_median"]) == set(KEYPOINTS)
+    assert set(out["keypoint_depth_error_mm_median"]) == set(KEYPOINTS)
 
 
 def test_eval_3d_direct_call_is_seeded() -> None:
