@@ -366,3 +366,16 @@ def test_rearing_reaches_dannce_nose_heights() -> None:
         seq, joints = scripted("rear", i)
         ours = joints[bout(seq, "rear"), NOSE, 2].max()
         assert 0.060 <= ours <= dannce_max + 0.020
+
+
+def test_stored_pose_prior_is_current() -> None:
+    """models/body/pose_prior.npz is what compute_pose_prior() draws today; if this
+    fails after a change to the motion model, rewrite it:
+    ``tools/ros-env.sh python -c "from mouse_lifter_ros.core.synth.motion import
+    write_pose_prior; write_pose_prior()"``."""
+    from mouse_lifter_ros.core.synth.motion import PRIOR_FILE, compute_pose_prior, pose_prior
+
+    assert PRIOR_FILE.is_file()
+    stored, fresh = pose_prior(), compute_pose_prior()
+    for name in ("mean", "std", "lower", "upper", "free"):
+        assert np.array_equal(getattr(stored, name), getattr(fresh, name)), name

@@ -48,6 +48,7 @@ import functools
 import math
 from collections import abc
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -1379,14 +1380,36 @@ PRIOR_SEED: Final = 20_240_611
 PRIOR_DRAWS: Final = 1200
 
 
+#: The prior as :func:`compute_pose_prior` gives it, stored beside the models so that a
+#: node starts without drawing it (1.5 s); ``test_synth_motion.py`` checks that it is current
+#: (rewrite it with :func:`write_pose_prior` when the motion model changes).
+PRIOR_FILE: Final = Path(__file__).resolve().parents[2] / "models" / "body" / "pose_prior.npz"
+_PRIOR_FIELDS: Final = ("mean", "std", "lower", "upper", "free")
+
+
 @functools.cache
 def pose_prior() -> PosePrior:
+    """The pose prior (:func:`compute_pose_prior`), read from :data:`PRIOR_FILE` when it
+    is there, else computed once, on first use."""
+    if PRIOR_FILE.is_file():
+        with np.load(PRIOR_FILE) as data:
+            return PosePrior(**{k: np.array(data[k]) for k in _PRIOR_FIELDS})
+    return compute_pose_prior()
+
+
+def write_pose_prior(path: Path = PRIOR_FILE) -> None:
+    """Store :func:`compute_pose_prior` at ``path`` (``.npz``)."""
+    prior = compute_pose_prior()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **{k: getattr(prior, k) for k in _PRIOR_FIELDS})
+
+
+def compute_pose_prior() -> PosePrior:
     """The pose prior: hard limits and a Gaussian fitted to :data:`PRIOR_DRAWS` draws.
 
     Draws :func:`sample_pose` for random shapes (:func:`~.body.sample_shape`) and all
-    behaviours in turn with a fixed seed, in the default :class:`Arena`. Computed once,
-    on first use (about 1.5 s). Standard deviations are at least 0.01 rad for angles
-    and 1 mm for lengths.
+    behaviours in turn with a fixed seed, in the default :class:`Arena` (about 1.5 s).
+    Standard deviations are at least 0.01 rad for angles and 1 mm for lengths.
     """
     rng = np.random.default_rng(PRIOR_SEED)
     draws = np.empty((PRIOR_DRAWS, Pose.SIZE))
