@@ -68,7 +68,7 @@ class LifterNode(Node):
             "iterations": p["iterations"], "min_cutoff": p["min_cutoff"], "beta": p["beta"],
             "scale_pairs": SPINE_SCALE_PAIRS}  # our 2D model's ears follow DLC's labellers
         self.lifters: dict[tuple[int, int], Lifter] = {}
-        # the body model's pose prior (about 1.5 s to draw) is made now, not on frame one
+        # the lifter of the calibrated frame size is ready before the first frame
         self._lifter(self.arena.width, self.arena.height)
         self.pairer: StampPairer[Keypoints2D, tuple[Image, tuple[int, int]]] = \
             StampPairer(p["queue_size"])

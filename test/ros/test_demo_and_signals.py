@@ -32,6 +32,10 @@ def test_demo_replays_the_clip_through_the_graph(tmp_path: Path, ros_domain: int
     assert "[keypoint]" in out and "ExecutionProvider" in out, out
     keypoints = re.search(r"total: /demo/keypoints: (\d+) messages", out)
     assert keypoints and int(keypoints.group(1)) > 0, out
+    # ... and the depth and lifter nodes turned nearly every frame into a Pose3D
+    poses = re.search(r"total: /demo/pose: (\d+) messages", out)
+    assert poses and int(poses.group(1)) >= 54, out
+    assert "[depth]" in out and "[lifter]" in out and "frames_without_mouse 0" in out, out
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
