@@ -747,6 +747,17 @@ SPINE_SCALE_PAIRS: Final[tuple[tuple[str, str], ...]] = (
 SCALE_RANGE: Final = (0.85, 1.15)
 
 
+def _frames_of_points(observed: FloatArray, what: str) -> FloatArray:
+    """``observed`` as (F, 14, 3) float64 (one frame (14, 3) gains the axis)."""
+    pts = np.asarray(observed, dtype=np.float64)
+    if pts.ndim == 2:
+        pts = pts[None]
+    if pts.ndim != 3 or pts.shape[1:] != (N_KEYPOINTS, 3):
+        raise InputError(f"{what}: observed points have shape {np.shape(observed)}; "
+                         f"expected (frames, {N_KEYPOINTS}, 3)")
+    return pts
+
+
 def _model_pair_lengths(shape: MouseShape, pairs: tuple[tuple[str, str], ...]
                         ) -> FloatArray:
     kp = fk_batch(shape, Pose().to_vector())[KEYPOINT_JOINTS]
@@ -780,12 +791,7 @@ def estimate_scale(observed: FloatArray, shape: MouseShape | None = None, *,
     InputError
         ``observed`` is not (F, 14, 3).
     """
-    pts = np.asarray(observed, dtype=np.float64)
-    if pts.ndim == 2:
-        pts = pts[None]
-    if pts.ndim != 3 or pts.shape[1:] != (N_KEYPOINTS, 3):
-        raise InputError(f"estimate_scale: observed points have shape {np.shape(observed)};"
-                         f" expected (frames, {N_KEYPOINTS}, 3)")
+    pts = _frames_of_points(observed, "estimate_scale")
     base = MouseShape() if shape is None else shape
     model = _model_pair_lengths(MouseShape(scale=1.0, head_size=base.head_size), pairs)
     ratios = []
@@ -819,12 +825,7 @@ def estimate_tail_length(observed: FloatArray, default: float = MouseShape.tail_
     InputError
         ``observed`` is not (F, 14, 3).
     """
-    pts = np.asarray(observed, dtype=np.float64)
-    if pts.ndim == 2:
-        pts = pts[None]
-    if pts.ndim != 3 or pts.shape[1:] != (N_KEYPOINTS, 3):
-        raise InputError(f"estimate_tail_length: observed points have shape "
-                         f"{np.shape(observed)}; expected (frames, {N_KEYPOINTS}, 3)")
+    pts = _frames_of_points(observed, "estimate_tail_length")
     base, mid, tip = (pts[:, _KP[n]] for n in ("tail_base", "tail_mid", "tail_tip"))
     total = np.linalg.norm(mid - base, axis=1) + np.linalg.norm(tip - mid, axis=1)
     total = total[np.isfinite(total)]

@@ -222,36 +222,34 @@ class StampPairer(Generic[KT, DT]):
     def push_keypoints(self, stamp_ns: int, item: KT) -> list[tuple[int, KT, DT]]:
         """Queue a keypoints item; returns the pairs this completes (0 or 1)."""
         stamp = int(stamp_ns)
-        if self._last is not None and stamp <= self._last:
-            self.dropped_keypoints += 1
-            return []
-        for i, (s, d) in enumerate(self._depth):
-            if s == stamp:
-                del self._depth[i]
-                self._matched(stamp)
-                return [(stamp, item, d)]
-        if len(self._kp) >= self.capacity:
-            self._kp.popleft()
-            self.dropped_keypoints += 1
-        self._kp.append((stamp, item))
-        return []
+        found, partner, dropped = self._push(stamp, item, self._kp, self._depth)
+        self.dropped_keypoints += dropped
+        return [(stamp, item, partner)] if found else []
 
     def push_depth(self, stamp_ns: int, item: DT) -> list[tuple[int, KT, DT]]:
         """Queue a depth item; returns the pairs this completes (0 or 1)."""
         stamp = int(stamp_ns)
+        found, partner, dropped = self._push(stamp, item, self._depth, self._kp)
+        self.dropped_depth += dropped
+        return [(stamp, partner, item)] if found else []
+
+    def _push(self, stamp: int, item: Any, mine: deque[tuple[int, Any]],
+              other: deque[tuple[int, Any]]) -> tuple[bool, Any, int]:
+        """One side's push: (whether ``other`` held the partner, the partner, how many
+        of this side's items were dropped)."""
         if self._last is not None and stamp <= self._last:
-            self.dropped_depth += 1
-            return []
-        for i, (s, k) in enumerate(self._kp):
+            return False, None, 1
+        for i, (s, partner) in enumerate(other):
             if s == stamp:
-                del self._kp[i]
+                del other[i]
                 self._matched(stamp)
-                return [(stamp, k, item)]
-        if len(self._depth) >= self.capacity:
-            self._depth.popleft()
-            self.dropped_depth += 1
-        self._depth.append((stamp, item))
-        return []
+                return True, partner, 0
+        dropped = 0
+        if len(mine) >= self.capacity:
+            mine.popleft()
+            dropped = 1
+        mine.append((stamp, item))
+        return False, None, dropped
 
     def _matched(self, stamp: int) -> None:
         self._last = stamp

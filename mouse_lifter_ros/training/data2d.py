@@ -13,7 +13,7 @@ a part of the arena without the mouse (a window of the image away from it).
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,13 @@ from mouse_lifter_ros.core.keypoints import (
 from mouse_lifter_ros.core.record import read_dlc_csv
 from mouse_lifter_ros.core.synth.body import KEYPOINTS, forward_kinematics, sample_shape
 from mouse_lifter_ros.core.synth.motion import Arena, sample_pose
-from mouse_lifter_ros.core.synth.render import Camera, render, sample_camera, sample_scene
+from mouse_lifter_ros.core.synth.render import (
+    Camera,
+    Sample,
+    render,
+    sample_camera,
+    sample_scene,
+)
 
 WINDOW_PX = 224
 WINDOW_SCALE = 2.0
@@ -80,25 +86,33 @@ def _grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
+def render_window(rng: np.random.Generator, what: str,
+                  window: Callable[[NDArray[Any], float], tuple[NDArray[Any], float, int]]
+                  ) -> tuple[Camera, Sample]:
+    """Draw a mouse, scene and 640x480 camera and render a square window around the
+    mouse: ``window(centre, size)`` of its body box (px) gives the window's centre, side
+    (px of the image) and output size (px). Drawn again, up to 20 times, while the
+    window reaches past the edge of a strong barrel lens. Returns its camera and sample."""
+    for _ in range(20):
+        shape, scene, camera, state = _mouse(rng, 640, 480)
+        px, _ = camera.project(state.keypoints)
+        centre, side, out = window(*body_box(px))
+        win = scaled_window(camera, centre, side, out)
+        try:
+            return win, render(shape, state, win, scene, rng)
+        except InputError:
+            continue
+    raise InputError(f"{what}: no renderable draw in 20 tries")
+
+
 def keypoint_window(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.float32],
                                                     NDArray[np.uint8]]:
     """Window ``i`` of seed ``seed``: grey image (WINDOW_PX, WINDOW_PX), keypoints
     (14, 2) px in the window, and a state per keypoint: 2 visible, 1 hidden, 0 out of
     the window."""
     seed, i = args
-    rng = _rng(seed, i, 1)
-    for _ in range(20):
-        shape, scene, camera, state = _mouse(rng, 640, 480)
-        px, _ = camera.project(state.keypoints)
-        centre, size = body_box(px)
-        win = scaled_window(camera, centre, WINDOW_SCALE * size, WINDOW_PX)
-        try:
-            sample = render(shape, state, win, scene, rng)
-            break
-        except InputError:  # a window past the edge of a strong barrel lens: draw again
-            continue
-    else:
-        raise InputError(f"keypoint window {i}: no renderable draw in 20 tries")
+    _, sample = render_window(_rng(seed, i, 1), f"keypoint window {i}",
+                              lambda c, size: (c, WINDOW_SCALE * size, WINDOW_PX))
     kp = sample.keypoints_2d.astype(np.float32)
     flag = np.where(sample.visible, 2, np.where(sample.in_view, 1, 0)).astype(np.uint8)
     return _grey(sample.image), kp, flag

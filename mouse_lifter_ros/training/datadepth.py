@@ -19,10 +19,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mouse_lifter_ros.core.depth import CROP_PX
-from mouse_lifter_ros.core.errors import InputError
-from mouse_lifter_ros.core.keypoints import CROP_SCALE, body_box
-from mouse_lifter_ros.core.synth.render import _rays, render
-from mouse_lifter_ros.training.data2d import _grey, _mouse, _rendered, _rng, scaled_window
+from mouse_lifter_ros.core.keypoints import CROP_SCALE
+from mouse_lifter_ros.core.synth.render import _rays
+from mouse_lifter_ros.training.data2d import _grey, _rendered, _rng, render_window
 
 
 def depth_crop(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.float16],
@@ -31,21 +30,14 @@ def depth_crop(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.flo
     the mouse) and mouse coverage (0..255), each (CROP_PX, CROP_PX)."""
     seed, i = args
     rng = _rng(seed, i, 3)
-    for _ in range(20):
-        shape, scene, camera, state = _mouse(rng, 640, 480)
-        px, _ = camera.project(state.keypoints)
-        centre, size = body_box(px)
+
+    def window(centre: NDArray[Any], size: float) -> tuple[NDArray[Any], float, int]:
+        # the detector's scale and centre jitter; rendered at the image's resolution
         side = CROP_SCALE * size * math.exp(float(np.clip(rng.normal(0, 0.12), -0.3, 0.3)))
         centre = centre + rng.normal(0, 0.07 * side, 2)
-        n = int(np.clip(round(side), 48, 2 * CROP_PX))
-        win = scaled_window(camera, centre, side, n)
-        try:
-            sample = render(shape, state, win, scene, rng)
-            break
-        except InputError:  # past the edge of a strong barrel lens: draw again
-            continue
-    else:
-        raise InputError(f"depth crop {i}: no renderable draw in 20 tries")
+        return centre, side, int(np.clip(round(side), 48, 2 * CROP_PX))
+
+    win, sample = render_window(rng, f"depth crop {i}", window)
     rays = _rays(win)
     z = sample.depth.astype(np.float64)
     pts = np.stack([rays.x * z, rays.y * z, z], axis=-1)
@@ -53,7 +45,7 @@ def depth_crop(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.flo
     mask = sample.mask.astype(np.float32)
     h = np.where(mask > 0, height, 0.0).astype(np.float32)
     size2 = (CROP_PX, CROP_PX)
-    interp = cv2.INTER_AREA if n > CROP_PX else cv2.INTER_LINEAR
+    interp = cv2.INTER_AREA if win.width > CROP_PX else cv2.INTER_LINEAR
     img = cv2.resize(_grey(sample.image), size2, interpolation=interp)
     cover = cv2.resize(mask, size2, interpolation=interp)
     hm = cv2.resize(h * mask, size2, interpolation=interp)
