@@ -69,6 +69,7 @@ class DepthSpec:
     unit: float
     crop_scale: float
     mask_threshold: float
+    view: str = "top"
 
 
 def load_depth_spec(path: str | Path | None = None) -> DepthSpec:
@@ -108,6 +109,9 @@ def load_depth_spec(path: str | Path | None = None) -> DepthSpec:
     unit = num(out, "unit", None, 1e-6)
     scale = num(d, "crop_scale", 1.6, 0.5)
     threshold = num(d, "mask_threshold", 0.0, -30.0)
+    view = d.get("view", "top")
+    if view not in ("top", "bottom"):
+        problems.append(f"view {view!r}: top or bottom (the side it saw the mouse from)")
     if spec_in.width != spec_in.height or spec_in.channels != 1:
         problems.append(f"input {spec_in.width}x{spec_in.height}x{spec_in.channels}: a square "
                         "grey crop needed")
@@ -116,7 +120,8 @@ def load_depth_spec(path: str | Path | None = None) -> DepthSpec:
     return DepthSpec(path=p, name=str(d.get("name", p.stem)), onnx=files["onnx"],
                      detector=files["detector"], input=spec_in,
                      height=str(out.get("height", "height")), mask=str(out.get("mask", "mask")),
-                     stride=int(stride), unit=unit, crop_scale=scale, mask_threshold=threshold)
+                     stride=int(stride), unit=unit, crop_scale=scale, mask_threshold=threshold,
+                     view=str(view))
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,11 @@ class DepthModel:
                  arena: ArenaCalibration, device: str = "auto", threads: int = 0,
                  detector: Detector | None = None) -> None:
         self.spec = model if isinstance(model, DepthSpec) else load_depth_spec(model)
+        if arena.view != self.spec.view:
+            raise ModelError(f"depth model {self.spec.path}: trained on {self.spec.view} views, "
+                             f"but the arena calibration puts the camera "
+                             f"{'under' if arena.view == 'bottom' else 'over'} the floor "
+                             f"({arena.view} view)")
         self.backend = OnnxBackend(self.spec.onnx, device=device, threads=threads)
         self.detector = detector or Detector(self.spec.detector, device=device,
                                              threads=threads)
@@ -191,6 +201,9 @@ class DepthModel:
 
     @arena.setter
     def arena(self, arena: ArenaCalibration) -> None:
+        if arena.view != self.spec.view:
+            raise ModelError(f"depth model {self.spec.path}: trained on {self.spec.view} "
+                             f"views, not {arena.view} views")
         self._arena = arena
         self._scaled = {}
 

@@ -121,7 +121,7 @@ def write_depth_yaml(out: Path, *, notes: dict[str, Any]) -> Path:
                       "std": [STD]},
             "output": {"height": "height", "mask": "mask", "stride": STRIDE,
                        "unit": DEPTH_UNIT},
-            "crop_scale": 1.6, "mask_threshold": 0.0, "training": notes}
+            "crop_scale": 1.6, "mask_threshold": 0.0, "view": "top", "training": notes}
     path = out / "default.yaml"
     head = ("# The default depth model of mouse_lifter_ros (see MODEL_CARD.md). Written by\n"
             "# mouse-lifter train-depth. Output: per stride-4 cell of the crop, the height\n"
