@@ -552,7 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--crops", type=int, default=20000, help="synthetic crops rendered")
     p.add_argument("--val", type=int, default=500, help="of which held out")
-    p.add_argument("--steps", type=int, default=3000, help="training batches of 32")
+    p.add_argument("--steps", type=int, default=7000, help="training batches of 32")
     p.add_argument("--workers", type=int, default=None, help="render processes")
     p.add_argument("--cache", default=None, help="folder to keep rendered data between runs")
     p.set_defaults(func=_train_depth)

@@ -43,7 +43,7 @@ class TrainDepthConfig:
     seed: int = 0
     crops: int = 20000
     val: int = 500
-    steps: int = 3000
+    steps: int = 7000
     batch: int = 32
     lr: float = 2e-3
     workers: int = 2
