@@ -26,7 +26,9 @@ def test_wheel_holds_core_and_command(tmp_path: Path) -> None:
                    "models/behavior/MODEL_CARD.md", "core/keypoints.py",
                    "models/keypoints2d/default.yaml", "models/keypoints2d/keypoints.onnx",
                    "models/keypoints2d/detector.yaml", "models/keypoints2d/detector.onnx",
-                   "models/keypoints2d/MODEL_CARD.md"):
+                   "models/keypoints2d/MODEL_CARD.md", "models/depth/default.yaml",
+                   "models/depth/depth.onnx", "models/depth/MODEL_CARD.md",
+                   "models/body/pose_prior.npz"):
         assert f"mouse_lifter_ros/{module}" in names
     # The pipeline's requirements are ROS-free and torch is only the training extra.
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist")]
