@@ -342,9 +342,9 @@ def sample_depth(depth: NDArray[Any], offset: tuple[int, int], pixels: FloatArra
 #: the back; the paws are NaN: seen from above, the depth over a paw is mostly the belly
 #: or chest above it (25-35 mm), so a paw's depth is left to the body model.
 SURFACE_DEPTH: Final[dict[str, float]] = {
-    "nose": 0.0024, "left_ear": 0.0039, "right_ear": 0.0039, "head": 0.0091,
-    "neck": 0.0117, "spine_center": 0.0132, "lumbar_spine": 0.0133, "tail_base": 0.0060,
-    "tail_mid": 0.0007, "tail_tip": -0.0006, "left_forepaw": math.nan,
+    "nose": 0.0024, "left_ear": 0.0036, "right_ear": 0.0036, "head": 0.0093,
+    "neck": 0.0119, "spine_center": 0.0132, "lumbar_spine": 0.0136, "tail_base": 0.0064,
+    "tail_mid": -0.0006, "tail_tip": -0.0006, "left_forepaw": math.nan,
     "right_forepaw": math.nan, "left_hindpaw": math.nan, "right_hindpaw": math.nan,
 }
 _SURFACE = np.array([SURFACE_DEPTH[k] for k in KEYPOINTS])
