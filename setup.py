@@ -21,6 +21,7 @@ setup(
     package_data={"mouse_lifter_ros": ["models/*/*.npz", "models/*/*.md", "models/*/*.onnx",
                                        "models/*/*.yaml"]},
     install_requires=[
+        "matplotlib>=3.7",
         "numpy>=1.26",
         "onnxruntime>=1.17",
         "opencv-python-headless>=4.8",

@@ -19,8 +19,8 @@ import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from mouse_lifter_ros.core.errors import SourceError
-from mouse_lifter_ros.core.images import numpy_to_image_fields
+from mouse_lifter_ros.core.errors import InputError, SourceError
+from mouse_lifter_ros.core.images import image_to_grey_or_bgr, numpy_to_image_fields
 
 if TYPE_CHECKING:
     from mouse_lifter_ros.core.calibration import CameraInfoFields
@@ -248,6 +248,73 @@ class BagReplay:
             # Keep the recorded spacing across the seam: one mean period after the last.
             period = (last_due - base) / steps if steps else 0.0
             base = last_due + period
+
+
+class BagImages:
+    """The images of one topic of a bag, decoded (offline analysis; no timing).
+
+    Iterating yields ``(stamp_ns, frame)`` in recorded order: the image header's stamp
+    (its capture time, nanoseconds) and the pixels as (H, W) grey or (H, W, 3) BGR uint8
+    (:func:`~.images.image_to_grey_or_bgr`; a read-only view, valid until the next one).
+    Each iteration reads the bag from its start.
+
+    Parameters
+    ----------
+    path:
+        The bag folder (sqlite3 or MCAP).
+    topic:
+        A ``sensor_msgs/msg/Image`` topic of the bag.
+
+    Attributes
+    ----------
+    count:
+        Messages on the topic, as the bag's metadata says.
+
+    Raises
+    ------
+    SourceError
+        A bag that cannot be read, or one without the topic (listing those it has) or
+        where it has another type. An image whose encoding the models do not take is a
+        :class:`SourceError` when it is reached.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], topic: str = "/camera/image_raw") -> None:
+        self.path, self.topic = Path(path), topic
+        self._reader = _open_reader(self.path)
+        try:
+            available = self._reader.topics
+            if topic not in available:
+                have = ", ".join(f"{n} ({i.msgtype})" for n, i in sorted(available.items()))
+                raise SourceError(f"rosbag '{self.path}' has no topic {topic!r}; it has: "
+                                  f"{have or 'no topics'}")
+            if available[topic].msgtype != "sensor_msgs/msg/Image":
+                raise SourceError(f"rosbag '{self.path}': topic {topic!r} has type "
+                                  f"{available[topic].msgtype}, not sensor_msgs/msg/Image")
+        except SourceError:
+            self._reader.close()
+            raise
+        self.count = int(available[topic].msgcount)
+        self._connections = [c for c in self._reader.connections if c.topic == topic]
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray[Any, np.dtype[np.uint8]]]]:
+        for conn, _t_ns, data in self._reader.messages(self._connections):
+            msg = _TYPESTORE.deserialize_cdr(data, conn.msgtype)
+            stamp = msg.header.stamp
+            try:
+                frame = image_to_grey_or_bgr(msg)
+            except InputError as exc:
+                raise SourceError(f"rosbag '{self.path}', topic {self.topic!r}: {exc}") from exc
+            yield int(stamp.sec) * _NS + int(stamp.nanosec), frame
+
+    def close(self) -> None:
+        """Close the bag."""
+        self._reader.close()
+
+    def __enter__(self) -> BagImages:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def write_image_bag(

@@ -240,3 +240,31 @@ def numpy_to_image_fields(array: np.ndarray[Any, np.dtype[Any]], encoding: str) 
         step=width * info.channels * info.dtype.itemsize,
         data=arr.reshape(-1).view(np.uint8).data.toreadonly(),
     )
+
+
+#: Encodings the vision models take, and the view of the decoded array that gives grey
+#: (H, W) or BGR (H, W, 3) uint8 pixels without a copy.
+BGR_VIEWS: dict[str, Any] = {
+    "mono8": np.s_[...],
+    "bgr8": np.s_[...],
+    "rgb8": np.s_[..., ::-1],
+    "bgra8": np.s_[..., :3],
+    "rgba8": np.s_[..., 2::-1],
+}
+
+
+def image_to_grey_or_bgr(msg: ImageLike) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """Decode an 8-bit image message as the vision models take it: (H, W) grey or
+    (H, W, 3) BGR uint8, a read-only view of ``msg.data`` (see :func:`image_to_numpy`).
+
+    Raises
+    ------
+    InputError
+        An encoding other than those of :data:`BGR_VIEWS`, or a malformed message.
+    """
+    view = BGR_VIEWS.get(msg.encoding)
+    if view is None:
+        raise InputError(f"image encoding {msg.encoding!r}: the vision models take "
+                         f"{', '.join(BGR_VIEWS)}")
+    out: np.ndarray[Any, np.dtype[np.uint8]] = image_to_numpy(msg)[view]
+    return out

@@ -2,9 +2,13 @@
 
 :func:`draw_pose` draws one frame's skeleton, keypoints (one colour per keypoint, as
 DeepLabCut's labelled videos do) and fading trails of the last frames' keypoints.
+:class:`Labeller` draws a whole video's frames in the style a :class:`LabelStyle` sets
+(the body parts shown, p-cutoff, dot size, colormap, skeleton, keypoints only on a black
+background, trail points), keeping the trails between frames.
 :func:`write_labelled_video` runs a :class:`~mouse_lifter_ros.core.keypoints.KeypointModel`
 over a video file, writes the labelled copy and, optionally, the predictions as
-DeepLabCut ``.h5``/``.csv`` files.
+DeepLabCut ``.h5``/``.csv`` files; ``mouse-lifter analyze`` (``core/analysis.py``) draws
+its labelled videos with the same :class:`Labeller`.
 
 Coordinates are pixels of the frame, origin at the centre of the top-left pixel, x to
 the right and y down (as everywhere in the project). Keypoints are drawn at sub-pixel
@@ -18,6 +22,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -50,6 +55,40 @@ def keypoint_colours(count: int) -> list[BGR]:
     hsv = np.stack([hue, np.full(count, 255, np.uint8), np.full(count, 255, np.uint8)], -1)
     bgr = cv2.cvtColor(hsv[None], cv2.COLOR_HSV2BGR)[0]
     return [(int(b), int(g), int(r)) for b, g, r in bgr]
+
+
+def colormap_colours(count: int, colormap: str | None = None) -> list[BGR]:
+    """``count`` BGR colours (0..255), one per keypoint in their order.
+
+    ``colormap`` None gives :func:`keypoint_colours`; otherwise a matplotlib colormap
+    name (``rainbow``, ``viridis``, ``jet``, ``plasma``, ... as DeepLabCut's ``colormap``
+    option) sampled evenly from one end to the other. Raises :class:`ParameterError`
+    for an unknown name.
+    """
+    if colormap is None:
+        return keypoint_colours(count)
+    if count <= 0:
+        return []
+    cmap = _colormap(colormap)
+    rgba = cmap(np.linspace(0.0, 1.0, count) if count > 1 else np.zeros(1))
+    return [(round(255 * b), round(255 * g), round(255 * r)) for r, g, b, _ in rgba]
+
+
+def colormap_names() -> list[str]:
+    """The matplotlib colormap names :func:`colormap_colours` takes, sorted."""
+    import matplotlib
+
+    return sorted(matplotlib.colormaps)
+
+
+def _colormap(name: str) -> Any:
+    import matplotlib
+
+    try:
+        return matplotlib.colormaps[name]
+    except KeyError:
+        raise ParameterError(f"colormap {name!r}: not a matplotlib colormap (e.g. rainbow, "
+                             "viridis, jet, plasma)") from None
 
 
 def skeleton_indices(skeleton: Sequence[Sequence[str | int]], names: Sequence[str],
@@ -210,6 +249,132 @@ def draw_text(image: U8, text: str, *, line: int = 0) -> U8:
     return image
 
 
+@dataclass(frozen=True)
+class LabelStyle:
+    """How a labelled video is drawn (DeepLabCut's ``create_labeled_video`` options).
+
+    Attributes
+    ----------
+    bodyparts:
+        The keypoint names drawn (None: all); a bone is drawn when both its ends are.
+    p_cutoff:
+        Keypoints whose confidence is below this (0..1) are not drawn.
+    dot_size:
+        Keypoint dot radius, px (None: scaled to the frame, 3 px at 480 p).
+    colormap:
+        Matplotlib colormap of the keypoint colours (None: :func:`keypoint_colours`).
+    skeleton:
+        Draw the model's bones.
+    keypoints_only:
+        Draw on a black frame instead of the video's.
+    trail_points:
+        Earlier frames whose keypoints are drawn as a fading trail (0: none).
+    """
+
+    bodyparts: tuple[str, ...] | None = None
+    p_cutoff: float = 0.5
+    dot_size: int | None = None
+    colormap: str | None = None
+    skeleton: bool = True
+    keypoints_only: bool = False
+    trail_points: int = 0
+
+
+class Labeller:
+    """Draw a video's frames one after the other in a :class:`LabelStyle`.
+
+    Parameters
+    ----------
+    names:
+        The K keypoint names, in the order of the arrays given to :meth:`draw`.
+    skeleton:
+        Bones as pairs of names or indices (see :func:`skeleton_indices`; ``aliases``
+        are further name lists for them, e.g. a model's own names).
+    style:
+        What to draw.
+
+    Raises
+    ------
+    InputError, ParameterError
+        A bone or a body part naming no keypoint; an unknown colormap.
+    """
+
+    def __init__(self, names: Sequence[str], skeleton: Sequence[Sequence[str | int]] = (),
+                 style: LabelStyle | None = None, *aliases: Sequence[str]) -> None:
+        self.names = tuple(names)
+        self.style = style or LabelStyle()
+        bones = skeleton_indices(skeleton, self.names, *aliases) if skeleton else []
+        self.bones = bones if self.style.skeleton else []
+        self.colours = colormap_colours(len(self.names), self.style.colormap)
+        shown = self.style.bodyparts
+        unknown = [p for p in shown or () if p not in self.names]
+        if unknown:
+            raise InputError(f"body parts {unknown} are not keypoints of the model: "
+                             f"{list(self.names)}")
+        self._mask = np.array([shown is None or n in shown for n in self.names])
+        self._history: deque[NDArray[np.float64]] = deque(
+            maxlen=max(self.style.trail_points, 1))
+
+    def reset(self) -> None:
+        """Forget the trails (a new video)."""
+        self._history.clear()
+
+    def draw(self, frame: U8, xy: NDArray[Any], confidence: NDArray[Any] | None = None,
+             text: Sequence[str] = ()) -> U8:
+        """Draw one frame; return the BGR image (H, W, 3) uint8.
+
+        ``frame`` (H, W) grey or (H, W, 3) BGR uint8 (a BGR frame is drawn on in place,
+        unless the style asks for keypoints only); ``xy`` (K, 2) px, NaN where missing;
+        ``confidence`` (K,) 0..1 (None: every finite keypoint counts as found); ``text``:
+        lines written at the top left (see :func:`draw_text`).
+        """
+        st = self.style
+        pts = np.array(xy, dtype=np.float64)
+        if pts.shape != (len(self.names), 2):
+            raise InputError(f"labeller: xy {pts.shape}: ({len(self.names)}, 2) needed")
+        hide = ~self._mask
+        if confidence is not None:
+            with np.errstate(invalid="ignore"):
+                hide = hide | ~(np.asarray(confidence, np.float64) >= st.p_cutoff)
+        pts[hide] = np.nan
+        if st.keypoints_only:
+            base: U8 = np.zeros((*frame.shape[:2], 3), np.uint8)
+        else:
+            base = frame
+        trails = np.stack(self._history) if st.trail_points and self._history else None
+        img = draw_pose(base, pts, None, names=self.names, skeleton=self.bones,
+                        trails=trails, colours=self.colours, radius=st.dot_size,
+                        in_place=True)
+        for i, line in enumerate(text):
+            draw_text(img, line, line=i)
+        if st.trail_points:
+            self._history.append(pts)
+        return img
+
+
+def open_video_writer(out: str | Path, fps: float, size: tuple[int, int]) -> Any:
+    """An open ``cv2.VideoWriter`` for ``out`` (.mp4: mp4v, .avi: MJPG), ``size`` (W, H)
+    px at ``fps`` Hz, BGR frames; missing folders are created, a file replaced.
+
+    Raises
+    ------
+    InputError
+        Another suffix.
+    SourceError
+        When OpenCV cannot open it.
+    """
+    path = Path(out)
+    fourcc = _FOURCCS.get(path.suffix.lower())
+    if fourcc is None:
+        raise InputError(f"labelled video '{path}': suffix must be one of {sorted(_FOURCCS)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, size)
+    if not writer.isOpened():
+        writer.release()
+        raise SourceError(f"labelled video '{path}' could not be opened for writing")
+    return writer
+
+
 def _check_args(p_cutoff: float, trail: int, max_frames: int | None) -> None:
     problems = []
     if not (isinstance(p_cutoff, (int, float)) and math.isfinite(p_cutoff)
@@ -223,7 +388,9 @@ def _check_args(p_cutoff: float, trail: int, max_frames: int | None) -> None:
         raise ParameterError("label video: " + "; ".join(problems))
 
 
-def _open_video(video: str | Path) -> VideoSource:
+def open_video_file(video: str | Path) -> VideoSource:
+    """Open a video file (never a camera device, whatever its name) delivering BGR
+    frames; :class:`SourceError` when it is missing or cannot be decoded."""
     path = Path(video)
     if not path.is_file():
         what = "is not a file" if path.exists() else "does not exist"
@@ -292,13 +459,12 @@ def write_labelled_video(video: str | Path, out: str | Path, model: KeypointMode
 
     _check_args(p_cutoff, trail, max_frames)
     out = Path(out)
-    fourcc = _FOURCCS.get(out.suffix.lower())
-    if fourcc is None:
+    if _FOURCCS.get(out.suffix.lower()) is None:
         raise InputError(f"labelled video '{out}': suffix must be one of {sorted(_FOURCCS)}")
     names = model.names
-    bones = skeleton_indices(model.spec.skeleton, names, model.spec.keypoints)
-    colours = keypoint_colours(len(names))
-    src = _open_video(video)
+    labeller = Labeller(names, model.spec.skeleton,
+                        LabelStyle(p_cutoff=p_cutoff, trail_points=trail), model.spec.keypoints)
+    src = open_video_file(video)
     fps = src.fps
     width, height = src.output_size
     total = src.frame_count if max_frames is None else min(src.frame_count or max_frames,
@@ -307,16 +473,11 @@ def write_labelled_video(video: str | Path, out: str | Path, model: KeypointMode
     dlc: DlcWriter | None = None
     bar = tqdm(total=total, unit="frame", disable=not progress, file=sys.stderr,
                desc=f"label {Path(video).name}")
-    history: deque[NDArray[np.float32]] = deque(maxlen=max(trail, 1))
     times: list[float] = []
     confs: list[NDArray[np.float32]] = []
     n = found_frames = 0
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*fourcc), fps,
-                                 (width, height))
-        if not writer.isOpened():
-            raise SourceError(f"labelled video '{out}' could not be opened for writing")
+        writer = open_video_writer(out, fps, (width, height))
         if dlc_stem is not None:
             dlc = DlcWriter(dlc_stem, names, scorer=model.spec.name, overwrite=True)
         while max_frames is None or n < max_frames:
@@ -335,15 +496,10 @@ def write_labelled_video(video: str | Path, out: str | Path, model: KeypointMode
             if found:
                 found_frames += 1
                 confs.append(kp.confidence)
-            trails = np.stack(history) if trail and history else None
-            img = draw_pose(frame, shown.xy, None, names=names, skeleton=bones,
-                            trails=trails, colours=colours, in_place=True)
             status = (f"mouse, mean confidence {float(np.mean(kp.confidence)):.2f}"
                       if found else "no mouse")
-            draw_text(img, f"frame {n}  {status}")
-            writer.write(img)
-            if trail:
-                history.append(shown.xy)
+            writer.write(labeller.draw(frame, kp.xy, kp.confidence,
+                                       [f"frame {n}  {status}"]))
             n += 1
             bar.update(1)
     finally:

@@ -25,12 +25,15 @@ from mouse_lifter_ros.core.lifter import Lifted, Lifter, keypoint_depth, sample_
 class Frame3D:
     """One frame through the core: 2D keypoints (confidence cut applied), the depth map,
     the depth map's reading over each keypoint (14,) m (its surface, see
-    :func:`~.lifter.keypoint_depth`), and the lifted pose (None: no mouse)."""
+    :func:`~.lifter.keypoint_depth`), the lifted pose (None: no mouse), and the 2D
+    keypoints before the cut (every keypoint with its confidence, as DeepLabCut files
+    hold them; None when not kept)."""
 
     keypoints: Keypoints
     depth: DepthMap
     readings: NDArray[np.float64]
     lifted: Lifted | None
+    uncut: Keypoints | None = None
 
 
 class PosePipeline:
@@ -68,12 +71,13 @@ class PosePipeline:
 
     def __call__(self, frame: NDArray[np.uint8], stamp_s: float) -> Frame3D:
         """Run one frame (H, W) grey or (H, W, 3) BGR uint8 taken at ``stamp_s`` seconds."""
-        kp = self.keypoints(frame).with_cutoff(self.p_cutoff)
+        uncut = self.keypoints(frame)
+        kp = uncut.with_cutoff(self.p_cutoff)
         det = kp.detection
         depth = self.depth(frame, det)
         if not depth.found:
-            return Frame3D(kp, depth, np.full(len(kp.xy), np.nan), None)
+            return Frame3D(kp, depth, np.full(len(kp.xy), np.nan), None, uncut)
         readings = sample_depth(depth.depth, depth.roi[:2], kp.xy.astype(np.float64))
         lifted = self.lifter.lift(stamp_s, kp.xy, kp.confidence,
                                   keypoint_depth(readings, self.lifter.scale))
-        return Frame3D(kp, depth, readings, lifted)
+        return Frame3D(kp, depth, readings, lifted, uncut)

@@ -1,0 +1,765 @@
+"""Offline analysis of videos and rosbag2 recordings: ``mouse-lifter analyze``.
+
+:func:`analyze` runs the same core as the ROS graph (:class:`~.pipeline.PosePipeline`:
+2D keypoints, depth, lifter; then :class:`~.behavior.BehaviorClassifier`) over one or
+more movies, ``.mp4``/``.avi`` files or rosbag2 folders, without ROS, and writes per
+movie ``<stem>`` into the output folder:
+
+``<stem>.h5``, ``<stem>.csv``
+    The 2D keypoints as DeepLabCut writes its predictions (:class:`~.record.DlcWriter`):
+    every keypoint of every frame with its likelihood, whatever the p-cutoff; NaN where
+    the detector found no mouse.
+``<stem>_labelled.mp4``
+    The movie with the keypoints, skeleton and trails drawn (:class:`~.overlay.Labeller`,
+    :class:`AnalysisOptions` sets the style), and a text line: frame, time, the
+    rest/movement state and, in 3D, the behaviour.
+``<stem>_jumps.png``, ``<stem>_likelihood.png``, ``<stem>_coordinates.png``,
+``<stem>_trajectory.png``
+    The four preview plots (:mod:`~.plots`).
+``<stem>_locomotion.csv``, ``<stem>_locomotion.json``
+    Per frame the centre of mass (x, y), its speed and the rest/movement state, and the
+    summary: distance travelled, mean speed, time moving and resting (:mod:`~.locomotion`).
+    The unit is in the column names and the summary's ``unit``: metres with an arena
+    calibration, pixels without.
+
+and one annotations table across all movies, ``annotations.csv`` or
+``annotations.parquet`` (:class:`~.record.AnnotationsWriter`: the Inscopix IDEAS columns
+with ``Movie number`` 0, 1, ... in the order given, ``Frame number`` counting across the
+movies, ``Local frame number`` within each and ``Time since start (s)`` from the start of
+the first movie, the movies laid end to end; then depth, 3D and behaviour).
+
+Without an arena calibration only the 2D stage runs: the 3D columns (``z (m)``, ``X
+(m)``, ``Y (m)``, ``Z (m)``) are empty, ``Behavior`` is empty and locomotion is in
+pixels. The 3D stage needs the arena calibration of the camera that filmed the movies
+(``mouse-lifter calibrate``); frames of another size use it scaled to them.
+
+Median filter: with ``median_window`` >= 3 (odd) the keypoint coordinates (2D x, y in
+pixels and 3D X, Y, Z in metres; the depth follows the 3D position) are median filtered
+over that many frames (:func:`~.locomotion.median_filter`: NaN stays NaN) before anything
+is written or drawn, as the Inscopix IDEAS DeepLabCut tool offers; likelihoods are left
+as they are. 0 or 1: no filter.
+
+Every option is checked before any model is loaded or any file written
+(:func:`check_options`): one :class:`~.errors.ParameterError` lists every problem,
+naming the option, its value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, cast
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mouse_lifter_ros.core.errors import MouseLifterError, ParameterError, SourceError
+from mouse_lifter_ros.core.locomotion import (
+    MIN_BOUT_S,
+    MOVE_SPEED_BODY_LENGTHS,
+    MOVE_SPEED_M_S,
+    SPEED_WINDOW_S,
+    STATE_NAMES,
+    Locomotion,
+    body_length,
+    centre_of_mass,
+    locomotion,
+    median_filter,
+)
+from mouse_lifter_ros.core.record import ANNOTATIONS_FORMATS, AnnotationsFormat
+
+if TYPE_CHECKING:
+    from mouse_lifter_ros.core.arena import ArenaCalibration
+    from mouse_lifter_ros.core.keypoints import KeypointModel, ModelSpec
+    from mouse_lifter_ros.core.overlay import LabelStyle
+    from mouse_lifter_ros.core.pipeline import PosePipeline
+
+FloatArray = NDArray[np.float64]
+U8 = NDArray[np.uint8]
+
+#: Video files analysed (anything else must be a rosbag2 folder).
+VIDEO_SUFFIXES: Final = (".mp4", ".avi")
+DEVICES: Final = ("auto", "cpu", "cuda")
+#: Used for the 2D rest/movement threshold when no body length can be measured, px/s.
+FALLBACK_MOVE_SPEED_PX: Final = 20.0
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """What :func:`analyze` does; each field is a ``mouse-lifter analyze`` option.
+
+    Attributes
+    ----------
+    out:
+        Output folder (created; files in it are replaced).
+    arena:
+        Arena calibration YAML (``mouse-lifter calibrate``) for 3D and behaviour; None:
+        2D only.
+    keypoint_model, depth_model:
+        Model YAML files (None: the shipped models).
+    device, threads:
+        Where ONNX Runtime runs (auto, cpu, cuda) and its CPU threads per network (0:
+        its default).
+    p_cutoff:
+        Likelihood (0..1) below which a keypoint is not used: filled in by the lifter,
+        left out of the labelled video, the plots and the 2D centre of mass. The
+        DeepLabCut files and the annotations keep every keypoint with its likelihood.
+    median_window:
+        Median filter length, frames: odd and >= 3, or 0 or 1 for none.
+    fmt:
+        Annotations table format, ``csv`` or ``parquet``.
+    bodyparts:
+        Body parts drawn in the labelled video (None: all).
+    dot_size:
+        Keypoint dot radius in the labelled video, px (None: 3 px at 480 p, scaled).
+    colormap:
+        Matplotlib colormap of the keypoint colours in the video and plots (None: the
+        project's rainbow, as ``label-video``).
+    skeleton:
+        Draw the skeleton in the labelled video.
+    keypoints_only:
+        Draw the keypoints on black instead of the video.
+    trail_points:
+        Earlier frames drawn as a fading trail per keypoint (0: none).
+    output_fps:
+        Frame rate of the labelled video, Hz (every frame is written; None: the movie's).
+    move_speed:
+        Speed above which the mouse moves: m/s with an arena, px/s without. None: 0.02
+        m/s, or 0.2 body lengths (median nose to tail base) per second in pixels.
+    rest_speed:
+        Speed below which a moving mouse rests (hysteresis), same unit; None: half of
+        ``move_speed``.
+    min_bout_s:
+        Rest or movement bouts shorter than this take the state of the bout before, s.
+    speed_window_s:
+        Centred moving average of the centre of mass before speed and distance, s.
+    image_topic:
+        rosbag2 inputs: the ``sensor_msgs/Image`` topic.
+    max_frames:
+        Analyse at most this many frames of each movie (None: all).
+    progress:
+        Show tqdm progress bars on stderr.
+    """
+
+    out: str | os.PathLike[str] = "analysis"
+    arena: str | os.PathLike[str] | None = None
+    keypoint_model: str | os.PathLike[str] | None = None
+    depth_model: str | os.PathLike[str] | None = None
+    device: str = "auto"
+    threads: int = 0
+    p_cutoff: float = 0.5
+    median_window: int = 0
+    fmt: str = "csv"
+    bodyparts: tuple[str, ...] | None = None
+    dot_size: int | None = None
+    colormap: str | None = None
+    skeleton: bool = True
+    keypoints_only: bool = False
+    trail_points: int = 0
+    output_fps: float | None = None
+    move_speed: float | None = None
+    rest_speed: float | None = None
+    min_bout_s: float = MIN_BOUT_S
+    speed_window_s: float = SPEED_WINDOW_S
+    image_topic: str = "/camera/image_raw"
+    max_frames: int | None = None
+    progress: bool = True
+
+    def label_style(self) -> LabelStyle:
+        """The labelled video's :class:`~.overlay.LabelStyle`."""
+        from mouse_lifter_ros.core.overlay import LabelStyle
+
+        return LabelStyle(bodyparts=self.bodyparts, p_cutoff=self.p_cutoff,
+                          dot_size=self.dot_size, colormap=self.colormap,
+                          skeleton=self.skeleton, keypoints_only=self.keypoints_only,
+                          trail_points=self.trail_points)
+
+
+#: The command-line flag of each option, as error messages name them.
+FLAGS: Final = {f.name: "--" + f.name.replace("_", "-") for f in fields(AnalysisOptions)}
+FLAGS.update({"out": "--out", "fmt": "--format", "min_bout_s": "--min-bout",
+              "speed_window_s": "--speed-window", "keypoint_model": "--model",
+              "progress": "--quiet"})
+
+
+@dataclass(frozen=True)
+class Movie:
+    """One input: its path, ``kind`` (``video`` or ``rosbag2``) and the output stem."""
+
+    path: Path
+    kind: str
+    stem: str
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_real(v: object) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+def movies_of(inputs: Sequence[str | os.PathLike[str]], problems: list[str]) -> list[Movie]:
+    """The :class:`Movie` of each input; what is wrong with them goes to ``problems``."""
+    movies: list[Movie] = []
+    if not inputs:
+        problems.append("VIDEO: give at least one .mp4/.avi file or rosbag2 folder")
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            if (path / "metadata.yaml").is_file():
+                movies.append(Movie(path, "rosbag2", path.name))
+            else:
+                problems.append(f"VIDEO '{path}': a folder but not a rosbag2 (no "
+                                "metadata.yaml)")
+        elif not path.exists():
+            problems.append(f"VIDEO '{path}': does not exist")
+        elif path.suffix.lower() not in VIDEO_SUFFIXES:
+            problems.append(f"VIDEO '{path}': suffix {path.suffix or '(none)'!r}; allowed: "
+                            f"{', '.join(VIDEO_SUFFIXES)} files or a rosbag2 folder")
+        else:
+            movies.append(Movie(path, "video", path.stem))
+    stems: dict[str, list[str]] = {}
+    for m in movies:
+        stems.setdefault(m.stem, []).append(str(m.path))
+    for stem, paths in stems.items():
+        if len(paths) > 1:
+            problems.append(f"VIDEO {', '.join(repr(p) for p in paths)}: all would write "
+                            f"'{stem}.*'; rename or analyse them separately")
+    return movies
+
+
+def check_options(inputs: Sequence[str | os.PathLike[str]],
+                  options: AnalysisOptions) -> tuple[list[Movie], ArenaCalibration | None,
+                                                     ModelSpec]:
+    """Check the inputs and every option at once; return the movies, the arena
+    calibration (None: 2D only) and the keypoint model's description.
+
+    Raises
+    ------
+    ParameterError
+        Listing every problem (option, value, what is allowed).
+    """
+    from mouse_lifter_ros.core.arena import load_arena
+    from mouse_lifter_ros.core.keypoints import load_model_spec
+
+    o = options
+    problems: list[str] = []
+
+    def bad(name: str, allowed: str) -> None:
+        problems.append(f"{FLAGS[name]} {getattr(o, name)!r}: {allowed}")
+
+    movies = movies_of(inputs, problems)
+    out = Path(o.out)
+    if out.exists() and not out.is_dir():
+        bad("out", "an output folder (this is a file)")
+    arena = None
+    if o.arena is not None:
+        try:
+            arena = load_arena(o.arena)
+        except MouseLifterError as exc:
+            bad("arena", f"an arena calibration YAML (mouse-lifter calibrate): {exc}")
+    spec = None
+    try:
+        spec = load_model_spec(None if o.keypoint_model is None else Path(o.keypoint_model))
+    except MouseLifterError as exc:
+        bad("keypoint_model", f"a 2D model YAML: {exc}")
+    if o.depth_model is not None and not Path(o.depth_model).is_file():
+        bad("depth_model", "a depth model YAML file (it does not exist)")
+    if o.device not in DEVICES:
+        bad("device", f"one of {', '.join(DEVICES)}")
+    if not (_is_int(o.threads) and 0 <= o.threads <= 64):
+        bad("threads", "an integer from 0 (ONNX Runtime's default) to 64")
+    if not (_is_real(o.p_cutoff) and 0.0 <= o.p_cutoff <= 1.0):
+        bad("p_cutoff", "a number from 0 to 1")
+    w = o.median_window
+    if not (_is_int(w) and (w in (0, 1) or (w >= 3 and w % 2 == 1))):
+        bad("median_window", "an odd integer >= 3 (frames), or 0 or 1 for no filter")
+    if o.fmt not in ANNOTATIONS_FORMATS:
+        bad("fmt", f"one of {', '.join(ANNOTATIONS_FORMATS)}")
+    if o.bodyparts is not None:
+        parts = list(o.bodyparts)
+        names = list(spec.output_names) if spec is not None else []
+        unknown = [p for p in parts if names and p not in names]
+        if not parts:
+            bad("bodyparts", "one or more body part names")
+        elif unknown:
+            bad("bodyparts", f"{', '.join(unknown)} not among the model's body parts "
+                f"{', '.join(names)}")
+    if o.dot_size is not None and not (_is_int(o.dot_size) and 1 <= o.dot_size <= 100):
+        bad("dot_size", "an integer from 1 to 100 (px)")
+    if o.colormap is not None:
+        from mouse_lifter_ros.core.overlay import colormap_names
+
+        if o.colormap not in colormap_names():
+            bad("colormap", "a matplotlib colormap name, e.g. rainbow, viridis, jet, "
+                "plasma, cool, autumn")
+    for name in ("skeleton", "keypoints_only", "progress"):
+        if not isinstance(getattr(o, name), bool):
+            bad(name, "true or false")
+    if not (_is_int(o.trail_points) and o.trail_points >= 0):
+        bad("trail_points", "an integer >= 0 (frames)")
+    if o.output_fps is not None and not (_is_real(o.output_fps) and o.output_fps > 0):
+        bad("output_fps", "a frame rate > 0 (Hz), or none for the movie's")
+    if o.move_speed is not None and not (_is_real(o.move_speed) and o.move_speed > 0):
+        bad("move_speed", "a speed > 0 (m/s with --arena, px/s without)")
+    if o.rest_speed is not None and not (_is_real(o.rest_speed) and o.rest_speed >= 0):
+        bad("rest_speed", "a speed >= 0 (m/s with --arena, px/s without)")
+    elif (o.rest_speed is not None and _is_real(o.move_speed)
+          and o.move_speed is not None and o.rest_speed > o.move_speed):
+        bad("rest_speed", f"at most --move-speed ({o.move_speed!r})")
+    if not (_is_real(o.min_bout_s) and o.min_bout_s >= 0):
+        bad("min_bout_s", "a duration >= 0 (s)")
+    if not (_is_real(o.speed_window_s) and 0 <= o.speed_window_s <= 10):
+        bad("speed_window_s", "a duration from 0 to 10 (s)")
+    if not (isinstance(o.image_topic, str) and o.image_topic.strip()):
+        bad("image_topic", "a topic name")
+    elif any(m.kind == "rosbag2" for m in movies):
+        from mouse_lifter_ros.core.bag import bag_topics
+
+        for m in movies:
+            if m.kind != "rosbag2":
+                continue
+            try:
+                topics = {t.name: t.msgtype for t in bag_topics(m.path)}
+            except SourceError as exc:
+                problems.append(f"VIDEO '{m.path}': {exc}")
+                continue
+            if topics.get(o.image_topic) != "sensor_msgs/msg/Image":
+                images = [n for n, t in topics.items() if t == "sensor_msgs/msg/Image"]
+                bad("image_topic", f"not an image topic of '{m.path}'; its image topics: "
+                    f"{', '.join(images) or 'none'}")
+    if o.max_frames is not None and not (_is_int(o.max_frames) and o.max_frames >= 1):
+        bad("max_frames", "an integer >= 1, or none for every frame")
+    if problems:
+        raise ParameterError("analyze: invalid options:\n  " + "\n  ".join(problems))
+    assert spec is not None
+    return movies, arena, spec
+
+
+# ---------------------------------------------------------------------------- sources
+
+
+class _Source:
+    """Frames of one movie: ``(time s since its start, frame)``; ``fps`` (None for a
+    bag until read), ``count`` (None if unknown), ``size`` (W, H) once known."""
+
+    def __init__(self, movie: Movie, topic: str) -> None:
+        from mouse_lifter_ros.core.bag import BagImages
+        from mouse_lifter_ros.core.overlay import open_video_file
+
+        self.movie = movie
+        self._video = self._bag = None
+        if movie.kind == "video":
+            self._video = open_video_file(movie.path)
+            self.fps: float | None = float(self._video.fps)
+            self.count: int | None = self._video.frame_count
+        else:
+            self._bag = BagImages(movie.path, topic)
+            self.fps, self.count = None, self._bag.count
+
+    def __iter__(self) -> Iterator[tuple[float, U8]]:
+        if self._video is not None:
+            assert self.fps is not None
+            i = 0
+            while (frame := self._video.read()) is not None:
+                yield i / self.fps, frame
+                i += 1
+        else:
+            assert self._bag is not None
+            first: int | None = None
+            for stamp, frame in self._bag:
+                first = stamp if first is None else first
+                yield (stamp - first) / 1e9, frame
+
+    def close(self) -> None:
+        for src in (self._video, self._bag):
+            if src is not None:
+                src.close()
+
+
+# ---------------------------------------------------------------------------- the pass
+
+
+@dataclass
+class Track:
+    """One movie's poses, frame by frame (T frames, K keypoints).
+
+    Attributes
+    ----------
+    times:
+        (T,) s since the movie's start.
+    xy, likelihood:
+        (T, K, 2) px of the full frame and (T, K) 0..1: every keypoint (NaN where the
+        detector found no mouse).
+    found:
+        (T,) the detector found the mouse.
+    positions, depth:
+        (T, K, 3) arena frame, m, and (T, K) camera z, m; None in 2D.
+    behavior, behavior_probability:
+        (T,) label ("" when none) and its probability (NaN when none); empty in 2D.
+    fps, size:
+        Frame rate (Hz) and (W, H) px.
+    """
+
+    times: FloatArray
+    xy: FloatArray
+    likelihood: FloatArray
+    found: NDArray[np.bool_]
+    positions: FloatArray | None
+    depth: FloatArray | None
+    behavior: list[str] = field(default_factory=list)
+    behavior_probability: FloatArray = field(default_factory=lambda: np.zeros(0))
+    fps: float = 30.0
+    size: tuple[int, int] = (0, 0)
+
+
+def _bar(total: int | None, desc: str, on: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", desc=desc, disable=not on, file=sys.stderr,
+                leave=False)
+
+
+def _track(movie: Movie, options: AnalysisOptions, model: KeypointModel,
+           pipe: PosePipeline | None, arena: ArenaCalibration | None) -> Track:
+    """Pass 1: run the models over every frame of ``movie``."""
+    from mouse_lifter_ros.core.behavior import BehaviorClassifier
+
+    src = _Source(movie, options.image_topic)
+    limit = options.max_frames
+    total = src.count if limit is None else min(src.count or limit, limit)
+    bar = _bar(total, f"analyse {movie.stem}", options.progress)
+    times: list[float] = []
+    xys: list[NDArray[Any]] = []
+    likes: list[NDArray[Any]] = []
+    found: list[bool] = []
+    pos: list[FloatArray] = []
+    labels: list[str] = []
+    probs: list[float] = []
+    k = len(model.names)
+    classifier = BehaviorClassifier() if pipe is not None else None
+    size: tuple[int, int] | None = None
+    scaled = arena
+    try:
+        for t, frame in src:
+            if limit is not None and len(times) >= limit:
+                break
+            if size is None:
+                size = (int(frame.shape[1]), int(frame.shape[0]))
+                if pipe is not None and arena is not None:
+                    scaled = arena.scaled(*size)
+                    pipe.set_arena(scaled)
+            if pipe is not None:
+                result = pipe(frame, t)
+                kp = result.uncut if result.uncut is not None else result.keypoints
+                lifted = result.lifted
+                if lifted is None or classifier is None:
+                    pos.append(np.full((k, 3), np.nan))
+                    labels.append("")
+                    probs.append(math.nan)
+                else:
+                    pos.append(np.asarray(lifted.positions, np.float64))
+                    label, names, p = classifier.update(t, lifted.positions, lifted.valid)
+                    known = label in names
+                    labels.append(label if known else "")
+                    probs.append(float(p[list(names).index(label)]) if known else math.nan)
+            else:
+                kp = model(frame)
+            times.append(t)
+            xys.append(kp.xy)
+            likes.append(kp.confidence)
+            found.append(kp.detection is None or bool(kp.detection.found))
+            bar.update(1)
+    finally:
+        bar.close()
+        src.close()
+    if not times or size is None:
+        raise SourceError(f"{movie.kind} '{movie.path}' delivered no frame")
+    t_arr = np.asarray(times, np.float64)
+    fps = src.fps
+    if fps is None:  # a bag: the rate of its stamps
+        span = float(t_arr[-1] - t_arr[0])
+        fps = (len(t_arr) - 1) / span if len(t_arr) > 1 and span > 0 else 30.0
+    xy = np.asarray(xys, np.float64)
+    like = np.asarray(likes, np.float64)
+    positions = depth = None
+    if pipe is not None and scaled is not None:
+        positions = np.asarray(pos, np.float64)
+        positions = np.where(np.isinf(positions), np.nan, positions)
+    w = options.median_window
+    if w >= 3:
+        xy = median_filter(xy, w)
+        if positions is not None:
+            positions = median_filter(positions, w)
+    if positions is not None and scaled is not None:
+        flat = positions.reshape(-1, 3)
+        z = np.full(len(flat), np.nan)
+        ok = np.isfinite(flat).all(axis=1)
+        if ok.any():
+            z[ok] = scaled.project(flat[ok])[1]
+        depth = z.reshape(positions.shape[:2])
+    return Track(times=t_arr, xy=np.where(np.isinf(xy), np.nan, xy),
+                 likelihood=np.clip(np.nan_to_num(like, nan=0.0), 0.0, 1.0),
+                 found=np.asarray(found), positions=positions, depth=depth,
+                 behavior=labels if pipe is not None else [],
+                 behavior_probability=np.asarray(probs, np.float64),
+                 fps=float(fps), size=size)
+
+
+# ---------------------------------------------------------------------------- outputs
+
+
+def _write_dlc(stem: Path, track: Track, names: Sequence[str], scorer: str) -> None:
+    from mouse_lifter_ros.core.record import DlcWriter, FrameRecord
+
+    with DlcWriter(stem, names, scorer=scorer, checkpoint_every=0, overwrite=True) as w:
+        for i, t in enumerate(track.times.tolist()):
+            w.write(FrameRecord(frame=i, time_s=t, keypoints_2d=track.xy[i],
+                                likelihood=track.likelihood[i]))
+
+
+def _annotate(writer: Any, track: Track, movie: int, first_frame: int,
+              offset_s: float) -> None:
+    from mouse_lifter_ros.core.record import FrameRecord
+
+    for i, t in enumerate(track.times.tolist()):
+        has_3d = track.positions is not None
+        writer.write(FrameRecord(
+            frame=first_frame + i, time_s=offset_s + t, keypoints_2d=track.xy[i],
+            likelihood=track.likelihood[i],
+            keypoints_3d=track.positions[i] if track.positions is not None else None,
+            depth=track.depth[i] if track.depth is not None else None,
+            behavior=track.behavior[i] if has_3d else "",
+            behavior_probability=float(track.behavior_probability[i]) if has_3d else math.nan,
+            movie=movie, local_frame=i))
+
+
+def _locomotion(track: Track, names: Sequence[str],
+                options: AnalysisOptions) -> tuple[Locomotion, str]:
+    """Locomotion in metres (3D) or pixels (2D) and how the threshold was chosen."""
+    usable = track.likelihood >= options.p_cutoff
+    if track.positions is not None:
+        centre = centre_of_mass(track.positions[:, :, :2], names=names)
+        unit = "m"
+        move = options.move_speed if options.move_speed is not None else MOVE_SPEED_M_S
+        rule = "--move-speed" if options.move_speed is not None else \
+            f"default {MOVE_SPEED_M_S:g} m/s"
+    else:
+        centre = centre_of_mass(track.xy, usable, names)
+        unit = "px"
+        length = body_length(track.xy, names, usable)
+        if options.move_speed is not None:
+            move, rule = options.move_speed, "--move-speed"
+        elif math.isfinite(length) and length > 0:
+            move = MOVE_SPEED_BODY_LENGTHS * length
+            rule = (f"default {MOVE_SPEED_BODY_LENGTHS:g} body lengths/s (median nose to "
+                    f"tail base {length:.1f} px)")
+        else:
+            move = FALLBACK_MOVE_SPEED_PX
+            rule = f"{FALLBACK_MOVE_SPEED_PX:g} px/s (no body length could be measured)"
+    loco = locomotion(centre, track.times, unit=unit, move_speed=move,
+                      rest_speed=options.rest_speed, min_bout_s=options.min_bout_s,
+                      window_s=options.speed_window_s)
+    return loco, rule
+
+
+def _write_locomotion(path_csv: Path, path_json: Path, loco: Locomotion,
+                      extra: dict[str, Any]) -> None:
+    import pandas as pd
+
+    u = loco.unit
+    table = pd.DataFrame({
+        "Frame number": np.arange(len(loco.times), dtype=np.int64),
+        "Time since start (s)": loco.times,
+        f"Centre x ({u})": loco.centre[:, 0],
+        f"Centre y ({u})": loco.centre[:, 1],
+        f"Speed ({u}/s)": loco.speed,
+        "State": [STATE_NAMES[int(s)] for s in loco.states],
+    })
+    table.to_csv(path_csv, index=False)
+    path_json.write_text(json.dumps({**loco.summary, **extra}, indent=2) + "\n",
+                         encoding="utf-8")
+
+
+def _plots(out: Path, stem: str, track: Track, names: Sequence[str],
+           colours: Sequence[tuple[int, int, int]], p_cutoff: float) -> dict[str, str]:
+    from mouse_lifter_ros.core import plots
+
+    rgb = plots.rgb_colours(colours)
+    title = f"{stem}: "
+    centre_px = centre_of_mass(track.xy, track.likelihood >= p_cutoff, names)
+    files = {
+        "jumps": plots.plot_jumps(out / f"{stem}_jumps.png", track.xy, track.likelihood,
+                                  names, rgb, p_cutoff=p_cutoff, title=title),
+        "likelihood": plots.plot_likelihood(out / f"{stem}_likelihood.png",
+                                            track.likelihood, track.times, names, rgb,
+                                            p_cutoff=p_cutoff, title=title),
+        "coordinates": plots.plot_coordinates(out / f"{stem}_coordinates.png", track.xy,
+                                              track.likelihood, track.times, names, rgb,
+                                              p_cutoff=p_cutoff, frame_size=track.size,
+                                              title=title),
+        "trajectory": plots.plot_trajectory(out / f"{stem}_trajectory.png", track.xy,
+                                            track.likelihood, names, rgb, p_cutoff=p_cutoff,
+                                            frame_size=track.size, centre=centre_px,
+                                            title=title),
+    }
+    return {k: str(v) for k, v in files.items()}
+
+
+def _label(movie: Movie, path: Path, track: Track, loco: Locomotion, model: KeypointModel,
+           options: AnalysisOptions) -> None:
+    """Pass 2: draw the (filtered) poses on the movie's frames again."""
+    from mouse_lifter_ros.core.overlay import Labeller, open_video_writer
+
+    labeller = Labeller(model.names, model.spec.skeleton, options.label_style(),
+                        model.spec.keypoints)
+    fps = options.output_fps or track.fps
+    n = len(track.times)
+    writer = open_video_writer(path, fps, track.size)
+    src = _Source(movie, options.image_topic)
+    bar = _bar(n, f"label {movie.stem}", options.progress)
+    try:
+        for i, (_, frame) in enumerate(src):
+            if i >= n:
+                break
+            if (frame.shape[1], frame.shape[0]) != track.size:
+                raise SourceError(f"{movie.kind} '{movie.path}': frame {i} is "
+                                  f"{frame.shape[1]}x{frame.shape[0]}, the first was "
+                                  f"{track.size[0]}x{track.size[1]}")
+            line = f"frame {i}  {track.times[i]:.2f} s  {STATE_NAMES[int(loco.states[i])]}"
+            if track.behavior and track.behavior[i]:
+                p = track.behavior_probability[i]
+                line += f"  {track.behavior[i]} {p:.2f}"
+            if not track.found[i]:
+                line += "  no mouse"
+            writer.write(labeller.draw(frame, track.xy[i], track.likelihood[i], [line]))
+            bar.update(1)
+    finally:
+        bar.close()
+        src.close()
+        writer.release()
+
+
+def _stderr(message: str) -> None:
+    print(f"mouse-lifter analyze: {message}", file=sys.stderr)
+
+
+def analyze(inputs: Sequence[str | os.PathLike[str]], options: AnalysisOptions, *,
+            notice: Callable[[str], None] = _stderr) -> dict[str, Any]:
+    """Analyse every movie of ``inputs`` (module docstring); return the JSON summary.
+
+    Parameters
+    ----------
+    inputs:
+        ``.mp4``/``.avi`` files and rosbag2 folders, in movie-number order.
+    options:
+        What to do (:class:`AnalysisOptions`).
+    notice:
+        Called once with a line for the user when running 2D only (no arena).
+
+    Returns
+    -------
+    dict
+        ``movies`` (one entry per input: its files, frames, fps, size, mode, frames with
+        the mouse, mean likelihood, behaviour frame counts and the locomotion summary),
+        ``annotations`` (the table's path), ``mode`` (``3d`` or ``2d``), ``model``,
+        ``p_cutoff``, ``median_window``, ``seconds`` (wall time).
+
+    Raises
+    ------
+    ParameterError
+        Every invalid option at once, before anything runs.
+    SourceError, MouseLifterError
+        A movie that cannot be read; models that cannot be loaded.
+    """
+    from mouse_lifter_ros.core.keypoints import KeypointModel
+    from mouse_lifter_ros.core.overlay import colormap_colours
+    from mouse_lifter_ros.core.pipeline import PosePipeline
+    from mouse_lifter_ros.core.record import AnnotationsWriter
+
+    start = time.monotonic()
+    movies, arena, spec = check_options(inputs, options)
+    out = Path(options.out)
+    pipe: PosePipeline | None = None
+    if arena is not None:
+        depth = None if options.depth_model is None else Path(options.depth_model)
+        pipe = PosePipeline(arena, keypoint_model=spec, depth_model=depth,
+                            device=options.device, threads=options.threads,
+                            p_cutoff=options.p_cutoff)
+        model = pipe.keypoints
+    else:
+        model = KeypointModel(spec, device=options.device, threads=options.threads)
+        notice("no --arena: 2D only. The 3D columns (z, X, Y, Z in metres) of the "
+               "annotations stay empty, no behaviour is classified, and locomotion is in "
+               "pixels. Give the camera's arena calibration (mouse-lifter calibrate) for 3D.")
+    names = list(model.names)
+    colours = colormap_colours(len(names), options.colormap)
+    out.mkdir(parents=True, exist_ok=True)
+    table = out / f"annotations.{options.fmt}"
+    results: list[dict[str, Any]] = []
+    frame0, offset = 0, 0.0
+    fmt = cast("AnnotationsFormat", options.fmt)
+    with AnnotationsWriter(table, names, fmt=fmt, checkpoint_every=0,
+                           overwrite=True) as annotations:
+        for index, movie in enumerate(movies):
+            track = _track(movie, options, model, pipe, arena)
+            stem = movie.stem
+            _write_dlc(out / stem, track, names, spec.name)
+            _annotate(annotations, track, index, frame0, offset)
+            loco, rule = _locomotion(track, names, options)
+            loco_csv, loco_json = out / f"{stem}_locomotion.csv", out / f"{stem}_locomotion.json"
+            _write_locomotion(loco_csv, loco_json, loco,
+                              {"move_speed_rule": rule, "movie": str(movie.path),
+                               "centre_of_mass": "mean of the usable trunk keypoints "
+                               "(neck, spine_center, lumbar_spine, tail_base)"})
+            pngs = _plots(out, stem, track, names, colours, options.p_cutoff)
+            labelled = out / f"{stem}_labelled.mp4"
+            _label(movie, labelled, track, loco, model, options)
+            n = len(track.times)
+            frame0 += n
+            offset += n / track.fps
+            seen = track.found
+            counts: dict[str, int] = {}
+            for label in track.behavior:
+                if label:
+                    counts[label] = counts.get(label, 0) + 1
+            results.append({
+                "movie": index,
+                "input": str(movie.path),
+                "kind": movie.kind,
+                "frames": n,
+                "fps": round(track.fps, 4),
+                "width": track.size[0],
+                "height": track.size[1],
+                "mode": "3d" if track.positions is not None else "2d",
+                "frames_with_mouse": int(seen.sum()),
+                "mean_likelihood": (round(float(track.likelihood[seen].mean()), 4)
+                                    if seen.any() else None),
+                "behavior_frames": counts if track.positions is not None else None,
+                "locomotion": {**loco.summary, "move_speed_rule": rule},
+                "files": {"h5": str(out / f"{stem}.h5"), "csv": str(out / f"{stem}.csv"),
+                          "labelled_video": str(labelled), **pngs,
+                          "locomotion_csv": str(loco_csv),
+                          "locomotion_json": str(loco_json)},
+            })
+    return {
+        "movies": results,
+        "annotations": str(table),
+        "mode": "3d" if arena is not None else "2d",
+        "model": model.description,
+        "p_cutoff": options.p_cutoff,
+        "median_window": options.median_window,
+        "seconds": round(time.monotonic() - start, 2),
+    }
+
