@@ -4,7 +4,8 @@
 
 Renders the demo clip (640x480 mono8, 30 fps, ``--seconds`` long), then replays it
 twice through the ``replay`` graph of ``config/graph.yaml`` in real node processes
-(bag_source -> keypoint, depth -> lifter; monitor off):
+(bag_source -> keypoint, depth -> lifter; monitor, behaviour and stimulus off;
+``benchmarks/trigger_latency.py`` times the whole loop):
 
 1. at the clip's own 30 fps, restamped with the publish time like a live camera: the
    latency of each ``Pose3D`` is its arrival here minus its source stamp (the moment the
@@ -81,7 +82,8 @@ def replay(clip_bag: Path, arena: Path, rate: float, work: Path) -> tuple[list[t
     params = _params(work / f"p{rate:g}.yaml", rate, 3)
     start = time.monotonic()
     with GraphRun("replay", arguments={"bag": str(clip_bag), "arena": str(arena),
-                                       "monitor": "false"},
+                                       "monitor": "false", "behavior": "false",
+                                       "stimulus": "false"},
                   namespace=NS, params_file=params) as run:
         # the lifter must be up (its publisher matched to this reader) before the bag
         # starts: this script's image subscription is the bag's last awaited subscriber

@@ -10,6 +10,7 @@
     mouse-lifter eval-2d --labels CSV           2D keypoint error and PCK on DLC-labelled frames
     mouse-lifter train-2d --out DIR             train the 2D detector and keypoint network
     mouse-lifter label-video VIDEO --out MP4    draw the 2D model's skeleton on a video
+    mouse-lifter analyze VIDEO... --out DIR     offline analysis: poses, table, video, plots
     mouse-lifter train-depth --out DIR          train the depth network (synthetic data)
     mouse-lifter eval-3d --synthetic|--dannce F 3D error of the whole core, and a 2D baseline
     mouse-lifter calibrate --intrinsics CAM.yaml --out ARENA.yaml ...   camera pose over the floor
@@ -90,6 +91,8 @@ def _run_graph(graph: str, arguments: dict[str, str], namespace: str,
     from mouse_lifter_ros.runner import GraphRun
 
     with GraphRun(graph, arguments=arguments, namespace=namespace, params_file=config) as run:
+        for name, why in run.left_out.items():
+            print(f"[run] {name} left out: it {why}")
         try:
             ended = None
             while ended is None:
@@ -112,25 +115,39 @@ def _echo(run: GraphRun) -> None:
 
 
 def _demo(ns: argparse.Namespace) -> int:
-    from mouse_lifter_ros.core.democlip import write_demo_clip
+    from mouse_lifter_ros.core.democlip import truth_bouts, write_demo_clip
+    from mouse_lifter_ros.core.recorder import describe_recording
 
     work = Path(ns.workdir)
-    print(f"== 1/2 making the demo clip in {work}")
+    print(f"== 1/3 making the demo clip in {work}")
     start = time.monotonic()
     clip = write_demo_clip(work, seconds=ns.seconds)
     print(f"   rendered by the synthetic data engine: a mouse walks, rears, walks, grooms; "
           f"{clip.frames} frames, 640x480 mono8, {clip.fps:g} fps "
           f"({time.monotonic() - start:.1f} s)\n   {clip.video}, {clip.bag}, {clip.truth}")
-    print("== 2/2 replaying it through the ROS graph 'replay' (real node processes over DDS):"
+    print("   ground truth: " + ", ".join(f"{c} frames {a}-{b} ({t0:.2f}-{t1:.2f} s)"
+                                          for c, a, b, t0, t1 in truth_bouts(clip.truth)))
+    print("== 2/3 replaying it through the ROS graph 'replay' (real node processes over DDS):"
           "\n   bag_source -> camera/image_raw -> keypoint (2D model) -> keypoints\n"
           "                                  -> depth (depth model) -> depth/image\n"
           "   keypoints + depth/image -> lifter (body-model fit) -> pose (Pose3D, metres); "
-          f"arena {clip.arena.name}\n   the monitor reports images, keypoints and poses")
+          f"arena {clip.arena.name}\n   pose -> behavior -> behavior (label per frame)\n"
+          "   behavior -> stimulus (its default rule: rearing p > 0.6 for 3 frames) -> trigger\n"
+          "   keypoints + pose + behavior -> recorder -> files\n"
+          "   the monitor reports images, keypoints, poses, behaviour and each trigger")
+    records = work / "recordings"
+    for old in records.glob("demo*"):  # the recorder refuses to overwrite a recording
+        old.unlink()
     # The bag waits for the keypoint and depth nodes and the monitor, so that every frame
     # is seen.
-    return _run_graph("replay", {"bag": str(clip.bag), "arena": str(clip.arena),
-                                 "wait_for_subscribers": "3"},
+    code = _run_graph("replay", {"bag": str(clip.bag), "arena": str(clip.arena),
+                                 "wait_for_subscribers": "3", "record": "true",
+                                 "record_dir": str(records), "record_prefix": "demo"},
                       namespace="demo", config=None)
+    print(f"== 3/3 recorded by the recorder node ({time.monotonic() - start:.1f} s in all)")
+    for line in describe_recording(records, "demo"):
+        print(f"   {line}")
+    return code
 
 
 def _eval_behavior(ns: argparse.Namespace) -> int:
@@ -258,6 +275,35 @@ def _label_video(ns: argparse.Namespace) -> int:
                                  trail=ns.trail, max_frames=ns.max_frames,
                                  dlc_stem=ns.dlc, progress=not ns.quiet)
     print(json.dumps(stats, indent=2))
+    return 0
+
+
+def _lenient(kind: Callable[[str], object]) -> Callable[[str], object]:
+    """An argparse type converting with ``kind`` and keeping the text when it cannot:
+    ``analyze`` then lists every bad value in one error instead of stopping at the first."""
+    def parse(text: str) -> object:
+        try:
+            return kind(text)
+        except ValueError:
+            return text
+    return parse
+
+
+def _analyze(ns: argparse.Namespace) -> int:
+    from mouse_lifter_ros.core.analysis import AnalysisOptions, analyze
+
+    parts = None if ns.bodyparts is None else tuple(
+        p.strip() for p in ns.bodyparts.split(",") if p.strip())
+    options = AnalysisOptions(
+        out=ns.out, arena=ns.arena, keypoint_model=ns.model, depth_model=ns.depth_model,
+        device=ns.device, threads=ns.threads, p_cutoff=ns.p_cutoff,
+        median_window=ns.median_window, fmt=ns.format, bodyparts=parts,
+        dot_size=ns.dot_size, colormap=ns.colormap, skeleton=ns.skeleton,
+        keypoints_only=ns.keypoints_only, trail_points=ns.trail_points,
+        output_fps=ns.output_fps, move_speed=ns.move_speed, rest_speed=ns.rest_speed,
+        min_bout_s=ns.min_bout, speed_window_s=ns.speed_window, image_topic=ns.image_topic,
+        max_frames=ns.max_frames, progress=not ns.quiet)
+    print(json.dumps(analyze(ns.videos, options), indent=2))
     return 0
 
 
@@ -460,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     p = sub.add_parser("run", help="start a graph of config/graph.yaml as node processes "
                        "(what `ros2 launch` starts); stops when a node exits or on Ctrl-C")
-    p.add_argument("graph", help="live or replay")
+    p.add_argument("graph", help="live, replay or closed_loop")
     p.add_argument("arguments", nargs="*", help="launch arguments, name:=value")
     p.add_argument("--namespace", default="")
     p.add_argument("--config", default=None, help="parameter file (default: the installed one)")
@@ -595,6 +641,72 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dlc", default=None, help="also write PATH.h5 and PATH.csv")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_label_video)
+
+    p = sub.add_parser(
+        "analyze", help="offline analysis of videos or rosbag2 folders: DeepLabCut files, "
+        "one annotations table, labelled videos, preview plots, locomotion",
+        description="Run the core pipeline (2D keypoints; with --arena also depth, the 3D "
+        "lifter and behaviour) over each movie without ROS and write into --out per movie "
+        "STEM: STEM.h5 and STEM.csv (DeepLabCut), STEM_labelled.mp4, STEM_jumps.png, "
+        "STEM_likelihood.png, STEM_coordinates.png, STEM_trajectory.png, "
+        "STEM_locomotion.csv and STEM_locomotion.json; and one annotations.csv (or "
+        ".parquet) across the movies (Inscopix IDEAS columns, Movie number 0, 1, ...). "
+        "Prints a JSON summary. Invalid options: one error listing each, exit code 2. "
+        "Details: mouse_lifter_ros/core/analysis.py.")
+    p.add_argument("videos", nargs="+", metavar="VIDEO",
+                   help=".mp4/.avi files or rosbag2 folders, in movie-number order")
+    p.add_argument("--out", required=True, help="output folder (files in it are replaced)")
+    p.add_argument("--arena", default=None, metavar="ARENA.yaml",
+                   help="arena calibration (mouse-lifter calibrate) of the camera: 3D poses, "
+                   "behaviour and locomotion in metres; without it 2D only, pixels")
+    p.add_argument("--format", default="csv", help="annotations table: csv or parquet")
+    p.add_argument("--p-cutoff", type=_lenient(float), default=0.5,
+                   help="likelihood below which a keypoint is not used (lifter, video, plots, "
+                   "2D locomotion); the files keep every keypoint (default 0.5)")
+    p.add_argument("--median-window", type=_lenient(int), default=0, metavar="FRAMES",
+                   help="median filter of the keypoint coordinates over this many frames: "
+                   "odd, >= 3; 0 or 1: none (default 0)")
+    v = p.add_argument_group("labelled video")
+    v.add_argument("--bodyparts", default=None, metavar="A,B,...",
+                   help="body parts drawn (default: all)")
+    v.add_argument("--dot-size", type=_lenient(int), default=None, metavar="PX",
+                   help="keypoint dot radius (default: 3 px at 480 p, scaled)")
+    v.add_argument("--colormap", default=None,
+                   help="matplotlib colormap of the keypoint colours, e.g. rainbow, viridis "
+                   "(default: the label-video colours); the plots use it too")
+    v.add_argument("--skeleton", action=argparse.BooleanOptionalAction, default=True,
+                   help="draw the skeleton (default: on)")
+    v.add_argument("--keypoints-only", action="store_true",
+                   help="draw on black instead of the video's frames")
+    v.add_argument("--trail-points", type=_lenient(int), default=0, metavar="N",
+                   help="frames of fading trail per keypoint (default 0)")
+    v.add_argument("--output-fps", type=_lenient(float), default=None, metavar="HZ",
+                   help="frame rate of the labelled video; every frame is written "
+                   "(default: the movie's)")
+    g = p.add_argument_group("locomotion")
+    g.add_argument("--move-speed", type=_lenient(float), default=None,
+                   help="moving above this speed: m/s with --arena (default 0.02), px/s "
+                   "without (default 0.2 body lengths per second, measured)")
+    g.add_argument("--rest-speed", type=_lenient(float), default=None,
+                   help="resting again below this speed, same unit (default: half of "
+                   "--move-speed)")
+    g.add_argument("--min-bout", type=_lenient(float), default=0.25, metavar="SECONDS",
+                   help="shorter rest or movement bouts take the state before them "
+                   "(default 0.25)")
+    g.add_argument("--speed-window", type=_lenient(float), default=0.2, metavar="SECONDS",
+                   help="moving average of the centre of mass before speed and distance "
+                   "(default 0.2)")
+    p.add_argument("--model", default=None, help="2D model YAML (default: the shipped model)")
+    p.add_argument("--depth-model", default=None, help="depth model YAML (default: shipped)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=_lenient(int), default=0,
+                   help="ONNX Runtime CPU threads per network (0: its default)")
+    p.add_argument("--image-topic", default="/camera/image_raw",
+                   help="rosbag2 inputs: the sensor_msgs/Image topic")
+    p.add_argument("--max-frames", type=_lenient(int), default=None,
+                   help="analyse at most this many frames of each movie")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_analyze)
 
     p = sub.add_parser(
         "calibrate", help="the camera's pose over the arena floor from four picked corners "

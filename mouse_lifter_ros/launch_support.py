@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
@@ -34,11 +34,14 @@ def graph_launch_description(graph_name: str) -> LaunchDescription:
         for arg in graph.arguments
     ]
 
-    def nodes(context: LaunchContext) -> list[Node]:
+    def nodes(context: LaunchContext) -> list[Node | LogInfo]:
         values = {a.name: LaunchConfiguration(a.name).perform(context) for a in graph.arguments}
         namespace = LaunchConfiguration("namespace").perform(context)
         config = LaunchConfiguration("config").perform(context)
-        actions = []
+        actions: list[Node | LogInfo] = [
+            LogInfo(msg=f"[{graph_name}] {name} left out: it {why}")
+            for name, why in graph.left_out(values).items()
+        ]
         for launch in graph.resolve(values):
             # Keep typed values as they are: a string parameter stays a string ("0").
             overrides: dict[str, Any] = {

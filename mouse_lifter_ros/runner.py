@@ -47,7 +47,7 @@ class GraphRun:
     Parameters
     ----------
     graph:
-        Graph name in ``config/graph.yaml`` (``live``, ``replay``).
+        Graph name in ``config/graph.yaml`` (``live``, ``replay``, ``closed_loop``).
     arguments:
         Launch arguments, as strings (``{"bag": "/data/run1", "rate": "2"}``).
     namespace:
@@ -77,9 +77,12 @@ class GraphRun:
             # `ros2 run` with the same name, parameter file and remappings would start them.
             known = load_nodes(share / "config" / "graph.yaml")
             self.launches = [NodeLaunch(known[n], {}) for n in nodes]
+            #: Nodes left out because a node they need is not started, and why.
+            self.left_out: dict[str, str] = {}
         else:
             spec = load_graphs(share / "config" / "graph.yaml")[graph]
             self.launches = spec.resolve(arguments or {})
+            self.left_out = spec.left_out(arguments or {})
         self.params_file = str(params_file or share / "config" / "params.yaml")
         self.namespace, self.env = namespace, dict(env if env is not None else os.environ)
         self._tmp = tempfile.TemporaryDirectory(prefix=f"mouse_lifter_{graph}_")

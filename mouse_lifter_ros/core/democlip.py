@@ -146,6 +146,20 @@ def _write_truth(path: Path, rows: Sequence[tuple[Sample, str, float]]) -> None:
             out.writerow(row)
 
 
+def truth_bouts(truth: str | Path) -> list[tuple[str, int, int, float, float]]:
+    """The behaviour classes of a ``demo_truth.csv`` as bouts: (class, first frame, last
+    frame, first time s, last time s), in order."""
+    bouts: list[tuple[str, int, int, float, float]] = []
+    with Path(truth).open(encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            label, frame, t = row["behavior_class"], int(row["frame"]), float(row["time_s"])
+            if bouts and bouts[-1][0] == label:
+                bouts[-1] = (label, bouts[-1][1], frame, bouts[-1][3], t)
+            else:
+                bouts.append((label, frame, frame, t, t))
+    return bouts
+
+
 def write_demo_clip(out_dir: str | Path, *, seconds: float | None = None, fps: float = 30.0,
                     seed: int = 0) -> DemoClip:
     """Write ``demo.mp4``, the rosbag2 ``demo_bag`` (image + camera_info), the ground

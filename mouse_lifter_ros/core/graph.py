@@ -25,12 +25,15 @@ _TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """One node: its name, executable and topic remappings (relative names)."""
+    """One node: its name, executable, topic remappings (relative names) and the nodes
+    whose output it needs (``needs``: a graph that leaves one of them out leaves this
+    node out too)."""
 
     name: str
     executable: str
     remappings: tuple[tuple[str, str], ...] = ()
     package: str = PACKAGE
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,12 +75,29 @@ class GraphSpec:
     def resolve(self, values: Mapping[str, str]) -> list[NodeLaunch]:
         """Apply launch argument values (strings, as on a command line) to the graph.
 
+        A switch set to false leaves its nodes out, and with them every node that
+        ``needs`` one of them (:meth:`left_out` says which and why).
+
         Raises
         ------
         ParameterError
             For unknown arguments or values that do not parse as the argument's type,
             listing every problem.
         """
+        return self._plan(values)[0]
+
+    def left_out(self, values: Mapping[str, str]) -> dict[str, str]:
+        """Nodes left out only because a node they need is not started, with the reason
+        (e.g. ``{"behavior": "needs lifter, which lift:=false leaves out"}``).
+
+        Raises
+        ------
+        ParameterError
+            As :meth:`resolve`.
+        """
+        return self._plan(values)[1]
+
+    def _plan(self, values: Mapping[str, str]) -> tuple[list[NodeLaunch], dict[str, str]]:
         known = {a.name: a for a in self.arguments}
         problems = [
             f"  {k}: unknown launch argument of graph '{self.name}' "
@@ -86,7 +106,7 @@ class GraphSpec:
             if k not in known
         ]
         overrides: dict[str, dict[str, Any]] = {n.name: {} for n in self.nodes}
-        left_out: set[str] = set()
+        left_out: dict[str, str] = {}  # node -> the switch that left it out
         for arg in self.arguments:
             text = values.get(arg.name, arg.default)
             if text == "" and not arg.switch:
@@ -98,7 +118,7 @@ class GraphSpec:
                 continue
             if arg.switch:
                 if not value:
-                    left_out.update(arg.switch)
+                    left_out.update(dict.fromkeys(arg.switch, f"{arg.name}:=false"))
             elif arg.parameter is not None:
                 for node in arg.node:
                     if node in overrides:
@@ -106,7 +126,20 @@ class GraphSpec:
         if problems:
             raise ParameterError(f"graph '{self.name}': invalid launch arguments:\n"
                                  + "\n".join(problems))
-        return [NodeLaunch(n, overrides[n.name]) for n in self.nodes if n.name not in left_out]
+        needing: dict[str, str] = {}
+        changed = True
+        while changed:  # until no started node needs one that is left out
+            changed = False
+            for n in self.nodes:
+                missing = [m for m in n.needs if m in left_out or m in needing]
+                if n.name in left_out or n.name in needing or not missing:
+                    continue
+                why = [f"{m}, which {left_out[m]} leaves out" if m in left_out
+                       else f"{m}, which is left out" for m in missing]
+                needing[n.name] = "needs " + "; and ".join(why)
+                changed = True
+        return ([NodeLaunch(n, overrides[n.name]) for n in self.nodes
+                 if n.name not in left_out and n.name not in needing], needing)
 
 
 def parse_value(text: str, type_name: str) -> Any:
@@ -132,6 +165,8 @@ def load_graphs(path: str | os.PathLike[str]) -> dict[str, GraphSpec]:
     for gname, g in (raw.get("graphs") or {}).items():
         members = [str(n) for n in g.get("nodes", [])]
         problems += [f"  graph {gname}: unknown node {n!r}" for n in members if n not in nodes]
+        problems += [f"  graph {gname}: node {n!r} needs {m!r}, not in the graph"
+                     for n in members if n in nodes for m in nodes[n].needs if m not in members]
         args = []
         for aname, a in (g.get("arguments") or {}).items():
             arg = LaunchArgument(
@@ -185,6 +220,7 @@ def _nodes(raw: dict[str, Any]) -> dict[str, NodeSpec]:
             name=name,
             executable=str(spec["executable"]),
             remappings=tuple((str(k), str(v)) for k, v in (spec.get("remappings") or {}).items()),
+            needs=_names(spec.get("needs")),
         )
         for name, spec in (raw.get("nodes") or {}).items()
     }

@@ -139,6 +139,35 @@ def recording_paths(output_dir: str | Path, prefix: str, fmt: str) -> tuple[Path
     return out / prefix, out / f"{prefix}_annotations.{fmt}"
 
 
+def describe_recording(output_dir: str | Path, prefix: str, fmt: str = "csv") -> list[str]:
+    """One line per file of a recording: path, size and rows read back (the ``.h5`` with
+    ``pandas.read_hdf(path, "df_with_missing")``), and the annotations' behaviour labels.
+    A file that is missing or unreadable says so in its line."""
+    from mouse_lifter_ros.core.record import BEHAVIOR_COLUMN, read_annotations, read_dlc_csv
+
+    pandas = _import("pandas", "reading a recording")
+    stem, annotations = recording_paths(output_dir, prefix, fmt)
+    readers: tuple[tuple[Path, Any], ...] = (
+        (Path(f"{stem}.h5"), lambda p: pandas.read_hdf(p, "df_with_missing")),
+        (Path(f"{stem}.csv"), read_dlc_csv), (annotations, read_annotations))
+    lines = []
+    for path, read in readers:
+        if not path.is_file():
+            lines.append(f"{path}: missing")
+            continue
+        try:
+            table = read(path)
+        except Exception as exc:  # any reader error is reported in the line, not raised
+            lines.append(f"{path}: {path.stat().st_size / 1024:.1f} kB, unreadable ({exc})")
+            continue
+        line = f"{path}: {path.stat().st_size / 1024:.1f} kB, {len(table)} rows"
+        if path == annotations and BEHAVIOR_COLUMN in table.columns:
+            counts = table[BEHAVIOR_COLUMN].value_counts()
+            line += " (" + ", ".join(f"{k or '-'} {v}" for k, v in counts.items()) + ")"
+        lines.append(line)
+    return lines
+
+
 class Recorder:
     """Pair the streams and write complete frames (module docstring).
 

@@ -82,3 +82,87 @@ class StreamStats:
             self.count, rate, float(p50), float(p99), self.out_of_order, self._size,
             self._encoding,
         )
+
+
+class LabelStats:
+    """Count the labels of a stream (behaviour) and keep its bouts (runs of one label)."""
+
+    def __init__(self, max_bouts: int = 64) -> None:
+        self.counts: dict[str, int] = {}
+        self.bouts: deque[list[str | int]] = deque(maxlen=max_bouts)
+        self.changes = 0
+
+    def add(self, label: str) -> None:
+        """Record one message's label."""
+        self.counts[label] = self.counts.get(label, 0) + 1
+        if self.bouts and self.bouts[-1][0] == label:
+            self.bouts[-1][1] = int(self.bouts[-1][1]) + 1
+        else:
+            if self.bouts:
+                self.changes += 1
+            self.bouts.append([label, 1])
+
+    def line(self, last_bouts: int = 8) -> str:
+        """E.g. ``locomotion 61, rearing 44; bouts: locomotion x61, rearing x44``."""
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items(),
+                                                         key=lambda kv: -kv[1]))
+        bouts = list(self.bouts)[-last_bouts:]
+        more = "..., " if self.bouts and self.changes + 1 > len(bouts) else ""
+        runs = ", ".join(f"{label} x{n}" for label, n in bouts)
+        return f"{counts or 'none'}; bouts in order: {more}{runs or 'none'}"
+
+
+@dataclass(frozen=True)
+class TriggerEvent:
+    """One stimulus trigger as received: on/off, latency from the source frame's capture
+    (s), and when the source frame was captured, seconds after ``origin_ns``."""
+
+    value: bool
+    latency_s: float
+    at_s: float
+
+
+class TriggerLog:
+    """Pair a stimulus node's ``trigger`` (on/off) and ``trigger_latency`` messages.
+
+    The node publishes both for each trigger, on two topics; they are paired in order
+    of arrival. The source frame's capture time is the latency message's receive time
+    less the latency, given relative to ``origin_ns`` (e.g. the first image's stamp).
+    """
+
+    def __init__(self) -> None:
+        self._values: deque[bool] = deque()
+        self._latencies: deque[tuple[float, int]] = deque()
+        self.events: list[TriggerEvent] = []
+        self.origin_ns: int | None = None
+
+    def add_value(self, value: bool) -> list[TriggerEvent]:
+        """A ``trigger`` message; returns the events it completes (0 or 1)."""
+        self._values.append(bool(value))
+        return self._pair()
+
+    def add_latency(self, latency_s: float, received_ns: int) -> list[TriggerEvent]:
+        """A ``trigger_latency`` message and its receive time (ns)."""
+        self._latencies.append((float(latency_s), int(received_ns)))
+        return self._pair()
+
+    def _pair(self) -> list[TriggerEvent]:
+        out = []
+        while self._values and self._latencies:
+            value = self._values.popleft()
+            latency, received = self._latencies.popleft()
+            origin = received if self.origin_ns is None else self.origin_ns
+            at = (received - latency * _NS - origin) / _NS
+            out.append(TriggerEvent(value, latency, at))
+        self.events += out
+        return out
+
+    def line(self) -> str:
+        """E.g. ``2 triggers (1 on, 1 off), latency p50 41.0 ms p99 52.3 ms``."""
+        on = sum(e.value for e in self.events)
+        lat = np.array([e.latency_s for e in self.events]) * 1e3
+        text = f"{len(self.events)} triggers ({on} on, {len(self.events) - on} off)"
+        if lat.size:
+            p50, p99 = np.percentile(lat, [50, 99])
+            text += f", latency from the frame p50 {p50:.1f} ms p99 {p99:.1f} ms"
+        return text

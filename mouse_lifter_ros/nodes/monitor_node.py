@@ -1,21 +1,24 @@
 """monitor_node: logs what flows on an image stream (rate, size, encoding, latency).
 
 Subscribes to ``image`` and ``camera_info`` (latest-frame QoS), ``keypoints``
-(``Keypoints2D``) and ``pose`` (``Pose3D``, both reliable) and logs one line per
-``report_period``, and a summary when it stops: a ``ros2 topic hz`` for machines
-without ros2cli, and the visible end of ``make demo``. The keypoints' and poses'
-latency (receive time minus the source image's stamp) is the pipeline's, inference
-and lifting included.
+(``Keypoints2D``), ``pose`` (``Pose3D``), ``behavior`` (``Behavior``), ``trigger``
+(``std_msgs/Bool``) and ``trigger_latency`` (``std_msgs/Float64``), all reliable, and
+logs one line per ``report_period``, one per trigger, and a summary when it stops: a
+``ros2 topic hz`` for machines without ros2cli, and the visible end of ``make demo``.
+The keypoints', poses' and behaviour's latency (receive time minus the source image's
+stamp) is the pipeline's, inference and lifting included; a trigger's is the stimulus
+node's (its clock when it fired, minus the source image's stamp).
 """
 
 from __future__ import annotations
 
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Bool, Float64
 
 from mouse_lifter_ros.core.specs import MONITOR_PARAMS
-from mouse_lifter_ros.core.stats import StreamStats
-from mouse_lifter_ros.msg import Keypoints2D, Pose3D
+from mouse_lifter_ros.core.stats import LabelStats, StreamStats, TriggerEvent, TriggerLog
+from mouse_lifter_ros.msg import Behavior, Keypoints2D, Pose3D
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
     RELIABLE_QOS,
@@ -40,10 +43,18 @@ class MonitorNode(Node):
         self.keypoint_sub = self.create_subscription(Keypoints2D, "keypoints",
                                                      self._on_keypoints, RELIABLE_QOS)
         self.pose_sub = self.create_subscription(Pose3D, "pose", self._on_pose, RELIABLE_QOS)
+        self.behaviors, self.labels, self.triggers = StreamStats(), LabelStats(), TriggerLog()
+        self.behavior_sub = self.create_subscription(Behavior, "behavior", self._on_behavior,
+                                                     RELIABLE_QOS)
+        self.trigger_sub = self.create_subscription(Bool, "trigger", self._on_trigger,
+                                                    RELIABLE_QOS)
+        self.create_subscription(Float64, "trigger_latency", self._on_latency, RELIABLE_QOS)
         self.create_timer(p["report_period"], self._report)
 
     def _on_image(self, msg: Image) -> None:
         now = self.get_clock().now().nanoseconds
+        if self.triggers.origin_ns is None:  # trigger times are given from the first image
+            self.triggers.origin_ns = stamp_ns(msg.header.stamp)
         self.images.add(stamp_ns(msg.header.stamp), now, (msg.width, msg.height), msg.encoding)
 
     def _on_info(self, msg: CameraInfo) -> None:
@@ -58,6 +69,23 @@ class MonitorNode(Node):
         now = self.get_clock().now().nanoseconds
         self.poses.add(stamp_ns(msg.source_stamp), now)
 
+    def _on_behavior(self, msg: Behavior) -> None:
+        self.behaviors.add(stamp_ns(msg.header.stamp), self.get_clock().now().nanoseconds)
+        self.labels.add(msg.label)
+
+    def _on_trigger(self, msg: Bool) -> None:
+        self._log_triggers(self.triggers.add_value(msg.data))
+
+    def _on_latency(self, msg: Float64) -> None:
+        now = self.get_clock().now().nanoseconds
+        self._log_triggers(self.triggers.add_latency(msg.data, now))
+
+    def _log_triggers(self, events: list[TriggerEvent]) -> None:
+        for e in events:
+            self.get_logger().info(
+                f"{self.trigger_sub.topic_name}: {'ON' if e.value else 'OFF'}, source frame "
+                f"at {e.at_s:.3f} s of the stream, latency {1e3 * e.latency_s:.1f} ms")
+
     @staticmethod
     def _line(topic: str, stats: StreamStats) -> str:
         s = stats.summary()
@@ -71,6 +99,10 @@ class MonitorNode(Node):
     def _pose_line(self) -> str:
         return self._line(self.pose_sub.topic_name, self.poses)
 
+    def _behavior_lines(self) -> list[str]:
+        return [self._line(self.behavior_sub.topic_name, self.behaviors),
+                f"{self.behavior_sub.topic_name} labels: {self.labels.line()}"]
+
     def _report(self) -> None:
         if self.images.count:
             self.get_logger().info(f"{self.image_sub.topic_name}: {self.images.summary().line()}")
@@ -78,14 +110,17 @@ class MonitorNode(Node):
             self.get_logger().info(self._keypoint_line())
         if self.poses.count:
             self.get_logger().info(self._pose_line())
+        if self.behaviors.count:
+            self.get_logger().info(self._behavior_lines()[0])
 
     def close(self) -> None:
         """Log the totals."""
         self.get_logger().info(
             f"total: {self.image_sub.topic_name}: {self.images.summary().line()}; "
             f"camera_info: {self.infos.count} messages")
-        self.get_logger().info(f"total: {self._keypoint_line()}")
-        self.get_logger().info(f"total: {self._pose_line()}")
+        for line in (self._keypoint_line(), self._pose_line(), *self._behavior_lines(),
+                     f"{self.trigger_sub.topic_name}: {self.triggers.line()}"):
+            self.get_logger().info(f"total: {line}")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -36,6 +36,17 @@ def test_demo_replays_the_clip_through_the_graph(tmp_path: Path, ros_domain: int
     poses = re.search(r"total: /demo/pose: (\d+) messages", out)
     assert poses and int(poses.group(1)) >= 54, out
     assert "[depth]" in out and "[lifter]" in out and "frames_without_mouse 0" in out, out
+    # ... the behaviour node labelled them, the stimulus node ran its rule, the monitor
+    # reported both, and the recorder's files are listed with the rows read back.
+    behaviors = re.search(r"total: /demo/behavior: (\d+) messages", out)
+    assert behaviors and int(behaviors.group(1)) == int(poses.group(1)), out
+    assert re.search(r"total: /demo/behavior labels: \w+ \d+", out), out
+    assert re.search(r"total: /demo/trigger: \d+ triggers \(\d+ on, \d+ off\)", out), out
+    assert re.search(r"\[stimulus\].*total: \d+ frames \(\d+ processed, 0 dropped", out), out
+    assert "ground truth: locomotion frames 0-" in out and "rearing frames" in out, out
+    for name in ("demo.h5", "demo.csv", "demo_annotations.csv"):
+        rows = re.search(rf"recordings/{name}: [\d.]+ kB, (\d+) rows", out)
+        assert rows and int(rows.group(1)) == int(poses.group(1)), (name, out)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -45,15 +56,17 @@ def test_nodes_stop_cleanly_on_signals(tmp_path: Path, ros_domain: int,
 
     clip = write_demo_clip(tmp_path, seconds=1.0)
     with GraphRun("replay", arguments={"bag": str(clip.bag), "loop": "true",
-                                       "arena": str(clip.arena)},
+                                       "arena": str(clip.arena), "record": "true",
+                                       "record_dir": str(tmp_path / "rec")},
                   namespace=f"sig{int(sig)}") as run:
         assert run.wait_any(timeout=3.0) is None, "a node ended early"
         for proc in run.processes.values():
             proc.send_signal(sig)
         codes = {name: proc.wait(timeout=10) for name, proc in run.processes.items()}
         outputs = {name: run.output(name) for name in run.processes}
-    assert codes == {"bag_source": 0, "keypoint": 0, "depth": 0, "lifter": 0,
-                     "monitor": 0}, outputs
+    assert codes == {"bag_source": 0, "keypoint": 0, "depth": 0, "lifter": 0, "behavior": 0,
+                     "stimulus": 0, "recorder": 0, "monitor": 0}, outputs
     # close() ran with a valid context: the monitor's totals were logged.
     assert "total: /sig" in outputs["monitor"], outputs["monitor"]
+    assert "closed: " in outputs["recorder"] and "total: " in outputs["stimulus"], outputs
     assert "Traceback" not in "".join(outputs.values())

@@ -86,7 +86,8 @@ def test_replay_gives_a_pose_for_every_frame(listener: Listener, namespace: str,
         "restamp": False, "wait_for_subscribers": 3, "rate": 0.5}})
     frame = next(iter(demo_frames(SECONDS, FPS)))
     with GraphRun("replay", arguments={"bag": str(clip.bag), "arena": str(clip.arena),
-                                       "monitor": "false"},
+                                       "monitor": "false", "behavior": "false",
+                                       "stimulus": "false"},  # the 3D path only
                   namespace=namespace, params_file=params) as run:
         pub = listener.node.create_publisher(msgs.Image, f"{ns}/camera/image_raw",
                                              LATEST_FRAME_QOS)

@@ -20,6 +20,7 @@ from mouse_lifter_ros.core.democlip import (
     demo_camera,
     demo_frames,
     demo_samples,
+    truth_bouts,
     write_demo_clip,
 )
 from mouse_lifter_ros.core.synth.body import KEYPOINTS
@@ -99,6 +100,11 @@ def test_write_demo_clip(tmp_path: Path) -> None:
     # the ground truth: one row per frame, pixels that the saved camera reproduces
     with clip.truth.open(newline="") as fh:
         truth = list(csv.DictReader(fh))
+    bouts = truth_bouts(clip.truth)
+    assert [b[0] for b in bouts] == ["locomotion", "rearing", "locomotion", "grooming"]
+    assert bouts[0][1] == 0 and bouts[-1][2] == 9
+    assert all(a[2] + 1 == b[1] for a, b in itertools.pairwise(bouts))  # contiguous
+    assert bouts[1][3] == pytest.approx(bouts[1][1] / 10.0, abs=1e-5)  # times, seconds
     assert [int(r["frame"]) for r in truth] == list(range(10))
     scene = json.loads(clip.scene.read_text())
     camera = Camera.from_dict(scene["camera"])

@@ -33,10 +33,14 @@ def by_name(launches: list[NodeLaunch]) -> dict[str, NodeLaunch]:
     return {launch.node.name: launch for launch in launches}
 
 
-def test_live_and_replay_graphs(graphs: dict[str, GraphSpec]) -> None:
-    assert {"live", "replay"} <= set(graphs)
+def test_live_replay_and_closed_loop_graphs(graphs: dict[str, GraphSpec]) -> None:
+    assert {"live", "replay", "closed_loop"} <= set(graphs)
     assert "camera" in {n.name for n in graphs["live"].nodes}
     assert "bag_source" in {n.name for n in graphs["replay"].nodes}
+    assert "camera" in {n.name for n in graphs["closed_loop"].nodes}
+    for name in ("live", "replay", "closed_loop"):
+        assert {"behavior", "stimulus", "recorder", "lifter"} <= {
+            n.name for n in graphs[name].nodes}, name
     for graph in graphs.values():
         assert graph.description
         assert graph.nodes
@@ -47,7 +51,8 @@ def test_live_and_replay_graphs(graphs: dict[str, GraphSpec]) -> None:
 
 def test_keypoint_node_reads_the_source_images(graphs: dict[str, GraphSpec]) -> None:
     """live and replay: the source's image topic feeds the keypoint node and the monitor."""
-    for name, source in (("live", "camera"), ("replay", "bag_source")):
+    for name, source in (("live", "camera"), ("replay", "bag_source"),
+                         ("closed_loop", "camera")):
         nodes = {n.name: n for n in graphs[name].nodes}
         image = dict(nodes[source].remappings)["image_raw"]
         assert nodes["keypoint"].executable == "keypoint_node"
@@ -71,19 +76,71 @@ def test_arguments_match_node_parameters(graphs: dict[str, GraphSpec]) -> None:
                 assert arg.type == node_specs[arg.parameter].type.__name__, arg.name
 
 
+def _off_by_default(graph: GraphSpec) -> set[str]:
+    return {n for a in graph.arguments if a.switch and a.default == "false" for n in a.switch}
+
+
 def test_resolve_defaults(graphs: dict[str, GraphSpec]) -> None:
     for graph in graphs.values():
         launches = graph.resolve({})
-        assert [launch.node for launch in launches] == list(graph.nodes)
+        off = _off_by_default(graph)
+        assert [launch.node for launch in launches] == [n for n in graph.nodes
+                                                        if n.name not in off]
         assert all(launch.overrides == {} for launch in launches), graph.name
+        assert graph.left_out({}) == {}, graph.name
+
+
+def test_switch_defaults_for_a_lab(graphs: dict[str, GraphSpec]) -> None:
+    """Behaviour and stimulus on everywhere; the recorder only where asked for, and in
+    the closed-loop session, whose point is a recording."""
+    for name in ("live", "replay"):
+        assert _off_by_default(graphs[name]) == {"recorder"}, name
+    assert _off_by_default(graphs["closed_loop"]) == set()
+    assert "record" in {a.name for a in graphs["closed_loop"].arguments}
+    assert "lift" not in {a.name for a in graphs["closed_loop"].arguments}  # it is 3D
 
 
 def test_monitor_switch(graphs: dict[str, GraphSpec]) -> None:
     for graph in graphs.values():
         names = set(by_name(graph.resolve({"monitor": "false"})))
         assert "monitor" not in names
-        assert names == {n.name for n in graph.nodes} - {"monitor"}
+        assert names == {n.name for n in graph.nodes} - {"monitor"} - _off_by_default(graph)
         assert "monitor" in by_name(graph.resolve({"monitor": "true"}))
+
+
+def test_downstream_switches_and_their_arguments(graphs: dict[str, GraphSpec]) -> None:
+    live = graphs["live"]
+    names = set(by_name(live.resolve({"behavior": "false", "stimulus": "false"})))
+    assert names == {"camera", "keypoint", "depth", "lifter", "monitor"}
+    launches = by_name(live.resolve({
+        "record": "true", "record_dir": "/data/rec", "record_prefix": "m1_day2",
+        "rule": "builtin:region", "min_frames": "5", "min_probability": "0.8",
+        "trigger_behavior": "grooming", "behavior_dims": "3"}))
+    assert launches["recorder"].overrides == {"output_dir": "/data/rec", "prefix": "m1_day2"}
+    assert launches["stimulus"].overrides == {"rule": "builtin:region", "min_frames": 5,
+                                              "min_probability": 0.8, "behavior": "grooming"}
+    assert launches["behavior"].overrides == {"dims": 3}
+    for node in ("recorder", "stimulus", "behavior"):
+        validate(NODE_PARAMS[f"{node}_node"], launches[node].overrides)
+
+
+def test_lift_false_leaves_out_what_needs_poses(graphs: dict[str, GraphSpec]) -> None:
+    for name in ("live", "replay"):
+        graph = graphs[name]
+        values = {"lift": "false", "record": "true"}
+        names = set(by_name(graph.resolve(values)))
+        assert names == {n.name for n in graph.nodes} - {
+            "depth", "lifter", "behavior", "stimulus", "recorder"}
+        why = graph.left_out(values)
+        assert set(why) == {"behavior", "stimulus", "recorder"}
+        assert why["behavior"] == "needs lifter, which lift:=false leaves out"
+        assert "lifter, which lift:=false leaves out" in why["recorder"]
+        assert "behavior, which is left out" in why["recorder"]
+    # the recorder needs the behaviour node too
+    why = graphs["live"].left_out({"record": "true", "behavior": "false"})
+    assert why == {"recorder": "needs behavior, which behavior:=false leaves out"}
+    # switched off, a node is not "left out for a need"
+    assert graphs["live"].left_out({"behavior": "false"}) == {}
 
 
 def test_float_argument(graphs: dict[str, GraphSpec]) -> None:
@@ -208,6 +265,17 @@ def test_broken_graph_lists_every_problem(tmp_path: Path) -> None:
     assert "live" in ghost and "unknown node" in ghost
     [fps] = [line for line in text.splitlines() if "fps" in line]
     assert "replay" in fps and "'camera'" in fps
+
+
+def test_needs_outside_the_graph_is_a_problem(tmp_path: Path) -> None:
+    raw = yaml.safe_load(GRAPH_YAML.read_text(encoding="utf-8"))
+    raw["graphs"]["live"]["nodes"].remove("behavior")
+    raw["graphs"]["live"]["arguments"] = {}
+    path = tmp_path / "graph.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(ParameterError) as exc:
+        load_graphs(path)
+    assert "graph live: node 'recorder' needs 'behavior', not in the graph" in str(exc.value)
 
 
 def test_broken_argument_shapes(tmp_path: Path) -> None:

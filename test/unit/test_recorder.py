@@ -16,6 +16,7 @@ from mouse_lifter_ros.core.recorder import (
     Recorder,
     StampMatcher,
     behavior_of,
+    describe_recording,
 )
 
 
@@ -64,6 +65,12 @@ def test_recorder_writes_complete_frames_and_refuses_existing_files(tmp_path: Pa
     assert np.isnan(table["tail_base y"]).all()  # inf became "missing"
     assert (table["tail_base likelihood"] == 1.0).all()  # clipped to 0..1
     assert list(table["Behavior"]) == ["rearing"] * 3
+    lines = describe_recording(tmp_path, "r")
+    assert [line.split(":")[0] for line in lines] == [
+        str(tmp_path / n) for n in ("r.h5", "r.csv", "r_annotations.csv")]
+    assert all(" kB, 3 rows" in line for line in lines), lines
+    assert lines[2].endswith("3 rows (rearing 3)"), lines
+    assert describe_recording(tmp_path, "none")[0] == f"{tmp_path / 'none.h5'}: missing"
     with pytest.raises(InputError, match="overwrite"):
         Recorder(tmp_path, "r")
     Recorder(tmp_path, "r", overwrite=True).close()

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from mouse_lifter_ros.core.stats import StreamStats
+from mouse_lifter_ros.core.stats import LabelStats, StreamStats, TriggerLog
 
 MS = 1_000_000
 T0 = 1_700_000_000 * 1_000_000_000
@@ -93,3 +93,29 @@ def test_summary_line() -> None:
     assert "10.0 Hz" in line
     assert "p50 7.0 ms" in line
     assert "0 out of order" in line
+
+
+def test_label_stats_counts_and_bouts() -> None:
+    labels = LabelStats(max_bouts=3)
+    assert labels.line() == "none; bouts in order: none"
+    for label in ["walk"] * 3 + ["rear"] * 2 + ["walk"]:
+        labels.add(label)
+    assert labels.counts == {"walk": 4, "rear": 2} and labels.changes == 2
+    assert labels.line() == "walk 4, rear 2; bouts in order: walk x3, rear x2, walk x1"
+    labels.add("groom")  # a fourth bout: the oldest is forgotten, and the line says so
+    assert labels.line().endswith("bouts in order: ..., rear x2, walk x1, groom x1")
+
+
+def test_trigger_log_pairs_values_and_latencies_in_order() -> None:
+    log = TriggerLog()
+    log.origin_ns = T0
+    assert log.add_latency(0.020, T0 + 2_000 * MS) == []  # its Bool comes second
+    [on] = log.add_value(True)
+    assert on.value is True and on.latency_s == 0.020
+    assert on.at_s == pytest.approx(1.980)  # the source frame: 20 ms before it arrived
+    assert log.add_value(False) == []
+    [off] = log.add_latency(0.030, T0 + 3_000 * MS)
+    assert off.value is False and off.at_s == pytest.approx(2.970)
+    assert log.line() == ("2 triggers (1 on, 1 off), latency from the frame p50 25.0 ms "
+                          "p99 29.9 ms")
+    assert TriggerLog().line() == "0 triggers (0 on, 0 off)"
