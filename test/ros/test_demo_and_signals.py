@@ -24,9 +24,10 @@ def test_demo_replays_the_clip_through_the_graph(tmp_path: Path, ros_domain: int
     total = re.search(r"total: /demo/camera/image_raw: (\d+) frames, ([\d.]+) Hz, "
                       r"640x480 mono8", out)
     assert total, out
-    # 60 frames in the clip; the bag waits for the monitor; best effort on one machine
-    # loses nothing in practice, but allow a frame.
-    assert int(total.group(1)) >= 59 and abs(float(total.group(2)) - 30.0) < 3.0, out
+    # 60 frames in the clip; the bag waits for the monitor. Images are best effort
+    # (latest frame only): with eight node processes on a busy 2-core machine the
+    # monitor has been seen to miss 2, so allow 4.
+    assert int(total.group(1)) >= 56 and abs(float(total.group(2)) - 30.0) < 3.0, out
     assert "0 out of order" in out
     # The keypoint node ran the 2D model on the frames; the monitor saw its output.
     assert "[keypoint]" in out and "ExecutionProvider" in out, out
