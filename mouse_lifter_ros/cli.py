@@ -155,7 +155,7 @@ def _eval_behavior(ns: argparse.Namespace) -> int:
 
     result = evaluate_behavior(ns.model, seed=ns.seed, sequences=ns.sequences,
                                workers=ns.workers or os.cpu_count() or 1,
-                               progress=not ns.quiet)
+                               lifted=ns.lifted, cache=ns.cache, progress=not ns.quiet)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -165,7 +165,9 @@ def _train_behavior(ns: argparse.Namespace) -> int:
 
     metrics = train_behavior(ns.out, sequences=ns.sequences, seed=ns.seed,
                              eval_sequences=ns.eval_sequences,
-                             workers=ns.workers or os.cpu_count() or 1, progress=not ns.quiet)
+                             workers=ns.workers or os.cpu_count() or 1,
+                             lifted_sequences=ns.lifted, eval_lifted=ns.eval_lifted,
+                             cache=ns.cache, progress=not ns.quiet)
     print(json.dumps(metrics, indent=2))
     print(f"wrote {ns.out}", file=sys.stderr)
     return 0
@@ -527,6 +529,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sequences", type=int, default=100, help="15 s sequences to score")
     p.add_argument("--model", default=None, help="model file (default: the shipped one)")
+    p.add_argument("--lifted", type=int, default=0,
+                   help="also score this many held-out sequences rendered and lifted by the "
+                   "whole image-to-pose core (about 16 s each per core)")
+    p.add_argument("--cache", default=None, help="folder keeping the lifted poses")
     p.add_argument("--workers", type=int, default=None, help="processes (default: CPU cores)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_eval_behavior)
@@ -541,6 +547,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-sequences", type=int, default=100,
                    help="held-out sequences scored after training (0: none)")
+    p.add_argument("--lifted", type=int, default=0,
+                   help="15 s sequences rendered and lifted by the whole image-to-pose core, "
+                   "added to the training data (about 16 s each per core)")
+    p.add_argument("--eval-lifted", type=int, default=0,
+                   help="held-out lifted sequences scored after training")
+    p.add_argument("--cache", default=None, help="folder keeping the lifted poses")
     p.add_argument("--workers", type=int, default=None, help="processes (default: CPU cores)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_train_behavior)

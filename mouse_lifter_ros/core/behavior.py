@@ -733,15 +733,86 @@ def _clip(seed: int, index: int, seconds: float) -> tuple[_Clip, _Stream]:
     return clip, _prepare(clip.stamps, clip.keypoints, clip.valid)
 
 
+#: Second entry of the seed sequences of the lifted sequences: ``SeedSequence([seed,
+#: LIFTED_KEY + i])`` for training, ``LIFTED_KEY + EVAL_OFFSET + i`` held out.
+LIFTED_KEY: Final = 3_000_000
+#: Frame rate of the lifted sequences (rendering is the expensive part).
+LIFTED_FPS: Final = 30.0
+
+
+def _lifted_clip(seed: int, index: int, seconds: float,
+                 cache: str | Path | None = None) -> tuple[_Clip, _Stream]:
+    """Sequence ``SeedSequence([seed, index])`` rendered and lifted as the nodes lift it.
+
+    :func:`~.synth.dataset.render_item` draws a top-view sequence (its own mouse, scene,
+    camera and behaviour bouts, 640 x 480 at :data:`LIFTED_FPS`); every frame goes
+    through :class:`~.pipeline.PosePipeline` with the shipped models (2D keypoints,
+    depth, lifter, one thread); the classifier is fed the lifter's positions and valid
+    flags, and a frame without a mouse has no usable keypoint. These carry what the
+    lifter really gets wrong (paws always filled, a rearing head read low), which the
+    corruption of :func:`_clip` does not. ``cache``: a folder where the lifted poses
+    are kept between runs, keyed by seed, index, length and the models' bytes.
+    """
+    import hashlib
+
+    from mouse_lifter_ros.core.arena import arena_from_camera
+    from mouse_lifter_ros.core.pipeline import PosePipeline
+    from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
+    from mouse_lifter_ros.core.synth.motion import BEHAVIOR_CLASSES
+
+    models = Path(__file__).resolve().parent.parent / "models"
+    digest = hashlib.sha256()
+    for name in ("keypoints2d/keypoints.onnx", "keypoints2d/detector.onnx",
+                 "depth/depth.onnx"):
+        digest.update((models / name).read_bytes())
+    key = f"lifted_s{seed}_i{index}_{seconds:g}s_{digest.hexdigest()[:10]}.npz"
+    path = Path(cache) / key if cache is not None else None
+    if path is not None and path.exists():
+        with np.load(path) as z:
+            stamps, kp, valid, labels = z["stamps"], z["keypoints"], z["valid"], z["labels"]
+    else:
+        config = SynthConfig(count=1, seed=seed, view="top", sequence_s=seconds,
+                             fps=LIFTED_FPS, colour=None)
+        index_of = {c: i for i, c in enumerate(CLASS_NAMES)}
+        pipe: PosePipeline | None = None
+        rows: list[tuple[float, FloatArray, BoolArray, int]] = []
+        for sample, label, t in render_item(config, index).frames:
+            if pipe is None:
+                pipe = PosePipeline(arena_from_camera(sample.camera), threads=1)
+            lifted = pipe(sample.image, float(t)).lifted
+            if lifted is None:
+                pos, ok = np.full((_N_KP, 3), np.nan), np.zeros(_N_KP, dtype=bool)
+            else:
+                pos, ok = lifted.positions, np.asarray(lifted.valid, dtype=bool)
+            rows.append((float(t), pos, ok, index_of[BEHAVIOR_CLASSES[label]]))
+        stamps = np.array([r[0] for r in rows])
+        kp = np.array([r[1] for r in rows])
+        valid = np.array([r[2] for r in rows])
+        labels = np.array([r[3] for r in rows], dtype=np.intp)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, stamps=stamps, keypoints=kp, valid=valid, labels=labels)
+            tmp.replace(path)
+    # The filler ignores invalid keypoints; the lifter's filled positions stay out.
+    clip = _Clip(stamps=stamps, keypoints=kp, valid=valid, labels=labels.astype(np.intp),
+                 noise_mm=math.nan, drop_rate=0.0, invalid_rate=float(1.0 - valid.mean()))
+    return clip, _prepare(clip.stamps, clip.keypoints, clip.valid)
+
+
 def _clips(seed: int, indices: abc.Sequence[int], seconds: float, progress: bool,
-           what: str, workers: int) -> list[tuple[_Clip, _Stream]]:
-    """Sequences ``SeedSequence([seed, i])`` for ``i`` in ``indices``, in order.
+           what: str, workers: int, *, lifted: bool = False,
+           cache: str | Path | None = None) -> list[tuple[_Clip, _Stream]]:
+    """Sequences ``SeedSequence([seed, i])`` for ``i`` in ``indices``, in order:
+    :func:`_clip`, or :func:`_lifted_clip` when ``lifted``.
 
     ``workers`` > 1 makes them in that many processes (the same results).
     """
     out: list[tuple[_Clip, _Stream]] = []
     start = time.monotonic()
-    make = functools.partial(_clip, seed, seconds=seconds)
+    make: abc.Callable[[int], tuple[_Clip, _Stream]] = (
+        functools.partial(_lifted_clip, seed, seconds=seconds, cache=cache) if lifted
+        else functools.partial(_clip, seed, seconds=seconds))
     with contextlib.ExitStack() as stack:
         if workers > 1 and len(indices) > 1:
             pool = stack.enter_context(ProcessPoolExecutor(min(workers, len(indices))))
@@ -751,7 +822,7 @@ def _clips(seed: int, indices: abc.Sequence[int], seconds: float, progress: bool
             results = map(make, indices)
         for k, item in enumerate(results):
             out.append(item)
-            if progress and ((k + 1) % 25 == 0 or k + 1 == len(indices)):
+            if progress and ((k + 1) % (5 if lifted else 25) == 0 or k + 1 == len(indices)):
                 print(f"[behavior] {what}: {k + 1}/{len(indices)} sequences "
                       f"({time.monotonic() - start:.0f} s)", file=sys.stderr, flush=True)
     return out
@@ -873,6 +944,8 @@ def _score(model: BehaviorModel, data: abc.Sequence[tuple[_Clip, _Stream]]) -> d
 def train_behavior(out_path: str | Path, *, sequences: int = 300, seed: int = 0,
                    seconds: float = SEQUENCE_S, eval_sequences: int = 100,
                    config: TrainConfig = TrainConfig(), workers: int = 1,
+                   lifted_sequences: int = 0, eval_lifted: int = 0,
+                   cache: str | Path | None = None,
                    progress: bool = True) -> dict[str, Any]:
     """Train the 3D and 2D-only networks on synthetic sequences; write the model file.
 
@@ -891,6 +964,13 @@ def train_behavior(out_path: str | Path, *, sequences: int = 300, seed: int = 0,
     with the same ``seed``; 0 skips it). ``workers`` processes make the sequences
     (the results do not depend on it).
 
+    ``lifted_sequences`` more training sequences (``SeedSequence([seed, LIFTED_KEY +
+    i])``) are rendered and lifted by the whole image-to-pose core
+    (:func:`_lifted_clip`), so that the networks also learn the lifter's own errors;
+    ``eval_lifted`` held-out lifted sequences are scored too. ``cache``: a folder
+    keeping the lifted poses between runs (rendering and lifting take about 16 s per
+    sequence on one core).
+
     Returns the metrics, also stored in the file's ``meta``: ``{"train": scores on the
     training sequences, "heldout": :func:`evaluate_behavior`'s result, "seconds":
     {"make_data", "fit", "total", "workers"}}``.
@@ -903,7 +983,12 @@ def train_behavior(out_path: str | Path, *, sequences: int = 300, seed: int = 0,
     if not (math.isfinite(seconds) and seconds > 0.0):
         raise ParameterError(f"seconds {seconds} must be a positive number")
     start = time.monotonic()
+    if not 0 <= lifted_sequences <= EVAL_OFFSET:
+        raise ParameterError(f"lifted_sequences {lifted_sequences} must be in 0..{EVAL_OFFSET}")
     data = _clips(seed, range(sequences), seconds, progress, "training data", workers)
+    if lifted_sequences:
+        data += _clips(seed, [LIFTED_KEY + i for i in range(lifted_sequences)], seconds,
+                       progress, "lifted training data", workers, lifted=True, cache=cache)
     gen_s = time.monotonic() - start
     y = np.concatenate([c.labels[s.used] for c, s in data])
     rng = np.random.default_rng(np.random.SeedSequence([seed, INIT_KEY]))
@@ -916,7 +1001,8 @@ def train_behavior(out_path: str | Path, *, sequences: int = 300, seed: int = 0,
                   f"({time.monotonic() - start:.0f} s)", file=sys.stderr, flush=True)
     meta: dict[str, Any] = {
         "seed": seed, "sequences": sequences, "seconds_per_sequence": seconds,
-        "fps": [list(f) for f in TRAIN_FPS],
+        "fps": [list(f) for f in TRAIN_FPS], "lifted_sequences": lifted_sequences,
+        "lifted_fps": LIFTED_FPS,
         "corruption": "white noise 1-4 mm per axis + per-keypoint AR(1) offsets 0-3 mm "
                       "(0.3 s); occlusion runs (mean 6 frames, 0-2 % start per frame and "
                       "keypoint; NaN or ~1 cm off); 0-10 % of frames dropped",
@@ -933,7 +1019,7 @@ def train_behavior(out_path: str | Path, *, sequences: int = 300, seed: int = 0,
     if eval_sequences:
         eval_start = time.monotonic()
         metrics["heldout"] = _evaluate(model, seed, eval_sequences, seconds, progress,
-                                       workers)
+                                       workers, eval_lifted, cache)
         metrics["heldout"]["seconds"] = round(time.monotonic() - eval_start, 1)
     metrics["seconds"] = {"make_data": round(gen_s, 1), "fit": round(fit_s, 1),
                           "total": round(time.monotonic() - start, 1), "workers": workers}
@@ -943,16 +1029,22 @@ def train_behavior(out_path: str | Path, *, sequences: int = 300, seed: int = 0,
 
 
 def _evaluate(model: BehaviorModel, seed: int, sequences: int, seconds: float,
-              progress: bool, workers: int) -> dict[str, Any]:
+              progress: bool, workers: int, lifted: int = 0,
+              cache: str | Path | None = None) -> dict[str, Any]:
     data = _clips(seed, [EVAL_OFFSET + i for i in range(sequences)], seconds, progress,
                   "held-out data", workers)
     out = _score(model, data)
     out["seed"] = seed
+    if lifted:
+        data = _clips(seed, [LIFTED_KEY + EVAL_OFFSET + i for i in range(lifted)], seconds,
+                      progress, "held-out lifted data", workers, lifted=True, cache=cache)
+        out["lifted"] = _score(model, data)
     return out
 
 
 def evaluate_behavior(model_path: str | Path | None = None, *, seed: int = 0,
                       sequences: int = 100, seconds: float = SEQUENCE_S, workers: int = 1,
+                      lifted: int = 0, cache: str | Path | None = None,
                       progress: bool = False) -> dict[str, Any]:
     """Per-class and macro F1 of the 3D and the 2D-only networks on held-out sequences.
 
@@ -962,6 +1054,11 @@ def evaluate_behavior(model_path: str | Path | None = None, *, seed: int = 0,
     seeds. Scores are per frame over every delivered frame, of the smoothed on-line
     output (what :class:`BehaviorClassifier` returns; a frame labelled ``"unknown"``
     counts as wrong). ``workers`` processes make the sequences (same results).
+
+    ``lifted`` > 0 also scores that many held-out sequences rendered and run through
+    the whole image-to-pose core (:func:`_lifted_clip`, ``SeedSequence([seed,
+    LIFTED_KEY + EVAL_OFFSET + i])``): the classifier fed what the lifter really gives,
+    under ``"lifted"`` (same keys). ``cache`` keeps those poses between runs.
 
     Returns ``{"3d": {"f1": {class: F1}, "macro_f1", "accuracy", "switches_per_min"},
     "2d": {...}, "true_switches_per_min", "frames", "class_frames", "sequences",
@@ -974,8 +1071,10 @@ def evaluate_behavior(model_path: str | Path | None = None, *, seed: int = 0,
     """
     if not 1 <= sequences <= INIT_KEY - EVAL_OFFSET:
         raise ParameterError(f"sequences {sequences} must be in 1..{INIT_KEY - EVAL_OFFSET}")
+    if not 0 <= lifted <= INIT_KEY - EVAL_OFFSET:
+        raise ParameterError(f"lifted {lifted} must be in 0..{INIT_KEY - EVAL_OFFSET}")
     return _evaluate(BehaviorModel.load(model_path), seed, sequences, seconds, progress,
-                     workers)
+                     workers, lifted, cache)
 
 
 # ---------------------------------------------------------------------------------------

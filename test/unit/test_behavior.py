@@ -297,3 +297,26 @@ def test_training_is_deterministic_given_the_seed(tmp_path: Path) -> None:
             assert not np.array_equal(wa, wc)
     assert m3["train"]["frames"] != m1["train"]["frames"] or not np.array_equal(
         a.networks[3].mean, c.networks[3].mean)
+
+
+def test_lifted_sequences_run_the_whole_core_and_are_cached(tmp_path: Path) -> None:
+    # One second rendered and lifted by the real models: the classifier's input is the
+    # lifter's (paws filled by the body model, so flagged invalid), the labels the
+    # engine's, and the cache gives back the same poses without rendering again.
+    clip, stream = B._lifted_clip(0, B.LIFTED_KEY, 1.0, cache=tmp_path)
+    frames = round(B.LIFTED_FPS)
+    assert clip.keypoints.shape == (frames, len(KEYPOINTS), 3)
+    assert clip.valid.shape == (frames, len(KEYPOINTS))
+    assert set(np.unique(clip.labels)) <= set(range(len(B.CLASS_NAMES)))
+    assert clip.valid[:, KEYPOINTS.index("neck")].mean() > 0.5
+    paws = [KEYPOINTS.index(k) for k in ("left_forepaw", "right_forepaw")]
+    assert not clip.valid[:, paws].any()
+    assert stream.used.sum() >= frames - 2
+    assert np.all(np.isfinite(stream.features[3]))
+    (cached,) = tmp_path.glob("lifted_s0_*.npz")
+    with np.load(cached) as z:
+        arrays = {k: z[k] for k in z.files}
+    np.testing.assert_array_equal(arrays["keypoints"], clip.keypoints)
+    np.savez(cached, **{**arrays, "labels": (arrays["labels"] + 1) % len(B.CLASS_NAMES)})
+    again, _ = B._lifted_clip(0, B.LIFTED_KEY, 1.0, cache=tmp_path)  # read, not rendered
+    np.testing.assert_array_equal(again.labels, (clip.labels + 1) % len(B.CLASS_NAMES))
