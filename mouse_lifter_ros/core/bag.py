@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
-from rosbags.typesys import Stores, get_typestore
+from rosbags.typesys import Stores, TypesysError, get_types_from_msg, get_typestore
 
 from mouse_lifter_ros.core.errors import InputError, SourceError
 from mouse_lifter_ros.core.images import image_to_grey_or_bgr, numpy_to_image_fields
@@ -390,3 +390,85 @@ def _camera_info_msg(types: Any, header: Any, c: CameraInfoFields) -> Any:
         d=np.asarray(c.d, float), k=np.asarray(c.k, float), r=np.asarray(c.r, float),
         p=np.asarray(c.p, float), binning_x=c.binning_x, binning_y=c.binning_y, roi=roi,
     )
+
+
+class TopicBagWriter:
+    """Serialised messages of several topics written to a new rosbag2 folder as they come.
+
+    The recorder node hands each message it receives as CDR bytes (what
+    ``rclpy.serialization.serialize_message`` gives) with its receive time; the bag
+    reads back with ``ros2 bag`` or ``rosbags`` like one ``ros2 bag record`` wrote.
+    :meth:`close` writes the bag's ``metadata.yaml``: call it on SIGINT/SIGTERM (the
+    recorder node does) to leave a complete bag.
+
+    Parameters
+    ----------
+    path:
+        The bag folder to create; it must not exist.
+    topics:
+        ``{topic name: message type}``, e.g. ``{"/pose": "mouse_lifter_ros/msg/Pose3D"}``.
+    definitions:
+        ``{message type: .msg text}`` of types the ROS 2 Jazzy type store lacks (ours);
+        their fields may use any Jazzy type.
+    storage:
+        ``"mcap"`` (the ROS 2 default since Iron) or ``"sqlite3"``.
+
+    Raises
+    ------
+    InputError
+        The folder exists, a storage or a message type is unknown, or a definition does
+        not parse (every problem in one message).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, topics: dict[str, str],
+                 definitions: dict[str, str] | None = None,
+                 storage: Literal["sqlite3", "mcap"] = "mcap") -> None:
+        self.path = Path(path)
+        problems = []
+        if self.path.exists():
+            problems.append(f"{self.path} exists (a bag is never written over)")
+        if storage not in ("sqlite3", "mcap"):
+            problems.append(f"storage {storage!r} is not mcap or sqlite3")
+        store = get_typestore(Stores.ROS2_JAZZY)
+        for name, text in (definitions or {}).items():
+            try:
+                store.register(get_types_from_msg(text, name))
+            except TypesysError as exc:
+                problems.append(f"the definition of {name} does not parse: {exc}")
+        for topic, msgtype in topics.items():
+            if msgtype not in store.types:
+                problems.append(f"topic {topic}: message type {msgtype} is unknown")
+        if problems:
+            raise InputError(f"bag {self.path}: " + "; ".join(problems))
+        plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+        self._writer = Writer(self.path, version=9, storage_plugin=plugin)
+        self._writer.open()
+        self._connections = {topic: self._writer.add_connection(topic, msgtype, typestore=store)
+                             for topic, msgtype in topics.items()}
+        self.messages = 0
+        self._closed = False
+
+    def write(self, topic: str, time_ns: int, data: bytes) -> None:
+        """Append one message of ``topic`` (CDR bytes) received at ``time_ns``."""
+        if self._closed:
+            raise InputError(f"bag {self.path} is closed")
+        try:
+            connection = self._connections[topic]
+        except KeyError:
+            raise InputError(f"bag {self.path}: topic {topic} was not declared; "
+                             f"declared: {', '.join(self._connections)}") from None
+        self._writer.write(connection, int(time_ns), data)
+        self.messages += 1
+
+    def close(self) -> int:
+        """Finish the bag (idempotent); the number of messages written."""
+        if not self._closed:
+            self._closed = True
+            self._writer.close()
+        return self.messages
+
+    def __enter__(self) -> TopicBagWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -140,6 +140,10 @@ RECORDER_PARAMS = (
               at_least(0), ">= 0"),
     ParamSpec("overwrite", False, "Replace existing files (otherwise they stop the node at "
               "start-up)"),
+    ParamSpec("rosbag", False, "Also record the keypoints, pose, behavior and trigger topics "
+              "as a rosbag2 folder <prefix>_bag (never written over)"),
+    ParamSpec("rosbag_storage", "mcap", "Storage of that bag", one_of("mcap", "sqlite3"),
+              "mcap or sqlite3"),
 )
 
 #: Parameters by executable, for documentation and checks.

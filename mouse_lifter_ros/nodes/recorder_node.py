@@ -6,14 +6,22 @@ Subscribes to ``keypoints`` (``Keypoints2D``), ``pose`` (``Pose3D``) and ``behav
 stamp and writes every complete frame
 (``<output_dir>/<prefix>.h5``, ``.csv`` and ``<prefix>_annotations.csv|parquet``). On
 SIGINT or SIGTERM, ``close()`` drops the incomplete frames and closes the files, complete
-up to the last frame written; the final log line says how many that is.
+up to the last frame written; the final log line says how many that is. With ``rosbag`` true
+it also writes every message of those topics and of ``trigger`` (``std_msgs/Bool``), as
+received, to the rosbag2 folder ``<output_dir>/<prefix>_bag`` (core
+:class:`~mouse_lifter_ros.core.bag.TopicBagWriter`), finished on close.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from rclpy.node import Node
+from rclpy.serialization import serialize_message
+from std_msgs.msg import Bool
 
+from mouse_lifter_ros.core.bag import TopicBagWriter
 from mouse_lifter_ros.core.recorder import Behavior as BehaviorItem
 from mouse_lifter_ros.core.recorder import Keypoints, Pose, Recorder, behavior_of
 from mouse_lifter_ros.core.specs import RECORDER_PARAMS
@@ -33,24 +41,45 @@ class RecorderNode(Node):
         self.recorder = Recorder(
             p["output_dir"], p["prefix"], fmt=p["annotations_format"],
             checkpoint_every=p["checkpoint_every"], overwrite=p["overwrite"])
-        self.create_subscription(Keypoints2D, "keypoints", self._on_keypoints, RECORD_QOS)
-        self.create_subscription(Pose3D, "pose", self._on_pose, RECORD_QOS)
-        self.create_subscription(Behavior, "behavior", self._on_behavior, RECORD_QOS)
+        subs = [self.create_subscription(Keypoints2D, "keypoints", self._on_keypoints,
+                                         RECORD_QOS),
+                self.create_subscription(Pose3D, "pose", self._on_pose, RECORD_QOS),
+                self.create_subscription(Behavior, "behavior", self._on_behavior, RECORD_QOS)]
+        self.bag: TopicBagWriter | None = None
+        if p["rosbag"]:
+            from mouse_lifter_ros.runner import package_share
+
+            subs.append(self.create_subscription(Bool, "trigger", self._to_bag, RECORD_QOS))
+            self.bag = TopicBagWriter(
+                f"{self.recorder.stem}_bag", storage=p["rosbag_storage"],
+                topics={s.topic_name: _type_name(s.msg_type) for s in subs},
+                definitions={_type_name(t): (package_share() / "msg" / f"{t.__name__}.msg")
+                             .read_text() for t in (Keypoints2D, Pose3D, Behavior)})
         self.get_logger().info(
-            f"recording to {self.recorder.stem}.h5, .csv and {self.recorder.annotations_path}")
+            f"recording to {self.recorder.stem}.h5, .csv and {self.recorder.annotations_path}"
+            + (f", and the topics to {self.bag.path}" if self.bag else ""))
+        self._topics = {s.msg_type: s.topic_name for s in subs}
+
+    def _to_bag(self, msg: Any) -> None:
+        if self.bag is not None:
+            self.bag.write(self._topics[type(msg)], self.get_clock().now().nanoseconds,
+                           serialize_message(msg))
 
     def _on_keypoints(self, msg: Keypoints2D) -> None:
+        self._to_bag(msg)
         xy = np.stack([np.asarray(msg.x, dtype=np.float64),
                        np.asarray(msg.y, dtype=np.float64)], axis=1)
         item = Keypoints(tuple(msg.names), xy, np.asarray(msg.confidence, dtype=np.float64))
         self._add(stamp_ns(msg.header.stamp), "keypoints", item)
 
     def _on_pose(self, msg: Pose3D) -> None:
+        self._to_bag(msg)
         positions = np.array([(q.x, q.y, q.z) for q in msg.positions], dtype=np.float64)
         self._add(stamp_ns(msg.source_stamp), "pose",
                   Pose(tuple(msg.names), positions.reshape(-1, 3)))
 
     def _on_behavior(self, msg: Behavior) -> None:
+        self._to_bag(msg)
         self._add(stamp_ns(msg.header.stamp), "behavior",
                   behavior_of(msg.label, list(msg.class_names), list(msg.probabilities)))
 
@@ -67,6 +96,13 @@ class RecorderNode(Node):
     def close(self) -> None:
         """Close the files (the final .h5 and Parquet are written here); log the totals."""
         self.get_logger().info(f"closed: {self.recorder.close()}")
+        if self.bag is not None:
+            self.get_logger().info(f"bag closed: {self.bag.close()} messages in {self.bag.path}")
+
+
+def _type_name(msg_type: Any) -> str:
+    """``package/msg/Name`` of a generated message class."""
+    return f"{msg_type.__module__.split('.')[0]}/msg/{msg_type.__name__}"
 
 
 def main(args: list[str] | None = None) -> int:

@@ -150,3 +150,56 @@ def test_existing_files_stop_the_node_at_start_up(namespace: str, ros_domain: in
     assert code == 1, log
     assert str(tmp_path / "run1.h5") in log and "overwrite" in log and "Traceback" not in log
     assert (tmp_path / "run1.h5").read_bytes() == b"old"
+
+
+def test_bag_of_our_topics_is_complete_after_sigint(listener: Listener, namespace: str,
+                                                    tmp_path: Path) -> None:
+    # rosbag: true also writes every received message to <prefix>_bag (MCAP), finished on
+    # SIGINT: it reads back with rosbags, holding at least the frames the files hold,
+    # with their exact values, and the trigger.
+    from rosbags.rosbag2 import Reader
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+    from std_msgs.msg import Bool
+
+    out = tmp_path / "rec"
+    params = write_params(tmp_path / "params.yaml", {"recorder": {
+        "output_dir": str(out), "prefix": "run2", "rosbag": True}})
+    pub = Publisher(listener, namespace)
+    trigger = listener.node.create_publisher(Bool, f"/{namespace}/trigger", RELIABLE_QOS)
+    with GraphRun("recorder", nodes=["recorder"], namespace=namespace,
+                  params_file=params) as run:
+        assert listener.wait_for(lambda: pub.matched() and trigger.get_subscription_count(),
+                                 20), run.output("recorder")
+        pub.thread.start()
+        trigger.publish(Bool(data=True))
+        assert listener.wait_for(lambda: _data_rows(out / "run2.csv") >= 60, 30), \
+            run.output("recorder")
+        run.processes["recorder"].send_signal(signal.SIGINT)
+        assert run.wait_any(timeout=20) == "recorder", run.output("recorder")
+        pub.stop.set()
+        pub.thread.join(5)
+        log = run.output("recorder")
+    n = int(re.search(r"closed: (\d+) frames written", log).group(1))  # type: ignore[union-attr]
+    assert re.search(r"bag closed: \d+ messages", log), log
+    store = get_typestore(Stores.ROS2_JAZZY)
+    msg_dir = Path(__file__).resolve().parents[2] / "msg"
+    for path in msg_dir.glob("*.msg"):
+        store.register(get_types_from_msg(path.read_text(), f"mouse_lifter_ros/msg/{path.stem}"))
+    counts: dict[str, int] = {}
+    poses = {}
+    with Reader(out / "run2_bag") as reader:
+        for conn, _, data in reader.messages():
+            topic = conn.topic.rsplit("/", 1)[1]
+            counts[topic] = counts.get(topic, 0) + 1
+            msg = store.deserialize_cdr(data, conn.msgtype)
+            if topic == "pose":
+                poses[msg.source_stamp.sec * 10**9 + msg.source_stamp.nanosec] = msg
+            if topic == "trigger":
+                assert msg.data is True
+    assert counts["trigger"] == 1
+    assert min(counts["keypoints"], counts["pose"], counts["behavior"]) >= n, (counts, n)
+    for stamp, msg in list(poses.items())[:20]:
+        i = (stamp - T0) // STEP
+        pos = frame_values(i)[3]
+        got = np.array([(q.x, q.y, q.z) for q in msg.positions])
+        np.testing.assert_array_equal(got, pos)
