@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -137,12 +138,13 @@ def _demo(ns: argparse.Namespace) -> int:
           "   the monitor reports images, keypoints, poses, behaviour and each trigger")
     records = work / "recordings"
     for old in records.glob("demo*"):  # the recorder refuses to overwrite a recording
-        old.unlink()
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
     # The bag waits for the keypoint and depth nodes and the monitor, so that every frame
     # is seen.
     code = _run_graph("replay", {"bag": str(clip.bag), "arena": str(clip.arena),
                                  "wait_for_subscribers": "3", "record": "true",
-                                 "record_dir": str(records), "record_prefix": "demo"},
+                                 "record_dir": str(records), "record_prefix": "demo",
+                                 "record_bag": "true"},
                       namespace="demo", config=None)
     print(f"== 3/3 recorded by the recorder node ({time.monotonic() - start:.1f} s in all)")
     for line in describe_recording(records, "demo"):

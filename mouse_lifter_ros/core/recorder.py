@@ -141,8 +141,9 @@ def recording_paths(output_dir: str | Path, prefix: str, fmt: str) -> tuple[Path
 
 def describe_recording(output_dir: str | Path, prefix: str, fmt: str = "csv") -> list[str]:
     """One line per file of a recording: path, size and rows read back (the ``.h5`` with
-    ``pandas.read_hdf(path, "df_with_missing")``), and the annotations' behaviour labels.
-    A file that is missing or unreadable says so in its line."""
+    ``pandas.read_hdf(path, "df_with_missing")``), and the annotations' behaviour labels;
+    the messages per topic of the rosbag2 ``<prefix>_bag`` when there is one. A file that
+    is missing or unreadable says so in its line."""
     from mouse_lifter_ros.core.record import BEHAVIOR_COLUMN, read_annotations, read_dlc_csv
 
     pandas = _import("pandas", "reading a recording")
@@ -165,6 +166,15 @@ def describe_recording(output_dir: str | Path, prefix: str, fmt: str = "csv") ->
             counts = table[BEHAVIOR_COLUMN].value_counts()
             line += " (" + ", ".join(f"{k or '-'} {v}" for k, v in counts.items()) + ")"
         lines.append(line)
+    bag = Path(f"{stem}_bag")
+    if bag.is_dir():  # the recorder's optional rosbag2 of the topics
+        from mouse_lifter_ros.core.bag import bag_topics
+
+        try:
+            topics = ", ".join(f"{t.name} {t.count}" for t in bag_topics(bag))
+            lines.append(f"{bag}: rosbag2, messages: {topics}")
+        except Exception as exc:  # reported in the line, not raised
+            lines.append(f"{bag}: unreadable rosbag2 ({exc})")
     return lines
 
 

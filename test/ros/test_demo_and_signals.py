@@ -48,6 +48,11 @@ def test_demo_replays_the_clip_through_the_graph(tmp_path: Path, ros_domain: int
     for name in ("demo.h5", "demo.csv", "demo_annotations.csv"):
         rows = re.search(rf"recordings/{name}: [\d.]+ kB, (\d+) rows", out)
         assert rows and int(rows.group(1)) == int(poses.group(1)), (name, out)
+    bag = re.search(r"recordings/demo_bag: rosbag2, messages: (.*)", out)
+    assert bag, out
+    counts = dict(item.rsplit(" ", 1) for item in bag.group(1).split(", "))
+    assert int(counts["/demo/pose"]) == int(poses.group(1)), (counts, out)
+    assert int(counts["/demo/behavior"]) == int(behaviors.group(1)), (counts, out)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
