@@ -56,17 +56,6 @@ RECORD_QOS = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 
-#: Image encodings the networks take, and how to view their pixels as grey or BGR
-#: without a copy.
-BGR_VIEWS: dict[str, Any] = {
-    "mono8": np.s_[...],
-    "bgr8": np.s_[...],
-    "rgb8": np.s_[..., ::-1],
-    "bgra8": np.s_[..., :3],
-    "rgba8": np.s_[..., 2::-1],
-}
-
-
 def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
     """Declare ``specs`` on ``node`` (read-only, described) and return validated values.
 

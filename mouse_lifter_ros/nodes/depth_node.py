@@ -21,10 +21,9 @@ from mouse_lifter_ros.core.arena import load_arena
 from mouse_lifter_ros.core.calibration import camera_info_fields
 from mouse_lifter_ros.core.depth import DepthModel
 from mouse_lifter_ros.core.errors import InputError
-from mouse_lifter_ros.core.images import image_to_numpy
+from mouse_lifter_ros.core.images import image_to_grey_or_bgr
 from mouse_lifter_ros.core.specs import DEPTH_PARAMS
 from mouse_lifter_ros.nodes._ros import (
-    BGR_VIEWS,
     LATEST_FRAME_QOS,
     declare_parameters,
     resolve_path,
@@ -56,13 +55,9 @@ class DepthNode(Node):
 
     def _on_image(self, msg: Image) -> None:
         self.frames += 1
-        view = BGR_VIEWS.get(msg.encoding)
         try:
-            if view is None:
-                raise InputError(f"image encoding {msg.encoding!r}: the depth model takes "
-                                 f"{', '.join(BGR_VIEWS)}")
             start = time.perf_counter()
-            d = self.model(image_to_numpy(msg)[view])
+            d = self.model(image_to_grey_or_bgr(msg))
             info = camera_info_fields(self.model.arena.intrinsics,
                                       frame_size=(msg.width, msg.height),
                                       crop=d.roi if d.found else None)

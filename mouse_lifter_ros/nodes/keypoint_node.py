@@ -19,12 +19,11 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from mouse_lifter_ros.core.errors import InputError
-from mouse_lifter_ros.core.images import image_to_numpy
+from mouse_lifter_ros.core.images import image_to_grey_or_bgr
 from mouse_lifter_ros.core.keypoints import KeypointModel
 from mouse_lifter_ros.core.specs import KEYPOINT_PARAMS
 from mouse_lifter_ros.msg import Keypoints2D
 from mouse_lifter_ros.nodes._ros import (
-    BGR_VIEWS,
     LATEST_FRAME_QOS,
     RELIABLE_QOS,
     declare_parameters,
@@ -60,12 +59,8 @@ class KeypointNode(Node):
 
     def _on_image(self, msg: Image) -> None:
         self.frames += 1
-        view = BGR_VIEWS.get(msg.encoding)
         try:
-            if view is None:
-                raise InputError(f"image encoding {msg.encoding!r}: the keypoint model takes "
-                                 f"{', '.join(BGR_VIEWS)}")
-            frame = image_to_numpy(msg)[view]
+            frame = image_to_grey_or_bgr(msg)
             start = time.perf_counter()
             kp = self.model(frame, self.roi).with_cutoff(self.p_cutoff)
             self.infer_s += time.perf_counter() - start
