@@ -472,12 +472,21 @@ class BehaviorClassifier:
         Probability smoothing time constant, seconds (default: the model's; 0: none).
     max_gap_s:
         A stamp this much later than the previous one resets the stream, seconds.
+    warmup_s:
+        For this long after the first usable frame of a stream (after a reset too), the
+        label is ``"unknown"`` and the probabilities uniform: the window is still padded
+        with the first pose, whose zero speeds the networks can mistake for rearing or
+        resting. 0 (the default here; the behaviour node's is :data:`WINDOW_S`) gives a
+        label from the first frame, as the evaluation scores it.
     """
 
     def __init__(self, model: BehaviorModel | str | Path | None = None, *, dims: int = 3,
-                 smooth_tau_s: float | None = None, max_gap_s: float = MAX_GAP_S) -> None:
+                 smooth_tau_s: float | None = None, max_gap_s: float = MAX_GAP_S,
+                 warmup_s: float = 0.0) -> None:
         if dims not in (2, 3):
             raise ParameterError(f"dims {dims!r} must be 2 or 3")
+        if not (math.isfinite(warmup_s) and warmup_s >= 0.0):
+            raise ParameterError(f"warmup_s {warmup_s} must be >= 0")
         if not (math.isfinite(max_gap_s) and max_gap_s > 0.0):
             raise ParameterError(f"max_gap_s {max_gap_s} must be a positive number")
         self.model = model if isinstance(model, BehaviorModel) else BehaviorModel.load(model)
@@ -485,6 +494,7 @@ class BehaviorClassifier:
         if not (math.isfinite(tau) and tau >= 0.0):
             raise ParameterError(f"smooth_tau_s {smooth_tau_s} must be >= 0")
         self.dims, self.smooth_tau_s, self.max_gap_s = dims, tau, float(max_gap_s)
+        self.warmup_s = float(warmup_s)
         self.class_names = self.model.class_names
         self._net = self.model.networks[dims]
         self._times = np.zeros(BUFFER_FRAMES)
@@ -496,19 +506,33 @@ class BehaviorClassifier:
         self._count = 0
         self._filler = _Filler()
         self._stamp: float | None = None
+        self._start: float | None = None
         self._probs: FloatArray | None = None
 
     @property
+    def started(self) -> bool:
+        """Whether a usable frame has come since the last reset (before one, there is
+        nothing to say; while warming up, the label is ``"unknown"``)."""
+        return self._probs is not None
+
+    @property
+    def _warming(self) -> bool:
+        return (self._start is None or self._stamp is None
+                or self._stamp - self._start < self.warmup_s)
+
+    @property
     def probabilities(self) -> FloatArray:
-        """(C,) the latest smoothed probabilities (uniform before the first frame)."""
-        if self._probs is None:
+        """(C,) the latest smoothed probabilities (uniform before the first frame and
+        while warming up)."""
+        if self._probs is None or self._warming:
             return np.full(len(self.class_names), 1.0 / len(self.class_names))
         return self._probs.copy()
 
     @property
     def label(self) -> str:
-        """The latest label, ``"unknown"`` before the first usable frame."""
-        if self._probs is None:
+        """The latest label, ``"unknown"`` before the first usable frame and while
+        warming up (``warmup_s``)."""
+        if self._probs is None or self._warming:
             return "unknown"
         return self.class_names[int(np.argmax(self._probs))]
 
@@ -549,6 +573,8 @@ class BehaviorClassifier:
             probs = self._probs + alpha * (probs - self._probs)
         self._probs = probs
         self._stamp = stamp
+        if self._start is None:
+            self._start = stamp
         return self.label, self.class_names, self.probabilities
 
 

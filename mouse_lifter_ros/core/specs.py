@@ -70,6 +70,9 @@ BEHAVIOR_PARAMS = (
               "ignored)", _dims, "2 or 3"),
     ParamSpec("smoothing", 0.05, "Time constant of the exponential smoothing of the class "
               "probabilities, seconds; 0 = none", at_least(0.0), ">= 0"),
+    ParamSpec("warmup", 0.5, "Seconds after a stream starts (or restarts) during which the "
+              "label is 'unknown' (the 0.5 s window is not yet full of real poses); 0 = none",
+              at_least(0.0), ">= 0"),
 )
 
 def _unit_interval(value: float) -> str | None:

@@ -30,14 +30,16 @@ class BehaviorNode(Node):
         super().__init__("behavior")
         p = declare_parameters(self, BEHAVIOR_PARAMS)
         model = resolve_path(p["model"]) if p["model"] else None
-        self.classifier = BehaviorClassifier(model, dims=p["dims"], smooth_tau_s=p["smoothing"])
+        self.classifier = BehaviorClassifier(model, dims=p["dims"], smooth_tau_s=p["smoothing"],
+                                             warmup_s=p["warmup"])
         self.mapper = KeypointMapper()
         self.count = 0
         self._warned: tuple[str, ...] = ()
         self.pub = self.create_publisher(Behavior, "behavior", RELIABLE_QOS)
         self.create_subscription(Pose3D, "pose", self._on_pose, RELIABLE_QOS)
         self.get_logger().info(
-            f"model {model or 'shipped default'}, {p['dims']}D, smoothing {p['smoothing']} s")
+            f"model {model or 'shipped default'}, {p['dims']}D, smoothing {p['smoothing']} s, "
+            f"warm-up {p['warmup']} s")
 
     def _on_pose(self, msg: Pose3D) -> None:
         positions = np.array([(q.x, q.y, q.z) for q in msg.positions], dtype=np.float64)
@@ -53,8 +55,8 @@ class BehaviorNode(Node):
                                           "treated as not observed")
         label, names, probs = self.classifier.update(
             stamp_ns(msg.source_stamp) / 1e9, keypoints, valid)
-        if label == "unknown":
-            return
+        if not self.classifier.started:  # no usable pose yet ("unknown" while warming up
+            return                       # is published: one Behavior per pose)
         out = Behavior(label=label, class_names=list(names),
                        probabilities=[float(x) for x in probs])
         out.header.stamp = msg.source_stamp

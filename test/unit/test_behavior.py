@@ -320,3 +320,22 @@ def test_lifted_sequences_run_the_whole_core_and_are_cached(tmp_path: Path) -> N
     np.savez(cached, **{**arrays, "labels": (arrays["labels"] + 1) % len(B.CLASS_NAMES)})
     again, _ = B._lifted_clip(0, B.LIFTED_KEY, 1.0, cache=tmp_path)  # read, not rendered
     np.testing.assert_array_equal(again.labels, (clip.labels + 1) % len(B.CLASS_NAMES))
+
+
+def test_warmup_holds_unknown_for_the_first_window_after_each_restart() -> None:
+    kp = mouse(0.0)
+    plain = B.BehaviorClassifier(shipped())
+    warm = B.BehaviorClassifier(shipped(), warmup_s=B.WINDOW_S)
+    for start in (0.0, 10.0):  # a gap of over 1 s restarts the stream
+        for i in range(30):
+            t = start + i / 30
+            label, _, probs = warm.update(t, kp)
+            ref_label, _, ref = plain.update(t, kp)
+            if i / 30 < B.WINDOW_S - 1e-9:
+                assert label == "unknown"
+                np.testing.assert_allclose(probs, 0.25)
+            else:  # the same networks and smoothing state as without warm-up
+                assert label == ref_label
+                np.testing.assert_allclose(probs, ref)
+    with pytest.raises(ParameterError, match="warmup_s"):
+        B.BehaviorClassifier(shipped(), warmup_s=-1.0)
