@@ -138,7 +138,10 @@ def _demo(ns: argparse.Namespace) -> int:
           "   the monitor reports images, keypoints, poses, behaviour and each trigger")
     records = work / "recordings"
     for old in records.glob("demo*"):  # the recorder refuses to overwrite a recording
-        shutil.rmtree(old) if old.is_dir() else old.unlink()
+        if old.is_dir():  # the rosbag2 folder
+            shutil.rmtree(old)
+        else:
+            old.unlink()
     # The bag waits for the keypoint and depth nodes and the monitor, so that every frame
     # is seen.
     code = _run_graph("replay", {"bag": str(clip.bag), "arena": str(clip.arena),

@@ -786,13 +786,14 @@ def _lifted_clip(seed: int, index: int, seconds: float,
     from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
     from mouse_lifter_ros.core.synth.motion import BEHAVIOR_CLASSES
 
-    models = Path(__file__).resolve().parent.parent / "models"
-    digest = hashlib.sha256()
-    for name in ("keypoints2d/keypoints.onnx", "keypoints2d/detector.onnx",
-                 "depth/depth.onnx"):
-        digest.update((models / name).read_bytes())
-    key = f"lifted_s{seed}_i{index}_{seconds:g}s_{digest.hexdigest()[:10]}.npz"
-    path = Path(cache) / key if cache is not None else None
+    path = None
+    if cache is not None:  # keyed by the models' bytes too: new models, new poses
+        models = Path(__file__).resolve().parent.parent / "models"
+        digest = hashlib.sha256()
+        for name in ("keypoints2d/keypoints.onnx", "keypoints2d/detector.onnx",
+                     "depth/depth.onnx"):
+            digest.update((models / name).read_bytes())
+        path = Path(cache) / f"lifted_s{seed}_i{index}_{seconds:g}s_{digest.hexdigest()[:10]}.npz"
     if path is not None and path.exists():
         with np.load(path) as z:
             stamps, kp, valid, labels = z["stamps"], z["keypoints"], z["valid"], z["labels"]
