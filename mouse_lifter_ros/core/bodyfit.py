@@ -58,6 +58,9 @@ __all__ = [
 ]
 
 N_KEYPOINTS: Final = len(KEYPOINTS)
+#: Weight of the identity mixed into the prior's correlation: a tie seen in every
+#: synthetic draw is held a little loosely, as a real mouse may break it.
+PRIOR_SHRINK: Final = 0.1
 _KP: Final = {name: i for i, name in enumerate(KEYPOINTS)}
 
 
@@ -215,6 +218,7 @@ def _two_bone_batch(root: FloatArray, target: FloatArray, l1: FloatArray, l2: Fl
 
 _X, _Y, _Z, _H = 0, 1, 2, 3
 _METRE_ENTRIES: Final = np.array([0, 1, 2, *range(31, 43)])
+_PAW_ENTRIES: Final = slice(31, 43)
 #: Keypoints whose layout in the body is (nearly) fixed: used to place and orient the
 #: model from the observations when there is no previous pose.
 _TRUNK: Final = tuple(_KP[n] for n in ("nose", "left_ear", "right_ear", "head", "neck",
@@ -302,10 +306,14 @@ class BodyFitter:
       keypoint with a positive weight (x and y);
     - depth: ``(model camera z - depth) / sigma_depth * sqrt(weight)`` where the depth
       reading is finite;
-    - pose prior: ``(v - mean) / std * prior_weight`` on the non-free entries of the
-      prior (all but the tail base x, y and the heading); ``std`` is the prior's, at
-      least ``min_std`` (the prior fitted to :func:`~.synth.motion.sample_pose` is
-      very narrow on some bends that real mice do use, e.g. the tail's lift);
+    - pose prior: ``prior_weight * S (v - mean)`` on the non-free entries of the prior
+      (all but the tail base x, y and the heading), ``S^T S`` the inverse of the
+      prior's covariance: its ``std``, at least ``min_std`` (the prior fitted to
+      :func:`~.synth.motion.sample_pose` is very narrow on some bends that real mice
+      do use, e.g. the tail's lift), and its correlation where it has one, mixed with
+      :data:`PRIOR_SHRINK` of the identity. The correlation is what places parts no
+      keypoint shows: a walking mouse's forepaws under its chest, not at the height
+      averaged over rearing and walking;
     - temporal, when a previous pose is given: ``(v - previous) / temporal_sigma``
       (the heading's difference wrapped to [-pi, pi)).
 
@@ -379,10 +387,20 @@ class BodyFitter:
         floor = np.full(Pose.SIZE, min_std[0])
         floor[_METRE_ENTRIES] = min_std[1]
         std = np.maximum(np.asarray(self.prior.std, dtype=np.float64), floor)
-        self._keep = np.flatnonzero(keep)
+        self._keep = k = np.flatnonzero(keep)
         self._mean = np.asarray(self.prior.mean, dtype=np.float64).copy()
-        self._mean[31:43] *= shape.scale  # paw targets of this body's size
-        self._prior_scale = np.where(keep, self.prior_weight / std, 0.0)
+        self._mean[_PAW_ENTRIES] *= shape.scale  # paw targets of this body's size
+        std[_PAW_ENTRIES] *= shape.scale
+        corr = np.eye(len(k))
+        if self.prior.correlation is not None:
+            corr = np.asarray(self.prior.correlation, dtype=np.float64)[np.ix_(k, k)]
+            corr = (1.0 - PRIOR_SHRINK) * corr + PRIOR_SHRINK * np.eye(len(k))
+        # the prior's residual is S (v - mean) with S^T S = prior_weight^2 C^-1
+        cov = corr * np.outer(std[k], std[k])
+        self._prior_sqrt = np.zeros((Pose.SIZE, Pose.SIZE))
+        self._prior_sqrt[np.ix_(k, k)] = (self.prior_weight
+                                          * np.linalg.cholesky(np.linalg.inv(cov)).T)
+        self._prior_hess = self._prior_sqrt.T @ self._prior_sqrt
         self._lower = np.asarray(self.prior.lower, dtype=np.float64)
         self._upper = np.asarray(self.prior.upper, dtype=np.float64)
         self._step = np.full(Pose.SIZE, 1e-5)
@@ -404,7 +422,7 @@ class BodyFitter:
 
     def _soft(self, v: FloatArray, previous: FloatArray | None) -> FloatArray:
         """Prior and temporal residuals of one (43,) vector."""
-        rp = (v - self._mean) * self._prior_scale
+        rp = self._prior_sqrt @ (v - self._mean)
         if previous is None:
             return rp
         dv = v - previous
@@ -441,9 +459,9 @@ class BodyFitter:
         n = Pose.SIZE
         batch = np.empty((n + 1, n))
         nudges = np.diag(self._step)
-        soft_diag = self._prior_scale ** 2
+        soft_hess = self._prior_hess.copy()
         if prev is not None:
-            soft_diag = soft_diag + 1.0 / self.temporal_sigma ** 2
+            soft_hess[np.diag_indices(n)] += 1.0 / self.temporal_sigma ** 2
 
         def evaluate(v: FloatArray, jacobian: bool) -> tuple[FloatArray, FloatArray | None,
                                                              FloatArray, FloatArray]:
@@ -468,13 +486,13 @@ class BodyFitter:
             assert jac is not None
             # the soft terms' Jacobian is diagonal
             g = jac.T @ r
-            g += (x - self._mean) * self._prior_scale ** 2
+            g += self._prior_hess @ (x - self._mean)
             if prev is not None:
                 dv = x - prev
                 dv[_H] = _wrap(dv[_H])
                 g += dv / self.temporal_sigma ** 2
             a = jac.T @ jac
-            a[np.diag_indices(n)] += soft_diag
+            a += soft_hess
             diag = np.maximum(np.diag(a).copy(), 1e-9)
             try:
                 delta = np.linalg.solve(a + lam * np.diag(diag), -g)

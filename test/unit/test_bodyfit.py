@@ -214,6 +214,32 @@ def test_fit_ignores_zero_weights_and_nan_pixels() -> None:
     assert res.residual_px < 1.5
 
 
+def test_correlated_prior_places_unseen_forepaws_better_than_a_diagonal_one() -> None:
+    """Forepaws a top camera does not see: the prior's correlation with the seen body
+    (a walking mouse's paws on the floor, a rearing one's raised) places them; the
+    diagonal prior puts them at the height averaged over all behaviours."""
+    from dataclasses import replace
+
+    camera = top_camera()
+    prior = pose_prior()
+    assert prior.correlation is not None
+    diagonal = replace(prior, correlation=None)
+    forepaws = [KEYPOINTS.index(k) for k in ("left_forepaw", "right_forepaw")]
+    weights = np.ones(14)
+    weights[forepaws] = 0.0
+    errors: dict[str, list[float]] = {"correlated": [], "diagonal": []}
+    for shape, pose, _ in poses(21, 32):
+        truth = forward_kinematics(shape, pose).keypoints
+        px, z = observe(camera, truth)
+        z[forepaws] = np.nan
+        for name, p in (("correlated", prior), ("diagonal", diagonal)):
+            res = BodyFitter(shape, p).fit(Observation(px, weights, z, camera))
+            errors[name].append(mean_error_mm(res.keypoints[forepaws], truth[forepaws]))
+    correlated, diag = np.mean(errors["correlated"]), np.mean(errors["diagonal"])
+    assert correlated < 0.7 * diag, (correlated, diag)
+    assert correlated < 12.0, correlated
+
+
 def test_fit_validates_its_inputs() -> None:
     camera = top_camera()
     fitter = BodyFitter(MouseShape())

@@ -282,6 +282,20 @@ def test_prior_limits_contain_every_sampled_and_generated_pose() -> None:
     assert prior.clip(draws).shape == draws.shape
 
 
+def test_prior_correlation_is_a_valid_one_that_ties_forepaws_to_the_rump() -> None:
+    prior = pose_prior()
+    corr = prior.correlation
+    assert corr is not None and corr.shape == (43, 43)
+    np.testing.assert_allclose(corr, corr.T, atol=1e-12)
+    np.testing.assert_allclose(np.diag(corr), 1.0)
+    free = np.asarray(prior.free, dtype=bool)
+    np.testing.assert_array_equal(corr[free][:, ~free], 0.0)
+    assert np.linalg.eigvalsh(corr).min() > -1e-9  # positive semi-definite
+    # rearing lifts the rump (spine pitch 0) and the forepaws (targets' z) together
+    rump, fore_z = 4, [31 + 2, 31 + 5]
+    assert np.all(corr[rump, fore_z] > 0.5), corr[rump, fore_z]
+
+
 # ---------------------------------------------------------------------------------------
 # Against real 3D labels (DANNCE), when the shared data is there.
 

@@ -1333,13 +1333,14 @@ def sample_pose(rng: np.random.Generator, shape: MouseShape, *,
 
 @dataclass(frozen=True)
 class PosePrior:
-    """Hard joint limits and a diagonal Gaussian over :meth:`~.body.Pose.to_vector`.
+    """Hard joint limits and a Gaussian over :meth:`~.body.Pose.to_vector`.
 
     Attributes
     ----------
     mean, std:
-        (43,) Gaussian fitted to :func:`sample_pose` draws. The free entries (tail base
-        x, y and the heading) have mean 0 and std ``inf``: they are ignored by
+        (43,) Gaussian fitted to :func:`sample_pose` draws, the paw targets of a body of
+        scale 1 (multiply entries 31-42 by a shape's ``scale``). The free entries (tail
+        base x, y and the heading) have mean 0 and std ``inf``: they are ignored by
         :meth:`neg_log_prob`. The tail base height (entry 2) is not free.
     lower, upper:
         (43,) hard anatomical limits (radians for angles, metres for the tail base
@@ -1353,21 +1354,29 @@ class PosePrior:
     lower: FloatArray
     upper: FloatArray
     free: NDArray[np.bool_] = field(default_factory=lambda: _FREE.copy())
+    correlation: FloatArray | None = None
+    """(43, 43) correlation of the draws (identity on the free entries), or None for a
+    diagonal Gaussian. It ties the parts no keypoint may show to those that are seen:
+    forepaws tucked under a walking body, raised before a rearing one."""
 
     def clip(self, v: FloatArray) -> FloatArray:
         """``v`` ((43,) or (N, 43)) clipped into the hard limits."""
         return np.asarray(np.clip(np.asarray(v, dtype=np.float64), self.lower, self.upper))
 
     def neg_log_prob(self, v: FloatArray) -> float:
-        """0.5 * sum of squared z-scores over the non-free entries of a (43,) vector.
+        """0.5 * the squared Mahalanobis distance of a (43,) vector over the non-free
+        entries (of a body of scale 1).
 
-        The negative log density of the diagonal Gaussian up to an additive constant;
+        The negative log density of the Gaussian up to an additive constant;
         0 at the mean. Limits are not applied (use :meth:`clip`).
         """
         x = np.asarray(v, dtype=np.float64)
         keep = ~np.asarray(self.free, dtype=bool)
         zs = (x[keep] - self.mean[keep]) / self.std[keep]
-        return float(0.5 * np.dot(zs, zs))
+        if self.correlation is None:
+            return float(0.5 * np.dot(zs, zs))
+        corr = np.asarray(self.correlation, dtype=np.float64)[np.ix_(keep, keep)]
+        return float(0.5 * zs @ np.linalg.solve(corr, zs))
 
     def contains(self, v: FloatArray, tol: float = 1e-9) -> bool:
         """Whether ``v`` ((43,) or (N, 43)) lies within the hard limits."""
@@ -1377,14 +1386,14 @@ class PosePrior:
 
 #: Seed and number of :func:`sample_pose` draws the prior's Gaussian is fitted to.
 PRIOR_SEED: Final = 20_240_611
-PRIOR_DRAWS: Final = 1200
+PRIOR_DRAWS: Final = 4000
 
 
 #: The prior as :func:`compute_pose_prior` gives it, stored beside the models so that a
-#: node starts without drawing it (1.5 s); ``test_synth_motion.py`` checks that it is current
+#: node starts without drawing it (5 s); ``test_synth_motion.py`` checks that it is current
 #: (rewrite it with :func:`write_pose_prior` when the motion model changes).
 PRIOR_FILE: Final = Path(__file__).resolve().parents[2] / "models" / "body" / "pose_prior.npz"
-_PRIOR_FIELDS: Final = ("mean", "std", "lower", "upper", "free")
+_PRIOR_FIELDS: Final = ("mean", "std", "lower", "upper", "free", "correlation")
 
 
 @functools.cache
@@ -1408,8 +1417,9 @@ def compute_pose_prior() -> PosePrior:
     """The pose prior: hard limits and a Gaussian fitted to :data:`PRIOR_DRAWS` draws.
 
     Draws :func:`sample_pose` for random shapes (:func:`~.body.sample_shape`) and all
-    behaviours in turn with a fixed seed, in the default :class:`Arena` (about 1.5 s).
-    Standard deviations are at least 0.01 rad for angles and 1 mm for lengths.
+    behaviours in turn with a fixed seed, in the default :class:`Arena` (about 5 s), the
+    paw targets divided by the shape's scale. Standard deviations are at least 0.01 rad
+    for angles and 1 mm for lengths; the correlation is that of the draws.
     """
     rng = np.random.default_rng(PRIOR_SEED)
     draws = np.empty((PRIOR_DRAWS, Pose.SIZE))
@@ -1417,8 +1427,12 @@ def compute_pose_prior() -> PosePrior:
         shape = sample_shape(rng)
         draws[i] = sample_pose(rng, shape, behavior=BEHAVIORS[i % len(BEHAVIORS)])[0] \
             .to_vector()
+        draws[i, _PAWS] /= shape.scale
     mean = draws.mean(axis=0)
     std = draws.std(axis=0)
+    moving = np.flatnonzero(~_FREE & (std > 0.0))  # an entry that never moves: no ties
+    corr = np.eye(Pose.SIZE)
+    corr[np.ix_(moving, moving)] = np.corrcoef(draws[:, moving], rowvar=False)
     floor = np.full(Pose.SIZE, 0.01)
     floor[_Z] = 0.001
     floor[_PAWS] = 0.001
@@ -1426,4 +1440,4 @@ def compute_pose_prior() -> PosePrior:
     mean[_FREE] = 0.0
     std[_FREE] = np.inf
     return PosePrior(mean=mean, std=std, lower=_LOWER.copy(), upper=_UPPER.copy(),
-                     free=_FREE.copy())
+                     free=_FREE.copy(), correlation=corr)
