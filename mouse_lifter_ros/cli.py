@@ -249,8 +249,10 @@ def _train_depth(ns: argparse.Namespace) -> int:
         raise MouseLifterError(f"train-depth needs the training extra (PyTorch): "
                                f"pip install 'mouse_lifter_ros[train]' ({exc})") from exc
     cfg = TrainDepthConfig(out=Path(ns.out), seed=ns.seed, crops=ns.crops, val=ns.val,
-                           steps=ns.steps, workers=ns.workers or os.cpu_count() or 1,
-                           cache=Path(ns.cache) if ns.cache else None)
+                           steps=ns.steps, lr=ns.lr,
+                           workers=ns.workers or os.cpu_count() or 1,
+                           cache=Path(ns.cache) if ns.cache else None,
+                           init=Path(ns.init) if ns.init else None)
     log = train_depth(cfg)
     print(json.dumps(log["held_out"], indent=2))
     print(f"wrote {ns.out}/default.yaml and depth.onnx in {log['seconds']:.0f} s",
@@ -616,6 +618,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--crops", type=int, default=20000, help="synthetic crops rendered")
     p.add_argument("--val", type=int, default=500, help="of which held out")
     p.add_argument("--steps", type=int, default=7000, help="training batches of 32")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    p.add_argument("--init", default=None,
+                   help="depth.pt of an earlier run to start from (fine-tuning)")
     p.add_argument("--workers", type=int, default=None, help="render processes")
     p.add_argument("--cache", default=None, help="folder to keep rendered data between runs")
     p.set_defaults(func=_train_depth)

@@ -158,12 +158,27 @@ def _map(fn: Any, jobs: list[tuple[int, int]], workers: int, desc: str) -> list[
 def _rendered(fn: Any, name: str, keys: tuple[str, ...], count: int, seed: int,
               workers: int, cache: Path | None, desc: str) -> dict[str, NDArray[Any]]:
     """``fn((seed, i))`` for i < ``count``, stacked per output under ``keys``; kept in
-    ``cache/<name>.npz`` and read from there when it exists."""
+    ``cache/<name>.npz`` and read from there when it exists. Item i depends on
+    (seed, i) only, so a cached run of fewer items (the same name with a smaller
+    count, ``_n<count>``) is reused and only the rest is rendered."""
     path = cache / f"{name}.npz" if cache else None
     if path is not None and path.exists():
         return dict(np.load(path))
-    out = _map(fn, [(seed, i) for i in range(count)], workers, desc)
-    data = {k: np.stack([o[j] for o in out]) for j, k in enumerate(keys)}
+    done: dict[str, NDArray[Any]] = {}
+    tag = f"_n{count}"
+    if path is not None and tag in name:
+        head, tail = name.split(tag, 1)
+        smaller = []
+        for other in path.parent.glob(f"{head}_n*{tail}.npz"):
+            n = other.stem[len(head) + 2: len(other.stem) - len(tail)]
+            if n.isdigit() and 0 < int(n) < count:
+                smaller.append((int(n), other))
+        if smaller:
+            done = dict(np.load(max(smaller)[1]))
+    start = len(done[keys[0]]) if done else 0
+    out = _map(fn, [(seed, i) for i in range(start, count)], workers, desc)
+    data = {k: np.concatenate([done[k], np.stack([o[j] for o in out])]) if done
+            else np.stack([o[j] for o in out]) for j, k in enumerate(keys)}
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **data)  # type: ignore[arg-type]

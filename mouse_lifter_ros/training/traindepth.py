@@ -12,6 +12,7 @@ gives the same weights.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -49,6 +50,8 @@ class TrainDepthConfig:
     workers: int = 2
     threads: int = 2
     cache: Path | None = None
+    init: Path | None = None
+    """Weights (``depth.pt`` of an earlier run) to start from instead of random ones."""
 
 
 def _augment(img: NDArray[np.uint8], height: NDArray[Any], cover: NDArray[np.uint8],
@@ -130,6 +133,10 @@ def write_depth_yaml(out: Path, *, notes: dict[str, Any]) -> Path:
     return path
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def train_depth(cfg: TrainDepthConfig) -> dict[str, Any]:
     """Render (or load), train, evaluate and export under ``cfg.out``."""
     torch.set_num_threads(cfg.threads)
@@ -142,6 +149,8 @@ def train_depth(cfg: TrainDepthConfig) -> dict[str, Any]:
         raise ValueError(f"crops={cfg.crops} must exceed val={cfg.val}")
     _phase_rng(cfg.seed, 0)
     net = DepthNet()
+    if cfg.init is not None:
+        net.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=True))
     bs = cfg.batch
     losses = _fit(net, lambda r: depth_batch(data, r.integers(0, n_train, bs), r), depth_loss,
                   cfg.steps, cfg.lr, _phase_rng(cfg.seed, 5), "depth (synthetic)")
@@ -149,7 +158,8 @@ def train_depth(cfg: TrainDepthConfig) -> dict[str, Any]:
     export_onnx(net, str(cfg.out / "depth.onnx"), (1, 1, CROP_PX, CROP_PX),
                 output_names=("height", "mask"))
     notes = {"seed": cfg.seed, "synthetic_crops": cfg.crops, "held_out_crops": cfg.val,
-             "steps": cfg.steps, "parameters": count_parameters(net),
+             "steps": cfg.steps, "lr": cfg.lr, "parameters": count_parameters(net),
+             **({"init_sha256": _sha256(cfg.init)} if cfg.init is not None else {}),
              "held_out": {k: round(v, 4) for k, v in val.items()}}
     write_depth_yaml(cfg.out, notes=notes)
     log = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},

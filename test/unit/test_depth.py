@@ -135,3 +135,31 @@ def test_tiny_training_run_exports_a_usable_model(tmp_path: Path) -> None:
     sample = next(iter(demo_samples(seconds=0.1)))[0]
     d = m(sample.image)
     assert d.depth.dtype == np.float32  # untrained: any values, but the path runs
+
+
+def test_training_extends_a_cached_render_and_starts_from_given_weights(
+        tmp_path: Path) -> None:
+    """More crops than a cached run renders only the new ones (item i depends on the
+    seed and i alone); ``init`` starts from an earlier run's weights."""
+    torch = pytest.importorskip("torch", reason="the train extra (PyTorch) is not installed")
+    from mouse_lifter_ros.training.datadepth import depth_crop
+    from mouse_lifter_ros.training.traindepth import TrainDepthConfig, train_depth
+
+    cache = tmp_path / "cache"
+    first = TrainDepthConfig(out=tmp_path / "a", crops=6, val=2, steps=1, batch=2,
+                             workers=1, threads=1, cache=cache)
+    train_depth(first)
+    more = TrainDepthConfig(out=tmp_path / "b", crops=9, val=3, steps=0, batch=2, workers=1,
+                            threads=1, cache=cache, init=first.out / "depth.pt")
+    train_depth(more)
+    small = np.load(cache / "depth_crops_m_s0_n6_160.npz")
+    big = np.load(cache / "depth_crops_m_s0_n9_160.npz")
+    assert big["images"].shape[0] == 9
+    np.testing.assert_array_equal(big["images"][:6], small["images"])
+    img, height, mask = depth_crop((0, 7))
+    np.testing.assert_array_equal(big["images"][7], img)
+    np.testing.assert_array_equal(big["heights"][7], height)
+    np.testing.assert_array_equal(big["masks"][7], mask)
+    a = torch.load(first.out / "depth.pt", weights_only=True)
+    b = torch.load(more.out / "depth.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # no step taken: the init's weights
