@@ -1419,7 +1419,8 @@ def compute_pose_prior() -> PosePrior:
     Draws :func:`sample_pose` for random shapes (:func:`~.body.sample_shape`) and all
     behaviours in turn with a fixed seed, in the default :class:`Arena` (about 5 s), the
     paw targets divided by the shape's scale. Standard deviations are at least 0.01 rad
-    for angles and 1 mm for lengths; the correlation is that of the draws.
+    for angles and 1 mm for lengths; the correlation is that of the draws, except that
+    the tail's bends are independent of everything.
     """
     rng = np.random.default_rng(PRIOR_SEED)
     draws = np.empty((PRIOR_DRAWS, Pose.SIZE))
@@ -1430,9 +1431,14 @@ def compute_pose_prior() -> PosePrior:
         draws[i, _PAWS] /= shape.scale
     mean = draws.mean(axis=0)
     std = draws.std(axis=0)
-    moving = np.flatnonzero(~_FREE & (std > 0.0))  # an entry that never moves: no ties
+    # Ties between entries that move; not the tail's: a still draw bends it towards
+    # its behaviour's shape, a moving tail lags and swings (in motion sequences a
+    # correlated tail fills a hidden tip worse than an independent one)
+    tail = np.zeros(Pose.SIZE, dtype=bool)
+    tail[_TP] = tail[_TY] = True
+    tied = np.flatnonzero(~_FREE & ~tail & (std > 0.0))
     corr = np.eye(Pose.SIZE)
-    corr[np.ix_(moving, moving)] = np.corrcoef(draws[:, moving], rowvar=False)
+    corr[np.ix_(tied, tied)] = np.corrcoef(draws[:, tied], rowvar=False)
     floor = np.full(Pose.SIZE, 0.01)
     floor[_Z] = 0.001
     floor[_PAWS] = 0.001
