@@ -11,8 +11,10 @@ pixel's depth is where its ray meets the plane at that height above the floor
 (:meth:`ArenaCalibration.depth_at_height`).
 
 The result (:class:`DepthMap`) covers the crop's window clipped to the image, at full
-image resolution: camera-frame z in metres (as a ``32FC1`` depth image), the floor's
-depth off the mouse.
+image resolution: camera-frame z in metres of the mouse's surface (as a ``32FC1`` depth
+image), NaN off the mouse (REP 118: no reading). A keypoint whose neighbourhood the
+mask misses then gets no reading rather than the floor's depth (a rearing head whose
+mask was lost to its shadow read as lying on the floor).
 """
 
 from __future__ import annotations
@@ -130,8 +132,8 @@ class DepthMap:
 
     ``depth`` (h, w) float32: camera-frame z in metres of every pixel of ``roi``
     (x, y, w, h in the full image): the mouse's surface where ``mask`` (h, w) is set,
-    the floor elsewhere, NaN where a pixel's ray misses the floor. ``height`` (h, w)
-    float32: the same as height over the floor, metres. Empty (0 x 0, roi all zero) when
+    NaN elsewhere (and where a pixel's ray misses the floor). ``height`` (h, w)
+    float32: the surface's height over the floor, metres, 0 off the mouse. Empty (0 x 0, roi all zero) when
     no mouse was found.
     """
 
@@ -249,4 +251,5 @@ class DepthModel:
         height = np.where(mask, np.maximum(h, 0.0) * np.float32(spec.unit),
                           np.float32(0.0)).astype(np.float32)
         depth = arena.depth_at_height(arena.ray_grid()[y0:y1, x0:x1], height)
-        return DepthMap(np.asarray(depth, np.float32), height, mask, (x0, y0, *size), det)
+        depth = np.where(mask, depth, np.float32(np.nan)).astype(np.float32)
+        return DepthMap(depth, height, mask, (x0, y0, *size), det)
