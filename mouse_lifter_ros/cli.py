@@ -234,8 +234,9 @@ def _train_2d(ns: argparse.Namespace) -> int:
                         kp_steps=ns.kp_steps, finetune_steps=ns.finetune_steps,
                         real_per_batch=ns.real_per_batch,
                         parts=tuple(p.strip() for p in ns.parts.split(",") if p.strip()),
-                        workers=ns.workers or os.cpu_count() or 1,
-                        cache=Path(ns.cache) if ns.cache else None)
+                        lr=ns.lr, workers=ns.workers or os.cpu_count() or 1,
+                        cache=Path(ns.cache) if ns.cache else None,
+                        init_keypoints=Path(ns.init_keypoints) if ns.init_keypoints else None)
     log = train_2d(cfg, resume=ns.resume)
     print(f"wrote {ns.out}/default.yaml (+ synthetic_only/) in {log['seconds']:.0f} s",
           file=sys.stderr)
@@ -604,6 +605,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true",
                    help="reuse OUT/synthetic_only/*.pt from an earlier run with the same "
                    "arguments (same result as a full run)")
+    p.add_argument("--lr", type=float, default=2e-3,
+                   help="peak learning rate of the synthetic phases (fine-tuning on real "
+                   "frames: half of it for the keypoints, a quarter for the detector)")
+    p.add_argument("--init-keypoints", default=None,
+                   help="synthetic_only/keypoints.pt of an earlier run to continue from")
     p.add_argument("--workers", type=int, default=None, help="render processes")
     p.add_argument("--cache", default=None, help="folder to keep rendered data between runs")
     p.set_defaults(func=_train_2d)

@@ -16,6 +16,7 @@ gives the same weights.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -82,6 +83,9 @@ class Train2DConfig:
     threads: int = 2
     cache: Path | None = None
     parts: tuple[str, ...] = ("detector", "keypoints")
+    init_keypoints: Path | None = None
+    """Keypoint network weights (an earlier run's ``synthetic_only/keypoints.pt``) to
+    start the synthetic phase from instead of random ones."""
 
 
 # ----------------------------------------------------------------------- augmentation
@@ -402,6 +406,11 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     _phase_rng(cfg.seed, 0)
     det = DetectorNet()
     kp = KeypointNet(len(KEYPOINTS))
+    if cfg.init_keypoints is not None:
+        kp.load_state_dict(torch.load(cfg.init_keypoints, map_location="cpu",
+                                      weights_only=True))
+        log["keypoints_init_sha256"] = hashlib.sha256(
+            cfg.init_keypoints.read_bytes()).hexdigest()[:16]
     nets: dict[str, tuple[nn.Module, str, str, tuple[int, int, int, int]]] = {
         "detector": (det, "centre", "box", (1, 1, DETECTOR_INPUT[1], DETECTOR_INPUT[0])),
         "keypoints": (kp, "heatmaps", "offsets", (1, 1, CROP_PX, CROP_PX))}

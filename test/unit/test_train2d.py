@@ -110,3 +110,25 @@ def test_same_seed_same_weights(tmp_path: Path) -> None:
                                     providers=["CPUExecutionProvider"])
         outs.append(sess.run(None, {"image": x})[0])
     assert np.array_equal(outs[0], outs[1])
+
+
+def test_keypoint_training_continues_from_given_weights(tmp_path: Path) -> None:
+    """``init_keypoints`` starts the keypoint network from an earlier run's weights: with
+    no step taken the exported network is that run's."""
+    import onnxruntime as ort
+
+    first = T.Train2DConfig(out=tmp_path / "a", seed=3, windows=8, detector_frames=8,
+                            det_steps=1, kp_steps=2, finetune_steps=0, batch=4, workers=1,
+                            threads=1)
+    T.train_2d(first)
+    more = T.Train2DConfig(out=tmp_path / "b", seed=3, windows=8, detector_frames=8,
+                           kp_steps=0, finetune_steps=0, batch=4, workers=1, threads=1,
+                           parts=("keypoints",),
+                           init_keypoints=first.out / "synthetic_only" / "keypoints.pt")
+    log = T.train_2d(more)
+    assert len(log["keypoints_init_sha256"]) == 16
+    x = np.random.default_rng(0).normal(size=(1, 1, 160, 160)).astype(np.float32)
+    outs = [ort.InferenceSession(str(run.out / "keypoints.onnx"),
+                                 providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+            for run in (first, more)]
+    np.testing.assert_allclose(outs[0], outs[1], atol=1e-5)
