@@ -133,8 +133,8 @@ class DepthMap:
     ``depth`` (h, w) float32: camera-frame z in metres of every pixel of ``roi``
     (x, y, w, h in the full image): the mouse's surface where ``mask`` (h, w) is set,
     NaN elsewhere (and where a pixel's ray misses the floor). ``height`` (h, w)
-    float32: the surface's height over the floor, metres, 0 off the mouse. Empty (0 x 0, roi all zero) when
-    no mouse was found.
+    float32: the surface's height over the floor, metres, 0 off the mouse. Empty (0 x 0,
+    roi all zero) when no mouse was found.
     """
 
     depth: NDArray[np.float32]
