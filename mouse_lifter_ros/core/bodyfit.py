@@ -484,7 +484,7 @@ class BodyFitter:
         taken = 0
         for it in range(steps):
             assert jac is not None
-            # the soft terms' Jacobian is diagonal
+            # the soft terms are linear: their Hessian is the constant soft_hess
             g = jac.T @ r
             g += self._prior_hess @ (x - self._mean)
             if prev is not None:

@@ -88,6 +88,12 @@ class Train2DConfig:
     start the synthetic phase from instead of random ones."""
 
 
+def weights_sha256(path: Path) -> str:
+    """The first 16 hex digits of a weights file's SHA-256: which run a training
+    continued from, for its log and model YAML."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 # ----------------------------------------------------------------------- augmentation
 
 
@@ -409,8 +415,7 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     if cfg.init_keypoints is not None:
         kp.load_state_dict(torch.load(cfg.init_keypoints, map_location="cpu",
                                       weights_only=True))
-        log["keypoints_init_sha256"] = hashlib.sha256(
-            cfg.init_keypoints.read_bytes()).hexdigest()[:16]
+        log["keypoints_init_sha256"] = weights_sha256(cfg.init_keypoints)
     nets: dict[str, tuple[nn.Module, str, str, tuple[int, int, int, int]]] = {
         "detector": (det, "centre", "box", (1, 1, DETECTOR_INPUT[1], DETECTOR_INPUT[0])),
         "keypoints": (kp, "heatmaps", "offsets", (1, 1, CROP_PX, CROP_PX))}

@@ -12,7 +12,6 @@ gives the same weights.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -31,7 +30,14 @@ from mouse_lifter_ros.core.depth import CROP_PX, DEPTH_UNIT
 from mouse_lifter_ros.core.keypoints import DEFAULT_MODEL
 from mouse_lifter_ros.training.datadepth import synth_depth_crops
 from mouse_lifter_ros.training.nets import DepthNet, count_parameters, export_onnx
-from mouse_lifter_ros.training.train2d import MEAN, STD, _fit, _phase_rng, _photometric
+from mouse_lifter_ros.training.train2d import (
+    MEAN,
+    STD,
+    _fit,
+    _phase_rng,
+    _photometric,
+    weights_sha256,
+)
 
 STRIDE = 4
 
@@ -133,10 +139,6 @@ def write_depth_yaml(out: Path, *, notes: dict[str, Any]) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
 def train_depth(cfg: TrainDepthConfig) -> dict[str, Any]:
     """Render (or load), train, evaluate and export under ``cfg.out``."""
     torch.set_num_threads(cfg.threads)
@@ -159,7 +161,7 @@ def train_depth(cfg: TrainDepthConfig) -> dict[str, Any]:
                 output_names=("height", "mask"))
     notes = {"seed": cfg.seed, "synthetic_crops": cfg.crops, "held_out_crops": cfg.val,
              "steps": cfg.steps, "lr": cfg.lr, "parameters": count_parameters(net),
-             **({"init_sha256": _sha256(cfg.init)} if cfg.init is not None else {}),
+             **({"init_sha256": weights_sha256(cfg.init)} if cfg.init is not None else {}),
              "held_out": {k: round(v, 4) for k, v in val.items()}}
     write_depth_yaml(cfg.out, notes=notes)
     log = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},

@@ -1347,6 +1347,10 @@ class PosePrior:
         height and the heading-frame paw targets); -inf/inf for the free entries.
     free:
         (43,) True for the free entries.
+    correlation:
+        (43, 43) correlation of the draws (identity on the free entries), or None for a
+        diagonal Gaussian. It ties the parts no keypoint may show to those that are
+        seen: forepaws tucked under a walking body, raised before a rearing one.
     """
 
     mean: FloatArray
@@ -1355,9 +1359,6 @@ class PosePrior:
     upper: FloatArray
     free: NDArray[np.bool_] = field(default_factory=lambda: _FREE.copy())
     correlation: FloatArray | None = None
-    """(43, 43) correlation of the draws (identity on the free entries), or None for a
-    diagonal Gaussian. It ties the parts no keypoint may show to those that are seen:
-    forepaws tucked under a walking body, raised before a rearing one."""
 
     def clip(self, v: FloatArray) -> FloatArray:
         """``v`` ((43,) or (N, 43)) clipped into the hard limits."""
