@@ -39,8 +39,10 @@ from mouse_lifter_ros.core.record import (
 
 #: The streams a frame needs, in the order of :meth:`StampMatcher.add`'s ``stream``.
 STREAMS: Final = ("keypoints", "pose", "behavior")
-#: Frames waiting for their other parts at most (the oldest are dropped beyond this).
-MAX_PENDING: Final = 64
+#: Frames waiting for their other parts at most (the oldest are dropped beyond this): the
+#: 300 messages (10 s at 30 fps) our publishers keep for a reader they matched late, and
+#: some more.
+MAX_PENDING: Final = 320
 
 
 class StampMatcher:

@@ -147,6 +147,11 @@ RECORDER_PARAMS = (
               "as a rosbag2 folder <prefix>_bag (never written over)"),
     ParamSpec("rosbag_storage", "mcap", "Storage of that bag", one_of("mcap", "sqlite3"),
               "mcap or sqlite3"),
+    ParamSpec("durability", "transient_local", "QoS durability of the subscriptions: "
+              "transient_local also gets what our publishers still hold (their last 300 "
+              "messages) when discovery matches them late; volatile for publishers that "
+              "offer only volatile (transient_local cannot match them)",
+              one_of("transient_local", "volatile"), "transient_local or volatile"),
 )
 
 #: Parameters by executable, for documentation and checks.

@@ -47,14 +47,27 @@ RELIABLE_QOS = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 
-#: Recording: reliable, with a deep queue so that a pause of the node (a checkpoint
-#: rewriting a file) loses nothing: 1000 messages are 5 s of three streams at 60 fps.
-RECORD_QOS = QoSProfile(
+#: Keypoints, poses, behaviour and triggers: reliable, and the publisher keeps its last 300
+#: messages (10 s at 30 fps) for readers that ask for them (transient local), such as the
+#: recorder when discovery matches it late. Volatile readers receive only new messages.
+PUBLISH_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
-    depth=1000,
+    depth=300,
     reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.VOLATILE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
+
+
+def record_qos(durability: str) -> QoSProfile:
+    """Recording: reliable, 1000 deep (5 s of three streams at 60 fps: a checkpoint's pause
+    loses nothing); ``"transient_local"`` (which cannot match a volatile publisher) or
+    ``"volatile"``."""
+    transient = durability == "transient_local"
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=(DurabilityPolicy.TRANSIENT_LOCAL if transient
+                                  else DurabilityPolicy.VOLATILE))
+
 
 def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
     """Declare ``specs`` on ``node`` (read-only, described) and return validated values.

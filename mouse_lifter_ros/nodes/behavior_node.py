@@ -15,6 +15,7 @@ from mouse_lifter_ros.core.behavior import BehaviorClassifier, KeypointMapper
 from mouse_lifter_ros.core.specs import BEHAVIOR_PARAMS
 from mouse_lifter_ros.msg import Behavior, Pose3D
 from mouse_lifter_ros.nodes._ros import (
+    PUBLISH_QOS,
     RELIABLE_QOS,
     declare_parameters,
     resolve_path,
@@ -35,7 +36,7 @@ class BehaviorNode(Node):
         self.mapper = KeypointMapper()
         self.count = 0
         self._warned: tuple[str, ...] = ()
-        self.pub = self.create_publisher(Behavior, "behavior", RELIABLE_QOS)
+        self.pub = self.create_publisher(Behavior, "behavior", PUBLISH_QOS)
         self.create_subscription(Pose3D, "pose", self._on_pose, RELIABLE_QOS)
         self.get_logger().info(
             f"model {model or 'shipped default'}, {p['dims']}D, smoothing {p['smoothing']} s, "

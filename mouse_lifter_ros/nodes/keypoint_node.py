@@ -25,7 +25,7 @@ from mouse_lifter_ros.core.specs import KEYPOINT_PARAMS
 from mouse_lifter_ros.msg import Keypoints2D
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
-    RELIABLE_QOS,
+    PUBLISH_QOS,
     declare_parameters,
     resolve_path,
     run,
@@ -50,7 +50,7 @@ class KeypointNode(Node):
         self.model = KeypointModel(path, device=p["device"], threads=p["threads"])
         self.frames = self.published = self.no_mouse = self.skipped = 0
         self.infer_s = 0.0
-        self.pub = self.create_publisher(Keypoints2D, "keypoints", RELIABLE_QOS)
+        self.pub = self.create_publisher(Keypoints2D, "keypoints", PUBLISH_QOS)
         self.sub = self.create_subscription(Image, "image", self._on_image, LATEST_FRAME_QOS)
         self.get_logger().info(
             f"model {self.model.spec.path}: {self.model.description}; p_cutoff "

@@ -46,6 +46,7 @@ from mouse_lifter_ros.core.synth.body import KEYPOINTS
 from mouse_lifter_ros.msg import Keypoints2D, Pose3D
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
+    PUBLISH_QOS,
     RELIABLE_QOS,
     declare_parameters,
     resolve_path,
@@ -77,7 +78,7 @@ class LifterNode(Node):
         self.no_roi = self.no_mouse = self.skipped = 0
         self.lift_s = 0.0
         self.stats = StreamStats()
-        self.pub = self.create_publisher(Pose3D, "pose", RELIABLE_QOS)
+        self.pub = self.create_publisher(Pose3D, "pose", PUBLISH_QOS)
         self.marker_pub = (self.create_publisher(MarkerArray, "markers", RELIABLE_QOS)
                            if p["markers"] else None)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", RELIABLE_QOS)

@@ -1,7 +1,9 @@
 """recorder_node: 2D keypoints, 3D poses and behaviour to DeepLabCut and annotation files.
 
 Subscribes to ``keypoints`` (``Keypoints2D``), ``pose`` (``Pose3D``) and ``behavior``
-(``Behavior``), reliable with a deep queue (``RECORD_QOS``). The core's
+(``Behavior``), reliable with a deep queue (:func:`record_qos`); transient local by
+default, so that what our publishers sent before discovery matched them still arrives,
+and a warning names the ``durability`` parameter when a publisher cannot match. The core's
 :class:`~mouse_lifter_ros.core.recorder.Recorder` pairs them by the source image's
 stamp and writes every complete frame
 (``<output_dir>/<prefix>.h5``, ``.csv`` and ``<prefix>_annotations.csv|parquet``). On
@@ -17,7 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.node import Node
+from rclpy.qos import QoSPolicyKind
 from rclpy.serialization import serialize_message
 from std_msgs.msg import Bool
 
@@ -26,7 +30,7 @@ from mouse_lifter_ros.core.recorder import Behavior as BehaviorItem
 from mouse_lifter_ros.core.recorder import Keypoints, Pose, Recorder, behavior_of
 from mouse_lifter_ros.core.specs import RECORDER_PARAMS
 from mouse_lifter_ros.msg import Behavior, Keypoints2D, Pose3D
-from mouse_lifter_ros.nodes._ros import RECORD_QOS, declare_parameters, run, stamp_ns
+from mouse_lifter_ros.nodes._ros import declare_parameters, record_qos, run, stamp_ns
 
 #: Log a progress line after every this many frames written.
 LOG_EVERY = 100
@@ -41,15 +45,23 @@ class RecorderNode(Node):
         self.recorder = Recorder(
             p["output_dir"], p["prefix"], fmt=p["annotations_format"],
             checkpoint_every=p["checkpoint_every"], overwrite=p["overwrite"])
-        subs = [self.create_subscription(Keypoints2D, "keypoints", self._on_keypoints,
-                                         RECORD_QOS),
-                self.create_subscription(Pose3D, "pose", self._on_pose, RECORD_QOS),
-                self.create_subscription(Behavior, "behavior", self._on_behavior, RECORD_QOS)]
+        qos = record_qos(p["durability"])
+        self._durability = p["durability"]
+
+        def subscribe(msg_type: Any, topic: str, callback: Any) -> Any:
+            events = SubscriptionEventCallbacks(
+                incompatible_qos=lambda info: self._incompatible(topic, info))
+            return self.create_subscription(msg_type, topic, callback, qos,
+                                            event_callbacks=events)
+
+        subs = [subscribe(Keypoints2D, "keypoints", self._on_keypoints),
+                subscribe(Pose3D, "pose", self._on_pose),
+                subscribe(Behavior, "behavior", self._on_behavior)]
         self.bag: TopicBagWriter | None = None
         if p["rosbag"]:
             from mouse_lifter_ros.runner import package_share
 
-            subs.append(self.create_subscription(Bool, "trigger", self._to_bag, RECORD_QOS))
+            subs.append(subscribe(Bool, "trigger", self._to_bag))
             self.bag = TopicBagWriter(
                 f"{self.recorder.stem}_bag", storage=p["rosbag_storage"],
                 topics={s.topic_name: _type_name(s.msg_type) for s in subs},
@@ -59,6 +71,14 @@ class RecorderNode(Node):
             f"recording to {self.recorder.stem}.h5, .csv and {self.recorder.annotations_path}"
             + (f", and the topics to {self.bag.path}" if self.bag else ""))
         self._topics = {s.msg_type: s.topic_name for s in subs}
+
+    def _incompatible(self, topic: str, info: QoSRequestedIncompatibleQoSInfo) -> None:
+        policy = QoSPolicyKind(info.last_policy_kind).name
+        self.get_logger().warning(
+            f"{topic}: {info.total_count} publisher(s) cannot match this subscription "
+            f"(incompatible QoS policy {policy}). With durability {self._durability!r}, a "
+            "publisher that offers only volatile is not recorded: set the recorder "
+            "parameter durability to 'volatile' for it")
 
     def _to_bag(self, msg: Any) -> None:
         if self.bag is not None:

@@ -24,7 +24,7 @@ from mouse_lifter_ros.core.stimulus import (
     rule_from_params,
 )
 from mouse_lifter_ros.msg import Behavior, Pose3D
-from mouse_lifter_ros.nodes._ros import RELIABLE_QOS, declare_parameters, run, stamp_ns
+from mouse_lifter_ros.nodes._ros import PUBLISH_QOS, RELIABLE_QOS, declare_parameters, run, stamp_ns
 
 
 class StimulusNode(Node):
@@ -34,7 +34,7 @@ class StimulusNode(Node):
         super().__init__("stimulus")
         p = declare_parameters(self, STIMULUS_PARAMS)
         rule = rule_from_params(p)
-        self.trigger_pub = self.create_publisher(Bool, "trigger", RELIABLE_QOS)
+        self.trigger_pub = self.create_publisher(Bool, "trigger", PUBLISH_QOS)
         self.latency_pub = self.create_publisher(Float64, "trigger_latency", RELIABLE_QOS)
         self.runner = StimulusRunner(
             rule, self._on_trigger, queue_size=p["queue_size"],

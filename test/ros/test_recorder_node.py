@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ from mouse_lifter_ros.msg import Behavior, Keypoints2D, Pose3D  # noqa: E402
 
 from mouse_lifter_ros.core.record import read_annotations, read_dlc_csv  # noqa: E402
 from mouse_lifter_ros.core.synth.body import KEYPOINTS  # noqa: E402
-from mouse_lifter_ros.nodes._ros import RELIABLE_QOS  # noqa: E402
+from mouse_lifter_ros.nodes._ros import PUBLISH_QOS, RELIABLE_QOS  # noqa: E402
 from mouse_lifter_ros.runner import GraphRun  # noqa: E402
 
 T0 = 1_700_000_000_000_000_000
@@ -49,13 +50,18 @@ def frame_values(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
 
 
 class Publisher:
-    """Publishes frame after frame from a thread; remembers when each went out."""
+    """Publishes frame after frame from a thread; remembers when each went out.
 
-    def __init__(self, listener: Listener, namespace: str) -> None:
+    With the QoS of our nodes' publishers (``PUBLISH_QOS``) unless told otherwise.
+    """
+
+    def __init__(self, listener: Listener, namespace: str, qos: Any = PUBLISH_QOS,
+                 count: int | None = None) -> None:
         node = listener.node
-        self.kp = node.create_publisher(Keypoints2D, f"/{namespace}/keypoints", RELIABLE_QOS)
-        self.pose = node.create_publisher(Pose3D, f"/{namespace}/pose", RELIABLE_QOS)
-        self.beh = node.create_publisher(Behavior, f"/{namespace}/behavior", RELIABLE_QOS)
+        self.kp = node.create_publisher(Keypoints2D, f"/{namespace}/keypoints", qos)
+        self.pose = node.create_publisher(Pose3D, f"/{namespace}/pose", qos)
+        self.beh = node.create_publisher(Behavior, f"/{namespace}/behavior", qos)
+        self.count = count
         self.sent: list[float] = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -65,7 +71,7 @@ class Publisher:
 
     def _run(self) -> None:
         i = 0
-        while not self.stop.is_set():
+        while not self.stop.is_set() and (self.count is None or i < self.count):
             x, y, conf, pos, label = frame_values(i)
             stamp = T0 + i * STEP
             kp = Keypoints2D(names=list(KEYPOINTS), x=x.tolist(), y=y.tolist(),
@@ -152,6 +158,62 @@ def test_existing_files_stop_the_node_at_start_up(namespace: str, ros_domain: in
     assert (tmp_path / "run1.h5").read_bytes() == b"old"
 
 
+def test_a_late_recorder_still_gets_the_first_frames(listener: Listener, namespace: str,
+                                                     tmp_path: Path) -> None:
+    # Discovery can match a recorder seconds after the pipeline's first frame. Our
+    # publishers keep their last 300 messages for a transient-local reader: 40 frames sent
+    # before the recorder even started are all recorded, from the first.
+    out = tmp_path / "rec"
+    params = write_params(tmp_path / "params.yaml", {"recorder": {
+        "output_dir": str(out), "prefix": "late"}})
+    pub = Publisher(listener, namespace, count=40)
+    pub.thread.start()
+    pub.thread.join(10)
+    assert len(pub.sent) == 40
+    with GraphRun("recorder", nodes=["recorder"], namespace=namespace,
+                  params_file=params) as run:
+        assert listener.wait_for(lambda: _data_rows(out / "late.csv") >= 40, 30), \
+            run.output("recorder")
+        run.processes["recorder"].send_signal(signal.SIGINT)
+        assert run.wait_any(timeout=20) == "recorder", run.output("recorder")
+        log = run.output("recorder")
+    assert "closed: 40 frames written" in log, log
+    h5 = pd.read_hdf(out / "late.h5", "df_with_missing")
+    np.testing.assert_array_equal(h5.iloc[:, 0].to_numpy(),
+                                  frame_values(0)[0][0] + np.arange(40))
+
+
+def test_volatile_publishers_need_durability_volatile(listener: Listener, namespace: str,
+                                                      tmp_path: Path) -> None:
+    # A publisher that offers only volatile durability cannot match the default
+    # (transient local) recorder: it says so, naming the parameter; with durability
+    # volatile it records.
+    params = write_params(tmp_path / "params.yaml", {"recorder": {
+        "output_dir": str(tmp_path / "a"), "prefix": "v"}})
+    pub = Publisher(listener, namespace, qos=RELIABLE_QOS)
+    with GraphRun("recorder", nodes=["recorder"], namespace=namespace,
+                  params_file=params) as run:
+        assert listener.wait_for(lambda: "durability to 'volatile'" in run.output("recorder"),
+                                 20), run.output("recorder")
+        assert pub.pose.get_subscription_count() == 0
+        log = run.output("recorder")
+    assert "pose: 1 publisher(s) cannot match" in log, log
+
+    out = tmp_path / "b"
+    params = write_params(tmp_path / "params2.yaml", {"recorder": {
+        "output_dir": str(out), "prefix": "v", "durability": "volatile"}})
+    with GraphRun("recorder", nodes=["recorder"], namespace=namespace,
+                  params_file=params) as run:
+        assert listener.wait_for(pub.matched, 20), run.output("recorder")
+        pub.thread.start()
+        assert listener.wait_for(lambda: _data_rows(out / "v.csv") >= 20, 30), \
+            run.output("recorder")
+        pub.stop.set()
+        pub.thread.join(5)
+        log = run.output("recorder")
+    assert "cannot match" not in log, log
+
+
 def test_bag_of_our_topics_is_complete_after_sigint(listener: Listener, namespace: str,
                                                     tmp_path: Path) -> None:
     # rosbag: true also writes every received message to <prefix>_bag (MCAP), finished on
@@ -165,7 +227,7 @@ def test_bag_of_our_topics_is_complete_after_sigint(listener: Listener, namespac
     params = write_params(tmp_path / "params.yaml", {"recorder": {
         "output_dir": str(out), "prefix": "run2", "rosbag": True}})
     pub = Publisher(listener, namespace)
-    trigger = listener.node.create_publisher(Bool, f"/{namespace}/trigger", RELIABLE_QOS)
+    trigger = listener.node.create_publisher(Bool, f"/{namespace}/trigger", PUBLISH_QOS)
     with GraphRun("recorder", nodes=["recorder"], namespace=namespace,
                   params_file=params) as run:
         assert listener.wait_for(lambda: pub.matched() and trigger.get_subscription_count(),
