@@ -212,6 +212,19 @@ class ArenaCalibration:
         return np.asarray(-self.rotation.T @ self.translation)
 
     @property
+    def camera_orientation(self) -> FloatArray:
+        """(4,) unit quaternion ``(x, y, z, w)`` of the camera optical frame in the arena
+        frame: it rotates camera-frame vectors into arena-frame ones (``rotation.T``).
+
+        With :attr:`camera_position` it is the transform a ROS ``TransformStamped`` with
+        parent ``arena`` and child the camera frame carries.
+        """
+        from scipy.spatial.transform import Rotation
+
+        q = np.asarray(Rotation.from_matrix(self.rotation.T).as_quat(), dtype=np.float64)
+        return q if q[3] >= 0 else -q
+
+    @property
     def view(self) -> str:
         """``top`` when the camera is above the floor (z > 0), else ``bottom``."""
         return "top" if self.camera_position[2] > 0 else "bottom"

@@ -113,6 +113,9 @@ LIFTER_PARAMS = (
     _ARENA,
     ParamSpec("frame_id", "arena", "Frame of the poses and markers (REP-103: x, y on the "
               "floor, z up, metres)", _non_empty, "non-empty"),
+    ParamSpec("camera_frame", "camera_optical_frame", "Frame of the camera's images (the "
+              "source's frame_id): the calibrated frame_id -> camera_frame transform is "
+              "broadcast on /tf_static where tf2_ros is installed; empty: none"),
     ParamSpec("p_cutoff", 0.5, "Keypoints below this confidence are filled by the body model "
               "and published with valid = false", _unit_interval, ">= 0 and <= 1"),
     ParamSpec("body_scale", 0.0, "Size of this animal relative to the body model's adult "

@@ -11,7 +11,8 @@ Publishes ``pose`` (``Pose3D``, reliable, arena frame ``frame_id``, metres; stam
 the source image's stamp), ``markers`` (``visualization_msgs/MarkerArray``: keypoints,
 green where observed and grey where the model filled them, and the skeleton, for RViz)
 and ``/diagnostics`` (frame rate, drops, latency from the source stamp p50/p99) every
-``diagnostics_period``. Frames without a mouse publish nothing and are counted.
+``diagnostics_period``. Frames without a mouse publish nothing and are counted. With
+``tf2_ros`` it broadcasts the calibrated ``frame_id`` -> ``camera_frame`` on /tf_static.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from mouse_lifter_ros.nodes._ros import (
     skeleton_markers,
     stamp_ns,
 )
+from mouse_lifter_ros.nodes._tf import broadcast_camera
 
 
 class LifterNode(Node):
@@ -89,6 +91,7 @@ class LifterNode(Node):
         self.depth_sub = self.create_subscription(Image, "depth/image", self._on_depth,
                                                   LATEST_FRAME_QOS)
         self.create_timer(p["diagnostics_period"], self._diagnostics)
+        self.tf = broadcast_camera(self, self.arena, self.frame_id, p["camera_frame"])
         self.get_logger().info(
             f"arena {p['arena_file']} ({self.arena.method}, camera "
             f"{self.arena.camera_position[2]:.3f} m over the floor); body scale "

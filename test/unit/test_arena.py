@@ -305,6 +305,25 @@ def test_heights_depths_and_backprojection_agree() -> None:
     assert np.all(np.isnan(bad[:2])) and np.all(np.isfinite(bad[2]))
 
 
+def test_camera_orientation_and_position_map_camera_points_to_the_arena() -> None:
+    # The parent-arena / child-camera transform a TF broadcast carries: q (x, y, z, w)
+    # rotates camera-frame points into the arena frame, then the camera position adds.
+    a = _with_model("plumb_bob")
+    x, y, z, w = a.camera_orientation
+    assert math.isclose(x * x + y * y + z * z + w * w, 1.0, rel_tol=1e-12) and w >= 0
+    rot = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                    [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                    [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    rng = np.random.default_rng(9)
+    px = _pixels(rng, 50)
+    depth = rng.uniform(0.3, 0.6, len(px))
+    cam_points = a.rays(px) * depth[:, None]
+    arena_points = cam_points @ rot.T + a.camera_position
+    np.testing.assert_allclose(arena_points, a.backproject(px, depth), atol=1e-9)
+    # the camera looks down: its optical axis (z) points to the floor in the arena frame
+    assert (rot @ [0.0, 0.0, 1.0])[2] < -0.5
+
+
 def test_scaled_frames_project_scaled_pixels() -> None:
     a = arena_from_camera(CAMERAS["straight"])
     half = a.scaled(320, 240)
