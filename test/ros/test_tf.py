@@ -16,12 +16,12 @@ import pytest
 
 pytest.importorskip("geometry_msgs.msg", reason="ROS 2 messages are not installed")
 
-from conftest import Listener, write_params  # noqa: E402
+from conftest import Listener, write_params
 
-from mouse_lifter_ros.core.arena import save_arena  # noqa: E402
-from mouse_lifter_ros.core.democlip import demo_arena  # noqa: E402
-from mouse_lifter_ros.nodes._tf import camera_transform  # noqa: E402
-from mouse_lifter_ros.runner import GraphRun  # noqa: E402
+from mouse_lifter_ros.core.arena import save_arena
+from mouse_lifter_ros.core.democlip import demo_arena
+from mouse_lifter_ros.nodes._tf import camera_transform
+from mouse_lifter_ros.runner import GraphRun
 
 HAVE_TF2 = importlib.util.find_spec("tf2_ros") is not None
 
