@@ -236,7 +236,8 @@ def _train_2d(ns: argparse.Namespace) -> int:
                         parts=tuple(p.strip() for p in ns.parts.split(",") if p.strip()),
                         lr=ns.lr, workers=ns.workers or os.cpu_count() or 1,
                         cache=Path(ns.cache) if ns.cache else None,
-                        init_keypoints=Path(ns.init_keypoints) if ns.init_keypoints else None)
+                        init_keypoints=Path(ns.init_keypoints) if ns.init_keypoints else None,
+                        init_detector=Path(ns.init_detector) if ns.init_detector else None)
     log = train_2d(cfg, resume=ns.resume)
     print(f"wrote {ns.out}/default.yaml (+ synthetic_only/) in {log['seconds']:.0f} s",
           file=sys.stderr)
@@ -610,6 +611,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "frames: half of it for the keypoints, a quarter for the detector)")
     p.add_argument("--init-keypoints", default=None,
                    help="synthetic_only/keypoints.pt of an earlier run to continue from")
+    p.add_argument("--init-detector", default=None,
+                   help="synthetic_only/detector.pt of an earlier run to continue from")
     p.add_argument("--workers", type=int, default=None, help="render processes")
     p.add_argument("--cache", default=None, help="folder to keep rendered data between runs")
     p.set_defaults(func=_train_2d)

@@ -86,6 +86,8 @@ class Train2DConfig:
     init_keypoints: Path | None = None
     """Keypoint network weights (an earlier run's ``synthetic_only/keypoints.pt``) to
     start the synthetic phase from instead of random ones."""
+    init_detector: Path | None = None
+    """The same for the detector (``synthetic_only/detector.pt``)."""
 
 
 def weights_sha256(path: Path) -> str:
@@ -412,13 +414,14 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     _phase_rng(cfg.seed, 0)
     det = DetectorNet()
     kp = KeypointNet(len(KEYPOINTS))
-    if cfg.init_keypoints is not None:
-        kp.load_state_dict(torch.load(cfg.init_keypoints, map_location="cpu",
-                                      weights_only=True))
-        log["keypoints_init_sha256"] = weights_sha256(cfg.init_keypoints)
     nets: dict[str, tuple[nn.Module, str, str, tuple[int, int, int, int]]] = {
         "detector": (det, "centre", "box", (1, 1, DETECTOR_INPUT[1], DETECTOR_INPUT[0])),
         "keypoints": (kp, "heatmaps", "offsets", (1, 1, CROP_PX, CROP_PX))}
+    for part, init in (("detector", cfg.init_detector), ("keypoints", cfg.init_keypoints)):
+        if init is not None:
+            nets[part][0].load_state_dict(torch.load(init, map_location="cpu",
+                                                     weights_only=True))
+            log[f"{part}_init_sha256"] = weights_sha256(init)
     synthetic = {"detector": lambda: _fit(det, lambda r: det_batch(frames, [], bs, 0, r),
                                           det_loss, cfg.det_steps, cfg.lr,
                                           _phase_rng(cfg.seed, 1), "detector (synthetic)"),

@@ -113,8 +113,8 @@ def test_same_seed_same_weights(tmp_path: Path) -> None:
 
 
 def test_keypoint_training_continues_from_given_weights(tmp_path: Path) -> None:
-    """``init_keypoints`` starts the keypoint network from an earlier run's weights: with
-    no step taken the exported network is that run's."""
+    """``init_keypoints`` and ``init_detector`` start the networks from an earlier run's
+    weights: with no step taken the exported networks are that run's."""
     import onnxruntime as ort
 
     first = T.Train2DConfig(out=tmp_path / "a", seed=3, windows=8, detector_frames=8,
@@ -122,13 +122,16 @@ def test_keypoint_training_continues_from_given_weights(tmp_path: Path) -> None:
                             threads=1)
     T.train_2d(first)
     more = T.Train2DConfig(out=tmp_path / "b", seed=3, windows=8, detector_frames=8,
-                           kp_steps=0, finetune_steps=0, batch=4, workers=1, threads=1,
-                           parts=("keypoints",),
-                           init_keypoints=first.out / "synthetic_only" / "keypoints.pt")
+                           det_steps=0, kp_steps=0, finetune_steps=0, batch=4, workers=1,
+                           threads=1,
+                           init_keypoints=first.out / "synthetic_only" / "keypoints.pt",
+                           init_detector=first.out / "synthetic_only" / "detector.pt")
     log = T.train_2d(more)
-    assert len(log["keypoints_init_sha256"]) == 16
-    x = np.random.default_rng(0).normal(size=(1, 1, 160, 160)).astype(np.float32)
-    outs = [ort.InferenceSession(str(run.out / "keypoints.onnx"),
-                                 providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
-            for run in (first, more)]
-    np.testing.assert_allclose(outs[0], outs[1], atol=1e-5)
+    assert len(log["keypoints_init_sha256"]) == len(log["detector_init_sha256"]) == 16
+    for part, (h, w) in (("keypoints", (160, 160)), ("detector", (128, 160))):
+        x = np.random.default_rng(0).normal(size=(1, 1, h, w)).astype(np.float32)
+        outs = [ort.InferenceSession(str(run.out / f"{part}.onnx"),
+                                     providers=["CPUExecutionProvider"]).run(None,
+                                                                             {"image": x})[0]
+                for run in (first, more)]
+        np.testing.assert_allclose(outs[0], outs[1], atol=1e-5)
