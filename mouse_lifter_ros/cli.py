@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from mouse_lifter_ros.core.errors import MouseLifterError
 
@@ -86,6 +86,13 @@ def _run(ns: argparse.Namespace) -> int:
     return _run_graph(ns.graph, _parse_assignments(ns.arguments), ns.namespace, ns.config)
 
 
+#: Seconds a graph with a recorder runs on after its source ended. Under start-up load Fast
+#: DDS can match a reader up to one participant announcement period (3 s) late; the
+#: recorder's transient-local subscriptions then still receive every frame, but only
+#: while the publishing nodes are alive.
+RECORDER_DRAIN_S: Final = 3.5
+
+
 def _run_graph(graph: str, arguments: dict[str, str], namespace: str,
                config: str | None) -> int:
     """Run a graph, echoing each node's output, until a node exits or Ctrl-C."""
@@ -100,7 +107,14 @@ def _run_graph(graph: str, arguments: dict[str, str], namespace: str,
                 ended = run.wait_any(timeout=0.2)
                 _echo(run)
             code = run.processes[ended].returncode
-            print(f"[run] {ended} exited with {code}; stopping the graph")
+            drain = RECORDER_DRAIN_S if code == 0 and "recorder" in run.processes else 0.0
+            print(f"[run] {ended} exited with {code}; "
+                  + (f"the recorder gets {drain:g} s to receive the rest, then " if drain
+                     else "") + "stopping the graph")
+            deadline = time.monotonic() + drain
+            while time.monotonic() < deadline:
+                time.sleep(0.2)
+                _echo(run)
         except KeyboardInterrupt:
             pass
         codes = run.stop()

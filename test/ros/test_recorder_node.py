@@ -90,6 +90,14 @@ def _data_rows(csv: Path) -> int:
     return max(0, csv.read_bytes().count(b"\n") - 3) if csv.exists() else 0
 
 
+def _stream_until(listener: Listener, run: GraphRun, pub: Publisher, csv: Path,
+                  rows: int) -> None:
+    """Once the recorder matches ``pub``, publish until ``csv`` holds ``rows`` rows."""
+    assert listener.wait_for(pub.matched, 20), run.output("recorder")
+    pub.thread.start()
+    assert listener.wait_for(lambda: _data_rows(csv) >= rows, 30), run.output("recorder")
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_mid_stream_leaves_complete_files(listener: Listener, namespace: str,
@@ -102,10 +110,7 @@ def test_signal_mid_stream_leaves_complete_files(listener: Listener, namespace: 
     pub = Publisher(listener, namespace)
     with GraphRun("recorder", nodes=["recorder"], namespace=namespace,
                   params_file=params) as run:
-        assert listener.wait_for(pub.matched, 20), run.output("recorder")
-        pub.thread.start()
-        assert listener.wait_for(lambda: _data_rows(out / "run1.csv") >= 150, 30), \
-            run.output("recorder")
+        _stream_until(listener, run, pub, out / "run1.csv", 150)
         signalled = time.monotonic()
         run.processes["recorder"].send_signal(sig)
         assert run.wait_any(timeout=20) == "recorder", run.output("recorder")
@@ -204,10 +209,7 @@ def test_volatile_publishers_need_durability_volatile(listener: Listener, namesp
         "output_dir": str(out), "prefix": "v", "durability": "volatile"}})
     with GraphRun("recorder", nodes=["recorder"], namespace=namespace,
                   params_file=params) as run:
-        assert listener.wait_for(pub.matched, 20), run.output("recorder")
-        pub.thread.start()
-        assert listener.wait_for(lambda: _data_rows(out / "v.csv") >= 20, 30), \
-            run.output("recorder")
+        _stream_until(listener, run, pub, out / "v.csv", 20)
         pub.stop.set()
         pub.thread.join(5)
         log = run.output("recorder")
