@@ -251,7 +251,9 @@ def _train_2d(ns: argparse.Namespace) -> int:
                         lr=ns.lr, workers=ns.workers or os.cpu_count() or 1,
                         cache=Path(ns.cache) if ns.cache else None,
                         init_keypoints=Path(ns.init_keypoints) if ns.init_keypoints else None,
-                        init_detector=Path(ns.init_detector) if ns.init_detector else None)
+                        init_detector=Path(ns.init_detector) if ns.init_detector else None,
+                        mine_with=Path(ns.mine_with) if ns.mine_with else None,
+                        mine_fraction=ns.mine_fraction, mine_repeat=ns.mine_repeat)
     log = train_2d(cfg, resume=ns.resume)
     print(f"wrote {ns.out}/default.yaml (+ synthetic_only/) in {log['seconds']:.0f} s",
           file=sys.stderr)
@@ -627,6 +629,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="synthetic_only/keypoints.pt of an earlier run to continue from")
     p.add_argument("--init-detector", default=None,
                    help="synthetic_only/detector.pt of an earlier run to continue from")
+    p.add_argument("--mine-with", default=None, metavar="DETECTOR.onnx",
+                   help="hard-example mining: a trained detector scores the synthetic "
+                   "frames and the worst --mine-fraction are drawn --mine-repeat times "
+                   "more often")
+    p.add_argument("--mine-fraction", type=float, default=0.15)
+    p.add_argument("--mine-repeat", type=int, default=3)
     p.add_argument("--workers", type=int, default=None, help="render processes")
     p.add_argument("--cache", default=None, help="folder to keep rendered data between runs")
     p.set_defaults(func=_train_2d)

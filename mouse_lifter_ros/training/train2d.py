@@ -88,6 +88,12 @@ class Train2DConfig:
     start the synthetic phase from instead of random ones."""
     init_detector: Path | None = None
     """The same for the detector (``synthetic_only/detector.pt``)."""
+    mine_with: Path | None = None
+    """Hard-example mining: a trained detector (``.onnx``) that scores every synthetic
+    detector frame; the ``mine_fraction`` it does worst on are drawn ``mine_repeat``
+    times more often by both detector phases."""
+    mine_fraction: float = 0.15
+    mine_repeat: int = 3
 
 
 def weights_sha256(path: Path) -> str:
@@ -249,12 +255,15 @@ def _det_targets(target: NDArray[np.float32]) -> tuple[NDArray[np.float32], ...]
 
 
 def det_batch(frames: dict[str, NDArray[Any]], real: list[tuple[NDArray[np.uint8],
-              NDArray[np.float32]]], n_synth: int, n_real: int, rng: np.random.Generator
-              ) -> tuple[Tensor, ...]:
+              NDArray[np.float32]]], n_synth: int, n_real: int, rng: np.random.Generator,
+              pool: NDArray[np.intp] | None = None) -> tuple[Tensor, ...]:
+    """A detector batch: ``n_synth`` synthetic frames (drawn uniformly from ``pool``, the
+    frame indices with repeats, or from all frames) and ``n_real`` real ones."""
     imgs, heats, boxes, masks = [], [], [], []
     for j in range(n_synth + n_real):
         if j < n_synth:
-            i = int(rng.integers(len(frames["images"])))
+            i = (int(pool[int(rng.integers(len(pool)))]) if pool is not None
+                 else int(rng.integers(len(frames["images"]))))
             img, tg = frames["images"][i], frames["targets"][i].copy()
         else:
             img, tg = real[int(rng.integers(len(real)))]
@@ -275,6 +284,42 @@ def det_batch(frames: dict[str, NDArray[Any]], real: list[tuple[NDArray[np.uint8
         masks.append(m)
     return (torch.from_numpy(np.stack(imgs)[:, None]), torch.from_numpy(np.stack(heats)),
             torch.from_numpy(np.stack(boxes)), torch.from_numpy(np.stack(masks)))
+
+
+def detector_errors(onnx_path: Path, frames: dict[str, NDArray[Any]], *,
+                    threshold: float = 0.5) -> NDArray[np.float64]:
+    """How badly the detector ``onnx_path`` does on each synthetic frame (N,): the centre
+    error over the mouse's size plus ``|log(size ratio)|``; 3 for a mouse missed or one
+    found in a frame without it; 0 for an empty frame left empty."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    g = (DET_STRIDE - 1) / 2.0
+    err = np.zeros(len(frames["images"]))
+    for i, (img, tg) in enumerate(zip(frames["images"], frames["targets"], strict=True)):
+        x = ((img.astype(np.float32) - MEAN) / STD)[None, None]
+        centre, box = sess.run(None, {"image": x})
+        c = centre[0, 0]
+        iy, ix = np.unravel_index(int(c.argmax()), c.shape)
+        found = 1.0 / (1.0 + math.exp(-float(c[iy, ix]))) >= threshold
+        if tg[0] < 0.5 or not found:
+            err[i] = 3.0 if found != (tg[0] >= 0.5) else 0.0
+            continue
+        px, py = ((np.array([ix, iy]) + box[0, :2, iy, ix]) * DET_STRIDE + g)
+        size = math.exp(float(np.clip(box[0, 2, iy, ix], -5, 8))) * DET_STRIDE
+        true = max(float(tg[3]), 1.0)
+        err[i] = math.hypot(px - tg[1], py - tg[2]) / true + abs(math.log(size / true))
+    return err
+
+
+def mining_pool(errors: NDArray[np.float64], fraction: float, repeat: int
+                ) -> NDArray[np.intp]:
+    """Every frame index once, plus the worst ``fraction`` of them ``repeat`` more times."""
+    if not 0.0 < fraction <= 1.0 or repeat < 0:
+        raise ValueError(f"mine_fraction={fraction} (0 < f <= 1), mine_repeat={repeat} "
+                         "(>= 0)")
+    worst = np.argsort(-errors, kind="stable")[:max(1, round(fraction * len(errors)))]
+    return np.concatenate([np.arange(len(errors))] + [np.sort(worst)] * repeat)
 
 
 def det_loss(net: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
@@ -422,7 +467,15 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
             nets[part][0].load_state_dict(torch.load(init, map_location="cpu",
                                                      weights_only=True))
             log[f"{part}_init_sha256"] = weights_sha256(init)
-    synthetic = {"detector": lambda: _fit(det, lambda r: det_batch(frames, [], bs, 0, r),
+    pool = None
+    if cfg.mine_with is not None and "detector" in cfg.parts:
+        errors = detector_errors(cfg.mine_with, frames)
+        pool = mining_pool(errors, cfg.mine_fraction, cfg.mine_repeat)
+        log["mining"] = {"detector_sha256": weights_sha256(cfg.mine_with),
+                         "error_median": float(np.median(errors)),
+                         "missed_or_false": int((errors == 3.0).sum()),
+                         "hard_frames": max(1, round(cfg.mine_fraction * len(errors)))}
+    synthetic = {"detector": lambda: _fit(det, lambda r: det_batch(frames, [], bs, 0, r, pool),
                                           det_loss, cfg.det_steps, cfg.lr,
                                           _phase_rng(cfg.seed, 1), "detector (synthetic)"),
                  "keypoints": lambda: _fit(kp, lambda r: kp_batch(windows, None, bs, 0, r),
@@ -448,7 +501,8 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
         nr = cfg.real_per_batch
         if "detector" in cfg.parts:
             rd = _real_det_samples(real)
-            log["det_ft_loss"] = _fit(det, lambda r: det_batch(frames, rd, bs - nr, nr, r),
+            log["det_ft_loss"] = _fit(det, lambda r: det_batch(frames, rd, bs - nr, nr, r,
+                                                               pool),
                                       det_loss, cfg.det_real_steps, cfg.lr / 4,
                                       _phase_rng(cfg.seed, 3), "detector (+ real)")[-100:]
         if "keypoints" in cfg.parts:

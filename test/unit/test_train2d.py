@@ -125,9 +125,11 @@ def test_keypoint_training_continues_from_given_weights(tmp_path: Path) -> None:
                            det_steps=0, kp_steps=0, finetune_steps=0, batch=4, workers=1,
                            threads=1,
                            init_keypoints=first.out / "synthetic_only" / "keypoints.pt",
-                           init_detector=first.out / "synthetic_only" / "detector.pt")
+                           init_detector=first.out / "synthetic_only" / "detector.pt",
+                           mine_with=first.out / "detector.onnx", mine_fraction=0.25)
     log = T.train_2d(more)
     assert len(log["keypoints_init_sha256"]) == len(log["detector_init_sha256"]) == 16
+    assert log["mining"]["hard_frames"] == 2 and log["mining"]["error_median"] >= 0.0
     for part, (h, w) in (("keypoints", (160, 160)), ("detector", (128, 160))):
         x = np.random.default_rng(0).normal(size=(1, 1, h, w)).astype(np.float32)
         outs = [ort.InferenceSession(str(run.out / f"{part}.onnx"),
@@ -135,3 +137,30 @@ def test_keypoint_training_continues_from_given_weights(tmp_path: Path) -> None:
                                                                              {"image": x})[0]
                 for run in (first, more)]
         np.testing.assert_allclose(outs[0], outs[1], atol=1e-5)
+
+
+def test_mining_pool_repeats_the_worst_frames() -> None:
+    errors = np.array([0.1, 3.0, 0.5, 0.2, 0.0, 0.9])
+    pool = T.mining_pool(errors, 0.5, 2)
+    assert sorted(pool.tolist()) == sorted([0, 1, 2, 3, 4, 5] + [1, 2, 5] * 2)
+    assert T.mining_pool(errors, 0.01, 1).tolist()[-1] == 1  # at least the worst one
+    with pytest.raises(ValueError, match="mine_fraction=0"):
+        T.mining_pool(errors, 0.0, 2)
+
+
+def test_detector_errors_score_each_frame(tmp_path: Path) -> None:
+    """A barely trained detector: every frame gets a finite, non-negative score; a
+    frame whose mouse is replaced by a blank one counts as missed or as a false find."""
+    cfg = T.Train2DConfig(out=tmp_path / "a", seed=5, windows=4, detector_frames=6,
+                          det_steps=2, kp_steps=0, finetune_steps=0, batch=4, workers=1,
+                          threads=1, parts=("detector",))
+    T.train_2d(cfg)
+    from mouse_lifter_ros.training.data2d import synth_detector_frames
+
+    frames = synth_detector_frames(6, 5, workers=1)
+    err = T.detector_errors(cfg.out / "detector.onnx", frames)
+    assert err.shape == (6,) and np.all(np.isfinite(err)) and np.all(err >= 0.0)
+    # an absurd threshold: nothing is ever found, so every mouse is missed (3)
+    none = T.detector_errors(cfg.out / "detector.onnx", frames, threshold=1.1)
+    present = frames["targets"][:, 0] >= 0.5
+    assert np.all(none[present] == 3.0) and np.all(none[~present] == 0.0)
