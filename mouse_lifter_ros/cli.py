@@ -629,7 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="synthetic_only/keypoints.pt of an earlier run to continue from")
     p.add_argument("--init-detector", default=None,
                    help="synthetic_only/detector.pt of an earlier run to continue from")
-    p.add_argument("--mine-with", default=None, metavar="DETECTOR.onnx",
+    p.add_argument("--mine-with", default=None, metavar="DETECTOR.yaml",
                    help="hard-example mining: a trained detector scores the synthetic "
                    "frames and the worst --mine-fraction are drawn --mine-repeat times "
                    "more often")

@@ -38,9 +38,11 @@ from mouse_lifter_ros.core.keypoints import (
     BODY_KEYPOINTS,
     CROP_SCALE,
     DETECTOR_INPUT,
+    Detector,
     body_box,
     crop_matrix,
     letterbox,
+    load_detector_spec,
 )
 from mouse_lifter_ros.core.synth.body import KEYPOINTS, SKELETON_EDGES
 from mouse_lifter_ros.training.data2d import (
@@ -89,7 +91,7 @@ class Train2DConfig:
     init_detector: Path | None = None
     """The same for the detector (``synthetic_only/detector.pt``)."""
     mine_with: Path | None = None
-    """Hard-example mining: a trained detector (``.onnx``) that scores every synthetic
+    """Hard-example mining: a trained detector (its ``.yaml``) that scores every synthetic
     detector frame; the ``mine_fraction`` it does worst on are drawn ``mine_repeat``
     times more often by both detector phases."""
     mine_fraction: float = 0.15
@@ -286,29 +288,24 @@ def det_batch(frames: dict[str, NDArray[Any]], real: list[tuple[NDArray[np.uint8
             torch.from_numpy(np.stack(boxes)), torch.from_numpy(np.stack(masks)))
 
 
-def detector_errors(onnx_path: Path, frames: dict[str, NDArray[Any]], *,
-                    threshold: float = 0.5) -> NDArray[np.float64]:
-    """How badly the detector ``onnx_path`` does on each synthetic frame (N,): the centre
-    error over the mouse's size plus ``|log(size ratio)|``; 3 for a mouse missed or one
-    found in a frame without it; 0 for an empty frame left empty."""
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    g = (DET_STRIDE - 1) / 2.0
+def detector_errors(detector: Path, frames: dict[str, NDArray[Any]], *,
+                    threshold: float | None = None) -> NDArray[np.float64]:
+    """How badly the detector (its YAML, run by the core's :class:`Detector`) does on each
+    synthetic frame (N,): the centre error over the mouse's size plus ``|log(size
+    ratio)|``; 3 for a mouse missed or one found in a frame without it; 0 for an empty
+    frame left empty. ``threshold`` overrides the detector's own."""
+    det = Detector(detector, device="cpu")
+    limit = det.spec.threshold if threshold is None else threshold
     err = np.zeros(len(frames["images"]))
     for i, (img, tg) in enumerate(zip(frames["images"], frames["targets"], strict=True)):
-        x = ((img.astype(np.float32) - MEAN) / STD)[None, None]
-        centre, box = sess.run(None, {"image": x})
-        c = centre[0, 0]
-        iy, ix = np.unravel_index(int(c.argmax()), c.shape)
-        found = 1.0 / (1.0 + math.exp(-float(c[iy, ix]))) >= threshold
-        if tg[0] < 0.5 or not found:
-            err[i] = 3.0 if found != (tg[0] >= 0.5) else 0.0
+        found = det(img)  # the frames are letterboxed already: the letterbox keeps them
+        present = tg[0] >= 0.5
+        if not present or found.confidence < limit:
+            err[i] = 3.0 if (found.confidence >= limit) != present else 0.0
             continue
-        px, py = ((np.array([ix, iy]) + box[0, :2, iy, ix]) * DET_STRIDE + g)
-        size = math.exp(float(np.clip(box[0, 2, iy, ix], -5, 8))) * DET_STRIDE
         true = max(float(tg[3]), 1.0)
-        err[i] = math.hypot(px - tg[1], py - tg[2]) / true + abs(math.log(size / true))
+        err[i] = (math.hypot(found.centre[0] - tg[1], found.centre[1] - tg[2]) / true
+                  + abs(math.log(found.size / true)))
     return err
 
 
@@ -471,7 +468,8 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     if cfg.mine_with is not None and "detector" in cfg.parts:
         errors = detector_errors(cfg.mine_with, frames)
         pool = mining_pool(errors, cfg.mine_fraction, cfg.mine_repeat)
-        log["mining"] = {"detector_sha256": weights_sha256(cfg.mine_with),
+        log["mining"] = {"detector_sha256": weights_sha256(
+                             load_detector_spec(cfg.mine_with).onnx),
                          "error_median": float(np.median(errors)),
                          "missed_or_false": int((errors == 3.0).sum()),
                          "hard_frames": max(1, round(cfg.mine_fraction * len(errors)))}

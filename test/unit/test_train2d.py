@@ -126,7 +126,7 @@ def test_keypoint_training_continues_from_given_weights(tmp_path: Path) -> None:
                            threads=1,
                            init_keypoints=first.out / "synthetic_only" / "keypoints.pt",
                            init_detector=first.out / "synthetic_only" / "detector.pt",
-                           mine_with=first.out / "detector.onnx", mine_fraction=0.25)
+                           mine_with=first.out / "detector.yaml", mine_fraction=0.25)
     log = T.train_2d(more)
     assert len(log["keypoints_init_sha256"]) == len(log["detector_init_sha256"]) == 16
     assert log["mining"]["hard_frames"] == 2 and log["mining"]["error_median"] >= 0.0
@@ -158,9 +158,9 @@ def test_detector_errors_score_each_frame(tmp_path: Path) -> None:
     from mouse_lifter_ros.training.data2d import synth_detector_frames
 
     frames = synth_detector_frames(6, 5, workers=1)
-    err = T.detector_errors(cfg.out / "detector.onnx", frames)
+    err = T.detector_errors(cfg.out / "detector.yaml", frames)
     assert err.shape == (6,) and np.all(np.isfinite(err)) and np.all(err >= 0.0)
     # an absurd threshold: nothing is ever found, so every mouse is missed (3)
-    none = T.detector_errors(cfg.out / "detector.onnx", frames, threshold=1.1)
+    none = T.detector_errors(cfg.out / "detector.yaml", frames, threshold=1.1)
     present = frames["targets"][:, 0] >= 0.5
     assert np.all(none[present] == 3.0) and np.all(none[~present] == 0.0)
