@@ -39,10 +39,12 @@ from mouse_lifter_ros.core.record import (
 
 #: The streams a frame needs, in the order of :meth:`StampMatcher.add`'s ``stream``.
 STREAMS: Final = ("keypoints", "pose", "behavior")
-#: Frames waiting for their other parts at most (the oldest are dropped beyond this): the
-#: 300 messages (10 s at 30 fps) our publishers keep for a reader they matched late, and
-#: some more.
-MAX_PENDING: Final = 320
+#: Messages our nodes' keypoint, pose, behaviour and trigger publishers keep for a reader
+#: that discovery matches late (transient local): 10 s at 30 fps.
+PUBLISHER_HISTORY: Final = 300
+#: Frames waiting for their other parts at most (the oldest are dropped beyond this): what
+#: a late-matched publisher still holds, and some more.
+MAX_PENDING: Final = PUBLISHER_HISTORY + 20
 
 
 class StampMatcher:

@@ -29,6 +29,7 @@ from mouse_lifter_ros.core.calibration import CameraInfoFields
 from mouse_lifter_ros.core.errors import MouseLifterError, ParameterError
 from mouse_lifter_ros.core.images import numpy_to_image_fields
 from mouse_lifter_ros.core.params import ParamSpec, validate
+from mouse_lifter_ros.core.recorder import PUBLISHER_HISTORY
 from mouse_lifter_ros.core.synth.body import SKELETON_EDGES
 
 #: Images and camera info: only the newest frame matters; a late frame is worthless.
@@ -47,12 +48,12 @@ RELIABLE_QOS = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 
-#: Keypoints, poses, behaviour and triggers: reliable, and the publisher keeps its last 300
-#: messages (10 s at 30 fps) for readers that ask for them (transient local), such as the
+#: Keypoints, poses, behaviour and triggers: reliable, and the publisher keeps its last
+#: PUBLISHER_HISTORY messages for readers that ask for them (transient local), such as the
 #: recorder when discovery matches it late. Volatile readers receive only new messages.
 PUBLISH_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
-    depth=300,
+    depth=PUBLISHER_HISTORY,
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
