@@ -1,36 +1,55 @@
 """replay.launch.py under launch_testing, as a ROS 2 rig runs it (`launch_test` or colcon test).
 
-Skips with the reason where launch_testing is not installed (it is not on PyPI).
+pytest runs it through launch_testing's plugin. Skips with the reason where launch_testing
+is not installed: it is not on the package index; `make test` installs it from
+../shared/ros2-launch when that folder is beside the clone.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 import unittest
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 pytest.importorskip(
-    "launch_testing", reason="launch_testing is not installed (it comes with a ROS 2 apt "
-    "install, not with the PyPI wheels); the graph runner tests cover the same graph")
+    "launch_testing", reason="launch_testing is not installed (it is not on the package "
+    "index: `make test` installs it from ../shared/ros2-launch when that folder is beside "
+    "the clone; a ROS 2 apt install has it); the graph runner tests cover the same graph")
 
 import launch_testing.actions
+import launch_testing.asserts
 import rclpy
 from ament_index_python.packages import get_package_share_directory
+from conftest import _take_domain_id
 from launch.launch_description_sources import PythonLaunchDescriptionSource
+from mouse_lifter_ros.msg import Pose3D
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 import launch
 from mouse_lifter_ros.core.democlip import write_demo_clip
 from mouse_lifter_ros.nodes._ros import LATEST_FRAME_QOS
 
-NAMESPACE = "launch_test"
+#: This run's own namespace, so that two runs on one machine never share topics.
+NAMESPACE = f"launch_test_{os.getpid()}"
+#: The domain id lock, held while this module is loaded (see conftest.py).
+_DOMAIN: list[Any] = []
 
 
 @pytest.mark.launch_test
 def generate_test_description() -> launch.LaunchDescription:
+    # A domain id of this run's own: the session's (conftest's ros_domain fixture, when
+    # another test already took it) or one locked here. The nodes and the test inherit it.
+    if "ROS_DOMAIN_ID" not in os.environ:
+        domain, handle = _take_domain_id()
+        _DOMAIN.append(handle)
+        os.environ["ROS_DOMAIN_ID"] = str(domain)
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     clip = write_demo_clip(Path(tempfile.mkdtemp()), seconds=2.0)
     replay = launch.actions.IncludeLaunchDescription(
         PythonLaunchDescriptionSource(
@@ -43,16 +62,30 @@ def generate_test_description() -> launch.LaunchDescription:
 
 
 class TestReplayPublishes(unittest.TestCase):
-    def test_images_arrive(self) -> None:
+    def test_images_and_poses_arrive(self) -> None:
         rclpy.init()
         node = rclpy.create_node("replay_launch_test_listener")
-        got: list[Image] = []
-        node.create_subscription(Image, f"/{NAMESPACE}/camera/image_raw", got.append,
+        images: list[Image] = []
+        poses: list[Pose3D] = []
+        node.create_subscription(Image, f"/{NAMESPACE}/camera/image_raw", images.append,
                                  LATEST_FRAME_QOS)
-        deadline = time.monotonic() + 15
-        while len(got) < 20 and time.monotonic() < deadline:
+        node.create_subscription(Pose3D, f"/{NAMESPACE}/pose", poses.append,
+                                 QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+        deadline = time.monotonic() + 60
+        while (len(images) < 20 or len(poses) < 5) and time.monotonic() < deadline:
             rclpy.spin_once(node, timeout_sec=0.1)
         node.destroy_node()
         rclpy.shutdown()
-        self.assertGreaterEqual(len(got), 20)
-        self.assertEqual((got[0].width, got[0].height, got[0].encoding), (640, 480, "mono8"))
+        self.assertGreaterEqual(len(images), 20)
+        self.assertEqual((images[0].width, images[0].height, images[0].encoding),
+                         (640, 480, "mono8"))
+        self.assertGreaterEqual(len(poses), 5)
+        self.assertEqual(poses[0].header.frame_id, "arena")
+
+
+@launch_testing.post_shutdown_test()
+class TestReplayShutdown(unittest.TestCase):
+    def test_every_node_exited_cleanly(self, proc_info: Any) -> None:
+        """launch_testing ends the launch with SIGINT; each node then exits with 0."""
+        launch_testing.asserts.assertExitCodes(proc_info)
+        self.assertEqual(len(proc_info.process_names()), 7, proc_info.process_names())
