@@ -10,13 +10,13 @@ Files
 :class:`DlcWriter` writes the 2D keypoints as DeepLabCut writes its predictions:
 
 ``<stem>.h5``
-    A pandas DataFrame stored with ``df.to_hdf(path, key="df_with_missing",
-    format="table", mode="w")``: index the frame number (int64, unnamed), columns a
-    MultiIndex with levels ``scorer`` / ``bodyparts`` / ``coords``, coords ``x``, ``y``
-    (pixels, full source image, origin at the centre of the top-left pixel) and
-    ``likelihood`` (0..1), float64, NaN where a keypoint is missing. Read it with
-    ``pandas.read_hdf(path)`` or :func:`read_dlc_h5`. A recording with no frame yet is
-    stored in ``format="fixed"`` (PyTables cannot store an empty table); it reads the same.
+    A pandas DataFrame in an ``HDFStore`` under the key ``df_with_missing``,
+    ``format="table"`` as DeepLabCut writes it: index the frame number (int64,
+    unnamed), columns a MultiIndex with levels ``scorer`` / ``bodyparts`` / ``coords``,
+    coords ``x``, ``y`` (pixels, full source image, origin at the centre of the top-left
+    pixel) and ``likelihood`` (0..1), float64, NaN where a keypoint is missing. Read it
+    with ``pandas.read_hdf(path)`` or :func:`read_dlc_h5`. The table exists (empty) from
+    the start and rows are appended to it (``HDFStore.append``).
 ``<stem>.csv``
     The same table as DeepLabCut's CSV: three header rows (``scorer``, ``bodyparts``,
     ``coords``), then one row per frame whose first field is the frame number; missing
@@ -44,18 +44,34 @@ probable behaviour label ("" when none) and ``Behavior probability`` its probabi
 :data:`FRAME_COLUMN` ... :data:`BEHAVIOR_PROBABILITY_COLUMN` and
 :func:`annotation_columns`.
 
-Crash safety
-------------
+Crash safety and write failures
+-------------------------------
 CSV files are appended one complete row per frame with a single ``write(2)`` of an
 unbuffered file, so the kernel holds every row as soon as :meth:`write` returns: even
 SIGKILL leaves a CSV readable up to the last complete row (``fsync=True`` also survives
-a power cut, at a cost per frame). The ``.h5`` and Parquet files cannot be appended
-safely row by row; they are rewritten whole from the rows kept in memory, first to
-``<name>.tmp`` and then moved over ``<name>`` with :func:`os.replace` (atomic), on
-:meth:`close` and after every ``checkpoint_every`` frames. A hard kill therefore loses
-at most the frames since the last checkpoint from them, and never leaves them
-half-written. Each checkpoint rewrites the whole file (about 0.1 s per 100 000 frames
-for ``.h5``, a few times that for Parquet).
+a power cut, at a cost per frame).
+
+The ``.h5`` holds only the rows not yet appended in memory (bounded, whatever the
+length of the recording): they are appended on :meth:`flush`, on :meth:`close` and
+after every ``checkpoint_every`` frames, each time opening the file, appending and
+closing it again, so between appends the file is closed and complete, and a hard kill
+loses the rows since the last append. Before an append the space it needs is reserved
+(``posix_fallocate``): HDF5 does not report every failed write of a full disk and would
+leave rows of zeros; with the space reserved, a full disk fails the append before the
+file is touched.
+
+Parquet cannot be appended; an :class:`AnnotationsWriter` with ``fmt="parquet"`` keeps
+its rows in memory and rewrites the whole file, first to ``<name>.tmp`` and then moved
+over ``<name>`` with :func:`os.replace` (atomic), on :meth:`close` and every
+``checkpoint_every`` frames (for long recordings the recorder writes the CSV and
+converts it at the end, :func:`annotations_csv_to_parquet`).
+
+A write that fails (a full disk, an I/O error, a file-size limit) never leaves a torn
+row: a CSV row written in part is cut off again (``ftruncate``), an ``.h5`` append is
+reserved first. The rows concerned are left out of that file, counted per file in
+:attr:`~_Recording.failures`, and :meth:`write` raises :class:`RecordingWriteError`
+naming them once it has written the record to the writer's other files; the writer
+stays usable, and the next rows are tried again.
 
 :meth:`close` is idempotent and may be called from a signal handler, also while a
 :meth:`write` in the same thread is in progress: the close then happens as that write
@@ -69,6 +85,7 @@ readers, not by importing this module.
 from __future__ import annotations
 
 import csv
+import errno
 import importlib
 import io
 import math
@@ -83,7 +100,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from mouse_lifter_ros.core.errors import InputError, ParameterError
+from mouse_lifter_ros.core.errors import InputError, MouseLifterError, ParameterError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -299,6 +316,48 @@ class _Rows:
         self.labels.append(label)
         self.n += 1  # last: a row interrupted before this line is not part of the table
 
+    def clear(self) -> None:
+        """Forget the rows (the arrays keep their size: no reallocation per batch)."""
+        self.n = 0
+        self.labels.clear()
+
+
+@dataclass
+class FileFailures:
+    """Failed writes of one file: rows left out of it, failed writes, the last error."""
+
+    rows: int = 0
+    writes: int = 0
+    last: str = ""
+
+    def add(self, rows: int, exc: BaseException) -> None:
+        self.rows += rows
+        self.writes += 1
+        self.last = _error_text(exc)
+
+
+def _error_text(exc: BaseException) -> str:
+    """An error in one line: ``[Errno 28] No space left on device`` or the first line."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"[Errno {exc.errno}] {exc.strerror}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+class RecordingWriteError(MouseLifterError, OSError):
+    """Rows a writer could not write (a full disk, an I/O error, a file-size limit).
+
+    Raised by :meth:`_Recording.write` after the record went to the writer's other
+    files; ``failures`` maps each file to ``(rows left out, error)``. The files hold
+    every other row, complete, and the writer takes further rows.
+    """
+
+    def __init__(self, what: str, failures: dict[Path, tuple[int, str]]) -> None:
+        self.failures = failures
+        super().__init__(f"{what}: " + "; ".join(
+            f"'{path}': {rows} row(s) not written ({error})"
+            for path, (rows, error) in failures.items()))
+
 
 _R = TypeVar("_R", bound="_Recording")
 
@@ -351,6 +410,13 @@ class _Recording:
             raise InputError(f"{self._what} '{name}': {', '.join(existing)} already "
                              "exist(s); pass overwrite=True to replace")
         self._rows = _Rows(n_int, n_float)
+        self._frames = 0
+        self._since_checkpoint = 0
+        #: Rows each file holds; failed writes per file (those not in it).
+        self.rows: dict[Path, int] = {p: 0 for p in targets}
+        self.failures: dict[Path, FileFailures] = {p: FileFailures() for p in targets}
+        self._csv_size = 0
+        self._csv_torn: OSError | None = None  # a torn row that could not be cut off
         self._last_frame: int | None = None
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -360,11 +426,11 @@ class _Recording:
         try:
             name.parent.mkdir(parents=True, exist_ok=True)
             if snapshot_path is not None:
-                self._snapshot()  # the file exists, readable, from the start
+                self._create()  # the file exists, readable, from the start
             if csv_path is not None:
                 self._fd = os.open(csv_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
                 self._append(b"".join(_csv_line(row) for row in self._csv_header()))
-        except OSError as exc:
+        except Exception as exc:  # OSError, or PyTables' HDF5ExtError (a RuntimeError)
             self._release()
             raise InputError(f"{self._what} '{name}' cannot be written: {exc}") from exc
 
@@ -383,12 +449,22 @@ class _Recording:
     def _write_snapshot(self, tmp: Path) -> None:
         raise NotImplementedError
 
+    def _create(self) -> None:
+        """Create ``snapshot_path`` holding no row."""
+        self._snapshot()
+
+    def _checkpoint(self) -> None:
+        """Bring ``snapshot_path`` up to date: rewrite it whole from the rows kept."""
+        assert self.snapshot_path is not None
+        self._snapshot()
+        self.rows[self.snapshot_path] = self._rows.n
+
     # -- public -----------------------------------------------------------------------
 
     @property
     def frames(self) -> int:
-        """Number of frames written."""
-        return self._rows.n
+        """Number of frames written (handed to :meth:`write` and accepted)."""
+        return self._frames
 
     @property
     def last_frame(self) -> int | None:
@@ -401,13 +477,16 @@ class _Recording:
         return self._closed
 
     def write(self, record: FrameRecord) -> None:
-        """Append one frame; checkpoint the whole-file formats every ``checkpoint_every``.
+        """Append one frame; checkpoint the ``.h5``/Parquet every ``checkpoint_every``.
 
         Raises
         ------
         InputError
             When the record has a different number of keypoints than ``bodyparts``, a
             frame number not after the last one written, or the writer is closed.
+        RecordingWriteError
+            When a file could not take the row (or the checkpoint); the frame counts as
+            written, and went to every other file.
         """
         self._local.depth = getattr(self._local, "depth", 0) + 1  # a close now is deferred
         try:
@@ -438,13 +517,40 @@ class _Recording:
                     f"{self._what} '{self.name}': frame {record.frame} is not after the "
                     f"last frame written, {self._last_frame}"
                 )
-            self._rows.append(self._ints(record), floats, record.behavior)
+            if self.snapshot_path is not None:  # held for the .h5 or the Parquet file
+                self._rows.append(self._ints(record), floats, record.behavior)
             self._last_frame = record.frame
+            self._frames += 1
+            self._since_checkpoint += 1
+            failed: dict[Path, tuple[int, str]] = {}
             if self._fd is not None:
-                self._append(line)
+                self._csv_row(line, failed)
             every = self.checkpoint_every
-            if self.snapshot_path is not None and every and self._rows.n % every == 0:
-                self._snapshot()
+            if self.snapshot_path is not None and every and self._since_checkpoint >= every:
+                self._try_checkpoint(failed)
+        if failed:
+            raise RecordingWriteError(f"{self._what} '{self.name}'", failed)
+
+    def flush(self) -> None:
+        """Checkpoint now: append the rows held to the ``.h5``, rewrite a Parquet file.
+
+        Raises
+        ------
+        RecordingWriteError
+            When that failed (the rows are left out of the ``.h5``; a Parquet file is
+            rewritten with them at the next checkpoint).
+        """
+        failed: dict[Path, tuple[int, str]] = {}
+        with self._lock:
+            if self.snapshot_path is not None and self._accepting and self._since_checkpoint:
+                self._try_checkpoint(failed)
+        if failed:
+            raise RecordingWriteError(f"{self._what} '{self.name}'", failed)
+
+    @property
+    def pending(self) -> int:
+        """Frames written since the last checkpoint (for ``.h5``: held in memory)."""
+        return self._since_checkpoint
 
     def close(self) -> None:
         """Write the final files and close them; idempotent, safe from signal handlers.
@@ -452,6 +558,11 @@ class _Recording:
         Called from a signal handler that interrupted :meth:`write` in this thread, the
         close is done as that write returns or unwinds (the interrupted frame included).
         A :meth:`write` after :meth:`close` is an :class:`InputError`.
+
+        Raises
+        ------
+        RecordingWriteError
+            When the last append or rewrite failed; the files are closed all the same.
         """
         if getattr(self._local, "depth", 0):  # a signal handler interrupting us
             self._close_requested = True
@@ -477,14 +588,17 @@ class _Recording:
                 if self._closed:
                     return
                 self._accepting = False
+                failed: dict[Path, tuple[int, str]] = {}
                 try:
                     if self.snapshot_path is not None:
-                        self._snapshot()
+                        self._try_checkpoint(failed)
                 finally:
                     self._release()
                 self._closed = True
         finally:
             self._local.depth -= 1
+        if failed:
+            raise RecordingWriteError(f"{self._what} '{self.name}' closed", failed)
 
     def _release(self) -> None:
         if self._fd is not None:
@@ -494,6 +608,7 @@ class _Recording:
             os.close(fd)
 
     def _append(self, data: bytes) -> None:
+        """Append ``data`` to the CSV whole, or cut off what of it was written and raise."""
         assert self._fd is not None
         view = memoryview(data)
         try:
@@ -502,18 +617,85 @@ class _Recording:
             if self.fsync:
                 os.fsync(self._fd)
         except OSError as exc:  # name the file: a bare errno says nothing of where
+            if len(view) < len(data):  # a part went out: cut it off (no torn row)
+                try:
+                    os.ftruncate(self._fd, self._csv_size)
+                    os.lseek(self._fd, self._csv_size, os.SEEK_SET)
+                except OSError as cut:
+                    self._csv_torn = OSError(cut.errno, f"a row written in part could not "
+                                             f"be cut off: {cut.strerror}", str(self.csv_path))
             raise OSError(exc.errno, exc.strerror, str(self.csv_path)) from exc
+        self._csv_size += len(data)
+
+    def _csv_row(self, line: bytes, failed: dict[Path, tuple[int, str]]) -> None:
+        """Append one row; a failure is counted (and noted in ``failed``), not raised."""
+        assert self.csv_path is not None
+        try:
+            if self._csv_torn is not None:  # appending after a torn row would garble it
+                raise self._csv_torn
+            self._append(line)
+            self.rows[self.csv_path] += 1
+        except OSError as exc:
+            self._fail(self.csv_path, 1, exc, failed)
+
+    def _try_checkpoint(self, failed: dict[Path, tuple[int, str]]) -> None:
+        assert self.snapshot_path is not None
+        try:
+            self._checkpoint()
+        except Exception as exc:  # OSError, PyTables' HDF5ExtError (a RuntimeError),
+            # pandas' ValueError: any failure of this file is counted and named, and the
+            # other files go on
+            self._fail(self.snapshot_path, self._lost_by_failed_checkpoint(), exc, failed)
+        finally:
+            self._since_checkpoint = 0
+
+    def _lost_by_failed_checkpoint(self) -> int:
+        """Rows a failed checkpoint leaves out of the file: a snapshot keeps its rows for
+        the next one, so none, but at the close those it lacks."""
+        assert self.snapshot_path is not None
+        return 0 if self._accepting else self._frames - self.rows[self.snapshot_path]
+
+    def _fail(self, path: Path, rows: int, exc: BaseException,
+              failed: dict[Path, tuple[int, str]]) -> None:
+        self.failures[path].add(rows, exc)
+        failed[path] = (rows, _error_text(exc))
 
     def _snapshot(self) -> None:
         assert self.snapshot_path is not None
         final = self.snapshot_path
         tmp = final.with_name(final.name + ".tmp")
-        self._write_snapshot(tmp)
-        if self.fsync:
-            _fsync_path(tmp)
-        os.replace(tmp, final)
+        try:
+            self._write_snapshot(tmp)
+            if self.fsync:
+                _fsync_path(tmp)
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # no half-written .tmp left behind
+            raise
         if self.fsync:
             _fsync_path(final.parent)
+
+
+#: Rows the ``.h5`` table's chunks are sized for (6 hours at 30 fps, and more).
+H5_EXPECTED_ROWS: Final = 1_000_000
+#: Bytes reserved before an ``.h5`` append beyond its chunks (B-tree nodes, headers).
+H5_RESERVE_MARGIN: Final = 256 * 1024
+
+
+def _reserve(path: Path, nbytes: int) -> None:
+    """Allocate ``nbytes`` beyond the end of ``path`` (HDF5 cuts them off at its close).
+
+    Raises ``OSError`` (``ENOSPC``, ``EFBIG``) when they cannot be had; a file system
+    without ``fallocate`` is not reserved on.
+    """
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.posix_fallocate(fd, os.fstat(fd).st_size, nbytes)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+    finally:
+        os.close(fd)
 
 
 def _fsync_path(path: Path) -> None:
@@ -537,8 +719,9 @@ class DlcWriter(_Recording):
     scorer:
         The ``scorer`` column level (DeepLabCut puts its model name there).
     checkpoint_every:
-        Frames between rewrites of the ``.h5`` (>= 0; 0: only on :meth:`close`); a hard
-        kill loses at most this many frames from it. The CSV is appended every frame.
+        Frames between appends to the ``.h5`` (>= 0; 0: only on :meth:`flush` and
+        :meth:`close`); the rows in between are held in memory and a hard kill loses
+        them from the ``.h5``. The CSV is appended every frame.
     fsync:
         ``os.fsync`` every CSV row and checkpoint (survives a power cut; slower).
     overwrite:
@@ -553,6 +736,7 @@ class DlcWriter(_Recording):
     """
 
     _what = "DeepLabCut recording"
+    _h5_chunk_bytes: int  # bytes of one chunk of the .h5 table
 
     def __init__(
         self,
@@ -594,17 +778,58 @@ class DlcWriter(_Recording):
         row[2::3] = record.likelihood
         return [_num(v) for v in row.tolist()], row
 
-    def _write_snapshot(self, tmp: Path) -> None:
+    def _frame(self, n: int) -> pd.DataFrame:
+        """The first ``n`` rows held, as DeepLabCut's table."""
         pandas = _import("pandas", "writing a DeepLabCut .h5")
-        _import("tables", "writing a DeepLabCut .h5")
-        n = self._rows.n
         columns = pandas.MultiIndex.from_product(
             [[self.scorer], list(self.bodyparts), list(DLC_COORDS)], names=list(DLC_LEVELS)
         )
-        df = pandas.DataFrame(self._rows.floats[:n].copy(), columns=columns,
-                              index=pandas.Index(self._rows.ints[:n, 0].copy(), dtype="int64"))
-        # PyTables cannot store an empty table: a recording with no frame is "fixed".
-        df.to_hdf(tmp, key=DLC_H5_KEY, format="table" if n else "fixed", mode="w")
+        frame: pd.DataFrame = pandas.DataFrame(
+            self._rows.floats[:n].copy(), columns=columns,
+            index=pandas.Index(self._rows.ints[:n, 0].copy(), dtype="int64"))
+        return frame
+
+    def _create(self) -> None:
+        # PyTables cannot create an empty table from an empty frame: create it with one
+        # row, then cut that off. ``expectedrows`` sizes its chunks for long sessions.
+        pandas = _import("pandas", "writing a DeepLabCut .h5")
+        _import("tables", "writing a DeepLabCut .h5")
+        self._rows.append((0,), np.zeros(self._rows.floats.shape[1]), "")
+        try:
+            with pandas.HDFStore(self.h5_path, mode="w") as store:
+                store.append(DLC_H5_KEY, self._frame(1), index=False,
+                             expectedrows=H5_EXPECTED_ROWS)
+                table = store.get_storer(DLC_H5_KEY).table
+                table.truncate(0)
+                self._h5_chunk_bytes = int(table.chunkshape[0]) * int(table.rowsize)
+        finally:
+            self._rows.clear()
+
+    def _checkpoint(self) -> None:
+        """Append the rows held to the ``.h5`` (opened for it, closed after); they are
+        dropped from memory either way."""
+        pandas = _import("pandas", "writing a DeepLabCut .h5")
+        n, path = self._rows.n, self.h5_path
+        try:
+            if not n:
+                return
+            frame = self._frame(n)
+            # Reserve the space first: on a full disk HDF5 loses chunks without an error.
+            chunks = -(-n * self._rows.floats.shape[1] * 8 // self._h5_chunk_bytes) + 2
+            _reserve(path, chunks * self._h5_chunk_bytes + H5_RESERVE_MARGIN)
+            with pandas.HDFStore(path, mode="a") as store:
+                table = store.get_storer(DLC_H5_KEY).table
+                if table.nrows != self.rows[path]:  # an append that failed in part
+                    table.truncate(self.rows[path])
+                store.append(DLC_H5_KEY, frame, index=False)
+            self.rows[path] += n
+            if self.fsync:
+                _fsync_path(path)
+        finally:
+            self._rows.clear()
+
+    def _lost_by_failed_checkpoint(self) -> int:
+        return self._since_checkpoint  # the rows held, dropped
 
 
 class AnnotationsWriter(_Recording):
@@ -782,14 +1007,71 @@ def read_annotations(path: str | os.PathLike[str]) -> pd.DataFrame:
             df: pd.DataFrame = pandas.read_parquet(p)
         else:
             data = _complete_csv(p, "annotations table")
-            names = pandas.read_csv(io.BytesIO(data.getvalue()), nrows=0).columns.tolist()
-            ints = {FRAME_COLUMN, MOVIE_COLUMN, LOCAL_FRAME_COLUMN}
-            dtypes = {c: ("int64" if c in ints else str if c == BEHAVIOR_COLUMN else "float64")
-                      for c in names}
-            na = {c: [""] for c in names if dtypes[c] == "float64"}
-            df = pandas.read_csv(data, dtype=dtypes, keep_default_na=False, na_values=na)
+            df = pandas.read_csv(data, **_annotations_csv_options(data))
     except (OSError, ValueError) as exc:
         raise InputError(f"annotations table '{p}' cannot be read: {exc}") from exc
     if BEHAVIOR_COLUMN in df.columns:
         df[BEHAVIOR_COLUMN] = df[BEHAVIOR_COLUMN].fillna("").astype(str)
     return df
+
+
+def _annotations_csv_options(data: io.BytesIO) -> dict[str, Any]:
+    """``pandas.read_csv`` options for an annotations CSV: the dtypes of its columns."""
+    pandas = _import("pandas", "reading an annotations table")
+    names = pandas.read_csv(io.BytesIO(data.getvalue()[:1 << 16]), nrows=0).columns.tolist()
+    ints = {FRAME_COLUMN, MOVIE_COLUMN, LOCAL_FRAME_COLUMN}
+    dtypes = {c: ("int64" if c in ints else str if c == BEHAVIOR_COLUMN else "float64")
+              for c in names}
+    na = {c: [""] for c in names if dtypes[c] == "float64"}
+    return {"dtype": dtypes, "keep_default_na": False, "na_values": na}
+
+
+def annotations_csv_to_parquet(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+                               chunk_rows: int = 50_000) -> int:
+    """Convert an annotations CSV to Parquet, ``chunk_rows`` rows at a time; the row count.
+
+    The Parquet file reads back (:func:`read_annotations`) as the CSV does, and as an
+    :class:`AnnotationsWriter` with ``fmt="parquet"`` would have written it. Memory holds
+    one chunk; ``dst`` is written as ``<dst>.tmp`` and moved over ``dst`` when complete.
+    A last CSV row torn by a hard kill is left out.
+
+    Raises
+    ------
+    InputError
+        When ``src`` cannot be read or parsed.
+    OSError
+        When ``dst`` cannot be written (no ``.tmp`` is left behind).
+    """
+    pandas = _import("pandas", "writing a Parquet annotations table")
+    pa = _import("pyarrow", "writing a Parquet annotations table")
+    pq = _import("pyarrow.parquet", "writing a Parquet annotations table")
+    source, final = Path(src), Path(dst)
+    tmp = final.with_name(final.name + ".tmp")
+    data = _complete_csv(source, "annotations table")
+    rows = 0
+    try:
+        options = _annotations_csv_options(data)
+        with pandas.read_csv(data, chunksize=chunk_rows, **options) as chunks:
+            writer = None
+            try:
+                for chunk in chunks:
+                    chunk[BEHAVIOR_COLUMN] = chunk[BEHAVIOR_COLUMN].fillna("").astype(str)
+                    table = pa.Table.from_pandas(chunk, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, table.schema)
+                    writer.write_table(table.cast(writer.schema))
+                    rows += len(chunk)
+                if writer is None:  # no row: the columns of an empty table
+                    empty = pandas.read_csv(io.BytesIO(data.getvalue()), nrows=0, **options)
+                    empty.to_parquet(tmp, index=False)
+            finally:
+                if writer is not None:
+                    writer.close()
+        os.replace(tmp, final)
+    except ValueError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"annotations table '{source}' cannot be parsed: {exc}") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return rows

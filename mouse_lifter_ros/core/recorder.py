@@ -14,13 +14,30 @@ coming: a node upstream skipped it), or when more than ``max_pending`` frames wa
 is dropped and counted; so are the frames still incomplete at :meth:`Recorder.close`.
 Frames are numbered 0, 1, 2, ... in the order written; ``Time since start`` is the
 stamp minus the first written frame's stamp.
+
+Files, memory and failures: the CSVs are appended row by row; the ``.h5`` rows are held
+in memory and appended every ``flush_period`` seconds (:meth:`Recorder.add`, or
+:meth:`Recorder.poll` from a timer when no frame comes), so memory does not grow with the
+session and a hard kill loses at most ``flush_period`` of rows from any file. With
+``fmt="parquet"`` the annotations are appended to ``<prefix>_annotations.csv`` and
+converted to ``<prefix>_annotations.parquet`` at :meth:`Recorder.close` (the CSV is then
+removed; after a hard kill it holds the table). :func:`check_output_dir` refuses, at
+start-up, a folder that cannot be written or has less than ``min_free_mb`` free. A write
+that fails later (a full disk, an I/O error) loses only the rows concerned, from that
+file: it is counted per file (:attr:`Recorder.failures`, the summary line) and the
+recorder, and the other files, go on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import shutil
+import tempfile
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -33,8 +50,11 @@ from mouse_lifter_ros.core.record import (
     AnnotationsFormat,
     AnnotationsWriter,
     DlcWriter,
+    FileFailures,
     FrameRecord,
+    RecordingWriteError,
     _import,
+    annotations_csv_to_parquet,
 )
 
 #: The streams a frame needs, in the order of :meth:`StampMatcher.add`'s ``stream``.
@@ -45,6 +65,12 @@ PUBLISHER_HISTORY: Final = 300
 #: Frames waiting for their other parts at most (the oldest are dropped beyond this): what
 #: a late-matched publisher still holds, and some more.
 MAX_PENDING: Final = PUBLISHER_HISTORY + 20
+#: Seconds between appends of the rows held in memory to the ``.h5`` (the most of a
+#: recording a hard kill can lose).
+FLUSH_PERIOD_S: Final = 1.0
+#: Free space the output folder needs at start-up, MB (10**6 bytes): about three hours of
+#: a 30 fps session with the annotations as CSV (``benchmarks/recorder_soak.py``).
+MIN_FREE_MB: Final = 1000.0
 
 
 class StampMatcher:
@@ -137,6 +163,35 @@ def _finite(a: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.asarray(np.where(np.isinf(arr), np.nan, arr))
 
 
+def check_output_dir(output_dir: str | Path, min_free_mb: float) -> Path:
+    """Create ``output_dir`` if missing and check that files can be written there and
+    that at least ``min_free_mb`` MB (10**6 bytes) are free; return its path.
+
+    Raises
+    ------
+    InputError
+        Naming the parameter, its value, what is wrong and what is needed.
+    """
+    out = Path(output_dir).expanduser()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        where = f" ('{exc.filename}')" if exc.filename else ""
+        raise InputError(
+            f"output_dir = '{output_dir}': cannot write there: {exc.strerror or exc}{where}; "
+            "it must be a folder this process can create and write files in") from exc
+    free_mb = shutil.disk_usage(out).free / 1e6
+    if free_mb < min_free_mb:
+        raise InputError(
+            f"output_dir = '{output_dir}': {free_mb:.0f} MB free, less than min_free_mb = "
+            f"{min_free_mb:g} MB; free some space, choose another output_dir or lower "
+            "min_free_mb (a 30 fps session writes about 0.3 GB per hour)")
+    return out
+
+
 def recording_paths(output_dir: str | Path, prefix: str, fmt: str) -> tuple[Path, Path]:
     """The DeepLabCut stem (``.h5``/``.csv`` appended) and the annotations table's path."""
     out = Path(output_dir).expanduser()
@@ -185,61 +240,136 @@ def describe_recording(output_dir: str | Path, prefix: str, fmt: str = "csv") ->
 class Recorder:
     """Pair the streams and write complete frames (module docstring).
 
+    Parameters
+    ----------
+    output_dir, prefix:
+        The files: ``<output_dir>/<prefix>.h5``, ``.csv`` and ``_annotations.<fmt>``.
+        The folder is checked at once (:func:`check_output_dir`).
+    fmt:
+        ``"csv"`` or ``"parquet"``: the annotations table's format.
+    flush_period:
+        Seconds (of ``clock``) between appends of the rows held to the ``.h5``, > 0.
+    min_free_mb:
+        Free space ``output_dir`` needs now, MB (10**6 bytes), >= 0.
+    overwrite:
+        Replace existing files; otherwise they are an :class:`InputError` here already.
+    max_pending:
+        Incomplete frames held by the :class:`StampMatcher`.
+    clock:
+        Seconds, monotonic: ``time.monotonic``, or a simulated one.
+
     The writers are opened at the first complete frame (the body parts come from its
-    keypoints). Existing files are an :class:`InputError` here already, unless
-    ``overwrite``. A complete frame whose stamp is not after the last written one, or
-    whose keypoint names differ from the files' columns, is not written (``rejected``).
+    keypoints). A complete frame whose stamp is not after the last written one, or whose
+    keypoint names differ from the files' columns, is not written (``rejected``). Write
+    failures never raise: they are counted per file (:attr:`failures`).
     """
 
     def __init__(self, output_dir: str | Path, prefix: str, *, fmt: AnnotationsFormat = "csv",
-                 checkpoint_every: int = 300, overwrite: bool = False,
-                 max_pending: int = MAX_PENDING) -> None:
+                 flush_period: float = FLUSH_PERIOD_S, min_free_mb: float = MIN_FREE_MB,
+                 overwrite: bool = False, max_pending: int = MAX_PENDING,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not (math.isfinite(flush_period) and flush_period > 0):
+            raise InputError(f"flush_period = {flush_period!r}: must be > 0 seconds")
+        check_output_dir(output_dir, min_free_mb)
         self.stem, self.annotations_path = recording_paths(output_dir, prefix, fmt)
-        self.files = (Path(f"{self.stem}.h5"), Path(f"{self.stem}.csv"), self.annotations_path)
+        # With Parquet, the table is appended as CSV and converted at the close.
+        self._table_path = self.annotations_path.with_suffix(".csv")
+        self.files = tuple(dict.fromkeys((
+            Path(f"{self.stem}.h5"), Path(f"{self.stem}.csv"), self.annotations_path,
+            self._table_path)))
         existing = [str(p) for p in self.files if p.exists()]
         if existing and not overwrite:
             raise InputError(f"recording files exist: {', '.join(existing)} (set overwrite "
                              "to replace them, or choose another prefix or output_dir)")
-        self.fmt, self.checkpoint_every, self.overwrite = fmt, checkpoint_every, overwrite
+        if fmt == "parquet" and overwrite:
+            self.annotations_path.unlink(missing_ok=True)  # not left beside the new one
+        self.fmt, self.flush_period, self._clock = fmt, float(flush_period), clock
         self.matcher = StampMatcher(max_pending=max_pending)
         self.frames = 0
         self.rejected = 0
         self.last_stamp_ns: int | None = None
         self._start_ns: int | None = None
-        self._writers: tuple[DlcWriter, AnnotationsWriter] | None = None
+        self._names: tuple[str, ...] | None = None
+        self._dlc: DlcWriter | None = None
+        self._table: AnnotationsWriter | None = None
+        self._other_failures: dict[Path, FileFailures] = {}
+        self._last_flush = clock()
         self._closed = False
-        # Import the file libraries now, not at the first checkpoint (a pause of a
-        # second while frames arrive).
+        # Import the file libraries now, not at the first frame (a pause of a second
+        # while frames arrive).
         for module, purpose in (("pandas", "writing a DeepLabCut .h5"),
                                 ("tables", "writing a DeepLabCut .h5")):
             _import(module, purpose)
         if fmt == "parquet":
-            _import("pyarrow", "writing a Parquet annotations table")
+            _import("pyarrow.parquet", "writing a Parquet annotations table")
 
     def add(self, stamp_ns: int, stream: str, item: Keypoints | Pose | Behavior) -> int:
-        """Add one message's content; return the number of frames written by it (0 or 1)."""
+        """Add one message's content; return the number of frames written by it (0 or 1).
+
+        Also appends the rows held to the ``.h5`` when ``flush_period`` has passed.
+        """
         if self._closed:
             return 0
         written = 0
         for stamp, parts in self.matcher.add(stamp_ns, stream, item):
             names = parts["keypoints"].names
             if ((self.last_stamp_ns is not None and stamp <= self.last_stamp_ns)
-                    or (self._writers is not None and names != self._writers[0].bodyparts)):
+                    or (self._names is not None and names != self._names)):
                 self.rejected += 1  # stamps went back, or other keypoints than the files'
                 continue
             self._write(stamp, parts["keypoints"], parts["pose"], parts["behavior"])
             written += 1
+        self.poll()
         return written
 
+    def poll(self) -> None:
+        """Append the rows held to the ``.h5`` if ``flush_period`` has passed since the
+        last append (call it from a timer, so that they go out when frames stop)."""
+        now = self._clock()
+        if not self._closed and now - self._last_flush >= self.flush_period:
+            self._last_flush = now
+            if self._dlc is not None:
+                with contextlib.suppress(RecordingWriteError):  # counted by the writer
+                    self._dlc.flush()
+
+    @property
+    def failures(self) -> dict[Path, FileFailures]:
+        """Write failures per file: rows left out, failed writes, the last error."""
+        out = {p: FileFailures() for p in self.files}
+        for source in (self._dlc.failures if self._dlc else {},
+                       self._table.failures if self._table else {}, self._other_failures):
+            for path, f in source.items():
+                out[path].rows += f.rows
+                out[path].writes += f.writes
+                out[path].last = f.last or out[path].last
+        return out
+
+    @property
+    def failed_writes(self) -> int:
+        """Failed writes so far, all files together."""
+        return sum(f.writes for f in self.failures.values())
+
+    def _open(self, names: tuple[str, ...]) -> None:
+        """Open the writers still missing (each retried at the next frame if it fails)."""
+        # Files that exist are ours by now: the constructor checked for others'.
+        try:
+            if self._dlc is None:
+                self._dlc = DlcWriter(self.stem, names, overwrite=True, checkpoint_every=0)
+        except InputError as exc:
+            for path in self.files[:2]:
+                self._other_failures.setdefault(path, FileFailures()).add(1, exc)
+        try:
+            if self._table is None:
+                self._table = AnnotationsWriter(self._table_path, names, fmt="csv",
+                                                overwrite=True)
+        except InputError as exc:
+            self._other_failures.setdefault(self._table_path, FileFailures()).add(1, exc)
+
     def _write(self, stamp: int, kp: Keypoints, pose: Pose, behavior: Behavior) -> None:
-        if self._writers is None:
-            self._start_ns = stamp
-            self._writers = (
-                DlcWriter(self.stem, kp.names, checkpoint_every=self.checkpoint_every,
-                          overwrite=self.overwrite),
-                AnnotationsWriter(self.annotations_path, kp.names, fmt=self.fmt,
-                                  checkpoint_every=self.checkpoint_every,
-                                  overwrite=self.overwrite))
+        if self._names is None:
+            self._start_ns, self._names = stamp, kp.names
+        if self._dlc is None or self._table is None:
+            self._open(kp.names)
         assert self._start_ns is not None
         where = {n: i for i, n in enumerate(pose.names)}
         xyz = np.full((len(kp.names), 3), np.nan)
@@ -252,25 +382,46 @@ class Recorder:
             keypoints_3d=_finite(xyz),
             behavior=behavior.label.replace("\n", " ").replace("\r", " "),
             behavior_probability=behavior.probability)
-        for writer in self._writers:
-            writer.write(record)
+        for writer in (self._dlc, self._table):
+            if writer is not None:
+                # A failure is counted by the writer; the other files go on.
+                with contextlib.suppress(RecordingWriteError):
+                    writer.write(record)
         self.frames += 1
         self.last_stamp_ns = stamp
 
     def summary(self) -> str:
-        """One log line: frames written, dropped and the files."""
+        """One log line: frames written, dropped, the files and their write failures."""
         un = ", ".join(f"{k} {v}" for k, v in self.matcher.unmatched.items())
-        files = ", ".join(str(p) for p in self.files) if self._writers else "no files"
+        failures = self.failures
+        if self._names is None:
+            files = "no files"
+        else:
+            final = [p for p in self.files if p != self._table_path or self.fmt == "csv"
+                     or p.exists()]
+            files = ", ".join(str(p) for p in final)
+        failed = [f"{p.name} {f.rows} rows in {f.writes} failed writes (last: {f.last})"
+                  for p, f in failures.items() if f.writes]
         return (f"{self.frames} frames written, {self.matcher.dropped} incomplete frames "
                 f"dropped (unmatched messages: {un}), {self.rejected} rejected (stamp not after "
-                f"the last, or other keypoint names); {files}")
+                f"the last, or other keypoint names); {files}; write failures: "
+                + ("; ".join(failed) if failed else "none"))
 
     def close(self) -> str:
-        """Drop incomplete frames, close the writers (final .h5/Parquet); the summary."""
+        """Drop incomplete frames, close the writers (the last ``.h5`` append; the Parquet
+        conversion); the summary. Never raises for a failed write: it is in the summary."""
         if not self._closed:
             self._closed = True
             self.matcher.flush()
-            if self._writers is not None:
-                for writer in self._writers:
-                    writer.close()
+            for writer in (self._dlc, self._table):
+                if writer is not None:
+                    with contextlib.suppress(RecordingWriteError):  # counted by it
+                        writer.close()
+            if self.fmt == "parquet" and self._table is not None:
+                try:
+                    annotations_csv_to_parquet(self._table_path, self.annotations_path)
+                    self._table_path.unlink()
+                except (OSError, InputError) as exc:  # the CSV stays: it holds the table
+                    self._other_failures.setdefault(self.annotations_path, FileFailures()).add(
+                        self.frames, exc)
         return self.summary()

@@ -7,6 +7,7 @@ sets them, and the README's parameter table is checked against them by a test.
 from __future__ import annotations
 
 from mouse_lifter_ros.core.params import ParamSpec, at_least, one_of, rectangle_or_zeros
+from mouse_lifter_ros.core.recorder import FLUSH_PERIOD_S, MIN_FREE_MB
 from mouse_lifter_ros.core.stimulus_specs import STIMULUS_PARAMS
 
 
@@ -141,9 +142,12 @@ RECORDER_PARAMS = (
               "(DeepLabCut), <prefix>_annotations.csv or .parquet", _non_empty, "non-empty"),
     ParamSpec("annotations_format", "csv", "Format of the annotations table",
               one_of("csv", "parquet"), "csv or parquet"),
-    ParamSpec("checkpoint_every", 300, "Frames between rewrites of the .h5 and Parquet "
-              "files (a hard kill loses at most this many from them); 0 = only on close",
-              at_least(0), ">= 0"),
+    ParamSpec("flush_period", FLUSH_PERIOD_S, "Seconds between appends to the .h5 of the "
+              "rows held in memory (the CSVs are appended every row): a hard kill loses at "
+              "most this much of the recording", at_least(0.0, strict=True), "> 0"),
+    ParamSpec("min_free_mb", MIN_FREE_MB, "Free space output_dir needs at start-up, MB "
+              "(otherwise the node stops with exit code 1); a 30 fps session writes about "
+              "0.3 GB per hour", at_least(0.0), ">= 0"),
     ParamSpec("overwrite", False, "Replace existing files (otherwise they stop the node at "
               "start-up)"),
     ParamSpec("rosbag", False, "Also record the keypoints, pose, behavior and trigger topics "

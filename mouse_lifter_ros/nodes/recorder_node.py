@@ -8,14 +8,20 @@ and a warning names the ``durability`` parameter when a publisher cannot match. 
 stamp and writes every complete frame
 (``<output_dir>/<prefix>.h5``, ``.csv`` and ``<prefix>_annotations.csv|parquet``). On
 SIGINT or SIGTERM, ``close()`` drops the incomplete frames and closes the files, complete
-up to the last frame written; the final log line says how many that is. With ``rosbag`` true
-it also writes every message of those topics and of ``trigger`` (``std_msgs/Bool``), as
-received, to the rosbag2 folder ``<output_dir>/<prefix>_bag`` (core
-:class:`~mouse_lifter_ros.core.bag.TopicBagWriter`), finished on close.
+up to the last frame written; the final log line says how many that is, and how many rows
+each file could not take. A folder that cannot be written, or with less than
+``min_free_mb`` free, stops the node at start-up (exit code 1); a write that fails later
+(a full disk, a file-size limit: ``SIGXFSZ`` is ignored so that it is an error, not a
+kill) is a throttled warning, and the node records on: it never takes the graph down.
+A timer appends the rows held to the ``.h5`` every ``flush_period`` when frames stop.
+With ``rosbag`` true it also writes every message of those topics and of ``trigger``
+(``std_msgs/Bool``), as received, to the rosbag2 folder ``<output_dir>/<prefix>_bag``
+(core :class:`~mouse_lifter_ros.core.bag.TopicBagWriter`), finished on close.
 """
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import numpy as np
@@ -44,7 +50,12 @@ class RecorderNode(Node):
         p = declare_parameters(self, RECORDER_PARAMS)
         self.recorder = Recorder(
             p["output_dir"], p["prefix"], fmt=p["annotations_format"],
-            checkpoint_every=p["checkpoint_every"], overwrite=p["overwrite"])
+            flush_period=p["flush_period"], min_free_mb=p["min_free_mb"],
+            overwrite=p["overwrite"])
+        # A file-size limit (RLIMIT_FSIZE) is then a failed write (EFBIG), not a kill.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        self._failed_writes = 0
+        self.create_timer(p["flush_period"] / 4, self._poll)
         qos = record_qos(p["durability"])
         self._durability = p["durability"]
 
@@ -82,8 +93,26 @@ class RecorderNode(Node):
 
     def _to_bag(self, msg: Any) -> None:
         if self.bag is not None:
-            self.bag.write(self._topics[type(msg)], self.get_clock().now().nanoseconds,
-                           serialize_message(msg))
+            try:
+                self.bag.write(self._topics[type(msg)], self.get_clock().now().nanoseconds,
+                               serialize_message(msg))
+            except OSError as exc:  # a full disk: the bag misses it, the files go on
+                self.get_logger().warning(f"{self.bag.path}: message not written: {exc}",
+                                          throttle_duration_sec=5.0)
+
+    def _poll(self) -> None:
+        self.recorder.poll()
+        self._report_failures()
+
+    def _report_failures(self) -> None:
+        """A warning (at most one per 5 s) when writes failed since the last one."""
+        failed = self.recorder.failed_writes
+        if failed > self._failed_writes:
+            self._failed_writes = failed
+            now = "; ".join(f"{p.name}: {f.rows} rows not written (last: {f.last})"
+                            for p, f in self.recorder.failures.items() if f.writes)
+            self.get_logger().warning(f"write failures, recording on: {now}",
+                                      throttle_duration_sec=5.0)
 
     def _on_keypoints(self, msg: Keypoints2D) -> None:
         self._to_bag(msg)
@@ -112,12 +141,17 @@ class RecorderNode(Node):
             return
         if written and self.recorder.frames % LOG_EVERY == 0:
             self.get_logger().info(f"{self.recorder.frames} frames written")
+        self._report_failures()
 
     def close(self) -> None:
         """Close the files (the final .h5 and Parquet are written here); log the totals."""
         self.get_logger().info(f"closed: {self.recorder.close()}")
         if self.bag is not None:
-            self.get_logger().info(f"bag closed: {self.bag.close()} messages in {self.bag.path}")
+            try:
+                self.get_logger().info(
+                    f"bag closed: {self.bag.close()} messages in {self.bag.path}")
+            except OSError as exc:
+                self.get_logger().error(f"{self.bag.path}: could not be finished: {exc}")
 
 
 def _type_name(msg_type: Any) -> str:

@@ -15,6 +15,7 @@ may not be (in flight, or incomplete at the signal: dropped and counted).
 from __future__ import annotations
 
 import re
+import resource
 import signal
 import threading
 import time
@@ -27,7 +28,14 @@ import pytest
 pd = pytest.importorskip("pandas")
 pytest.importorskip("geometry_msgs.msg", reason="ROS 2 messages are not installed")
 
-from conftest import Listener, behavior_msg, pose_msg, to_time, write_params  # noqa: E402
+from conftest import (  # noqa: E402
+    Listener,
+    behavior_msg,
+    pose_msg,
+    run_alone,
+    to_time,
+    write_params,
+)
 from mouse_lifter_ros.msg import Behavior, Keypoints2D, Pose3D  # noqa: E402
 
 from mouse_lifter_ros.core.record import read_annotations, read_dlc_csv  # noqa: E402
@@ -106,7 +114,7 @@ def test_signal_mid_stream_leaves_complete_files(listener: Listener, namespace: 
     out = tmp_path / "rec"
     params = write_params(tmp_path / "params.yaml", {"recorder": {
         "output_dir": str(out), "prefix": "run1", "annotations_format": fmt,
-        "checkpoint_every": 50}})
+        "flush_period": 0.5}})
     pub = Publisher(listener, namespace)
     with GraphRun("recorder", nodes=["recorder"], namespace=namespace,
                   params_file=params) as run:
@@ -267,3 +275,118 @@ def test_bag_of_our_topics_is_complete_after_sigint(listener: Listener, namespac
         pos = frame_values(i)[3]
         got = np.array([(q.x, q.y, q.z) for q in msg.positions])
         np.testing.assert_array_equal(got, pos)
+
+
+# -- start-up checks, write failures, hard kill ---------------------------------------------
+
+
+def test_a_folder_it_cannot_write_stops_the_node_at_start_up(namespace: str, ros_domain: int,
+                                                            tmp_path: Path) -> None:
+    (tmp_path / "hostname").write_text("x")  # as record_dir:=/etc/hostname/x
+    out = tmp_path / "hostname" / "x"
+    params = write_params(tmp_path / "params.yaml", {"recorder": {"output_dir": str(out)}})
+    code, log = run_alone("recorder", namespace, params, timeout=20)
+    assert code == 1, log
+    assert f"output_dir = '{out}': cannot write there: Not a directory" in log, log
+    assert "Traceback" not in log, log
+
+
+def test_too_little_free_space_stops_the_node_at_start_up(namespace: str, ros_domain: int,
+                                                         tmp_path: Path) -> None:
+    params = write_params(tmp_path / "params.yaml", {"recorder": {
+        "output_dir": str(tmp_path / "rec"), "min_free_mb": 1e12}})
+    code, log = run_alone("recorder", namespace, params, timeout=20)
+    assert code == 1, log
+    assert "MB free, less than min_free_mb = 1e+12 MB" in log, log
+    assert "Traceback" not in log and not list((tmp_path / "rec").iterdir()), log
+
+
+def test_failed_writes_mid_session_do_not_stop_the_node(listener: Listener, namespace: str,
+                                                       tmp_path: Path) -> None:
+    # The recorder process gets a 400 kB file-size limit mid-session (RLIMIT_FSIZE: a
+    # write beyond it fails for real with EFBIG): its .h5 appends then fail (their space
+    # is reserved first), its annotations CSV fails at the limit and then its DeepLabCut
+    # CSV. It records on, logs the failures, and SIGINT still ends it with exit 0 and
+    # every file readable, with no torn row; what each file holds is the published frames'.
+    out = tmp_path / "rec"
+    params = write_params(tmp_path / "params.yaml", {"recorder": {
+        "output_dir": str(out), "prefix": "full", "flush_period": 0.5}})
+    pub = Publisher(listener, namespace)
+    limit = 400_000
+    with GraphRun("recorder", nodes=["recorder"], namespace=namespace,
+                  params_file=params) as run:
+        _stream_until(listener, run, pub, out / "full.csv", 30)
+        resource.prlimit(run.processes["recorder"].pid, resource.RLIMIT_FSIZE,
+                         (limit, resource.RLIM_INFINITY))
+        table_full = (out / "full_annotations.csv").stat().st_size
+        assert table_full < limit - 100_000, table_full  # the limit came in time
+        # Stream until the DeepLabCut CSV, too, is at the limit and has failed.
+        assert listener.wait_for(lambda: (out / "full.csv").stat().st_size > limit - 1200
+                                 and "write failures" in run.output("recorder"), 60), \
+            run.output("recorder")
+        time.sleep(1.0)
+        assert run.processes["recorder"].poll() is None, run.output("recorder")
+        run.processes["recorder"].send_signal(signal.SIGINT)
+        assert run.wait_any(timeout=20) == "recorder", run.output("recorder")
+        pub.stop.set()
+        pub.thread.join(5)
+        code, log = run.processes["recorder"].returncode, run.output("recorder")
+    assert code == 0, log
+    assert "Traceback" not in log and "write failures, recording on" in log, log
+    n = int(re.search(r"closed: (\d+) frames written", log).group(1))  # type: ignore[union-attr]
+    dlc = read_dlc_csv(out / "full.csv")
+    table = read_annotations(out / "full_annotations.csv")
+    h5 = pd.read_hdf(out / "full.h5", "df_with_missing")
+    for name, rows in (("full.h5", len(h5)), ("full.csv", len(dlc)),
+                       ("full_annotations.csv", len(table))):
+        lost = int(re.search(rf"{re.escape(name)} (\d+) rows in \d+ failed writes",  # type: ignore[union-attr]
+                             log).group(1))
+        assert rows + lost == n, (name, rows, lost, n, log)
+    assert len(table) < len(dlc) < n and len(h5) < len(dlc), (len(h5), len(dlc), len(table))
+    for name in ("full.csv", "full_annotations.csv"):
+        data = (out / name).read_bytes()
+        assert len(data) <= limit and data.endswith(b"\n"), name  # no torn row
+    first = int(dlc.iloc[0, 0])
+    for row, i in enumerate(dlc.index[:len(table)]):
+        x = frame_values(first + i)[0]
+        np.testing.assert_array_equal(dlc.iloc[row, 0::3].to_numpy(), x.astype(np.float32))
+        assert table["Frame number"].iloc[row] == i
+        np.testing.assert_array_equal(table[[f"{p} x" for p in KEYPOINTS]].iloc[row],
+                                      x.astype(np.float32))
+    pd.testing.assert_frame_equal(h5, dlc.loc[h5.index], check_dtype=False)
+
+
+def test_sigkill_loses_at_most_the_flush_period(listener: Listener, namespace: str,
+                                                tmp_path: Path) -> None:
+    # A hard kill mid-stream: every file reads back, the CSVs hold every frame but the
+    # one being written, the .h5 all but those of the last flush_period (0.5 s) and a
+    # margin for delivery (0.5 s), each a run of the published frames with their values.
+    # Killed at 570 rows or a few more: appending every 300 rows instead, the .h5 would
+    # hold 300, more than a second (150-200 rows here) behind.
+    out = tmp_path / "rec"
+    params = write_params(tmp_path / "params.yaml", {"recorder": {
+        "output_dir": str(out), "prefix": "kill", "flush_period": 0.5}})
+    pub = Publisher(listener, namespace)
+    with GraphRun("recorder", nodes=["recorder"], namespace=namespace,
+                  params_file=params) as run:
+        _stream_until(listener, run, pub, out / "kill.csv", 570)
+        killed = time.monotonic()
+        run.processes["recorder"].send_signal(signal.SIGKILL)
+        assert run.wait_any(timeout=20) == "recorder"
+        pub.stop.set()
+        pub.thread.join(5)
+        assert run.processes["recorder"].returncode == -signal.SIGKILL
+    dlc = read_dlc_csv(out / "kill.csv")
+    table = read_annotations(out / "kill_annotations.csv")
+    h5 = pd.read_hdf(out / "kill.h5", "df_with_missing")
+    assert abs(len(dlc) - len(table)) <= 1 and len(dlc) >= 570, (len(dlc), len(table))
+    recent = sum(1 for t in pub.sent if t > killed - 1.0)
+    assert len(dlc) - recent <= len(h5) <= len(dlc), (len(h5), len(dlc), recent)
+    assert list(h5.index) == list(range(len(h5)))
+    pd.testing.assert_frame_equal(h5, dlc.iloc[:len(h5)], check_dtype=False)
+    first = int(dlc.iloc[0, 0])
+    for row in range(0, len(table), 37):
+        _, y, _, pos, label = frame_values(first + row)
+        np.testing.assert_array_equal(dlc.iloc[row, 1::3].to_numpy(), y.astype(np.float32))
+        assert table["Behavior"].iloc[row] == label
+        assert table[f"{KEYPOINTS[0]} X (m)"].iloc[row] == pos[0, 0]
