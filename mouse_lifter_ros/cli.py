@@ -23,9 +23,10 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -95,31 +96,67 @@ RECORDER_DRAIN_S: Final = 3.5
 
 def _run_graph(graph: str, arguments: dict[str, str], namespace: str,
                config: str | None) -> int:
-    """Run a graph, echoing each node's output, until a node exits or Ctrl-C."""
+    """Run a graph, echoing each node's output, until its source ends, every node has
+    exited, or Ctrl-C / SIGTERM; then stop every node. Another node that exits (a
+    recorder refusing to overwrite) is reported and the rest of the graph runs on, as
+    under ``ros2 launch``. The exit code is the worst of the nodes'."""
     from mouse_lifter_ros.runner import GraphRun
 
-    with GraphRun(graph, arguments=arguments, namespace=namespace, params_file=config) as run:
+    with GraphRun(graph, arguments=arguments, namespace=namespace,
+                  params_file=config) as run, _sigterm_as_interrupt():
         for name, why in run.left_out.items():
             print(f"[run] {name} left out: it {why}")
         try:
-            ended = None
-            while ended is None:
-                ended = run.wait_any(timeout=0.2)
+            exited: list[str] = []
+            while len(exited) < len(run.processes):
+                ended = run.wait_any(timeout=0.2, ignore=exited)
                 _echo(run)
-            code = run.processes[ended].returncode
-            drain = RECORDER_DRAIN_S if code == 0 and "recorder" in run.processes else 0.0
-            print(f"[run] {ended} exited with {code}; "
-                  + (f"the recorder gets {drain:g} s to receive the rest, then " if drain
-                     else "") + "stopping the graph")
-            deadline = time.monotonic() + drain
-            while time.monotonic() < deadline:
-                time.sleep(0.2)
-                _echo(run)
+                if ended is None:
+                    continue
+                exited.append(ended)
+                code = run.processes[ended].returncode
+                if ended not in run.sources and len(exited) < len(run.processes):
+                    print(f"[run] {ended} exited with {code}; the rest of the graph runs on")
+                    continue
+                drain = (RECORDER_DRAIN_S if code == 0 and "recorder" in run.processes
+                         and run.processes["recorder"].poll() is None else 0.0)
+                print(f"[run] {ended} exited with {code}; "
+                      + (f"the recorder gets {drain:g} s to receive the rest, then " if drain
+                         else "") + "stopping the graph")
+                deadline = time.monotonic() + drain
+                while time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    _echo(run)
+                break
         except KeyboardInterrupt:
-            pass
-        codes = run.stop()
-        _echo(run)
+            print("[run] interrupted: stopping the graph")
+        with _signals_ignored():  # a second Ctrl-C must not cut the nodes' clean stop short
+            codes = run.stop()
+            _echo(run)
     return max((abs(c) for c in codes.values() if c not in (0, -2)), default=0)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a service manager, ``kill``) stops the graph as Ctrl-C does."""
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _echo(run: GraphRun) -> None:
@@ -132,6 +169,7 @@ def _echo(run: GraphRun) -> None:
 def _demo(ns: argparse.Namespace) -> int:
     from mouse_lifter_ros.core.democlip import truth_bouts, write_demo_clip
     from mouse_lifter_ros.core.recorder import describe_recording
+    from mouse_lifter_ros.core.stats import MIN_FLOW_FRACTION
 
     work = Path(ns.workdir)
     print(f"== 1/3 making the demo clip in {work}")
@@ -156,17 +194,49 @@ def _demo(ns: argparse.Namespace) -> int:
             shutil.rmtree(old)
         else:
             old.unlink()
-    # The bag waits for the keypoint and depth nodes and the monitor, so that every frame
-    # is seen.
+    # The bag waits for every node of the graph to subscribe (config/graph.yaml), so that
+    # every frame is seen.
+    summary = work / "monitor_summary.json"
+    summary.unlink(missing_ok=True)
     code = _run_graph("replay", {"bag": str(clip.bag), "arena": str(clip.arena),
-                                 "wait_for_subscribers": "3", "record": "true",
-                                 "record_dir": str(records), "record_prefix": "demo",
-                                 "record_bag": "true"},
+                                 "record": "true", "record_dir": str(records),
+                                 "record_prefix": "demo", "record_bag": "true",
+                                 "monitor_summary": str(summary)},
                       namespace="demo", config=None)
     print(f"== 3/3 recorded by the recorder node ({time.monotonic() - start:.1f} s in all)")
     for line in describe_recording(records, "demo"):
         print(f"   {line}")
+    problems = _demo_flow_problems(clip.frames, summary, records)
+    if problems:
+        print("== the graph did NOT carry the clip through:\n   " + "\n   ".join(problems))
+        return code or 1
+    print(f"== every link carried at least {MIN_FLOW_FRACTION:.0%} of the {clip.frames} "
+          "frames, and the stimulus fired")
     return code
+
+
+def _demo_flow_problems(frames: int, summary: Path, records: Path) -> list[str]:
+    """What the demo's graph failed to carry: links below MIN_FLOW_FRACTION of the clip's
+    frames (the monitor's totals, the recorder's rows) and a stimulus that never fired."""
+    from mouse_lifter_ros.core.record import read_dlc_csv
+    from mouse_lifter_ros.core.stats import flow_problems
+
+    try:
+        totals = json.loads(summary.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"the monitor's totals {summary} cannot be read ({exc})"]
+    topics = totals["messages"]
+    carried = {f"{topic} at the monitor": int(topics.get(f"/demo/{topic}", 0))
+               for topic in ("camera/image_raw", "keypoints", "pose", "behavior")}
+    try:
+        carried["rows written by the recorder"] = len(read_dlc_csv(records / "demo.csv"))
+    except (OSError, ValueError, MouseLifterError) as exc:
+        return [*flow_problems(frames, carried), f"the recording cannot be read ({exc})"]
+    problems = flow_problems(frames, carried)
+    if totals["triggers"]["on"] < 1:
+        problems.append("trigger at the monitor: the stimulus never turned on (the clip's "
+                        "mouse rears)")
+    return problems
 
 
 def _eval_behavior(ns: argparse.Namespace) -> int:
@@ -330,8 +400,10 @@ def _analyze(ns: argparse.Namespace) -> int:
         output_fps=ns.output_fps, move_speed=ns.move_speed, rest_speed=ns.rest_speed,
         min_bout_s=ns.min_bout, speed_window_s=ns.speed_window, image_topic=ns.image_topic,
         max_frames=ns.max_frames, progress=not ns.quiet)
-    print(json.dumps(analyze(ns.videos, options), indent=2))
-    return 0
+    summary = analyze(ns.videos, options)
+    print(json.dumps(summary, indent=2))
+    # The outputs are written; a movie that could not be read whole still fails the run.
+    return 1 if any(m["problems"] for m in summary["movies"]) else 0
 
 
 def _pixel_corners(text: str) -> list[tuple[float, float]]:
@@ -795,7 +867,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="draw the outline and axes reprojected onto --image")
     p.set_defaults(func=_calibrate, calibrate_parser=p)
 
-    ns = parser.parse_args(argv)
+    ns, extra = parser.parse_known_args(argv)
+    if ns.command == "run":  # launch arguments may follow the options too
+        ns.arguments += [a for a in extra if ":=" in a]
+        extra = [a for a in extra if ":=" not in a]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(ns.func(ns))
     except MouseLifterError as exc:

@@ -9,13 +9,14 @@ use it. Each node runs the installed executable with the same ``--ros-args`` tha
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -102,14 +103,21 @@ class GraphRun:
         return [sys.executable, str(exe),
                 *ros_arguments(launch, namespace=self.namespace, params_files=files)]
 
+    @property
+    def sources(self) -> list[str]:
+        """The nodes that are the graph's source of frames (``source: true``)."""
+        return [n.node.name for n in self.launches if n.node.source]
+
     def start(self) -> GraphRun:
-        """Start every node."""
+        """Start every node. Each gets SIGTERM should this process die without stopping
+        them (even by SIGKILL), so that no node is left running on its own."""
         for launch in self.launches:
             name = launch.node.name
             log = open(Path(self._tmp.name) / f"{name}.log", "w+b")  # noqa: SIM115
             self._logs[name] = log
             self.processes[name] = subprocess.Popen(
-                self.command(name), stdout=log, stderr=subprocess.STDOUT, env=self.env)
+                self.command(name), stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                preexec_fn=_terminate_with_parent)
         return self
 
     def output(self, name: str) -> str:
@@ -128,12 +136,13 @@ class GraphRun:
         self._read[name] = self._read.get(name, 0) + len(data)
         return data.decode("utf-8", errors="replace")
 
-    def wait_any(self, timeout: float | None = None) -> str | None:
-        """Wait until a node exits; return its name (None on timeout)."""
+    def wait_any(self, timeout: float | None = None, *,
+                 ignore: Collection[str] = ()) -> str | None:
+        """Wait until a node not in ``ignore`` exits; return its name (None on timeout)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while deadline is None or time.monotonic() < deadline:
             for name, proc in self.processes.items():
-                if proc.poll() is not None:
+                if name not in ignore and proc.poll() is not None:
                     return name
             time.sleep(0.05)
         return None
@@ -162,3 +171,13 @@ class GraphRun:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: prctl(2) option: the signal a process gets when its parent thread dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _terminate_with_parent() -> None:
+    """In a node process before it runs: SIGTERM when the runner dies (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -352,7 +352,8 @@ def check_options(inputs: Sequence[str | os.PathLike[str]],
 
 class _Source:
     """Frames of one movie: ``(time s since its start, frame)``; ``fps`` (None for a
-    bag until read), ``count`` (None if unknown), ``size`` (W, H) once known."""
+    bag until read), ``count`` (None if unknown), ``size`` (W, H) once known.
+    After iterating, :meth:`problems` says what of the movie could not be read."""
 
     def __init__(self, movie: Movie, topic: str) -> None:
         from mouse_lifter_ros.core.bag import BagImages
@@ -360,6 +361,7 @@ class _Source:
 
         self.movie = movie
         self._video = self._bag = None
+        self.delivered = 0
         if movie.kind == "video":
             self._video = open_video_file(movie.path)
             self.fps: float | None = float(self._video.fps)
@@ -369,18 +371,37 @@ class _Source:
             self.fps, self.count = None, self._bag.count
 
     def __iter__(self) -> Iterator[tuple[float, U8]]:
+        self.delivered = 0
         if self._video is not None:
             assert self.fps is not None
-            i = 0
             while (frame := self._video.read()) is not None:
-                yield i / self.fps, frame
-                i += 1
+                yield self.delivered / self.fps, frame
+                self.delivered += 1
         else:
             assert self._bag is not None
             first: int | None = None
             for stamp, frame in self._bag:
                 first = stamp if first is None else first
                 yield (stamp - first) / 1e9, frame
+                self.delivered += 1
+
+    def problems(self) -> list[str]:
+        """What a complete pass could not read: a video that ends before the frame count
+        its header gives (a damaged or truncated file), messages of a bag that could not
+        be decoded. Empty for a movie read whole."""
+        if self._bag is not None:
+            skipped = self._bag.skipped
+            return [f"{len(skipped)} of the {self._bag.count} messages on "
+                    f"{self._bag.topic} could not be decoded and were skipped: "
+                    + "; ".join(skipped[:3]) + ("; ..." if len(skipped) > 3 else "")
+                    ] if skipped else []
+        # Some containers estimate the count from the duration: a frame or two (1 %) short
+        # is not taken for damage.
+        if self.count is not None and self.count - self.delivered > max(2, self.count // 100):
+            return [f"the video ended after {self.delivered} of the {self.count} frames its "
+                    "header gives: the file is damaged or truncated; the frames read are "
+                    "analysed"]
+        return []
 
     def close(self) -> None:
         for src in (self._video, self._bag):
@@ -410,6 +431,8 @@ class Track:
         (T,) label ("" when none) and its probability (NaN when none); empty in 2D.
     fps, size:
         Frame rate (Hz) and (W, H) px.
+    problems:
+        What of the movie could not be read (empty when it was read whole).
     """
 
     times: FloatArray
@@ -422,6 +445,7 @@ class Track:
     behavior_probability: FloatArray = field(default_factory=lambda: np.zeros(0))
     fps: float = 30.0
     size: tuple[int, int] = (0, 0)
+    problems: list[str] = field(default_factory=list)
 
 
 def _bar(total: int | None, desc: str, on: bool) -> Any:
@@ -451,9 +475,11 @@ def _track(movie: Movie, options: AnalysisOptions, model: KeypointModel,
     classifier = BehaviorClassifier() if pipe is not None else None
     size: tuple[int, int] | None = None
     scaled = arena
+    complete = True  # the whole movie was asked for (no --max-frames cut)
     try:
         for t, frame in src:
             if limit is not None and len(times) >= limit:
+                complete = False
                 break
             if size is None:
                 size = (int(frame.shape[1]), int(frame.shape[0]))
@@ -514,7 +540,7 @@ def _track(movie: Movie, options: AnalysisOptions, model: KeypointModel,
                  found=np.asarray(found), positions=positions, depth=depth,
                  behavior=labels if pipe is not None else [],
                  behavior_probability=np.asarray(probs, np.float64),
-                 fps=float(fps), size=size)
+                 fps=float(fps), size=size, problems=src.problems() if complete else [])
 
 
 # ---------------------------------------------------------------------------- outputs
@@ -666,13 +692,16 @@ def analyze(inputs: Sequence[str | os.PathLike[str]], options: AnalysisOptions, 
     options:
         What to do (:class:`AnalysisOptions`).
     notice:
-        Called once with a line for the user when running 2D only (no arena).
+        Called with a line for the user: once when running 2D only (no arena), and for
+        each problem of a movie that could not be read whole.
 
     Returns
     -------
     dict
         ``movies`` (one entry per input: its files, frames, fps, size, mode, frames with
-        the mouse, mean likelihood, behaviour frame counts and the locomotion summary),
+        the mouse, mean likelihood, behaviour frame counts, the locomotion summary and
+        ``problems``: what of it could not be read, e.g. a truncated video, whose frames
+        read are still analysed and written),
         ``annotations`` (the table's path), ``mode`` (``3d`` or ``2d``), ``model``,
         ``p_cutoff``, ``median_window``, ``seconds`` (wall time).
 
@@ -734,11 +763,14 @@ def analyze(inputs: Sequence[str | os.PathLike[str]], options: AnalysisOptions, 
             for label in track.behavior:
                 if label:
                     counts[label] = counts.get(label, 0) + 1
+            for problem in track.problems:
+                notice(f"{movie.path}: {problem}")
             results.append({
                 "movie": index,
                 "input": str(movie.path),
                 "kind": movie.kind,
                 "frames": n,
+                "problems": track.problems,
                 "fps": round(track.fps, 4),
                 "width": track.size[0],
                 "height": track.size[1],

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import struct
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,12 +21,15 @@ from rosbags.typesys import Stores, TypesysError, get_types_from_msg, get_typest
 
 from mouse_lifter_ros.core.errors import InputError, SourceError
 from mouse_lifter_ros.core.images import image_to_grey_or_bgr, numpy_to_image_fields
+from mouse_lifter_ros.core.limits import RATE_RANGE
 
 if TYPE_CHECKING:
     from mouse_lifter_ros.core.calibration import CameraInfoFields
 
 #: Message types a replay can publish: each begins with a ``std_msgs/Header``.
-REPLAYABLE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo")
+IMAGE_TYPE = "sensor_msgs/msg/Image"
+CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
+REPLAYABLE_TYPES = (IMAGE_TYPE, CAMERA_INFO_TYPE)
 
 _TYPESTORE = get_typestore(Stores.ROS2_JAZZY)
 _NS = 1_000_000_000
@@ -152,10 +155,10 @@ class BagReplay:
     path:
         The bag folder.
     topics:
-        Topics to replay; each must be in the bag with a type in
-        :data:`REPLAYABLE_TYPES`.
+        Topics to replay, each with the type it must have in the bag (one of
+        :data:`REPLAYABLE_TYPES`): ``{"/camera/image_raw": IMAGE_TYPE}``.
     rate:
-        Playback speed factor, > 0 (2.0 = twice as fast as recorded).
+        Playback speed factor in :data:`~.limits.RATE_RANGE` (2.0 = twice as fast as recorded).
     start_offset:
         Seconds from the start of the bag to skip, >= 0 and before its end.
     loop:
@@ -168,7 +171,7 @@ class BagReplay:
         self,
         path: str | os.PathLike[str],
         *,
-        topics: Sequence[str],
+        topics: Mapping[str, str],
         rate: float = 1.0,
         start_offset: float = 0.0,
         loop: bool = False,
@@ -176,8 +179,13 @@ class BagReplay:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.path = Path(path)
-        if not rate > 0:
-            raise SourceError(f"rosbag replay rate {rate!r} must be > 0")
+        low, high = RATE_RANGE
+        if not low <= rate <= high:
+            raise SourceError(f"rosbag replay rate {rate!r} must be >= {low:g} and <= {high:g}")
+        unknown = {t: m for t, m in topics.items() if m not in REPLAYABLE_TYPES}
+        if unknown:
+            raise SourceError(f"rosbag replay: cannot replay {unknown}; replay supports "
+                              f"{', '.join(REPLAYABLE_TYPES)}")
         self.rate, self.loop = rate, loop
         self._clock, self._sleep = clock, sleep
         self._reader = _open_reader(self.path)
@@ -188,7 +196,7 @@ class BagReplay:
             raise
         self.loops = 0
 
-    def _select(self, topics: Sequence[str], start_offset: float) -> None:
+    def _select(self, topics: Mapping[str, str], start_offset: float) -> None:
         """Check the topics and the offset against the bag; pick the connections."""
         available = self._reader.topics
         missing = [t for t in topics if t not in available]
@@ -198,12 +206,13 @@ class BagReplay:
                 f"rosbag '{self.path}' has no topic {', '.join(map(repr, missing))}; "
                 f"it has: {have or 'no topics'}"
             )
-        wrong = [t for t in topics if available[t].msgtype not in REPLAYABLE_TYPES]
+        wrong = [f"topic {t!r} holds {available[t].msgtype}, not {want}"
+                 for t, want in topics.items() if available[t].msgtype != want]
         if wrong:
-            raise SourceError(
-                f"rosbag '{self.path}': topic {wrong[0]!r} has type "
-                f"{available[wrong[0]].msgtype}; replay supports {', '.join(REPLAYABLE_TYPES)}"
-            )
+            kinds = ", ".join(f"{n} ({i.msgtype})" for n, i in sorted(available.items()))
+            raise SourceError(f"rosbag '{self.path}': " + "; ".join(wrong)
+                              + f" (its topics: {kinds}; choose them with the image_topic "
+                              "and camera_info_topic parameters)")
         self.connections = [c for c in self._reader.connections if c.topic in topics]
         self.start_ns = self._reader.start_time + round(start_offset * _NS)
         if start_offset < 0 or self.start_ns >= self._reader.end_time:
@@ -269,6 +278,9 @@ class BagImages:
     ----------
     count:
         Messages on the topic, as the bag's metadata says.
+    skipped:
+        Messages of the last iteration that could not be decoded (damaged bytes), one
+        line each saying which; iteration goes on past them.
 
     Raises
     ------
@@ -294,11 +306,18 @@ class BagImages:
             self._reader.close()
             raise
         self.count = int(available[topic].msgcount)
+        self.skipped: list[str] = []
         self._connections = [c for c in self._reader.connections if c.topic == topic]
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray[Any, np.dtype[np.uint8]]]]:
-        for conn, _t_ns, data in self._reader.messages(self._connections):
-            msg = _TYPESTORE.deserialize_cdr(data, conn.msgtype)
+        self.skipped = []
+        for index, (conn, t_ns, data) in enumerate(self._reader.messages(self._connections)):
+            try:
+                msg = _TYPESTORE.deserialize_cdr(data, conn.msgtype)
+            except Exception as exc:  # rosbags raises several types on damaged bytes
+                self.skipped.append(f"message {index} (recorded at {t_ns / _NS:.3f} s, "
+                                    f"{len(data)} bytes): {type(exc).__name__}: {exc}")
+                continue
             stamp = msg.header.stamp
             try:
                 frame = image_to_grey_or_bgr(msg)

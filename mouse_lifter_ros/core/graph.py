@@ -10,7 +10,8 @@ and remappings.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,15 +26,20 @@ _TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """One node: its name, executable, topic remappings (relative names) and the nodes
+    """One node: its name, executable, topic remappings (relative names), the nodes
     whose output it needs (``needs``: a graph that leaves one of them out leaves this
-    node out too)."""
+    node out too), the topics it subscribes to (``subscribes``, names in the graph,
+    after remapping), whether it is a graph's ``source`` of frames and whether the source
+    waits for its subscriptions before the first frame (``waited_for``)."""
 
     name: str
     executable: str
     remappings: tuple[tuple[str, str], ...] = ()
     package: str = PACKAGE
     needs: tuple[str, ...] = ()
+    subscribes: tuple[str, ...] = ()
+    source: bool = False
+    waited_for: bool = True
 
 
 @dataclass(frozen=True)
@@ -138,8 +144,56 @@ class GraphSpec:
                        else f"{m}, which is left out" for m in missing]
                 needing[n.name] = "needs " + "; and ".join(why)
                 changed = True
-        return ([NodeLaunch(n, overrides[n.name]) for n in self.nodes
-                 if n.name not in left_out and n.name not in needing], needing)
+        started = [n for n in self.nodes if n.name not in left_out and n.name not in needing]
+        wait = format_topic_counts(subscriber_counts([n for n in started if n.waited_for]))
+        for n in started:
+            if n.source:
+                overrides[n.name].setdefault(WAIT_FOR_TOPICS, wait)
+        return [NodeLaunch(n, overrides[n.name]) for n in started], needing
+
+
+#: The source nodes' parameter that :meth:`GraphSpec.resolve` fills in.
+WAIT_FOR_TOPICS = "wait_for_topics"
+
+
+def subscriber_counts(nodes: Sequence[NodeSpec]) -> dict[str, int]:
+    """How many of ``nodes`` subscribe to each topic (graph names), in first-seen order."""
+    counts: dict[str, int] = {}
+    for node in nodes:
+        for topic in node.subscribes:
+            counts[topic] = counts.get(topic, 0) + 1
+    return counts
+
+
+def format_topic_counts(counts: Mapping[str, int]) -> str:
+    """``{"keypoints": 3, "pose": 4}`` -> ``"keypoints:3 pose:4"`` (see
+    :func:`parse_topic_counts`)."""
+    return " ".join(f"{topic}:{count}" for topic, count in counts.items())
+
+
+def parse_topic_counts(text: str) -> dict[str, int]:
+    """``"keypoints:3 pose:4"`` -> ``{"keypoints": 3, "pose": 4}``; ``""`` -> ``{}``.
+
+    Raises
+    ------
+    ValueError
+        Naming every item that is not ``topic:count`` with a topic name and a count >= 1.
+    """
+    counts: dict[str, int] = {}
+    bad: list[str] = []
+    for item in text.split():
+        topic, sep, count = item.rpartition(":")
+        if not sep or not _TOPIC.fullmatch(topic) or not count.isdigit() or int(count) < 1:
+            bad.append(repr(item))
+        else:
+            counts[topic] = int(count)
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: each item must be topic:count, a ROS topic name "
+                         "and a whole number >= 1")
+    return counts
+
+
+_TOPIC = re.compile(r"~?/?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 def parse_value(text: str, type_name: str) -> Any:
@@ -221,6 +275,9 @@ def _nodes(raw: dict[str, Any]) -> dict[str, NodeSpec]:
             executable=str(spec["executable"]),
             remappings=tuple((str(k), str(v)) for k, v in (spec.get("remappings") or {}).items()),
             needs=_names(spec.get("needs")),
+            subscribes=_names(spec.get("subscribes")),
+            source=bool(spec.get("source", False)),
+            waited_for=bool(spec.get("waited_for", True)),
         )
         for name, spec in (raw.get("nodes") or {}).items()
     }

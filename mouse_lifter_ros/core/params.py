@@ -65,6 +65,18 @@ def at_least(low: float, *, strict: bool = False) -> Check:
     return check
 
 
+def between(low: float, high: float, *, or_zero: bool = False) -> Check:
+    """Check for a finite number with ``low <= value <= high`` (or exactly 0 when
+    ``or_zero``: "use the default")."""
+
+    def check(value: float) -> str | None:
+        ok = (or_zero and value == 0) or (math.isfinite(value) and low <= value <= high)
+        return None if ok else (f"must be {'0 or ' if or_zero else ''}>= {low:g} and "
+                                f"<= {high:g}")
+
+    return check
+
+
 def one_of(*choices: str) -> Check:
     """Check that a string is one of ``choices``."""
 

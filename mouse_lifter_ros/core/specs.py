@@ -6,7 +6,15 @@ sets them, and the README's parameter table is checked against them by a test.
 
 from __future__ import annotations
 
-from mouse_lifter_ros.core.params import ParamSpec, at_least, one_of, rectangle_or_zeros
+from mouse_lifter_ros.core.graph import WAIT_FOR_TOPICS, parse_topic_counts
+from mouse_lifter_ros.core.limits import FPS_RANGE, MAX_FRAME_SIDE, RATE_RANGE
+from mouse_lifter_ros.core.params import (
+    ParamSpec,
+    at_least,
+    between,
+    one_of,
+    rectangle_or_zeros,
+)
 from mouse_lifter_ros.core.recorder import FLUSH_PERIOD_S, MIN_FREE_MB
 from mouse_lifter_ros.core.stimulus_specs import STIMULUS_PARAMS
 
@@ -15,14 +23,37 @@ def _non_empty(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
 
 
+def _topic_counts(value: str) -> str | None:
+    try:
+        parse_topic_counts(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+#: The wait of a source node before its first frame (both source nodes).
+_SOURCE_WAIT = (
+    ParamSpec(WAIT_FOR_TOPICS, "", "Before the first frame, wait until each of these topics "
+              "has at least this many subscribers: space-separated topic:count items "
+              "(relative names are in the node's namespace); empty = none. The launch files "
+              "fill it in with what the graph's other nodes subscribe to", _topic_counts,
+              "space-separated topic:count items, count >= 1; or empty"),
+    ParamSpec("wait_timeout", 60.0, "Seconds to wait for wait_for_subscribers and "
+              "wait_for_topics; then the source starts anyway and logs what is missing",
+              between(0.1, 3600.0), ">= 0.1 and <= 3600"),
+)
+
 CAMERA_PARAMS = (
     ParamSpec("source", "0", "Camera device index (0, 1, ...) or video file path",
               _non_empty, "device index or existing video file"),
     ParamSpec("fps", 0.0, "Frames per second to deliver; 0 = the device default or the "
-              "video file's own rate", at_least(0.0), ">= 0"),
+              "video file's own rate", between(*FPS_RANGE, or_zero=True),
+              f"0, or >= {FPS_RANGE[0]:g} and <= {FPS_RANGE[1]:g}"),
     ParamSpec("width", 0, "Requested frame width, pixels (devices: asked of the driver; "
-              "files: resized); 0 = native", at_least(0), ">= 0"),
-    ParamSpec("height", 0, "Requested frame height, pixels; 0 = native", at_least(0), ">= 0"),
+              "files: resized); 0 = native", between(0, MAX_FRAME_SIDE),
+              f">= 0 and <= {MAX_FRAME_SIDE}"),
+    ParamSpec("height", 0, "Requested frame height, pixels; 0 = native",
+              between(0, MAX_FRAME_SIDE), f">= 0 and <= {MAX_FRAME_SIDE}"),
     ParamSpec("crop", [0, 0, 0, 0], "Crop rectangle [x, y, width, height] in pixels of the "
               "frame; all zeros = no crop", rectangle_or_zeros,
               "[x, y, width, height], x, y >= 0, width, height > 0, or all zeros", kind=int),
@@ -35,6 +66,7 @@ CAMERA_PARAMS = (
               "z forward, x right, y down)", _non_empty, "non-empty"),
     ParamSpec("wait_for_subscribers", 0, "Video files: wait until this many nodes subscribe "
               "to image_raw before the first frame", at_least(0), ">= 0"),
+    *_SOURCE_WAIT,
 )
 
 BAG_SOURCE_PARAMS = (
@@ -45,7 +77,7 @@ BAG_SOURCE_PARAMS = (
     ParamSpec("camera_info_topic", "/camera/camera_info", "CameraInfo topic in the bag, "
               "published as camera_info; empty = none"),
     ParamSpec("rate", 1.0, "Playback speed factor (2 = twice as fast as recorded)",
-              at_least(0.0, strict=True), "> 0"),
+              between(*RATE_RANGE), f">= {RATE_RANGE[0]:g} and <= {RATE_RANGE[1]:g}"),
     ParamSpec("start_offset", 0.0, "Seconds to skip at the start of the bag", at_least(0.0),
               ">= 0 and before the end of the bag"),
     ParamSpec("loop", False, "Start again at the end of the bag instead of shutting down"),
@@ -53,11 +85,14 @@ BAG_SOURCE_PARAMS = (
               "(false: keep the recorded stamps)"),
     ParamSpec("wait_for_subscribers", 0, "Wait until this many nodes subscribe to "
               "image_raw before replaying", at_least(0), ">= 0"),
+    *_SOURCE_WAIT,
 )
 
 MONITOR_PARAMS = (
     ParamSpec("report_period", 1.0, "Seconds between log lines",
               at_least(0.0, strict=True), "> 0"),
+    ParamSpec("summary_file", "", "JSON file the totals are written to when the monitor "
+              "stops (messages per topic, triggers on and off); empty = none"),
 )
 
 def _dims(value: int) -> str | None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import math
+import os
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 
@@ -166,3 +171,49 @@ class TriggerLog:
             p50, p99 = np.percentile(lat, [50, 99])
             text += f", latency from the frame p50 {p50:.1f} ms p99 {p99:.1f} ms"
         return text
+
+
+#: Share of a source's frames that each link of a graph must carry for a run to count as
+#: working (``make demo``): images are best effort, so a few may be missed under load.
+MIN_FLOW_FRACTION: Final = 0.95
+
+
+def flow_problems(frames: int, carried: Mapping[str, int], *,
+                  min_fraction: float = MIN_FLOW_FRACTION) -> list[str]:
+    """The links of a graph that carried too little of a source's ``frames``.
+
+    Parameters
+    ----------
+    frames:
+        Frames the source published.
+    carried:
+        Per link (a description such as ``"poses at the monitor"``), the messages it
+        carried.
+    min_fraction:
+        Each link must carry at least this share of ``frames``.
+
+    Returns
+    -------
+    list of str
+        One line per link below the share, saying what it carried; empty when all passed.
+    """
+    need = math.ceil(min_fraction * frames)
+    return [f"{link}: {count} of {frames} frames (at least {need} expected)"
+            + (": this link never carried data" if count == 0 else "")
+            for link, count in carried.items() if count < need]
+
+
+def write_json(path: str | os.PathLike[str], data: object) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (a reader sees the old file or the
+    whole new one, never half of it).
+
+    Raises
+    ------
+    OSError
+        When the folder cannot be written.
+    """
+    tmp = f"{os.fspath(path)}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)

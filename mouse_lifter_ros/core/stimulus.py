@@ -679,9 +679,13 @@ def load_rule(spec: str, params: Mapping[str, Any] | None = None) -> Rule:
                                      f"it defines: {', '.join(defined) or 'none'})")
             factory = getattr(factory, part)
         label = attr
-        if not callable(factory):
-            raise ParameterError(f"rule {spec!r}: {attr} is not a class")
-        if inspect.isclass(factory) and (problem := _interface_problem(factory)):
+        # Checked before anything is called: a spec naming a function (os:system) must
+        # never run it with the lab's parameters.
+        if not inspect.isclass(factory):
+            raise ParameterError(f"rule {spec!r}: {attr} is a {type(factory).__name__}, "
+                                 "not a class; name a class implementing the Rule interface "
+                                 "(subclass mouse_lifter_ros.core.stimulus.Rule)")
+        if problem := _interface_problem(factory):
             raise ParameterError(f"rule {spec!r}: {attr} does not implement the Rule "
                                  f"interface: {problem}")
     try:

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mouse_lifter_ros.core.errors import InputError, SourceError
+from mouse_lifter_ros.core.limits import FPS_RANGE, MAX_FRAME_SIDE
 
 Frame = npt.NDArray[np.uint8]
 ENCODINGS = ("bgr8", "rgb8", "mono8")
@@ -56,10 +57,12 @@ class VideoSourceConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        if not (math.isfinite(self.fps) and self.fps >= 0):
-            problems.append(f"fps must be >= 0, got {self.fps}")
-        if self.width < 0 or self.height < 0:
-            problems.append(f"width and height must be >= 0, got {self.width}x{self.height}")
+        low, high = FPS_RANGE
+        if not (self.fps == 0 or (math.isfinite(self.fps) and low <= self.fps <= high)):
+            problems.append(f"fps must be 0 or >= {low:g} and <= {high:g}, got {self.fps}")
+        if not (0 <= self.width <= MAX_FRAME_SIDE and 0 <= self.height <= MAX_FRAME_SIDE):
+            problems.append(f"width and height must be >= 0 and <= {MAX_FRAME_SIDE}, got "
+                            f"{self.width}x{self.height}")
         if self.encoding not in ENCODINGS:
             problems.append(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
         if problems:

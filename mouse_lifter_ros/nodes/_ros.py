@@ -6,7 +6,6 @@ model or file format lives here.
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ from mouse_lifter_ros.core.images import numpy_to_image_fields
 from mouse_lifter_ros.core.params import ParamSpec, validate
 from mouse_lifter_ros.core.recorder import PUBLISHER_HISTORY
 from mouse_lifter_ros.core.synth.body import SKELETON_EDGES
+from mouse_lifter_ros.nodes._signals import STOP
 
 #: Images and camera info: only the newest frame matters; a late frame is worthless.
 LATEST_FRAME_QOS = QoSProfile(
@@ -147,13 +147,15 @@ def run(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     A :class:`ParameterError` at start-up exits with 2, any other core error (a source
     that cannot be opened, a bad file) with 1, each after one clear log line. A node
     may set ``done`` (a ``threading.Event``) to end on its own, e.g. when a video ends,
-    and ``exit_code``. SIGINT and SIGTERM end the spin loop; the node's ``close()`` then
-    runs while the ROS context is still valid, so it can log and flush what it holds.
+    and ``exit_code``. SIGINT and SIGTERM end the spin loop (:data:`~._signals.STOP`: any
+    number of them, in any burst, also while the process was still starting); the node's
+    ``close()`` then runs while the ROS context is still valid, so it can log and flush
+    what it holds.
     """
-    stop = threading.Event()
+    STOP.install()  # the executables install it first thing; again for other callers
+    if STOP.requested:  # signalled while the process was still importing
+        return 0
     with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
         try:
             node = factory()
         except MouseLifterError as exc:
@@ -161,7 +163,7 @@ def run(factory: Callable[[], Node], args: list[str] | None = None) -> int:
             return 2 if isinstance(exc, ParameterError) else 1
         done = getattr(node, "done", None) or threading.Event()
         try:
-            while rclpy.ok() and not stop.is_set() and not done.is_set():
+            while rclpy.ok() and not STOP.requested and not done.is_set():
                 rclpy.spin_once(node, timeout_sec=0.1)
         except ExternalShutdownException:
             pass
@@ -170,6 +172,7 @@ def run(factory: Callable[[], Node], args: list[str] | None = None) -> int:
             if close is not None:
                 close()
             node.destroy_node()
+            STOP.ignore_from_now()
         return int(getattr(node, "exit_code", 0))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sensor_msgs.msg import CameraInfo, Image
 
-from mouse_lifter_ros.core.bag import BagReplay, Restamper
+from mouse_lifter_ros.core.bag import CAMERA_INFO_TYPE, IMAGE_TYPE, BagReplay, Restamper
 from mouse_lifter_ros.core.specs import BAG_SOURCE_PARAMS
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
@@ -29,16 +29,18 @@ class BagSourceNode(SourceNode):
         self.restamp = p["restamp"]
         self.image_pub = self.create_publisher(Image, "image_raw", LATEST_FRAME_QOS)
         self.publishers_by_topic = {p["image_topic"]: self.image_pub}
+        types = {p["image_topic"]: IMAGE_TYPE}
         if p["camera_info_topic"]:
             self.publishers_by_topic[p["camera_info_topic"]] = self.create_publisher(
                 CameraInfo, "camera_info", LATEST_FRAME_QOS)
+            types[p["camera_info_topic"]] = CAMERA_INFO_TYPE
         self.replay = BagReplay(
-            resolve_path(p["bag"]), topics=list(self.publishers_by_topic), rate=p["rate"],
+            resolve_path(p["bag"]), topics=types, rate=p["rate"],
             start_offset=p["start_offset"], loop=p["loop"])
         self.get_logger().info(
             f"replaying {', '.join(self.publishers_by_topic)} of {p['bag']} at rate "
             f"{p['rate']:g} on {self.image_pub.topic_name}")
-        self.start_source(self.image_pub, p["wait_for_subscribers"])
+        self.start_source(self.image_pub, p)
 
     def produce(self) -> None:
         """Publish each message when it is due, until the bag ends or the node stops."""

@@ -44,14 +44,16 @@ class CameraNode(SourceNode):
         self.image_pub = self.create_publisher(Image, "image_raw", LATEST_FRAME_QOS)
         self.info_pub = self.create_publisher(CameraInfo, "camera_info", LATEST_FRAME_QOS)
         if not calib.is_calibrated:
-            self.get_logger().warning("no calibration_file: camera_info carries K = 0 "
-                                      "(uncalibrated); 3D lifting needs a calibration")
+            # Not a problem for 3D: the depth and lifter nodes take the intrinsics from
+            # their arena calibration, not from camera_info.
+            self.get_logger().info("no calibration_file: camera_info carries K = 0 "
+                                   "(uncalibrated); the depth and lifter nodes use the "
+                                   "intrinsics of their arena calibration")
         w, h = self.source.output_size
         self.get_logger().info(
             f"publishing {p['source']} as {w}x{h} {self.encoding} at {self.source.fps:g} fps "
             f"on {self.image_pub.topic_name}")
-        self.start_source(self.image_pub,
-                          p["wait_for_subscribers"] if self.source.is_file else 0)
+        self.start_source(self.image_pub, p, wait=self.source.is_file)
 
     def produce(self) -> None:
         """Read, stamp and publish frames until the file ends or the node stops."""

@@ -17,7 +17,13 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, Float64
 
 from mouse_lifter_ros.core.specs import MONITOR_PARAMS
-from mouse_lifter_ros.core.stats import LabelStats, StreamStats, TriggerEvent, TriggerLog
+from mouse_lifter_ros.core.stats import (
+    LabelStats,
+    StreamStats,
+    TriggerEvent,
+    TriggerLog,
+    write_json,
+)
 from mouse_lifter_ros.msg import Behavior, Keypoints2D, Pose3D
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
@@ -50,6 +56,7 @@ class MonitorNode(Node):
                                                     RELIABLE_QOS)
         self.create_subscription(Float64, "trigger_latency", self._on_latency, RELIABLE_QOS)
         self.create_timer(p["report_period"], self._report)
+        self.summary_file = p["summary_file"]
 
     def _on_image(self, msg: Image) -> None:
         now = self.get_clock().now().nanoseconds
@@ -121,6 +128,16 @@ class MonitorNode(Node):
         for line in (self._keypoint_line(), self._pose_line(), *self._behavior_lines(),
                      f"{self.trigger_sub.topic_name}: {self.triggers.line()}"):
             self.get_logger().info(f"total: {line}")
+        if self.summary_file:
+            on = sum(e.value for e in self.triggers.events)
+            totals = {"messages": {sub.topic_name: stats.count for sub, stats in (
+                (self.image_sub, self.images), (self.keypoint_sub, self.keypoints),
+                (self.pose_sub, self.poses), (self.behavior_sub, self.behaviors))},
+                "triggers": {"on": on, "off": len(self.triggers.events) - on}}
+            try:
+                write_json(self.summary_file, totals)
+            except OSError as exc:
+                self.get_logger().error(f"summary_file {self.summary_file!r}: {exc}")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -93,7 +93,7 @@ def test_bag_without_topic_lists_topics(namespace: str, ros_domain: int, tmp_pat
 
 @pytest.mark.parametrize(("args", "expected"), [
     ({"bag": "/no/such/bag"}, "'/no/such/bag' does not exist"),
-    ({"bag": "BAG", "rate": "0"}, "rate = 0.0: must be > 0"),
+    ({"bag": "BAG", "rate": "0"}, "rate = 0.0: must be >= 0.001 and <= 1000"),
     ({"bag": "BAG", "start_offset": "99"}, "start_offset 99.0 s must be >= 0 and before the end"),
     ({"bag": ""}, "bag = '': must not be empty"),
 ])

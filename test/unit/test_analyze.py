@@ -321,3 +321,45 @@ def test_labeller_style() -> None:
     assert colormap_colours(2, "viridis")[0] == (84, 1, 68)  # viridis starts dark purple
     with pytest.raises(ParameterError, match="colormap 'nope'"):
         colormap_colours(3, "nope")
+
+
+def test_damaged_movies_are_analysed_as_far_as_they_read_and_fail_the_run(
+        tmp_path: Path) -> None:
+    """A video whose frames stop decoding before its header's count, and a bag with a
+    message of damaged bytes: the frames that read are analysed and written, each problem
+    is reported (which movie, what), and the command exits 1, not 0."""
+    import sqlite3
+
+    short = write_demo_clip(tmp_path / "clip", seconds=1.0)
+    video = tmp_path / "damaged.mp4"
+    data = bytearray(short.video.read_bytes())
+    mdat = data.index(b"mdat") - 4
+    size = int.from_bytes(data[mdat:mdat + 4], "big")
+    half = mdat + size // 2
+    data[half:mdat + size] = bytes(mdat + size - half)  # the second half of the frames: zeros
+    video.write_bytes(bytes(data))
+    bag = tmp_path / "damaged_bag"
+    frames = [np.full((48, 64), 40 * i, np.uint8) for i in range(6)]
+    write_image_bag(bag, frames, fps=10.0, encoding="mono8", storage="sqlite3")
+    [db] = bag.glob("*.db3")
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE messages SET data = ? WHERE id = 3", (b"\x00\x01\x00\x00\xff",))
+    out = tmp_path / "out"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["analyze", str(video), str(bag), "--out", str(out), "--threads", "1",
+                     "--quiet"])
+    assert code == 1, stderr.getvalue()
+    result = json.loads(stdout.getvalue())
+    movie, bag_movie = result["movies"]
+    assert 0 < movie["frames"] < short.frames
+    [problem] = movie["problems"]
+    assert f"ended after {movie['frames']} of the {short.frames} frames" in problem
+    assert bag_movie["frames"] == 5
+    [problem] = bag_movie["problems"]
+    assert "1 of the 6 messages on /camera/image_raw could not be decoded" in problem
+    assert "message 2 " in problem  # the third written, counted from 0
+    assert f"{video}: " in stderr.getvalue() and f"{bag}: " in stderr.getvalue()
+    # What was read is all written.
+    assert len(read_dlc_csv(out / "damaged.csv")) == movie["frames"]
+    assert len(read_dlc_csv(out / "damaged_bag.csv")) == 5

@@ -53,7 +53,9 @@ def sqlite_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def replay(path: Path, fake: FakeTime, topics: tuple[str, ...] = (IMAGE, INFO),
            **kwargs: Any) -> BagReplay:
-    return BagReplay(path, topics=topics, clock=fake.clock, sleep=fake.sleep, **kwargs)
+    types = {IMAGE: IMAGE_T, INFO: INFO_T}
+    return BagReplay(path, topics={t: types[t] for t in topics}, clock=fake.clock,
+                     sleep=fake.sleep, **kwargs)
 
 
 def collect(rep: BagReplay, fake: FakeTime, limit: int | None = None
@@ -175,7 +177,7 @@ def test_loop_with_rate(sqlite_bag: Path) -> None:
 
 def test_missing_topic_lists_the_bag_topics(sqlite_bag: Path) -> None:
     with pytest.raises(SourceError) as exc:
-        BagReplay(sqlite_bag, topics=[IMAGE, "/camera/depth"])
+        BagReplay(sqlite_bag, topics={IMAGE: IMAGE_T, "/camera/depth": IMAGE_T})
     text = str(exc.value)
     assert "/camera/depth" in text and str(sqlite_bag) in text
     assert IMAGE in text and INFO in text
@@ -190,21 +192,33 @@ def test_unsupported_topic_type(tmp_path: Path) -> None:
     assert [(t.name, t.msgtype, t.count) for t in bag_topics(path)] == [
         ("/chatter", "std_msgs/msg/String", 1)]
     with pytest.raises(SourceError) as exc:
-        BagReplay(path, topics=["/chatter"])
+        BagReplay(path, topics={"/chatter": IMAGE_T})
     assert "/chatter" in str(exc.value) and "std_msgs/msg/String" in str(exc.value)
+    with pytest.raises(SourceError, match="cannot replay"):
+        BagReplay(path, topics={"/chatter": "std_msgs/msg/String"})
+
+
+def test_an_image_topic_holding_camera_info_is_refused(sqlite_bag: Path) -> None:
+    """Asked to replay the CameraInfo topic as the images: an error that says which topic
+    holds what, not a replay whose every frame is skipped downstream."""
+    with pytest.raises(SourceError) as exc:
+        BagReplay(sqlite_bag, topics={INFO: IMAGE_T})
+    text = str(exc.value)
+    assert f"topic {INFO!r} holds {INFO_T}, not {IMAGE_T}" in text, text
+    assert "image_topic" in text and IMAGE in text
 
 
 @pytest.mark.parametrize("offset", [0.46, 0.5, 10.0, -0.1])
 def test_start_offset_outside_the_bag(sqlite_bag: Path, offset: float) -> None:
     with pytest.raises(SourceError, match="start_offset") as exc:
-        BagReplay(sqlite_bag, topics=[IMAGE], start_offset=offset)
+        BagReplay(sqlite_bag, topics={IMAGE: IMAGE_T}, start_offset=offset)
     assert "0.450 s" in str(exc.value)  # the bag's duration, to choose a better offset
 
 
-@pytest.mark.parametrize("rate", [0.0, -1.0, float("nan")])
+@pytest.mark.parametrize("rate", [0.0, -1.0, float("nan"), 1e-300, 1e300, float("inf")])
 def test_bad_rate(sqlite_bag: Path, rate: float) -> None:
     with pytest.raises(SourceError, match="rate"):
-        BagReplay(sqlite_bag, topics=[IMAGE], rate=rate)
+        BagReplay(sqlite_bag, topics={IMAGE: IMAGE_T}, rate=rate)
 
 
 def test_not_a_bag(tmp_path: Path) -> None:
@@ -214,7 +228,7 @@ def test_not_a_bag(tmp_path: Path) -> None:
     missing = tmp_path / "missing"
     for path in (folder, missing):
         with pytest.raises(SourceError) as exc:
-            BagReplay(path, topics=[IMAGE])
+            BagReplay(path, topics={IMAGE: IMAGE_T})
         assert str(path) in str(exc.value)
         with pytest.raises(SourceError) as exc:
             bag_topics(path)
@@ -295,7 +309,7 @@ def test_write_image_bag_checks(tmp_path: Path) -> None:
                     frame_id="cam")
     assert [(t.name, t.count) for t in bag_topics(path)] == [("/img", 3)]
     fake = FakeTime()
-    with BagReplay(path, topics=["/img"], clock=fake.clock, sleep=fake.sleep) as rep:
+    with BagReplay(path, topics={"/img": IMAGE_T}, clock=fake.clock, sleep=fake.sleep) as rep:
         got = list(rep)
     for frame, msg in zip(frames, got, strict=True):
         decoded: Any = decode(msg)

@@ -41,3 +41,37 @@ def test_usage_errors_exit_through_argparse(capsys: pytest.CaptureFixture[str]) 
     assert "--out" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([])
+
+
+def test_demo_verdict_names_the_links_that_carried_too_little(tmp_path: Path) -> None:
+    """What `make demo` prints and exits 1 on: a link below 95 % of the clip's frames (a
+    link that never matched carries 0) or a stimulus that never fired."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from mouse_lifter_ros.cli import _demo_flow_problems
+
+    records = tmp_path / "rec"
+    records.mkdir()
+    columns = pd.MultiIndex.from_product([["s"], ["nose"], ["x", "y", "likelihood"]],
+                                         names=["scorer", "bodyparts", "coords"])
+    pd.DataFrame(np.ones((100, 3)), columns=columns).to_csv(records / "demo.csv")
+    summary = tmp_path / "totals.json"
+    summary.write_text(json.dumps({"messages": {
+        "/demo/camera/image_raw": 100, "/demo/keypoints": 100, "/demo/pose": 0,
+        "/demo/behavior": 99}, "triggers": {"on": 0, "off": 0}}))
+    problems = _demo_flow_problems(100, summary, records)
+    assert problems == [
+        "pose at the monitor: 0 of 100 frames (at least 95 expected): this link never "
+        "carried data",
+        "trigger at the monitor: the stimulus never turned on (the clip's mouse rears)"]
+    assert ("rows written by the recorder: 100 of 110 frames (at least 105 expected)"
+            in _demo_flow_problems(110, summary, records))
+    summary.write_text(json.dumps({"messages": {
+        "/demo/camera/image_raw": 100, "/demo/keypoints": 100, "/demo/pose": 100,
+        "/demo/behavior": 100}, "triggers": {"on": 1, "off": 1}}))
+    assert _demo_flow_problems(100, summary, records) == []
+    assert "cannot be read" in _demo_flow_problems(100, tmp_path / "missing.json",
+                                                   records)[0]

@@ -10,10 +10,13 @@ import yaml
 
 from mouse_lifter_ros.core.errors import ParameterError
 from mouse_lifter_ros.core.graph import (
+    WAIT_FOR_TOPICS,
     GraphSpec,
     NodeLaunch,
+    format_topic_counts,
     load_graphs,
     overrides_yaml,
+    parse_topic_counts,
     parse_value,
     ros_arguments,
 )
@@ -31,6 +34,11 @@ def graphs() -> dict[str, GraphSpec]:
 
 def by_name(launches: list[NodeLaunch]) -> dict[str, NodeLaunch]:
     return {launch.node.name: launch for launch in launches}
+
+
+def from_arguments(launch: NodeLaunch) -> dict[str, Any]:
+    """A node's overrides less the source's wait that the graph itself fills in."""
+    return {k: v for k, v in launch.overrides.items() if k != WAIT_FOR_TOPICS}
 
 
 def test_live_replay_and_closed_loop_graphs(graphs: dict[str, GraphSpec]) -> None:
@@ -86,8 +94,39 @@ def test_resolve_defaults(graphs: dict[str, GraphSpec]) -> None:
         off = _off_by_default(graph)
         assert [launch.node for launch in launches] == [n for n in graph.nodes
                                                         if n.name not in off]
-        assert all(launch.overrides == {} for launch in launches), graph.name
+        # No overrides but the source's wait for the rest of the graph.
+        assert all(launch.overrides == {} for launch in launches
+                   if not launch.node.source), graph.name
         assert graph.left_out({}) == {}, graph.name
+
+
+def test_the_source_waits_for_every_subscriber_of_the_started_nodes(
+        graphs: dict[str, GraphSpec]) -> None:
+    replay = by_name(graphs["replay"].resolve({"record": "true"}))
+    wait = parse_topic_counts(replay["bag_source"].overrides[WAIT_FOR_TOPICS])
+    # keypoint, depth and monitor read the images; lifter and monitor the keypoints;
+    # behavior, stimulus and monitor the poses. The recorder, which reads the publishers'
+    # history however late it joins, is not waited for.
+    assert wait == {"camera/image_raw": 3, "camera/camera_info": 1, "keypoints": 2,
+                    "depth/image": 1, "depth/camera_info": 1, "pose": 3, "behavior": 2,
+                    "trigger": 1, "trigger_latency": 1}
+    assert not replay["recorder"].node.waited_for
+    # Nodes left out are not waited for: no recorder, no monitor, 2D only.
+    live = by_name(graphs["live"].resolve({"lift": "false", "monitor": "false"}))
+    assert parse_topic_counts(live["camera"].overrides[WAIT_FOR_TOPICS]) == {
+        "camera/image_raw": 1}
+    assert live["camera"].node.source and not live["keypoint"].node.source
+    assert WAIT_FOR_TOPICS not in live["keypoint"].overrides
+
+
+def test_topic_counts_round_trip_and_errors() -> None:
+    counts = {"camera/image_raw": 3, "/abs/pose": 1, "~/private": 2}
+    assert parse_topic_counts(format_topic_counts(counts)) == counts
+    assert parse_topic_counts("") == {}
+    with pytest.raises(ValueError) as exc:
+        parse_topic_counts("pose:0 keypoints 9bad:1 ok:2")
+    assert "'pose:0'" in str(exc.value) and "'keypoints'" in str(exc.value)
+    assert "'9bad:1'" in str(exc.value) and "ok:2" not in str(exc.value)
 
 
 def test_switch_defaults_for_a_lab(graphs: dict[str, GraphSpec]) -> None:
@@ -153,7 +192,7 @@ def test_float_argument(graphs: dict[str, GraphSpec]) -> None:
 def test_several_arguments(graphs: dict[str, GraphSpec]) -> None:
     launches = by_name(graphs["replay"].resolve(
         {"bag": "/data/b", "start_offset": "1.5", "loop": "true"}))
-    assert launches["bag_source"].overrides == {"bag": "/data/b", "start_offset": 1.5,
+    assert from_arguments(launches["bag_source"]) == {"bag": "/data/b", "start_offset": 1.5,
                                                 "loop": True}
     # What the arguments give the node, its specs accept.
     validate(NODE_PARAMS["bag_source_node"], launches["bag_source"].overrides)
@@ -187,7 +226,7 @@ def test_source_stays_a_string(graphs: dict[str, GraphSpec]) -> None:
 
 def test_empty_argument_keeps_the_params_file(graphs: dict[str, GraphSpec]) -> None:
     launches = by_name(graphs["replay"].resolve({"rate": "", "bag": ""}))
-    assert launches["bag_source"].overrides == {}
+    assert from_arguments(launches["bag_source"]) == {}
 
 
 @pytest.mark.parametrize(
@@ -238,8 +277,10 @@ def test_overrides_yaml_round_trip(graphs: dict[str, GraphSpec]) -> None:
     launches = by_name(graphs["live"].resolve(
         {"source": "0", "fps": "15", "loop": "true", "calibration": "/c.yaml"}))
     doc = yaml.safe_load(overrides_yaml(launches["camera"]))
+    wait = launches["camera"].overrides[WAIT_FOR_TOPICS]
     assert doc == {"/**/camera": {"ros__parameters": {
-        "source": "0", "fps": 15.0, "loop": True, "calibration_file": "/c.yaml"}}}
+        "source": "0", "fps": 15.0, "loop": True, "calibration_file": "/c.yaml",
+        WAIT_FOR_TOPICS: wait}}}
     params = doc["/**/camera"]["ros__parameters"]
     assert type(params["source"]) is str
     assert type(params["fps"]) is float

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 
-from mouse_lifter_ros.core.stats import LabelStats, StreamStats, TriggerLog
+from mouse_lifter_ros.core.stats import (
+    LabelStats,
+    StreamStats,
+    TriggerLog,
+    flow_problems,
+    write_json,
+)
 
 MS = 1_000_000
 T0 = 1_700_000_000 * 1_000_000_000
@@ -119,3 +127,23 @@ def test_trigger_log_pairs_values_and_latencies_in_order() -> None:
     assert log.line() == ("2 triggers (1 on, 1 off), latency from the frame p50 25.0 ms "
                           "p99 29.9 ms")
     assert TriggerLog().line() == "0 triggers (0 on, 0 off)"
+
+
+def test_flow_problems_name_each_link_that_carried_too_little() -> None:
+    carried = {"images": 174, "keypoints": 166, "poses": 165, "behaviour": 0}
+    problems = flow_problems(174, carried)  # 95 %: at least 166 of 174
+    assert problems == [
+        "poses: 165 of 174 frames (at least 166 expected)",
+        "behaviour: 0 of 174 frames (at least 166 expected): this link never carried data"]
+    assert flow_problems(174, {"images": 174}) == []
+    assert flow_problems(10, {"a": 5}, min_fraction=0.5) == []
+
+
+def test_write_json_replaces_the_whole_file(tmp_path: Path) -> None:
+    path = tmp_path / "totals.json"
+    write_json(path, {"a": 1})
+    write_json(path, {"b": [1, 2]})
+    assert json.loads(path.read_text()) == {"b": [1, 2]}
+    assert [p.name for p in tmp_path.iterdir()] == ["totals.json"]
+    with pytest.raises(OSError):
+        write_json(tmp_path / "no" / "such" / "dir.json", {})

@@ -350,6 +350,20 @@ def test_load_rule_bad_classes_are_named(tmp_path: Path, attr: str, params: dict
     assert str(exc.value).startswith(f"rule '{path}:{attr}': ")
 
 
+def test_a_function_named_as_a_rule_is_refused_before_it_runs(tmp_path: Path) -> None:
+    """``os:system`` with a command as its parameter: refused, and the command never ran
+    (the check comes before any call)."""
+    marker = tmp_path / "ran"
+    with pytest.raises(ParameterError, match="system is a builtin_function_or_method, not a "
+                                             "class") as exc:
+        load_rule("os:system", {"command": f"touch {marker}"})
+    assert str(exc.value).startswith("rule 'os:system': ")
+    path = write(tmp_path / "funcs.py", f"def make(**kw):\n    open({str(marker)!r}, 'w')\n")
+    with pytest.raises(ParameterError, match="make is a function, not a class"):
+        load_rule(f"{path}:make", {})
+    assert not marker.exists()
+
+
 def test_load_rule_reports_errors_inside_the_lab_file(tmp_path: Path) -> None:
     path = write(tmp_path / "broken.py", "def on_pose(:\n")
     with pytest.raises(ParameterError, match=r"error while importing .*broken.py: SyntaxError"):

@@ -1,0 +1,290 @@
+"""Faults a lab meets on a rig, each in real node processes over DDS: signal bursts,
+sources that crash or are given absurd values, a graph whose nodes come up slowly, a
+graph runner that is told to stop or is killed, and a recorder that refuses to start."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+msgs = pytest.importorskip("sensor_msgs.msg", reason="sensor_msgs (ROS 2) is not installed")
+
+from conftest import Listener, run_alone, write_params  # noqa: E402
+
+from mouse_lifter_ros.core.graph import load_graphs  # noqa: E402
+from mouse_lifter_ros.nodes._ros import LATEST_FRAME_QOS, RELIABLE_QOS  # noqa: E402
+from mouse_lifter_ros.runner import GraphRun, package_share  # noqa: E402
+
+
+def _children(pid: int) -> list[int]:
+    """Every live descendant of process ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] != "Z":  # zombies have exited
+                parents[int(entry.name)] = int(fields[1])
+    out, frontier = [], [pid]
+    while frontier:
+        kids = [p for p, pp in parents.items() if pp in frontier]
+        out += kids
+        frontier = kids
+    return out
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
+def test_a_burst_of_signals_never_hangs_a_node(listener: Listener, namespace: str) -> None:
+    """SIGINT and SIGTERM sent without pause for a second, as Ctrl-C under ros2 launch
+    can: the node ends with 0 within 5 s every time (a handler that took a lock could
+    interrupt itself inside it and wait forever)."""
+    for attempt in range(8):
+        ns = f"{namespace}_{attempt}"
+        with GraphRun("monitor", nodes=["monitor"], namespace=ns) as run:
+            proc = run.processes["monitor"]
+            assert listener.wait_for(
+                lambda ns=ns: listener.node.count_subscribers(f"/{ns}/pose") >= 1, 20.0), \
+                run.output("monitor")
+            end = time.monotonic() + 1.0
+            sent = 0
+            while time.monotonic() < end and proc.poll() is None:
+                proc.send_signal(signal.SIGINT if sent % 2 else signal.SIGTERM)
+                sent += 1
+                time.sleep(0.0002)
+            try:
+                code = proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                pytest.fail(f"attempt {attempt}: hung after {sent} signals:\n"
+                            + run.output("monitor"))
+            assert code == 0, (attempt, sent, run.output("monitor"))
+            assert "Traceback" not in run.output("monitor")
+
+
+@pytest.mark.parametrize("delay", [0.2, 1.0])
+def test_a_node_stopped_while_it_starts_exits_0(namespace: str, delay: float) -> None:
+    """Ctrl-C right after a launch reaches nodes still importing their runtimes: they end
+    with 0 and no traceback, not with a KeyboardInterrupt or death by signal."""
+    with GraphRun("keypoint", nodes=["keypoint"], namespace=namespace) as run:
+        time.sleep(delay)
+        proc = run.processes["keypoint"]
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+        out = run.output("keypoint")
+    assert code == 0, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+
+
+@pytest.mark.parametrize(
+    ("node", "values", "message"),
+    [("bag_source", {"rate": 1e-300, "bag": "/nonexistent"}, "rate = 1e-300"),
+     ("camera", {"fps": 1e-300}, "fps = 1e-300"),
+     ("camera", {"width": 100000}, "width = 100000")])
+def test_absurd_source_values_are_refused_at_start_up(
+        namespace: str, tmp_path: Path, node: str, values: dict[str, object],
+        message: str) -> None:
+    """Values that crashed the source thread (overflow, a 100000-px resize) while the
+    node exited 0: now a parameter error naming the value and the range, exit 2."""
+    params = write_params(tmp_path / "p.yaml", {node: values})
+    code, out = run_alone(node, namespace, params, timeout=30)
+    assert code == 2, out
+    assert message in out and "must be" in out and "<=" in out, out
+    assert "Traceback" not in out
+
+
+def test_a_source_that_crashes_exits_1(tmp_path: Path, ros_domain: int) -> None:
+    """An unexpected exception in a source thread is a failure (exit 1, one line naming
+    it), not the end of the source (exit 0)."""
+    script = tmp_path / "crash.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        from sensor_msgs.msg import Image
+        from mouse_lifter_ros.nodes._ros import LATEST_FRAME_QOS, run
+        from mouse_lifter_ros.nodes._source import SourceNode
+
+        class Crashing(SourceNode):
+            def __init__(self):
+                super().__init__("crashing_source")
+                pub = self.create_publisher(Image, "image_raw", LATEST_FRAME_QOS)
+                self.start_source(pub, {"wait_for_subscribers": 0, "wait_for_topics": "",
+                                        "wait_timeout": 1.0})
+
+            def produce(self):
+                raise OverflowError("cannot convert float infinity to integer")
+
+        sys.exit(run(Crashing))
+    """))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=30)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "the source failed: OverflowError: cannot convert float infinity" in out, out
+
+
+def _bag(tmp_path: Path) -> Path:
+    import numpy as np
+
+    from mouse_lifter_ros.core.bag import write_image_bag
+
+    frames = [np.full((48, 64), 3 * i, np.uint8) for i in range(40)]
+    write_image_bag(tmp_path / "bag", frames, fps=20.0, encoding="mono8")
+    return tmp_path / "bag"
+
+
+def test_the_source_waits_for_every_topic_then_starts(listener: Listener, namespace: str,
+                                                      tmp_path: Path) -> None:
+    """Nothing is published until the topics of ``wait_for_topics`` have their
+    subscribers; then the replay starts and says so. A subscriber that never comes
+    delays it only ``wait_timeout``, with a warning naming it."""
+    images = listener.subscribe(msgs.Image, f"/{namespace}/camera/image_raw",
+                                LATEST_FRAME_QOS)
+    params = write_params(tmp_path / "p.yaml", {"bag_source": {
+        "bag": str(_bag(tmp_path)), "camera_info_topic": "", "loop": True,
+        "wait_for_topics": "probe:1 camera/image_raw:1"}})
+    with GraphRun("bag_source", nodes=["bag_source"], namespace=namespace,
+                  params_file=params) as run:
+        time.sleep(3.0)
+        assert run.processes["bag_source"].poll() is None, run.output("bag_source")
+        assert images == [], "published before its subscribers were there"
+        listener.subscribe(msgs.Image, f"/{namespace}/probe", LATEST_FRAME_QOS)
+        assert listener.wait_for(lambda: len(images) >= 5, 20.0), run.output("bag_source")
+        out = run.output("bag_source")
+    assert "every subscriber is there after" in out and f"/{namespace}/probe 1" in out, out
+
+    params = write_params(tmp_path / "q.yaml", {"bag_source": {
+        "bag": str(tmp_path / "bag"), "camera_info_topic": "", "wait_for_topics": "never:2",
+        "wait_timeout": 1.5}})
+    with GraphRun("bag_source", nodes=["bag_source"], namespace=namespace + "_t",
+                  params_file=params) as run:
+        assert run.wait_any(timeout=30) == "bag_source", run.output("bag_source")
+        code, out = run.processes["bag_source"].returncode, run.output("bag_source")
+    assert code == 0, out
+    assert (f"starting after 1.5 s (wait_timeout) without all subscribers: "
+            f"/{namespace}_t/never 0 of 2") in out, out
+    assert "bag ended after 40 messages" in out, out
+
+
+def test_graph_yaml_lists_what_each_node_subscribes_to(listener: Listener, namespace: str,
+                                                       tmp_path: Path) -> None:
+    """The source waits for the subscriptions config/graph.yaml lists: they must be the
+    ones the running nodes make."""
+    from mouse_lifter_ros.core.democlip import write_demo_clip
+
+    clip = write_demo_clip(tmp_path, seconds=1.0)
+    graph = load_graphs(package_share() / "config" / "graph.yaml")["replay"]
+    with GraphRun("replay", arguments={"bag": str(clip.bag), "arena": str(clip.arena),
+                                       "loop": "true", "record": "true",
+                                       "record_dir": str(tmp_path / "rec")},
+                  namespace=namespace) as run:
+        def subscriptions() -> dict[str, list[str]]:
+            got = {}
+            for node in graph.nodes:
+                try:
+                    topics = listener.node.get_subscriber_names_and_types_by_node(
+                        node.name, f"/{namespace}")
+                except Exception:  # not discovered yet
+                    topics = []
+                got[node.name] = sorted(t for t, _ in topics
+                                        if t.startswith(f"/{namespace}/"))
+            return got
+
+        want = {n.name: sorted(f"/{namespace}/{t}" for t in n.subscribes)
+                for n in graph.nodes}
+        # Every node up (the recorder is not waited for: it may come a little later).
+        listener.wait_for(lambda: subscriptions() == want, 90.0)
+        assert "every subscriber is there" in run.output("bag_source")
+        assert subscriptions() == want, {n: run.output(n) for n in run.processes}
+
+
+def _poses(listener: Listener, namespace: str) -> list[tuple[int, object]]:
+    from mouse_lifter_ros.msg import Pose3D
+
+    return listener.subscribe(Pose3D, f"/{namespace}/pose", RELIABLE_QOS)
+
+
+def _start_run(tmp_path: Path, name: str, args: list[str]) -> tuple[subprocess.Popen[bytes],
+                                                                      Path]:
+    log = tmp_path / f"{name}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mouse_lifter_ros.cli", "run", *args],
+                                stdout=out, stderr=subprocess.STDOUT)
+    return proc, log
+
+
+def test_run_keeps_the_graph_when_the_recorder_refuses_and_stops_on_sigterm(
+        listener: Listener, namespace: str, tmp_path: Path) -> None:
+    """``mouse-lifter run replay --namespace NS name:=value ...`` (arguments after the
+    options): a recorder that refuses to overwrite exits alone and poses still flow;
+    SIGTERM to the runner stops every node and leaves none behind."""
+    from mouse_lifter_ros.core.democlip import write_demo_clip
+
+    clip = write_demo_clip(tmp_path, seconds=1.0)
+    rec = tmp_path / "rec"
+    rec.mkdir()
+    (rec / "taken.csv").write_text("a recording already here\n")
+    poses = _poses(listener, namespace)
+    proc, log = _start_run(tmp_path, "run", [
+        "replay", "--namespace", namespace, f"bag:={clip.bag}", f"arena:={clip.arena}",
+        "loop:=true", "record:=true", f"record_dir:={rec}", "record_prefix:=taken"])
+    try:
+        assert listener.wait_for(lambda: len(poses) >= 20, 120.0), log.read_text()
+        text = log.read_text()
+        assert "[run] recorder exited with 1; the rest of the graph runs on" in text, text
+        nodes = _children(proc.pid)
+        assert len(nodes) >= 6, nodes
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = log.read_text()
+    assert "[run] interrupted: stopping the graph" in text, text
+    assert code == 1, text  # the recorder's refusal is the worst exit of the nodes
+    assert _alive(nodes) == [], text
+    assert (rec / "taken.csv").read_text() == "a recording already here\n"
+
+
+def test_nodes_stop_when_the_runner_is_killed(listener: Listener, namespace: str,
+                                             tmp_path: Path) -> None:
+    """SIGKILL leaves a runner no time to stop its nodes: they get SIGTERM from the
+    kernel (parent-death signal) and stop on their own instead of running on orphaned."""
+    from mouse_lifter_ros.core.democlip import write_demo_clip
+
+    clip = write_demo_clip(tmp_path, seconds=1.0)
+    poses = _poses(listener, namespace)
+    proc, log = _start_run(tmp_path, "run", [
+        "replay", f"bag:={clip.bag}", f"arena:={clip.arena}", "loop:=true",
+        "--namespace", namespace])
+    nodes: list[int] = []
+    try:
+        assert listener.wait_for(lambda: len(poses) >= 10, 120.0), log.read_text()
+        nodes = _children(proc.pid)
+        assert len(nodes) >= 6, nodes
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert listener.wait_for(lambda: not _alive(nodes), 20.0), _alive(nodes)
+    finally:
+        proc.kill()
+        for pid in _alive(nodes + _children(proc.pid)):
+            os.kill(pid, signal.SIGKILL)
