@@ -147,10 +147,8 @@ def run(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     A :class:`ParameterError` at start-up exits with 2, any other core error (a source
     that cannot be opened, a bad file) with 1, each after one clear log line. A node
     may set ``done`` (a ``threading.Event``) to end on its own, e.g. when a video ends,
-    and ``exit_code``. SIGINT and SIGTERM end the spin loop (:data:`~._signals.STOP`: any
-    number of them, in any burst, also while the process was still starting); the node's
-    ``close()`` then runs while the ROS context is still valid, so it can log and flush
-    what it holds.
+    and ``exit_code``. SIGINT and SIGTERM, in any burst, end the spin loop (or the start:
+    :data:`~._signals.STOP`); ``close()`` then runs in a valid ROS context, to log and flush.
     """
     STOP.install()  # the executables install it first thing; again for other callers
     if STOP.requested:  # signalled while the process was still importing
@@ -168,8 +166,7 @@ def run(factory: Callable[[], Node], args: list[str] | None = None) -> int:
         except ExternalShutdownException:
             pass
         finally:
-            close = getattr(node, "close", None)
-            if close is not None:
+            if (close := getattr(node, "close", None)) is not None:
                 close()
             node.destroy_node()
             STOP.ignore_from_now()
