@@ -1,6 +1,7 @@
 # mouse_lifter_ros: set-up, build, tests and the demo on a machine without a ROS install.
 # Everything goes into .venv (pinned PyPI packages, ROS 2 Kilted wheels included) and the
 # colcon build/ and install/ folders; re-running a target only redoes what changed.
+# ROS 2 Jazzy (the LTS most rigs run) has its own: .venv-jazzy, build-jazzy/, install-jazzy/.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,11 +13,13 @@ RUN := tools/ros-env.sh
 NUMPY_INC := /opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include
 SOURCES := $(shell find msg mouse_lifter_ros scripts launch config -type f -not -path '*/__pycache__/*' 2>/dev/null) CMakeLists.txt package.xml
 
-.PHONY: all venv train-deps launch-deps build test lint demo clean help
+.PHONY: all venv train-deps launch-deps build test lint demo clean help \
+	jazzy-venv jazzy-build test-jazzy
 all: build
 
 help:
-	@echo "make test   set up, build and run every test (what CI runs)"
+	@echo "make test   set up, build and run every test (what CI runs), test/ros on Jazzy too"
+	@echo "make test-jazzy   test/ros on ROS 2 Jazzy (.venv-jazzy, install-jazzy/)"
 	@echo "make demo   make a clip, replay it through the ROS graph, print what flowed"
 	@echo "make lint   ruff and mypy on the core (mypy needs torch for the training code)"
 	@echo "make clean  remove the venv and the colcon folders"
@@ -40,10 +43,11 @@ $(VENV)/.train: $(VENV)/.done requirements/train.txt
 # folder the tests that need `launch` skip and say why.
 LAUNCH_WHEELS := ../shared/ros2-launch
 launch-deps: $(VENV)/.launch
-$(VENV)/.launch: $(VENV)/.done $(wildcard $(LAUNCH_WHEELS)/*)
+# VENV/.launch for either venv (the stem is the venv's folder).
+%/.launch: %/.done $(wildcard $(LAUNCH_WHEELS)/*)
 	@if [[ -x $(LAUNCH_WHEELS)/install.sh ]]; then \
-	  $(LAUNCH_WHEELS)/install.sh $(VENV) >/dev/null && touch $@ && \
-	  echo "installed the launch stack from $(LAUNCH_WHEELS) into $(VENV)"; \
+	  $(LAUNCH_WHEELS)/install.sh $* >/dev/null && touch $@ && \
+	  echo "installed the launch stack from $(LAUNCH_WHEELS) into $*"; \
 	else \
 	  echo "launch-deps: $(LAUNCH_WHEELS) is not here: the ros2 launch tests will skip"; \
 	fi
@@ -61,11 +65,48 @@ lint: $(VENV)/.train
 	$(VENV)/bin/ruff check mouse_lifter_ros test launch benchmarks tools
 	$(VENV)/bin/mypy
 
+# JAZZY=no leaves the Jazzy run out.
+JAZZY ?= yes
 test: train-deps launch-deps build lint
 	$(RUN) pytest
+	@if [[ "$(JAZZY)" == yes ]]; then $(MAKE) --no-print-directory test-jazzy; \
+	else echo "JAZZY=$(JAZZY): test/ros was not run on ROS 2 Jazzy"; fi
+
+# --- ROS 2 Jazzy: the ros-jazzy-* wheels (requirements/lock-jazzy.txt: the same Python
+# packages as lock.txt, with Jazzy's ROS wheels in place of Kilted's), the launch stack from
+# ../shared (built for Kilted; pure Python but for composition_interfaces, which the tests
+# never load), this package built against them, and test/ros run there.
+JAZZY_VENV := .venv-jazzy
+JPY := $(JAZZY_VENV)/bin/python
+# A clean environment: nothing of the Kilted set-up may leak into the Jazzy run.
+JRUN := env -u AMENT_PREFIX_PATH -u CMAKE_PREFIX_PATH -u COLCON_PREFIX_PATH -u PYTHONPATH \
+	-u LD_LIBRARY_PATH VENV=$(JAZZY_VENV) INSTALL_BASE=install-jazzy tools/ros-env.sh
+
+jazzy-venv: $(JAZZY_VENV)/.done
+$(JAZZY_VENV)/.done: requirements/lock-jazzy.txt setup.py
+	test -x $(JPY) || $(PYTHON) -m venv $(JAZZY_VENV)
+	$(JPY) -m pip install --quiet --disable-pip-version-check -r requirements/lock-jazzy.txt
+	$(JPY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	tools/wheel-ros-fixups.sh $(JPY)
+	touch $@
+
+jazzy-build: install-jazzy/.done
+install-jazzy/.done: $(JAZZY_VENV)/.done $(SOURCES)
+	tools/wheel-ros-fixups.sh $(JPY)
+	$(JRUN) colcon --log-base log-jazzy build --paths . --build-base build-jazzy \
+	  --install-base install-jazzy --symlink-install \
+	  --event-handlers console_cohesion- summary+ \
+	  --cmake-args -DPython3_EXECUTABLE=$(abspath $(JPY)) -DBUILD_TESTING=OFF \
+	    -DPython3_NumPy_INCLUDE_DIR=$(NUMPY_INC)
+	touch $@
+
+test-jazzy: jazzy-build $(JAZZY_VENV)/.launch
+	$(JRUN) python -c 'import rclpy, importlib.metadata as m; \
+	  print("ROS 2 Jazzy: rclpy", m.version("ros-rclpy"), "from", rclpy.__file__)'
+	$(JRUN) pytest test/ros
 
 demo: build
 	$(RUN) mouse-lifter demo --workdir build/demo
 
 clean:
-	rm -rf $(VENV) build install log
+	rm -rf $(VENV) build install log $(JAZZY_VENV) build-jazzy install-jazzy log-jazzy

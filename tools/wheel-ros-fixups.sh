@@ -3,7 +3,8 @@
 # the message wheels name include folders of the machine they were built on, which CMake
 # requires to exist. Point them at this interpreter's headers, and copy the venv's numpy
 # headers (a link into a venv inside the source tree makes CMake refuse the export).
-# Usage: tools/wheel-ros-fixups.sh VENV_PYTHON
+# Usage: tools/wheel-ros-fixups.sh VENV_PYTHON   (either venv: .venv, Kilted, or .venv-jazzy;
+# the Jazzy wheels name the same folders, and both locks pin the same numpy)
 set -euo pipefail
 py=${1:?usage: $0 VENV_PYTHON}
 root=/opt/python/cp311-cp311
