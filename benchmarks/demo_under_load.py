@@ -37,6 +37,7 @@ def _one_run(workdir: Path) -> dict[str, object]:
                              "--workdir", str(workdir)], capture_output=True, text=True,
                             timeout=600)
     out = result.stdout + result.stderr
+    (workdir / "demo.log").write_text(out, encoding="utf-8")
     frames = re.search(r"(\d+) frames, 640x480 mono8", out)
     poses = re.search(r"total: /demo/pose: (\d+) messages", out)
     rows = re.search(r"recordings/demo\.csv: [\d.]+ kB, (\d+) rows", out)
@@ -60,7 +61,8 @@ def main() -> int:
     ns = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="demo_under_load_"))
     good = failed_loudly = silent_failures = 0
-    print(f"{ns.runs} demo runs, {ns.load} busy processes beside each; work in {work}")
+    print(f"{ns.runs} demo runs, {ns.load} busy processes beside each; work and each run's "
+          f"output (runN/demo.log) in {work}")
     print("run  exit  frames  poses  rows  verdict       seconds")
     for i in range(ns.runs):
         stop_at = time.time() + 600

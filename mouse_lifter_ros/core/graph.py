@@ -28,9 +28,13 @@ _TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
 class NodeSpec:
     """One node: its name, executable, topic remappings (relative names), the nodes
     whose output it needs (``needs``: a graph that leaves one of them out leaves this
-    node out too), the topics it subscribes to (``subscribes``, names in the graph,
-    after remapping), whether it is a graph's ``source`` of frames and whether the source
-    waits for its subscriptions before the first frame (``waited_for``)."""
+    node out too), the topics it subscribes to and publishes for other nodes
+    (``subscribes``, ``publishes``: names in the graph, after remapping), whether it is a
+    graph's ``source`` of frames, whether the source waits for it to be ready before the
+    first frame (``waited_for``), and the topics
+    on which it publishes one message per source frame, stamped with the frame's stamp
+    (``per_frame``: ``(topic, type)``, e.g. ``("keypoints",
+    "mouse_lifter_ros/msg/Keypoints2D")``; the source's flow control counts on them)."""
 
     name: str
     executable: str
@@ -38,8 +42,10 @@ class NodeSpec:
     package: str = PACKAGE
     needs: tuple[str, ...] = ()
     subscribes: tuple[str, ...] = ()
+    publishes: tuple[str, ...] = ()
     source: bool = False
     waited_for: bool = True
+    per_frame: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,22 +151,59 @@ class GraphSpec:
                 needing[n.name] = "needs " + "; and ".join(why)
                 changed = True
         started = [n for n in self.nodes if n.name not in left_out and n.name not in needing]
-        wait = format_topic_counts(subscriber_counts([n for n in started if n.waited_for]))
+        publishers = publisher_counts(started)
+        wait = " ".join(n.name for n in started if n.waited_for and not n.source)
+        flow = format_flow_topics([t for n in started for t in n.per_frame])
         for n in started:
+            expect = {t: publishers[t] for t in n.subscribes if t in publishers}
+            if expect:
+                overrides[n.name].setdefault(EXPECT_PUBLISHERS, format_topic_counts(expect))
             if n.source:
-                overrides[n.name].setdefault(WAIT_FOR_TOPICS, wait)
+                overrides[n.name].setdefault(WAIT_FOR_NODES, wait)
+                overrides[n.name].setdefault(FLOW_TOPICS, flow)
         return [NodeLaunch(n, overrides[n.name]) for n in started], needing
 
 
-#: The source nodes' parameter that :meth:`GraphSpec.resolve` fills in.
-WAIT_FOR_TOPICS = "wait_for_topics"
+#: The parameters that :meth:`GraphSpec.resolve` fills in: every node's publishers to
+#: match before it is ready, and the source's nodes to wait for and outputs to count.
+EXPECT_PUBLISHERS = "expect_publishers"
+WAIT_FOR_NODES = "wait_for_nodes"
+FLOW_TOPICS = "flow_topics"
 
 
-def subscriber_counts(nodes: Sequence[NodeSpec]) -> dict[str, int]:
-    """How many of ``nodes`` subscribe to each topic (graph names), in first-seen order."""
+def format_flow_topics(topics: Sequence[tuple[str, str]]) -> str:
+    """``[("keypoints", "pkg/msg/T")]`` -> ``"keypoints:pkg/msg/T"`` (see
+    :func:`parse_flow_topics`)."""
+    return " ".join(f"{topic}:{msgtype}" for topic, msgtype in topics)
+
+
+def parse_flow_topics(text: str) -> list[tuple[str, str]]:
+    """``"keypoints:pkg/msg/T depth/camera_info:sensor_msgs/msg/CameraInfo"`` -> the
+    ``(topic, type)`` pairs; ``""`` -> ``[]``.
+
+    Raises
+    ------
+    ValueError
+        Naming every item that is not ``topic:package/msg/Type``.
+    """
+    pairs: list[tuple[str, str]] = []
+    bad: list[str] = []
+    for item in text.split():
+        topic, sep, msgtype = item.partition(":")
+        if not sep or not _TOPIC.fullmatch(topic) or not _MSGTYPE.fullmatch(msgtype):
+            bad.append(repr(item))
+        else:
+            pairs.append((topic, msgtype))
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: each item must be topic:package/msg/Type")
+    return pairs
+
+
+def publisher_counts(nodes: Sequence[NodeSpec]) -> dict[str, int]:
+    """How many of ``nodes`` publish each topic (graph names), in first-seen order."""
     counts: dict[str, int] = {}
     for node in nodes:
-        for topic in node.subscribes:
+        for topic in node.publishes:
             counts[topic] = counts.get(topic, 0) + 1
     return counts
 
@@ -194,6 +237,7 @@ def parse_topic_counts(text: str) -> dict[str, int]:
 
 
 _TOPIC = re.compile(r"~?/?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*")
+_MSGTYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*/msg/[A-Za-z][A-Za-z0-9]*")
 
 
 def parse_value(text: str, type_name: str) -> Any:
@@ -276,8 +320,11 @@ def _nodes(raw: dict[str, Any]) -> dict[str, NodeSpec]:
             remappings=tuple((str(k), str(v)) for k, v in (spec.get("remappings") or {}).items()),
             needs=_names(spec.get("needs")),
             subscribes=_names(spec.get("subscribes")),
+            publishes=_names(spec.get("publishes")),
             source=bool(spec.get("source", False)),
             waited_for=bool(spec.get("waited_for", True)),
+            per_frame=tuple((str(k), str(v))
+                            for k, v in (spec.get("per_frame") or {}).items()),
         )
         for name, spec in (raw.get("nodes") or {}).items()
     }

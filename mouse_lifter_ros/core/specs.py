@@ -6,7 +6,16 @@ sets them, and the README's parameter table is checked against them by a test.
 
 from __future__ import annotations
 
-from mouse_lifter_ros.core.graph import WAIT_FOR_TOPICS, parse_topic_counts
+from collections.abc import Callable
+
+from mouse_lifter_ros.core.flow import WHEN_BUSY
+from mouse_lifter_ros.core.graph import (
+    EXPECT_PUBLISHERS,
+    FLOW_TOPICS,
+    WAIT_FOR_NODES,
+    parse_flow_topics,
+    parse_topic_counts,
+)
 from mouse_lifter_ros.core.limits import FPS_RANGE, MAX_FRAME_SIDE, RATE_RANGE
 from mouse_lifter_ros.core.params import (
     ParamSpec,
@@ -16,31 +25,53 @@ from mouse_lifter_ros.core.params import (
     rectangle_or_zeros,
 )
 from mouse_lifter_ros.core.recorder import FLUSH_PERIOD_S, MIN_FREE_MB
-from mouse_lifter_ros.core.stimulus_specs import STIMULUS_PARAMS
+from mouse_lifter_ros.core.stimulus_specs import STIMULUS_PARAMS as _STIMULUS_PARAMS
 
 
 def _non_empty(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
 
 
-def _topic_counts(value: str) -> str | None:
-    try:
-        parse_topic_counts(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
+def _parses(parse: Callable[[str], object]) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        try:
+            parse(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
 
+    return check
+
+
+def _node_names(value: str) -> str | None:
+    bad = [n for n in value.split() if not n.isidentifier()]
+    return f"{', '.join(map(repr, bad))}: not node names" if bad else None
+
+
+#: Every node but the sources: the start-up handshake (nodes/_ready.py).
+_READY = ParamSpec(EXPECT_PUBLISHERS, "", "Start-up: say on graph_ready that this node is "
+                   "ready once each of these subscriptions has matched this many publishers "
+                   "(space-separated topic:count items); empty = never say so. The launch "
+                   "files fill it in from config/graph.yaml", _parses(parse_topic_counts),
+                   "space-separated topic:count items, count >= 1; or empty")
 
 #: The wait of a source node before its first frame (both source nodes).
 _SOURCE_WAIT = (
-    ParamSpec(WAIT_FOR_TOPICS, "", "Before the first frame, wait until each of these topics "
-              "has at least this many subscribers: space-separated topic:count items "
-              "(relative names are in the node's namespace); empty = none. The launch files "
-              "fill it in with what the graph's other nodes subscribe to", _topic_counts,
-              "space-separated topic:count items, count >= 1; or empty"),
+    ParamSpec(WAIT_FOR_NODES, "", "Before the first frame, wait until each of these nodes "
+              "(space-separated names, in the node's namespace) has said on graph_ready that "
+              "its links are up; empty = none. The launch files fill it in with the graph's "
+              "other nodes", _node_names, "space-separated node names; or empty"),
     ParamSpec("wait_timeout", 60.0, "Seconds to wait for wait_for_subscribers and "
-              "wait_for_topics; then the source starts anyway and logs what is missing",
+              "wait_for_nodes; then the source starts anyway and logs what is missing",
               between(0.1, 3600.0), ">= 0.1 and <= 3600"),
+    ParamSpec(FLOW_TOPICS, "", "Flow control: topics on which the perception stages publish "
+              "one message per frame (space-separated topic:package/msg/Type items); a "
+              "frame is in flight until each came back, and the next is sent only while "
+              "fewer than max_in_flight are; empty = no flow control. The launch files fill "
+              "it in", _parses(parse_flow_topics),
+              "space-separated topic:package/msg/Type items; or empty"),
+    ParamSpec("max_in_flight", 1, "Flow control: frames sent and not yet back from every "
+              "stage, at most", between(1, 16), ">= 1 and <= 16"),
 )
 
 CAMERA_PARAMS = (
@@ -67,6 +98,10 @@ CAMERA_PARAMS = (
     ParamSpec("wait_for_subscribers", 0, "Video files: wait until this many nodes subscribe "
               "to image_raw before the first frame", at_least(0), ">= 0"),
     *_SOURCE_WAIT,
+    ParamSpec("when_busy", "skip", "Flow control, while max_in_flight frames are out: skip "
+              "= drop the frame (a live camera cannot wait; counted), wait = video files "
+              "only: hold it until the stages are free (every frame, slower than its rate)",
+              one_of(*WHEN_BUSY), " or ".join(WHEN_BUSY)),
 )
 
 BAG_SOURCE_PARAMS = (
@@ -86,6 +121,10 @@ BAG_SOURCE_PARAMS = (
     ParamSpec("wait_for_subscribers", 0, "Wait until this many nodes subscribe to "
               "image_raw before replaying", at_least(0), ">= 0"),
     *_SOURCE_WAIT,
+    ParamSpec("when_busy", "wait", "Flow control, while max_in_flight frames are out: wait "
+              "= hold the frame until the stages are free (every frame is processed; the "
+              "replay falls behind its rate), skip = drop it, as a live camera must "
+              "(counted)", one_of(*WHEN_BUSY), " or ".join(WHEN_BUSY)),
 )
 
 MONITOR_PARAMS = (
@@ -93,6 +132,7 @@ MONITOR_PARAMS = (
               at_least(0.0, strict=True), "> 0"),
     ParamSpec("summary_file", "", "JSON file the totals are written to when the monitor "
               "stops (messages per topic, triggers on and off); empty = none"),
+    _READY,
 )
 
 def _dims(value: int) -> str | None:
@@ -109,6 +149,7 @@ BEHAVIOR_PARAMS = (
     ParamSpec("warmup", 0.5, "Seconds after a stream starts (or restarts) during which the "
               "label is 'unknown' (the 0.5 s window is not yet full of real poses); 0 = none",
               at_least(0.0), ">= 0"),
+    _READY,
 )
 
 def _unit_interval(value: float) -> str | None:
@@ -131,6 +172,7 @@ KEYPOINT_PARAMS = (
               "[x, y, width, height], x, y >= 0, width, height > 0, or all zeros", kind=int),
     ParamSpec("threads", 0, "CPU threads of ONNX Runtime per network; 0 = its default "
               "(one per physical core)", _threads, ">= 0 and <= 64"),
+    _READY,
 )
 
 _ARENA = ParamSpec("arena_file", "", "Arena calibration YAML (mouse-lifter calibrate; path, "
@@ -143,6 +185,7 @@ DEPTH_PARAMS = (
     _ARENA,
     KEYPOINT_PARAMS[1],  # device
     KEYPOINT_PARAMS[4],  # threads
+    _READY,
 )
 
 LIFTER_PARAMS = (
@@ -168,6 +211,7 @@ LIFTER_PARAMS = (
     ParamSpec("markers", True, "Publish a MarkerArray skeleton for RViz on markers"),
     ParamSpec("diagnostics_period", 1.0, "Seconds between diagnostics messages",
               at_least(0.0, strict=True), "> 0"),
+    _READY,
 )
 
 RECORDER_PARAMS = (
@@ -194,7 +238,10 @@ RECORDER_PARAMS = (
               "messages) when discovery matches them late; volatile for publishers that "
               "offer only volatile (transient_local cannot match them)",
               one_of("transient_local", "volatile"), "transient_local or volatile"),
+    _READY,
 )
+
+STIMULUS_PARAMS = (*_STIMULUS_PARAMS, _READY)
 
 #: Parameters by executable, for documentation and checks.
 NODE_PARAMS = {

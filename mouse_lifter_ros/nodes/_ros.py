@@ -20,6 +20,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
+from rclpy.utilities import try_shutdown
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
@@ -30,23 +31,18 @@ from mouse_lifter_ros.core.images import numpy_to_image_fields
 from mouse_lifter_ros.core.params import ParamSpec, validate
 from mouse_lifter_ros.core.recorder import PUBLISHER_HISTORY
 from mouse_lifter_ros.core.synth.body import SKELETON_EDGES
+from mouse_lifter_ros.nodes._ready import announce_when_ready
 from mouse_lifter_ros.nodes._signals import STOP
 
 #: Images and camera info: only the newest frame matters; a late frame is worthless.
-LATEST_FRAME_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST,
-    depth=1,
-    reliability=ReliabilityPolicy.BEST_EFFORT,
-    durability=DurabilityPolicy.VOLATILE,
-)
+LATEST_FRAME_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                              reliability=ReliabilityPolicy.BEST_EFFORT,
+                              durability=DurabilityPolicy.VOLATILE)
 
 #: Poses, behaviour and events: every message counts.
-RELIABLE_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST,
-    depth=10,
-    reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.VOLATILE,
-)
+RELIABLE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                          reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.VOLATILE)
 
 #: Keypoints, poses, behaviour and triggers: reliable, and the publisher keeps its last
 #: PUBLISHER_HISTORY messages for readers that ask for them (transient local), such as the
@@ -60,9 +56,8 @@ PUBLISH_QOS = QoSProfile(
 
 
 def record_qos(durability: str) -> QoSProfile:
-    """Recording: reliable, 1000 deep (5 s of three streams at 60 fps: a checkpoint's pause
-    loses nothing); ``"transient_local"`` (which cannot match a volatile publisher) or
-    ``"volatile"``."""
+    """Recording: reliable, 1000 deep (5 s of three streams at 60 fps); ``"transient_local"``
+    (cannot match a volatile publisher) or ``"volatile"``."""
     transient = durability == "transient_local"
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
                       reliability=ReliabilityPolicy.RELIABLE,
@@ -71,7 +66,8 @@ def record_qos(durability: str) -> QoSProfile:
 
 
 def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
-    """Declare ``specs`` on ``node`` (read-only, described) and return validated values.
+    """Declare ``specs`` on ``node`` (read-only, described) and return validated values;
+    with ``expect_publishers`` among them, start the node's start-up handshake.
 
     Raises
     ------
@@ -79,16 +75,14 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]
         Listing every invalid value (see :func:`mouse_lifter_ros.core.params.validate`).
     """
     for spec in specs:
-        descriptor = ParameterDescriptor(
-            description=spec.description,
-            additional_constraints=spec.allowed,
-            read_only=True,
-            # Accept 30 for a float and 30.0 for an int: the core checks and converts.
-            dynamic_typing=True,
-        )
+        descriptor = ParameterDescriptor(  # dynamic: 30 for a float, 30.0 for an int
+            description=spec.description, additional_constraints=spec.allowed,
+            read_only=True, dynamic_typing=True)
         node.declare_parameter(spec.name, spec.default, descriptor)
-    values = {spec.name: node.get_parameter(spec.name).value for spec in specs}
-    return validate(specs, values, owner=node.get_fully_qualified_name())
+    values = validate(specs, {spec.name: node.get_parameter(spec.name).value for spec in specs},
+                      owner=node.get_fully_qualified_name())
+    announce_when_ready(node)  # a timer: it looks at the subscriptions made after this
+    return values
 
 
 def resolve_path(url: str) -> Path:
@@ -146,14 +140,16 @@ def run(factory: Callable[[], Node], args: list[str] | None = None) -> int:
 
     A :class:`ParameterError` at start-up exits with 2, any other core error (a source
     that cannot be opened, a bad file) with 1, each after one clear log line. A node
-    may set ``done`` (a ``threading.Event``) to end on its own, e.g. when a video ends,
-    and ``exit_code``. SIGINT and SIGTERM, in any burst, end the spin loop (or the start:
-    :data:`~._signals.STOP`); ``close()`` then runs in a valid ROS context, to log and flush.
+    may set ``done`` (a ``threading.Event``) to end on its own (a video ended) and
+    ``exit_code``. SIGINT and SIGTERM, in any burst, end the spin (or the start: ``STOP``);
+    ``close()`` then runs in a valid ROS context, to log and flush.
     """
     STOP.install()  # the executables install it first thing; again for other callers
     if STOP.requested:  # signalled while the process was still importing
         return 0
-    with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO):
+    # Not `with rclpy.init(...)`: Jazzy's init returns None (Kilted's a context manager).
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    try:
         try:
             node = factory()
         except MouseLifterError as exc:
@@ -171,6 +167,8 @@ def run(factory: Callable[[], Node], args: list[str] | None = None) -> int:
             node.destroy_node()
             STOP.ignore_from_now()
         return int(getattr(node, "exit_code", 0))
+    finally:
+        try_shutdown()
 
 
 _OBSERVED = ColorRGBA(r=0.1, g=0.9, b=0.2, a=1.0)

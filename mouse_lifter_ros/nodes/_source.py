@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rclpy.node import Node
 from rclpy.publisher import Publisher
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from mouse_lifter_ros.core.errors import MouseLifterError
-from mouse_lifter_ros.core.graph import WAIT_FOR_TOPICS, parse_topic_counts
+from mouse_lifter_ros.core.flow import FlowGate, WhenBusy
+from mouse_lifter_ros.core.graph import FLOW_TOPICS, WAIT_FOR_NODES, parse_flow_topics
+from mouse_lifter_ros.nodes._ready import ReadyNodes
 
 #: Seconds a source waits after its subscribers appeared, for them to match it in turn.
 DISCOVERY_SETTLE_S = 0.3
 #: Seconds between the log lines of a source still waiting for subscribers.
 WAIT_REPORT_S = 5.0
+#: The per-frame outputs the source counts: best effort takes both reliable and best-effort
+#: publishers; a few deep, so that a burst is not lost to the source's own callbacks.
+_RETURN_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                         reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
 class SourceNode(Node):
@@ -24,10 +32,14 @@ class SourceNode(Node):
 
     Subclasses implement :meth:`produce` (read and publish until the source ends or
     ``done`` is set) and :meth:`release`. The thread first waits until ``publisher`` has
-    ``wait_for_subscribers`` subscribers and each topic of ``wait_for_topics`` its count
-    (the rest of the graph is up), at most ``wait_timeout`` seconds. A core error ends it
+    ``wait_for_subscribers`` subscribers and every node of ``wait_for_nodes`` has said its
+    links are up (:mod:`._ready`), at most ``wait_timeout`` seconds. A core error ends it
     with one log line and exit code 1, and so does any other exception (a crash must not
     look like the end of the source); either way ``done`` is set, which ends :func:`run`.
+
+    With ``flow_topics``, :meth:`reserve` says whether to send a frame now
+    (:class:`~mouse_lifter_ros.core.flow.FlowGate`: at most ``max_in_flight`` frames out;
+    ``when_busy`` skip or wait while they are).
     """
 
     def __init__(self, name: str) -> None:
@@ -35,25 +47,67 @@ class SourceNode(Node):
         self.done = threading.Event()
         self.exit_code = 0
         self._thread: threading.Thread | None = None
+        self.gate: FlowGate | None = None
+        self.when_busy: WhenBusy = "skip"
+
+    def reserve(self) -> bool:
+        """Flow control: True to send the next frame now (then call :meth:`sent` with
+        its stamp); False to skip it (stages busy and ``when_busy`` skip, or stopping)."""
+        return self.gate is None or self.gate.reserve(self.when_busy, self.done.is_set)
+
+    def sent(self, stamp_ns: int) -> None:
+        """Flow control: the frame :meth:`reserve` allowed went out with this stamp."""
+        if self.gate is not None:
+            self.gate.sent(stamp_ns)
+
+    def _watch_returns(self, params: Mapping[str, Any]) -> None:
+        """Count each frame's per-frame outputs back in (flow control)."""
+        outputs = parse_flow_topics(params[FLOW_TOPICS])
+        if not outputs:
+            return
+        self.gate = FlowGate(len(outputs), max_in_flight=params["max_in_flight"])
+        for index, (topic, msgtype) in enumerate(outputs):
+            package, _, name = msgtype.partition("/msg/")
+            msg_class = getattr(importlib.import_module(f"{package}.msg"), name)
+            self.create_subscription(
+                msg_class, topic, lambda msg, i=index: self._returned(msg, i), _RETURN_QOS)
+        self.get_logger().info(
+            f"flow control: at most {self.gate.max_in_flight} frame(s) out until "
+            + ", ".join(self.resolve_topic_name(t) for t, _ in outputs)
+            + f" gave them back; when busy: {self.when_busy}")
+
+    def _returned(self, msg: Any, output: int) -> None:
+        assert self.gate is not None
+        stamp = msg.header.stamp
+        self.gate.returned(int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec), output)
 
     def start_source(self, publisher: Publisher, params: Mapping[str, Any],
                      *, wait: bool = True) -> None:
         """Start the source thread; ``params`` are the node's validated parameters
-        (``wait_for_subscribers``, ``wait_for_topics``, ``wait_timeout``); ``wait=False``
-        skips the subscriber count on ``publisher`` (a device delivers anyway)."""
-        needs = {publisher.topic_name: params["wait_for_subscribers"]} if wait else {}
-        for topic, count in parse_topic_counts(params[WAIT_FOR_TOPICS]).items():
-            name = self.resolve_topic_name(topic)
-            needs[name] = max(needs.get(name, 0), count)
+        (``wait_for_subscribers``, ``wait_for_nodes``, ``wait_timeout``, ``flow_topics``,
+        ``max_in_flight``, ``when_busy``); ``wait=False`` skips the subscriber count on
+        ``publisher`` (a device delivers anyway)."""
+        self.when_busy = params.get("when_busy", "skip")
+        self._watch_returns(params)
+        subscribers = params["wait_for_subscribers"] if wait else 0
+        nodes = params[WAIT_FOR_NODES].split()
+        ready = ReadyNodes(self) if nodes else None
+
+        def missing() -> list[str]:
+            have = publisher.get_subscription_count()
+            lack = ([f"{publisher.topic_name}: {have} of {subscribers} subscribers"]
+                    if have < subscribers else [])
+            return lack + ([f"{n} not ready" for n in ready.missing(nodes)] if ready else [])
+
         self._thread = threading.Thread(
-            target=self._work, args=({t: n for t, n in needs.items() if n > 0},
+            target=self._work, args=(missing if subscribers or nodes else None,
                                      float(params["wait_timeout"])),
             name="source", daemon=True)
         self._thread.start()
 
-    def _work(self, needs: dict[str, int], timeout: float) -> None:
+    def _work(self, missing: Callable[[], list[str]] | None, timeout: float) -> None:
         try:
-            if needs and not self._wait_for(needs, timeout):
+            if missing is not None and not self._wait_for(missing, timeout):
                 return
             self.produce()
         except MouseLifterError as exc:
@@ -65,30 +119,24 @@ class SourceNode(Node):
         finally:
             self.done.set()
 
-    def _missing(self, needs: Mapping[str, int]) -> dict[str, tuple[int, int]]:
-        """Topics with fewer subscribers than needed: ``{topic: (have, need)}``."""
-        have = {t: self.count_subscribers(t) for t in needs}
-        return {t: (have[t], n) for t, n in needs.items() if have[t] < n}
-
-    def _wait_for(self, needs: Mapping[str, int], timeout: float) -> bool:
-        """Wait until every topic has its subscribers, or ``timeout`` s; False when the
-        node was stopped meanwhile."""
+    def _wait_for(self, missing: Callable[[], list[str]], timeout: float) -> bool:
+        """Wait until nothing is ``missing()``, or ``timeout`` s; False when the node was
+        stopped meanwhile."""
         start = last_report = time.monotonic()
-        while missing := self._missing(needs):
+        while lack := missing():
             now = time.monotonic()
             if now - start >= timeout:
                 self.get_logger().warning(
-                    f"starting after {timeout:g} s (wait_timeout) without all subscribers: "
-                    + _describe(missing) + "; frames published before they come are lost "
-                    "to them")
+                    f"starting after {timeout:g} s (wait_timeout) although: "
+                    + "; ".join(lack) + "; frames published before they come are lost to them")
                 return True
             if now - last_report >= WAIT_REPORT_S:
-                self.get_logger().info("waiting for subscribers: " + _describe(missing))
+                self.get_logger().info("waiting: " + "; ".join(lack))
                 last_report = now
             if self.done.wait(0.05):
                 return False
-        self.get_logger().info(f"every subscriber is there after {time.monotonic() - start:.1f}"
-                               f" s: {', '.join(f'{t} {n}' for t, n in needs.items())}")
+        self.get_logger().info(
+            f"the graph is up after {time.monotonic() - start:.1f} s: starting")
         # Discovery is two-way: the subscribers' nodes may match their publishers a moment
         # after this node saw them, and samples sent before that are lost to them.
         return not self.done.wait(DISCOVERY_SETTLE_S)
@@ -101,12 +149,11 @@ class SourceNode(Node):
         """Close the source."""
 
     def close(self) -> None:
-        """Stop the source thread, then release the source."""
+        """Stop the source thread, release the source, log the flow counts."""
         self.done.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
         self.release()
+        if self.gate is not None:
+            self.get_logger().info(f"flow: {self.gate.counts().line()}")
 
-
-def _describe(missing: Mapping[str, tuple[int, int]]) -> str:
-    return ", ".join(f"{t} {have} of {need}" for t, (have, need) in missing.items())

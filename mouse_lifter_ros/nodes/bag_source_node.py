@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from sensor_msgs.msg import CameraInfo, Image
 
-from mouse_lifter_ros.core.bag import CAMERA_INFO_TYPE, IMAGE_TYPE, BagReplay, Restamper
+from mouse_lifter_ros.core.bag import (
+    CAMERA_INFO_TYPE,
+    IMAGE_TYPE,
+    BagReplay,
+    Restamper,
+    cdr_stamp_ns,
+)
 from mouse_lifter_ros.core.specs import BAG_SOURCE_PARAMS
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
@@ -43,15 +49,27 @@ class BagSourceNode(SourceNode):
         self.start_source(self.image_pub, p)
 
     def produce(self) -> None:
-        """Publish each message when it is due, until the bag ends or the node stops."""
+        """Publish each message when it is due (and, with flow control, when the stages
+        can take its frame), until the bag ends or the node stops."""
         restamper = Restamper()
         count = 0
+        decided: dict[tuple[int, int], bool] = {}  # frame (loop, recorded ns) -> sent
         for msg in self.replay:
             if self.done.is_set():
                 return
-            data = msg.data
+            key = (msg.loop, msg.recorded_ns)
+            first = key not in decided  # the frame's first message: its image or info
+            if first:
+                decided[key] = self.reserve()
+                while len(decided) > 8:
+                    del decided[next(iter(decided))]
+            if not decided[key]:
+                continue
+            data = msg.data  # stamped after any wait for the stages: when it goes out
             if self.restamp:
                 data = restamper(msg, self.get_clock().now().nanoseconds)
+            if first:
+                self.sent(cdr_stamp_ns(data))
             self.publishers_by_topic[msg.topic].publish(data)
             count += 1
         self.get_logger().info(f"bag ended after {count} messages; shutting down")

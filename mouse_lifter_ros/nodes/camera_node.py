@@ -53,7 +53,10 @@ class CameraNode(SourceNode):
         self.get_logger().info(
             f"publishing {p['source']} as {w}x{h} {self.encoding} at {self.source.fps:g} fps "
             f"on {self.image_pub.topic_name}")
-        self.start_source(self.image_pub, p, wait=self.source.is_file)
+        # A device cannot wait for the stages: it delivers at its own rate.
+        self.start_source(self.image_pub, {**p, "when_busy": p["when_busy"]
+                                           if self.source.is_file else "skip"},
+                          wait=self.source.is_file)
 
     def produce(self) -> None:
         """Read, stamp and publish frames until the file ends or the node stops."""
@@ -66,7 +69,11 @@ class CameraNode(SourceNode):
                 self.get_logger().info(
                     f"video ended after {self.source.frames_read} frames; shutting down")
                 return
-            stamp = self.get_clock().now().to_msg()
+            if not self.reserve():
+                continue
+            now = self.get_clock().now()
+            self.sent(now.nanoseconds)
+            stamp = now.to_msg()
             self.image_pub.publish(to_image_msg(frame, self.encoding, stamp, self.frame_id))
             self.info_msg.header.stamp = stamp
             self.info_pub.publish(self.info_msg)

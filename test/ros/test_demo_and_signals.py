@@ -68,11 +68,11 @@ def test_nodes_stop_cleanly_on_signals(tmp_path: Path, ros_domain: int,
                                        "arena": str(clip.arena), "record": "true",
                                        "record_dir": str(tmp_path / "rec")},
                   namespace=f"sig{int(sig)}") as run:
-        # Every node up: the source saw all the subscribers it waits for, the recorder
+        # Every node up: the source heard from all the nodes it waits for, the recorder
         # (not waited for) opened its files. A node signalled while still starting ends
         # quietly (test_robustness); this test is about running nodes.
         deadline = time.monotonic() + 90.0
-        while not ("every subscriber is there" in run.output("bag_source")
+        while not ("the graph is up" in run.output("bag_source")
                    and "recording to" in run.output("recorder")):
             assert time.monotonic() < deadline, {n: run.output(n) for n in run.processes}
             assert run.wait_any(timeout=0.2) is None, "a node ended early"

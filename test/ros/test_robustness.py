@@ -127,8 +127,8 @@ def test_a_source_that_crashes_exits_1(tmp_path: Path, ros_domain: int) -> None:
             def __init__(self):
                 super().__init__("crashing_source")
                 pub = self.create_publisher(Image, "image_raw", LATEST_FRAME_QOS)
-                self.start_source(pub, {"wait_for_subscribers": 0, "wait_for_topics": "",
-                                        "wait_timeout": 1.0})
+                self.start_source(pub, {"wait_for_subscribers": 0, "wait_for_nodes": "",
+                                        "wait_timeout": 1.0, "flow_topics": ""})
 
             def produce(self):
                 raise OverflowError("cannot convert float infinity to integer")
@@ -152,43 +152,75 @@ def _bag(tmp_path: Path) -> Path:
     return tmp_path / "bag"
 
 
-def test_the_source_waits_for_every_topic_then_starts(listener: Listener, namespace: str,
-                                                      tmp_path: Path) -> None:
-    """Nothing is published until the topics of ``wait_for_topics`` have their
-    subscribers; then the replay starts and says so. A subscriber that never comes
-    delays it only ``wait_timeout``, with a warning naming it."""
+def test_the_source_waits_for_every_node_then_starts(listener: Listener, namespace: str,
+                                                     tmp_path: Path) -> None:
+    """Nothing is published until every node of ``wait_for_nodes`` has said on
+    graph_ready that its links are up; then the replay starts and says so. A node that
+    never does delays it only ``wait_timeout``, with a warning naming it."""
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import String
+
     images = listener.subscribe(msgs.Image, f"/{namespace}/camera/image_raw",
                                 LATEST_FRAME_QOS)
     params = write_params(tmp_path / "p.yaml", {"bag_source": {
         "bag": str(_bag(tmp_path)), "camera_info_topic": "", "loop": True,
-        "wait_for_topics": "probe:1 camera/image_raw:1"}})
+        "wait_for_nodes": "probe"}})
     with GraphRun("bag_source", nodes=["bag_source"], namespace=namespace,
                   params_file=params) as run:
         time.sleep(3.0)
         assert run.processes["bag_source"].poll() is None, run.output("bag_source")
-        assert images == [], "published before its subscribers were there"
-        listener.subscribe(msgs.Image, f"/{namespace}/probe", LATEST_FRAME_QOS)
+        assert images == [], "published before the graph was up"
+        ready = listener.node.create_publisher(String, f"/{namespace}/graph_ready", QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        ready.publish(String(data=f"/{namespace}/probe"))
         assert listener.wait_for(lambda: len(images) >= 5, 20.0), run.output("bag_source")
         out = run.output("bag_source")
-    assert "every subscriber is there after" in out and f"/{namespace}/probe 1" in out, out
+    assert "the graph is up after" in out, out
 
     params = write_params(tmp_path / "q.yaml", {"bag_source": {
-        "bag": str(tmp_path / "bag"), "camera_info_topic": "", "wait_for_topics": "never:2",
+        "bag": str(tmp_path / "bag"), "camera_info_topic": "", "wait_for_nodes": "never",
         "wait_timeout": 1.5}})
     with GraphRun("bag_source", nodes=["bag_source"], namespace=namespace + "_t",
                   params_file=params) as run:
         assert run.wait_any(timeout=30) == "bag_source", run.output("bag_source")
         code, out = run.processes["bag_source"].returncode, run.output("bag_source")
     assert code == 0, out
-    assert (f"starting after 1.5 s (wait_timeout) without all subscribers: "
-            f"/{namespace}_t/never 0 of 2") in out, out
+    assert f"starting after 1.5 s (wait_timeout) although: /{namespace}_t/never not ready" \
+        in out, out
     assert "bag ended after 40 messages" in out, out
+
+
+def test_a_node_says_it_is_ready_once_its_links_have_matched(
+        listener: Listener, namespace: str, tmp_path: Path) -> None:
+    """The behaviour node expects one publisher of pose: it says nothing on graph_ready
+    until one has matched its subscription, then says so once."""
+    from mouse_lifter_ros.msg import Pose3D
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import String
+
+    said = listener.subscribe(String, f"/{namespace}/graph_ready", QoSProfile(
+        depth=10, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    params = write_params(tmp_path / "p.yaml", {"behavior": {"expect_publishers": "pose:1"}})
+    with GraphRun("behavior", nodes=["behavior"], namespace=namespace,
+                  params_file=params) as run:
+        assert listener.wait_for(lambda: listener.node.count_subscribers(
+            f"/{namespace}/pose") >= 1, 30.0), run.output("behavior")
+        time.sleep(2.0)
+        assert said == [], "ready before its pose publisher was there"
+        listener.node.create_publisher(Pose3D, f"/{namespace}/pose", RELIABLE_QOS)
+        assert listener.wait_for(lambda: len(said) == 1, 20.0), run.output("behavior")
+        time.sleep(0.5)
+        out = run.output("behavior")
+    assert [m.data for _, m in said] == [f"/{namespace}/behavior"]
+    assert f"links up: /{namespace}/pose 1 publisher(s)" in out, out
 
 
 def test_graph_yaml_lists_what_each_node_subscribes_to(listener: Listener, namespace: str,
                                                        tmp_path: Path) -> None:
-    """The source waits for the subscriptions config/graph.yaml lists: they must be the
-    ones the running nodes make."""
+    """Each node's readiness stands on the subscriptions config/graph.yaml lists: they
+    must be the ones the running nodes make."""
     from mouse_lifter_ros.core.democlip import write_demo_clip
 
     clip = write_demo_clip(tmp_path, seconds=1.0)
@@ -209,11 +241,14 @@ def test_graph_yaml_lists_what_each_node_subscribes_to(listener: Listener, names
                                         if t.startswith(f"/{namespace}/"))
             return got
 
-        want = {n.name: sorted(f"/{namespace}/{t}" for t in n.subscribes)
-                for n in graph.nodes}
+        # What graph.yaml lists, plus the handshake everyone but the source speaks on
+        # (graph_ready: the source reads it) and the per-frame outputs the source counts.
+        flow = [t for n in graph.nodes for t, _ in n.per_frame]
+        want = {n.name: sorted(f"/{namespace}/{t}" for t in (
+            [*flow, "graph_ready"] if n.source else n.subscribes)) for n in graph.nodes}
         # Every node up (the recorder is not waited for: it may come a little later).
         listener.wait_for(lambda: subscriptions() == want, 90.0)
-        assert "every subscriber is there" in run.output("bag_source")
+        assert "the graph is up" in run.output("bag_source")
         assert subscriptions() == want, {n: run.output(n) for n in run.processes}
 
 

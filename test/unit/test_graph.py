@@ -10,12 +10,16 @@ import yaml
 
 from mouse_lifter_ros.core.errors import ParameterError
 from mouse_lifter_ros.core.graph import (
-    WAIT_FOR_TOPICS,
+    EXPECT_PUBLISHERS,
+    FLOW_TOPICS,
+    WAIT_FOR_NODES,
     GraphSpec,
     NodeLaunch,
+    format_flow_topics,
     format_topic_counts,
     load_graphs,
     overrides_yaml,
+    parse_flow_topics,
     parse_topic_counts,
     parse_value,
     ros_arguments,
@@ -37,8 +41,10 @@ def by_name(launches: list[NodeLaunch]) -> dict[str, NodeLaunch]:
 
 
 def from_arguments(launch: NodeLaunch) -> dict[str, Any]:
-    """A node's overrides less the source's wait that the graph itself fills in."""
-    return {k: v for k, v in launch.overrides.items() if k != WAIT_FOR_TOPICS}
+    """A node's overrides less the start-up handshake and flow control, which the graph
+    itself fills in."""
+    return {k: v for k, v in launch.overrides.items()
+            if k not in (EXPECT_PUBLISHERS, WAIT_FOR_NODES, FLOW_TOPICS)}
 
 
 def test_live_replay_and_closed_loop_graphs(graphs: dict[str, GraphSpec]) -> None:
@@ -94,29 +100,36 @@ def test_resolve_defaults(graphs: dict[str, GraphSpec]) -> None:
         off = _off_by_default(graph)
         assert [launch.node for launch in launches] == [n for n in graph.nodes
                                                         if n.name not in off]
-        # No overrides but the source's wait for the rest of the graph.
-        assert all(launch.overrides == {} for launch in launches
-                   if not launch.node.source), graph.name
+        # No overrides but the start-up handshake and flow control.
+        assert all(from_arguments(launch) == {} for launch in launches), graph.name
         assert graph.left_out({}) == {}, graph.name
 
 
-def test_the_source_waits_for_every_subscriber_of_the_started_nodes(
+def test_every_node_learns_its_publishers_and_the_source_whom_to_wait_for(
         graphs: dict[str, GraphSpec]) -> None:
     replay = by_name(graphs["replay"].resolve({"record": "true"}))
-    wait = parse_topic_counts(replay["bag_source"].overrides[WAIT_FOR_TOPICS])
-    # keypoint, depth and monitor read the images; lifter and monitor the keypoints;
-    # behavior, stimulus and monitor the poses. The recorder, which reads the publishers'
-    # history however late it joins, is not waited for.
-    assert wait == {"camera/image_raw": 3, "camera/camera_info": 1, "keypoints": 2,
-                    "depth/image": 1, "depth/camera_info": 1, "pose": 3, "behavior": 2,
-                    "trigger": 1, "trigger_latency": 1}
+    expect = {name: parse_topic_counts(launch.overrides.get(EXPECT_PUBLISHERS, ""))
+              for name, launch in replay.items()}
+    assert expect["keypoint"] == expect["depth"] == {"camera/image_raw": 1}
+    assert expect["lifter"] == {"keypoints": 1, "depth/image": 1, "depth/camera_info": 1}
+    assert expect["monitor"] == {"camera/image_raw": 1, "camera/camera_info": 1,
+                                 "keypoints": 1, "pose": 1, "behavior": 1, "trigger": 1,
+                                 "trigger_latency": 1}
+    assert expect["recorder"] == {"keypoints": 1, "pose": 1, "behavior": 1}
+    assert expect["bag_source"] == {}  # subscribes to nothing
+    # Every started node but the source and the recorder (which reads the publishers'
+    # history however late it joins) is waited for.
+    assert replay["bag_source"].overrides[WAIT_FOR_NODES].split() == [
+        "keypoint", "depth", "lifter", "behavior", "stimulus", "monitor"]
     assert not replay["recorder"].node.waited_for
-    # Nodes left out are not waited for: no recorder, no monitor, 2D only.
+    # Nodes left out are neither waited for nor expected to publish: 2D only, no monitor.
     live = by_name(graphs["live"].resolve({"lift": "false", "monitor": "false"}))
-    assert parse_topic_counts(live["camera"].overrides[WAIT_FOR_TOPICS]) == {
-        "camera/image_raw": 1}
+    assert live["camera"].overrides[WAIT_FOR_NODES] == "keypoint"
     assert live["camera"].node.source and not live["keypoint"].node.source
-    assert WAIT_FOR_TOPICS not in live["keypoint"].overrides
+    assert WAIT_FOR_NODES not in live["keypoint"].overrides
+    no_stimulus = by_name(graphs["replay"].resolve({"stimulus": "false"}))
+    assert "trigger" not in parse_topic_counts(
+        no_stimulus["monitor"].overrides[EXPECT_PUBLISHERS])
 
 
 def test_topic_counts_round_trip_and_errors() -> None:
@@ -127,6 +140,23 @@ def test_topic_counts_round_trip_and_errors() -> None:
         parse_topic_counts("pose:0 keypoints 9bad:1 ok:2")
     assert "'pose:0'" in str(exc.value) and "'keypoints'" in str(exc.value)
     assert "'9bad:1'" in str(exc.value) and "ok:2" not in str(exc.value)
+
+
+def test_the_source_counts_the_frames_of_the_started_perception_nodes(
+        graphs: dict[str, GraphSpec]) -> None:
+    replay = by_name(graphs["replay"].resolve({}))
+    assert parse_flow_topics(replay["bag_source"].overrides[FLOW_TOPICS]) == [
+        ("keypoints", "mouse_lifter_ros/msg/Keypoints2D"),
+        ("depth/camera_info", "sensor_msgs/msg/CameraInfo")]
+    two_d = by_name(graphs["live"].resolve({"lift": "false"}))  # no depth node
+    assert parse_flow_topics(two_d["camera"].overrides[FLOW_TOPICS]) == [
+        ("keypoints", "mouse_lifter_ros/msg/Keypoints2D")]
+    pairs = [("keypoints", "pkg/msg/Kp"), ("/abs/t", "sensor_msgs/msg/CameraInfo")]
+    assert parse_flow_topics(format_flow_topics(pairs)) == pairs
+    with pytest.raises(ValueError) as exc:
+        parse_flow_topics("keypoints depth:sensor_msgs/CameraInfo ok:a/msg/B")
+    assert "'keypoints'" in str(exc.value) and "'depth:sensor_msgs/CameraInfo'" in str(
+        exc.value) and "ok:a" not in str(exc.value)
 
 
 def test_switch_defaults_for_a_lab(graphs: dict[str, GraphSpec]) -> None:
@@ -155,10 +185,10 @@ def test_downstream_switches_and_their_arguments(graphs: dict[str, GraphSpec]) -
         "record": "true", "record_dir": "/data/rec", "record_prefix": "m1_day2",
         "rule": "builtin:region", "min_frames": "5", "min_probability": "0.8",
         "trigger_behavior": "grooming", "behavior_dims": "3"}))
-    assert launches["recorder"].overrides == {"output_dir": "/data/rec", "prefix": "m1_day2"}
-    assert launches["stimulus"].overrides == {"rule": "builtin:region", "min_frames": 5,
+    assert from_arguments(launches["recorder"]) == {"output_dir": "/data/rec", "prefix": "m1_day2"}
+    assert from_arguments(launches["stimulus"]) == {"rule": "builtin:region", "min_frames": 5,
                                               "min_probability": 0.8, "behavior": "grooming"}
-    assert launches["behavior"].overrides == {"dims": 3}
+    assert from_arguments(launches["behavior"]) == {"dims": 3}
     for node in ("recorder", "stimulus", "behavior"):
         validate(NODE_PARAMS[f"{node}_node"], launches[node].overrides)
 
@@ -186,7 +216,7 @@ def test_float_argument(graphs: dict[str, GraphSpec]) -> None:
     launches = by_name(graphs["replay"].resolve({"rate": "2"}))
     value = launches["bag_source"].overrides["rate"]
     assert value == 2.0 and type(value) is float
-    assert launches["monitor"].overrides == {}
+    assert from_arguments(launches["monitor"]) == {}
 
 
 def test_several_arguments(graphs: dict[str, GraphSpec]) -> None:
@@ -277,18 +307,20 @@ def test_overrides_yaml_round_trip(graphs: dict[str, GraphSpec]) -> None:
     launches = by_name(graphs["live"].resolve(
         {"source": "0", "fps": "15", "loop": "true", "calibration": "/c.yaml"}))
     doc = yaml.safe_load(overrides_yaml(launches["camera"]))
-    wait = launches["camera"].overrides[WAIT_FOR_TOPICS]
+    wait = launches["camera"].overrides[WAIT_FOR_NODES]
+    flow = launches["camera"].overrides[FLOW_TOPICS]
     assert doc == {"/**/camera": {"ros__parameters": {
         "source": "0", "fps": 15.0, "loop": True, "calibration_file": "/c.yaml",
-        WAIT_FOR_TOPICS: wait}}}
+        WAIT_FOR_NODES: wait, FLOW_TOPICS: flow}}}
     params = doc["/**/camera"]["ros__parameters"]
     assert type(params["source"]) is str
     assert type(params["fps"]) is float
     assert type(params["loop"]) is bool
     validate(NODE_PARAMS["camera_node"], params)
 
-    empty = yaml.safe_load(overrides_yaml(launches["monitor"]))
-    assert empty == {"/**/monitor": {"ros__parameters": {}}}
+    monitor = yaml.safe_load(overrides_yaml(launches["monitor"]))
+    assert monitor == {"/**/monitor": {"ros__parameters": {
+        EXPECT_PUBLISHERS: launches["monitor"].overrides[EXPECT_PUBLISHERS]}}}
 
 
 def test_broken_graph_lists_every_problem(tmp_path: Path) -> None:
