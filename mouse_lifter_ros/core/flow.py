@@ -28,7 +28,7 @@ from mouse_lifter_ros.core.errors import InputError
 WhenBusy = Literal["skip", "wait"]
 WHEN_BUSY: Final = ("skip", "wait")
 #: Seconds after which a frame still missing an output stops counting as in flight.
-FLOW_TIMEOUT_S: Final = 1.0
+FLOW_TIMEOUT_S: Final = 0.5
 
 
 @dataclass(frozen=True)
