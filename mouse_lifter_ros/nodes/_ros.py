@@ -1,7 +1,6 @@
 """ROS glue shared by the nodes: named QoS, parameters from specs, message conversion.
 
-Everything here converts between ROS types and the core's plain types; no image math,
-model or file format lives here.
+It converts between ROS types and the core's plain types: no image math, model or format.
 """
 
 from __future__ import annotations
@@ -38,6 +37,9 @@ from mouse_lifter_ros.nodes._signals import STOP
 LATEST_FRAME_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                               reliability=ReliabilityPolicy.BEST_EFFORT,
                               durability=DurabilityPolicy.VOLATILE)
+
+#: Depth images at the lifter, which pairs them by stamp: none replaced while it is busy.
+PAIRING_QOS = QoSProfile(depth=4, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 #: Poses, behaviour and events: every message counts.
 RELIABLE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,

@@ -46,7 +46,7 @@ from mouse_lifter_ros.core.stats import StreamStats
 from mouse_lifter_ros.core.synth.body import KEYPOINTS
 from mouse_lifter_ros.msg import Keypoints2D, Pose3D
 from mouse_lifter_ros.nodes._ros import (
-    LATEST_FRAME_QOS,
+    PAIRING_QOS,
     PUBLISH_QOS,
     RELIABLE_QOS,
     declare_parameters,
@@ -87,9 +87,9 @@ class LifterNode(Node):
         self.kp_sub = self.create_subscription(Keypoints2D, "keypoints", self._on_keypoints,
                                                RELIABLE_QOS)
         self.create_subscription(CameraInfo, "depth/camera_info", self._on_info,
-                                 LATEST_FRAME_QOS)
+                                 PAIRING_QOS)
         self.depth_sub = self.create_subscription(Image, "depth/image", self._on_depth,
-                                                  LATEST_FRAME_QOS)
+                                                  PAIRING_QOS)
         self.create_timer(p["diagnostics_period"], self._diagnostics)
         self.tf = broadcast_camera(self, self.arena, self.frame_id, p["camera_frame"])
         self.get_logger().info(
