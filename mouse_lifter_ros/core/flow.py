@@ -47,6 +47,12 @@ class FlowCounts:
     expired: int
     waited_s: float
 
+    def values(self) -> dict[str, str]:
+        """The counts by name, for diagnostics."""
+        return {"offered": str(self.offered), "sent": str(self.sent),
+                "skipped": str(self.skipped), "completed": str(self.completed),
+                "expired": str(self.expired), "waited_s": f"{self.waited_s:.1f}"}
+
     def line(self) -> str:
         """E.g. ``300 frames offered, 298 sent, 2 skipped (stages busy), 298 done``."""
         return (f"{self.offered} frames offered, {self.sent} sent, {self.skipped} skipped "

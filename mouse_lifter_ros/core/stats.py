@@ -173,6 +173,48 @@ class TriggerLog:
         return text
 
 
+@dataclass
+class StageCounts:
+    """Frames through a perception stage (the keypoint or the depth node).
+
+    Attributes
+    ----------
+    frames_in, frames_out:
+        Images received, results published.
+    no_mouse:
+        Results in which the detector found no mouse.
+    skipped:
+        Images that could not be used (an encoding the models do not take).
+    busy_s:
+        Seconds spent in the model, over all frames.
+    """
+
+    frames_in: int = 0
+    frames_out: int = 0
+    no_mouse: int = 0
+    skipped: int = 0
+    busy_s: float = 0.0
+
+    def mean_ms(self) -> float:
+        """Mean time in the model per frame it ran on, ms (NaN before the first)."""
+        ran = self.frames_in - self.skipped
+        return 1e3 * self.busy_s / ran if ran else math.nan
+
+    def values(self) -> dict[str, str]:
+        """The counts by name, for diagnostics."""
+        return {"frames_in": str(self.frames_in), "frames_out": str(self.frames_out),
+                "no_mouse": str(self.no_mouse), "skipped": str(self.skipped),
+                "inference_mean_ms": f"{self.mean_ms():.1f}"}
+
+    def line(self, results: str) -> str:
+        """E.g. ``30 frames in, 30 keypoint messages out, 0 frames with no mouse found,
+        0 skipped; inference mean 11.0 ms`` (``results``: what goes out)."""
+        mean = self.mean_ms()
+        return (f"{self.frames_in} frames in, {self.frames_out} {results} out, "
+                f"{self.no_mouse} frames with no mouse found, {self.skipped} skipped; "
+                f"inference mean {'-' if math.isnan(mean) else f'{mean:.1f} ms'}")
+
+
 #: Share of a source's frames that each link of a graph must carry for a run to count as
 #: working (``make demo``): images are best effort, so a few may be missed under load.
 MIN_FLOW_FRACTION: Final = 0.95

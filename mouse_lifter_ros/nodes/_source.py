@@ -15,6 +15,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from mouse_lifter_ros.core.errors import MouseLifterError
 from mouse_lifter_ros.core.flow import FlowGate, WhenBusy
 from mouse_lifter_ros.core.graph import FLOW_TOPICS, WAIT_FOR_NODES, parse_flow_topics
+from mouse_lifter_ros.nodes._diagnostics import publish_stage
 from mouse_lifter_ros.nodes._ready import ReadyNodes
 
 #: Seconds a source waits after its subscribers appeared, for them to match it in turn.
@@ -65,7 +66,9 @@ class SourceNode(Node):
         outputs = parse_flow_topics(params[FLOW_TOPICS])
         if not outputs:
             return
-        self.gate = FlowGate(len(outputs), max_in_flight=params["max_in_flight"])
+        self.gate = gate = FlowGate(len(outputs), max_in_flight=params["max_in_flight"])
+        publish_stage(self, "source", lambda: (
+            (c := gate.counts()).expired == 0, c.line(), c.values()))
         for index, (topic, msgtype) in enumerate(outputs):
             package, _, name = msgtype.partition("/msg/")
             msg_class = getattr(importlib.import_module(f"{package}.msg"), name)

@@ -23,6 +23,8 @@ from mouse_lifter_ros.core.depth import DepthModel
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.images import image_to_grey_or_bgr
 from mouse_lifter_ros.core.specs import DEPTH_PARAMS
+from mouse_lifter_ros.core.stats import StageCounts
+from mouse_lifter_ros.nodes._diagnostics import publish_stage
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
     declare_parameters,
@@ -42,8 +44,9 @@ class DepthNode(Node):
         arena = load_arena(resolve_path(p["arena_file"]))
         path = resolve_path(p["model"]) if p["model"] else None
         self.model = DepthModel(path, arena=arena, device=p["device"], threads=p["threads"])
-        self.frames = self.published = self.no_mouse = self.skipped = 0
-        self.infer_s = 0.0
+        self.counts = StageCounts()
+        publish_stage(self, "depth", lambda: (
+            self.counts.skipped == 0, self.counts.line("depth images"), self.counts.values()))
         self.pub = self.create_publisher(Image, "depth/image", LATEST_FRAME_QOS)
         self.info_pub = self.create_publisher(CameraInfo, "depth/camera_info",
                                               LATEST_FRAME_QOS)
@@ -54,32 +57,28 @@ class DepthNode(Node):
             f"the floor); {self.sub.topic_name} -> {self.pub.topic_name}")
 
     def _on_image(self, msg: Image) -> None:
-        self.frames += 1
+        c = self.counts
+        c.frames_in += 1
         try:
             start = time.perf_counter()
             d = self.model(image_to_grey_or_bgr(msg))
             info = camera_info_fields(self.model.arena.intrinsics,
                                       frame_size=(msg.width, msg.height),
                                       crop=d.roi if d.found else None)
-            self.infer_s += time.perf_counter() - start
+            c.busy_s += time.perf_counter() - start
         except InputError as exc:
-            self.skipped += 1
+            c.skipped += 1
             self.get_logger().warning(f"image skipped: {exc}", throttle_duration_sec=5.0)
             return
-        self.no_mouse += not d.found
+        c.no_mouse += not d.found
         stamp, frame = msg.header.stamp, msg.header.frame_id
         self.info_pub.publish(to_camera_info_msg(info, stamp, frame))
         self.pub.publish(to_image_msg(d.depth, "32FC1", stamp, frame))
-        self.published += 1
+        c.frames_out += 1
 
     def close(self) -> None:
         """Log the totals."""
-        ran = self.frames - self.skipped
-        mean = f"{1e3 * self.infer_s / ran:.1f} ms" if ran else "-"
-        self.get_logger().info(
-            f"total: {self.frames} frames in, {self.published} depth images out, "
-            f"{self.no_mouse} with no mouse found, {self.skipped} skipped; inference mean "
-            f"{mean}")
+        self.get_logger().info(f"total: {self.counts.line('depth images')}")
 
 
 def main(args: list[str] | None = None) -> int:

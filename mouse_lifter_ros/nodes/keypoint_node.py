@@ -22,7 +22,9 @@ from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.images import image_to_grey_or_bgr
 from mouse_lifter_ros.core.keypoints import KeypointModel
 from mouse_lifter_ros.core.specs import KEYPOINT_PARAMS
+from mouse_lifter_ros.core.stats import StageCounts
 from mouse_lifter_ros.msg import Keypoints2D
+from mouse_lifter_ros.nodes._diagnostics import publish_stage
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
     PUBLISH_QOS,
@@ -48,8 +50,10 @@ class KeypointNode(Node):
         self.roi = tuple(p["crop"]) if any(p["crop"]) else None
         path = resolve_path(p["model"]) if p["model"] else None
         self.model = KeypointModel(path, device=p["device"], threads=p["threads"])
-        self.frames = self.published = self.no_mouse = self.skipped = 0
-        self.infer_s = 0.0
+        self.counts = StageCounts()
+        publish_stage(self, "keypoints", lambda: (
+            self.counts.skipped == 0, self.counts.line("keypoint messages"),
+            self.counts.values()))
         self.pub = self.create_publisher(Keypoints2D, "keypoints", PUBLISH_QOS)
         self.sub = self.create_subscription(Image, "image", self._on_image, LATEST_FRAME_QOS)
         self.get_logger().info(
@@ -58,33 +62,29 @@ class KeypointNode(Node):
             f"{p['threads'] or 'default'}; {self.sub.topic_name} -> {self.pub.topic_name}")
 
     def _on_image(self, msg: Image) -> None:
-        self.frames += 1
+        c = self.counts
+        c.frames_in += 1
         try:
             frame = image_to_grey_or_bgr(msg)
             start = time.perf_counter()
             kp = self.model(frame, self.roi).with_cutoff(self.p_cutoff)
-            self.infer_s += time.perf_counter() - start
+            c.busy_s += time.perf_counter() - start
         except InputError as exc:
-            self.skipped += 1
+            c.skipped += 1
             self.get_logger().warning(f"image skipped: {exc}", throttle_duration_sec=5.0)
             return
         if kp.detection is not None and not kp.detection.found:
-            self.no_mouse += 1
+            c.no_mouse += 1
         out = Keypoints2D(names=list(kp.names), x=_floats(kp.xy[:, 0]), y=_floats(kp.xy[:, 1]),
                           confidence=_floats(kp.confidence), image_width=msg.width,
                           image_height=msg.height)
         out.header = msg.header
         self.pub.publish(out)
-        self.published += 1
+        c.frames_out += 1
 
     def close(self) -> None:
         """Log the totals."""
-        ran = self.frames - self.skipped
-        mean = f"{1e3 * self.infer_s / ran:.1f} ms" if ran else "-"
-        self.get_logger().info(
-            f"total: {self.frames} frames in, {self.published} keypoint messages out, "
-            f"{self.no_mouse} frames with no mouse found, {self.skipped} skipped; "
-            f"inference mean {mean}")
+        self.get_logger().info(f"total: {self.counts.line('keypoint messages')}")
 
 
 def main(args: list[str] | None = None) -> int:

@@ -177,7 +177,8 @@ class LifterNode(Node):
                   "depth_without_camera_info": str(self.no_roi),
                   "frames_without_mouse": str(self.no_mouse), "skipped": str(self.skipped)}
         return DiagnosticStatus(
-            level=level, name=f"{self.get_name()}: lifter", hardware_id=self.frame_id,
+            level=level, name=f"{self.get_fully_qualified_name()}: lifter",
+            hardware_id=self.frame_id,
             message=f"{s.rate_hz:.1f} Hz, {drops} dropped, latency p50 "
                     f"{s.latency_p50_ms:.1f} ms",
             values=[KeyValue(key=k, value=v) for k, v in values.items()])

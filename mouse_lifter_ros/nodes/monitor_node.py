@@ -3,7 +3,9 @@
 Subscribes to ``image`` and ``camera_info`` (latest-frame QoS), ``keypoints``
 (``Keypoints2D``), ``pose`` (``Pose3D``), ``behavior`` (``Behavior``), ``trigger``
 (``std_msgs/Bool``) and ``trigger_latency`` (``std_msgs/Float64``), all reliable, and
-logs one line per ``report_period``, one per trigger, and a summary when it stops: a
+``/diagnostics`` (each stage of its namespace: frames offered, sent and skipped at the
+source, in and out of the keypoint and depth nodes, poses of the lifter), and logs one
+line per ``report_period``, one per trigger, and a summary when it stops: a
 ``ros2 topic hz`` for machines without ros2cli, and the visible end of ``make demo``.
 The keypoints', poses' and behaviour's latency (receive time minus the source image's
 stamp) is the pipeline's, inference and lifting included; a trigger's is the stimulus
@@ -12,6 +14,7 @@ node's (its clock when it fired, minus the source image's stamp).
 
 from __future__ import annotations
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, Float64
@@ -25,6 +28,7 @@ from mouse_lifter_ros.core.stats import (
     write_json,
 )
 from mouse_lifter_ros.msg import Behavior, Keypoints2D, Pose3D
+from mouse_lifter_ros.nodes._diagnostics import DIAGNOSTICS_QOS, DIAGNOSTICS_TOPIC
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
     RELIABLE_QOS,
@@ -55,6 +59,11 @@ class MonitorNode(Node):
         self.trigger_sub = self.create_subscription(Bool, "trigger", self._on_trigger,
                                                     RELIABLE_QOS)
         self.create_subscription(Float64, "trigger_latency", self._on_latency, RELIABLE_QOS)
+        # Every stage's counts (nodes/_diagnostics.py), the newest of each node in this
+        # namespace: source offered/sent/skipped, keypoint and depth in/out, lifter.
+        self.stages: dict[str, DiagnosticStatus] = {}
+        self.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics,
+                                 DIAGNOSTICS_QOS)
         self.create_timer(p["report_period"], self._report)
         self.summary_file = p["summary_file"]
 
@@ -79,6 +88,15 @@ class MonitorNode(Node):
     def _on_behavior(self, msg: Behavior) -> None:
         self.behaviors.add(stamp_ns(msg.header.stamp), self.get_clock().now().nanoseconds)
         self.labels.add(msg.label)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        prefix = self.get_namespace().rstrip("/") + "/"
+        for status in msg.status:
+            if status.name.startswith(prefix) and status.name.count("/") == prefix.count("/"):
+                self.stages[status.name] = status
+
+    def _stage_lines(self) -> list[str]:
+        return [f"stage {name}: {s.message}" for name, s in sorted(self.stages.items())]
 
     def _on_trigger(self, msg: Bool) -> None:
         self._log_triggers(self.triggers.add_value(msg.data))
@@ -119,6 +137,8 @@ class MonitorNode(Node):
             self.get_logger().info(self._pose_line())
         if self.behaviors.count:
             self.get_logger().info(self._behavior_lines()[0])
+        for line in self._stage_lines():
+            self.get_logger().info(line)
 
     def close(self) -> None:
         """Log the totals."""
@@ -126,14 +146,17 @@ class MonitorNode(Node):
             f"total: {self.image_sub.topic_name}: {self.images.summary().line()}; "
             f"camera_info: {self.infos.count} messages")
         for line in (self._keypoint_line(), self._pose_line(), *self._behavior_lines(),
-                     f"{self.trigger_sub.topic_name}: {self.triggers.line()}"):
+                     f"{self.trigger_sub.topic_name}: {self.triggers.line()}",
+                     *self._stage_lines()):
             self.get_logger().info(f"total: {line}")
         if self.summary_file:
             on = sum(e.value for e in self.triggers.events)
             totals = {"messages": {sub.topic_name: stats.count for sub, stats in (
                 (self.image_sub, self.images), (self.keypoint_sub, self.keypoints),
                 (self.pose_sub, self.poses), (self.behavior_sub, self.behaviors))},
-                "triggers": {"on": on, "off": len(self.triggers.events) - on}}
+                "triggers": {"on": on, "off": len(self.triggers.events) - on},
+                "stages": {name: {kv.key: kv.value for kv in s.values}
+                           for name, s in sorted(self.stages.items())}}
             try:
                 write_json(self.summary_file, totals)
             except OSError as exc:
