@@ -318,7 +318,11 @@ def test_ros2_launch_runs_and_stops_on_sigint(name: str, clip: Any, listener: An
         assert not left, f"node processes left behind: {left}"
         assert took < STOP_WITHIN
     finally:
-        for p in (launch, *tree):
+        # Also the nodes of a launch that failed before its tree was read: none may
+        # outlive the test (they would fail the next run's "left behind" check).
+        strays = [p for p in psutil.process_iter(["cmdline"])
+                  if f"__ns:=/{namespace}" in " ".join(p.info["cmdline"] or ())]
+        for p in (launch, *tree, *strays):
             with contextlib.suppress(psutil.Error):
                 p.kill()
         with contextlib.suppress(Exception):
