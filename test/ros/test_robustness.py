@@ -247,8 +247,9 @@ def test_graph_yaml_lists_what_each_node_subscribes_to(listener: Listener, names
         want = {n.name: sorted(f"/{namespace}/{t}" for t in (
             [*flow, "graph_ready"] if n.source else n.subscribes)) for n in graph.nodes}
         # Every node up (the recorder is not waited for: it may come a little later).
-        listener.wait_for(lambda: subscriptions() == want, 90.0)
-        assert "the graph is up" in run.output("bag_source")
+        listener.wait_for(lambda: "the graph is up" in run.output("bag_source")
+                          and subscriptions() == want, 90.0)
+        assert "the graph is up" in run.output("bag_source"), run.output("bag_source")
         assert subscriptions() == want, {n: run.output(n) for n in run.processes}
 
 
