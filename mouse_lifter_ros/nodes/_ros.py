@@ -166,8 +166,8 @@ def run(factory: Callable[[], Node], args: list[str] | None = None) -> int:
         finally:
             if (close := getattr(node, "close", None)) is not None:
                 close()
+            STOP.finish(int(getattr(node, "exit_code", 0)))  # the teardown is bounded
             node.destroy_node()
-            STOP.ignore_from_now()
         return int(getattr(node, "exit_code", 0))
     finally:
         try_shutdown()

@@ -3,12 +3,18 @@
 The node executables install :data:`STOP` before they import anything heavy (rclpy, the
 models' runtimes take seconds to import on a loaded machine), so that Ctrl-C or a launch
 shutdown arriving while a node is still starting ends it cleanly with exit 0 instead of
-a ``KeyboardInterrupt`` traceback or death by signal. This module imports nothing else.
+a ``KeyboardInterrupt`` traceback or death by signal. This module imports nothing heavy.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
+import threading
+
+#: Seconds a stopped node's teardown (ROS, DDS, the interpreter) may take.
+EXIT_GRACE_S = 3.0
 
 
 class StopRequest:
@@ -35,12 +41,24 @@ class StopRequest:
             signal.signal(sig, self.handler)
 
     @staticmethod
-    def ignore_from_now() -> None:
-        """Ignore SIGINT and SIGTERM: for a process that has stopped and only exits.
-        (At exit Python puts its own handlers back to the default, which would let a
-        late signal of a burst kill the process and turn exit 0 into -2.)"""
+    def finish(code: int, grace_s: float = EXIT_GRACE_S) -> None:
+        """The node has stopped and closed what it holds; what is left is tearing down
+        ROS and the interpreter. Ignore SIGINT and SIGTERM from now on (at exit Python
+        puts its handlers back to the default, and a late signal of a burst would turn
+        exit 0 into death by signal), and should the teardown still run after
+        ``grace_s`` seconds (DDS participants have been seen to hang there, only SIGKILL
+        then ended the node), exit with ``code`` anyway."""
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
+
+        def exit_now() -> None:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            os._exit(code)
+
+        timer = threading.Timer(grace_s, exit_now)
+        timer.daemon = True
+        timer.start()
 
 
 #: The stop request of this process (one per process: signal handlers are).

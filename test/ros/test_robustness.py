@@ -82,6 +82,20 @@ def test_a_burst_of_signals_never_hangs_a_node(listener: Listener, namespace: st
             assert "Traceback" not in run.output("monitor")
 
 
+@pytest.mark.parametrize("code", [0, 3])
+def test_a_teardown_that_hangs_is_cut_short_with_the_nodes_exit_code(code: int) -> None:
+    """After close(), ROS and DDS teardown once hung a node until SIGKILL (Jazzy, under
+    load): it now has EXIT_GRACE_S, then the process exits with the node's code."""
+    script = ("import time\nfrom mouse_lifter_ros.nodes._signals import STOP\n"
+              f"STOP.finish({code}, grace_s=0.5)\nprint('closed', flush=True)\n"
+              "time.sleep(60)  # a teardown that never ends\n")
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == code, result.stderr
+    assert result.stdout == "closed\n" and time.monotonic() - start < 10
+
+
 @pytest.mark.parametrize("delay", [0.2, 1.0])
 def test_a_node_stopped_while_it_starts_exits_0(namespace: str, delay: float) -> None:
     """Ctrl-C right after a launch reaches nodes still importing their runtimes: they end
