@@ -11,8 +11,9 @@ twice through the ``replay`` graph of ``config/graph.yaml`` in real node process
    latency of each ``Pose3D`` is its arrival here minus its source stamp (the moment the
    bag source published the frame), so it covers DDS transport of the image, both
    networks, pairing, the body-model fit and the pose's own transport;
-2. at ``--fast-rate`` times the clip's speed (default 3, 6 and 20), faster than the
-   nodes can take it, as a fast camera would offer frames (``when_busy: skip``): the
+2. at ``--fast-rate`` times the clip's speed (default 3, 6 and 20), looping over the
+   clip for ``--seconds`` of wall time, faster than the nodes can take it, as a fast
+   camera would offer frames (``when_busy: skip``): the
    source's flow control sends a frame only when the keypoint and depth stages have
    given the previous one back and skips the rest (counted), so both stages work on the
    same frames and the throughput should stay at the best the machine can compute.
@@ -47,7 +48,7 @@ from mouse_lifter_ros.runner import GraphRun
 NS = "bench"
 
 
-def _params(path: Path, rate: float, subscribers: int) -> Path:
+def _params(path: Path, rate: float, subscribers: int, loop: bool) -> Path:
     import yaml
 
     from mouse_lifter_ros.runner import package_share
@@ -55,14 +56,16 @@ def _params(path: Path, rate: float, subscribers: int) -> Path:
     doc = yaml.safe_load((package_share() / "config" / "params.yaml").read_text())
     doc["/**/bag_source"]["ros__parameters"].update(
         {"rate": rate, "restamp": True, "wait_for_subscribers": subscribers,
-         "when_busy": "skip"})
+         "when_busy": "skip", "loop": loop})
     path.write_text(yaml.safe_dump(doc))
     return path
 
 
-def replay(clip_bag: Path, arena: Path, rate: float, work: Path) -> tuple[list[tuple[int, int]],
-                                                                          dict[str, str], float]:
-    """Replay at ``rate``; (source stamp ns, arrival ns) per pose, node logs, seconds."""
+def replay(clip_bag: Path, arena: Path, rate: float, work: Path, seconds: float
+           ) -> tuple[list[tuple[int, int]], dict[str, str], float]:
+    """Replay at ``rate`` (1: the clip once; faster: the clip in a loop for ``seconds``
+    of wall time from the first pose, so that every row measures as long a steady
+    state); (source stamp ns, arrival ns) per pose, node logs, seconds."""
     got: list[tuple[int, int]] = []
     context = rclpy.context.Context()
     rclpy.init(context=context)
@@ -81,7 +84,8 @@ def replay(clip_bag: Path, arena: Path, rate: float, work: Path) -> tuple[list[t
     thread = threading.Thread(target=spin, daemon=True)
     thread.start()
     # the bag starts once the keypoint and depth nodes and (last) this script subscribe
-    params = _params(work / f"p{rate:g}.yaml", rate, 3)
+    looped = rate != 1.0
+    params = _params(work / f"p{rate:g}.yaml", rate, 3, looped)
     start = time.monotonic()
     with GraphRun("replay", arguments={"bag": str(clip_bag), "arena": str(arena),
                                        "monitor": "false", "behavior": "false",
@@ -94,7 +98,12 @@ def replay(clip_bag: Path, arena: Path, rate: float, work: Path) -> tuple[list[t
         time.sleep(0.5)
         node.create_subscription(Image, f"/{NS}/camera/image_raw", lambda _: None,
                                  LATEST_FRAME_QOS)
-        run.wait_any(timeout=600)
+        if looped:
+            while not got and time.monotonic() - start < 120:
+                time.sleep(0.05)
+            time.sleep(seconds)
+        else:
+            run.wait_any(timeout=600)
         time.sleep(1.0)  # the last frames' poses
         elapsed = time.monotonic() - start
         run.stop()
@@ -129,14 +138,14 @@ def main() -> int:
                                        for r in ns.fast_rate]
         table: list[tuple[str, int, float, float]] = []
         for label, rate in runs:
-            got, logs, _ = replay(clip.bag, clip.arena, rate, work)
-            sent = int(_total(logs["bag_source"], r"bag ended after (\d+) messages") or 0)
-            frames = clip.frames
+            got, logs, _ = replay(clip.bag, clip.arena, rate, work, ns.seconds)
+            offered = _total(logs["bag_source"], r"flow: (\d+) frames offered")
+            frames = int(offered) if offered.isdigit() else clip.frames
             lat = np.array([(arr - src) / 1e6 for src, arr in got])
             src = np.array([s for s, _ in got], dtype=np.int64)
             span = (src.max() - src.min()) / 1e9 if len(src) > 1 else float("nan")
-            print(f"\n== replay {label}: {len(got)}/{frames} frames gave a Pose3D "
-                  f"({len(got) / frames:.1%}); bag_source sent {sent} messages")
+            print(f"\n== replay {label}: {len(got)}/{frames} frames offered gave a Pose3D "
+                  f"({len(got) / frames:.1%})")
             if len(lat):
                 p50, p90, p99 = np.percentile(lat, [50, 90, 99])
                 rate_out = (len(got) - 1) / span

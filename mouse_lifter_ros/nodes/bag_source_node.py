@@ -7,6 +7,9 @@ recorded timing scaled by ``rate``. The recorded CDR bytes are published as they
 
 from __future__ import annotations
 
+import os
+import threading
+
 from sensor_msgs.msg import CameraInfo, Image
 
 from mouse_lifter_ros.core.bag import (
@@ -24,6 +27,9 @@ from mouse_lifter_ros.nodes._ros import (
     run,
 )
 from mouse_lifter_ros.nodes._source import SourceNode
+
+#: How much lower the replay thread's scheduling priority is than the rest (nice value).
+REPLAY_NICENESS = 5
 
 
 class BagSourceNode(SourceNode):
@@ -51,6 +57,10 @@ class BagSourceNode(SourceNode):
     def produce(self) -> None:
         """Publish each message when it is due (and, with flow control, when the stages
         can take its frame), until the bag ends or the node stops."""
+        # A replay stands in for a camera, whose capture costs this machine nothing: it
+        # yields the CPU to the stages (reading frames that flow control then skips is
+        # work a real camera does not put on the host).
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), REPLAY_NICENESS)
         restamper = Restamper()
         count = 0
         decided: dict[tuple[int, int], bool] = {}  # frame (loop, recorded ns) -> sent
