@@ -8,6 +8,7 @@ a ``KeyboardInterrupt`` traceback or death by signal. This module imports nothin
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import sys
@@ -47,7 +48,8 @@ class StopRequest:
         puts its handlers back to the default, and a late signal of a burst would turn
         exit 0 into death by signal), and should the teardown still run after
         ``grace_s`` seconds (DDS participants have been seen to hang there, only SIGKILL
-        then ended the node), exit with ``code`` anyway."""
+        then ended the node), exit with ``code`` anyway; stuck where even that cannot
+        run, exit with 1 after printing the stack."""
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
 
@@ -59,6 +61,11 @@ class StopRequest:
         timer = threading.Timer(grace_s, exit_now)
         timer.daemon = True
         timer.start()
+        # That timer needs the interpreter; a teardown stuck in C++ while holding it
+        # (a DDS participant's destructor) would hold the timer too. faulthandler's
+        # watchdog is a C thread: 2 s later it prints where every thread is stuck and
+        # exits with 1, before a launch or the graph runner would have to SIGKILL.
+        faulthandler.dump_traceback_later(grace_s + 2.0, exit=True)
 
 
 #: The stop request of this process (one per process: signal handlers are).
