@@ -136,3 +136,13 @@ def test_bad_calibration_file(namespace: str, ros_domain: int, video: Path,
 def test_shipped_calibrations_exist() -> None:
     share = package_share() / "config" / "calibration"
     assert (share / "demo_camera.yaml").is_file()
+
+
+def test_no_camera_calibration_is_no_warning_for_3d(namespace: str, ros_domain: int,
+                                                    video: Path) -> None:
+    """Without calibration_file the depth and lifter nodes still lift (their arena file
+    has the intrinsics): the camera says so, and warns about nothing."""
+    code, out = _run_camera(namespace, {"source": str(video)})
+    assert code == 0, out
+    assert "use the intrinsics of their arena calibration" in out, out
+    assert "WARN" not in out and "3D lifting needs" not in out, out
