@@ -77,6 +77,19 @@ def between(low: float, high: float, *, or_zero: bool = False) -> Check:
     return check
 
 
+def parses(parse: Callable[[Any], object]) -> Check:
+    """Check that ``parse`` accepts the value: None, or the ``ValueError`` it raised."""
+
+    def check(value: Any) -> str | None:
+        try:
+            parse(value)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    return check
+
+
 def one_of(*choices: str) -> Check:
     """Check that a string is one of ``choices``."""
 

@@ -6,8 +6,6 @@ sets them, and the README's parameter table is checked against them by a test.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from mouse_lifter_ros.core.flow import WHEN_BUSY
 from mouse_lifter_ros.core.graph import (
     EXPECT_PUBLISHERS,
@@ -22,6 +20,7 @@ from mouse_lifter_ros.core.params import (
     at_least,
     between,
     one_of,
+    parses,
     rectangle_or_zeros,
 )
 from mouse_lifter_ros.core.recorder import FLUSH_PERIOD_S, MIN_FREE_MB
@@ -30,17 +29,6 @@ from mouse_lifter_ros.core.stimulus_specs import STIMULUS_PARAMS as _STIMULUS_PA
 
 def _non_empty(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
-
-
-def _parses(parse: Callable[[str], object]) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        try:
-            parse(value)
-        except ValueError as exc:
-            return str(exc)
-        return None
-
-    return check
 
 
 def _node_names(value: str) -> str | None:
@@ -52,7 +40,7 @@ def _node_names(value: str) -> str | None:
 _READY = ParamSpec(EXPECT_PUBLISHERS, "", "Start-up: say on graph_ready that this node is "
                    "ready once each of these subscriptions has matched this many publishers "
                    "(space-separated topic:count items); empty = never say so. The launch "
-                   "files fill it in from config/graph.yaml", _parses(parse_topic_counts),
+                   "files fill it in from config/graph.yaml", parses(parse_topic_counts),
                    "space-separated topic:count items, count >= 1; or empty")
 
 #: The wait of a source node before its first frame (both source nodes).
@@ -68,7 +56,7 @@ _SOURCE_WAIT = (
               "one message per frame (space-separated topic:package/msg/Type items); a "
               "frame is in flight until each came back, and the next is sent only while "
               "fewer than max_in_flight are; empty = no flow control. The launch files fill "
-              "it in", _parses(parse_flow_topics),
+              "it in", parses(parse_flow_topics),
               "space-separated topic:package/msg/Type items; or empty"),
     ParamSpec("max_in_flight", 1, "Flow control: frames sent and not yet back from every "
               "stage, at most", between(1, 16), ">= 1 and <= 16"),

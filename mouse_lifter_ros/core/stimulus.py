@@ -58,7 +58,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mouse_lifter_ros.core.errors import InputError, ParameterError
-from mouse_lifter_ros.core.params import ParamSpec, at_least, validate
+from mouse_lifter_ros.core.params import ParamSpec, at_least, parses, validate
 from mouse_lifter_ros.core.stats import StreamStats
 
 _NS_PER_S = 1_000_000_000
@@ -465,13 +465,8 @@ def parse_region(value: Any) -> Region:
     raise ValueError(f"has {len(n)} numbers; must be {REGION_FORMS}")
 
 
-def region_problem(value: Any) -> str | None:
-    """:class:`ParamSpec` check of a ``region`` parameter: None or what is wrong."""
-    try:
-        parse_region(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
+#: :class:`ParamSpec` check of a ``region`` parameter: None or what is wrong.
+region_problem = parses(parse_region)
 
 
 class _Debounce:
