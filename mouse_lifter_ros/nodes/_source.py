@@ -17,6 +17,7 @@ from mouse_lifter_ros.core.flow import FlowGate, WhenBusy
 from mouse_lifter_ros.core.graph import FLOW_TOPICS, WAIT_FOR_NODES, parse_flow_topics
 from mouse_lifter_ros.nodes._diagnostics import publish_stage
 from mouse_lifter_ros.nodes._ready import ReadyNodes
+from mouse_lifter_ros.nodes._ros import stamp_ns
 
 #: Seconds a source waits after its subscribers appeared, for them to match it in turn.
 DISCOVERY_SETTLE_S = 0.3
@@ -81,8 +82,7 @@ class SourceNode(Node):
 
     def _returned(self, msg: Any, output: int) -> None:
         assert self.gate is not None
-        stamp = msg.header.stamp
-        self.gate.returned(int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec), output)
+        self.gate.returned(stamp_ns(msg.header.stamp), output)
 
     def start_source(self, publisher: Publisher, params: Mapping[str, Any],
                      *, wait: bool = True) -> None:
