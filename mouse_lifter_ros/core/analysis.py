@@ -48,12 +48,11 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -61,6 +60,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mouse_lifter_ros.core.errors import MouseLifterError, ParameterError, SourceError
+from mouse_lifter_ros.core.keypoints import DEVICES, P_CUTOFF
 from mouse_lifter_ros.core.locomotion import (
     MIN_BOUT_S,
     MOVE_SPEED_BODY_LENGTHS,
@@ -73,6 +73,7 @@ from mouse_lifter_ros.core.locomotion import (
     locomotion,
     median_filter,
 )
+from mouse_lifter_ros.core.params import is_finite, is_int
 from mouse_lifter_ros.core.record import ANNOTATIONS_FORMATS, AnnotationsFormat
 
 if TYPE_CHECKING:
@@ -86,14 +87,73 @@ U8 = NDArray[np.uint8]
 
 #: Video files analysed (anything else must be a rosbag2 folder).
 VIDEO_SUFFIXES: Final = (".mp4", ".avi")
-DEVICES: Final = ("auto", "cpu", "cuda")
 #: Used for the 2D rest/movement threshold when no body length can be measured, px/s.
 FALLBACK_MOVE_SPEED_PX: Final = 20.0
 
 
 @dataclass(frozen=True)
+class Option:
+    """How one :class:`AnalysisOptions` field is given and checked: the single definition
+    that the command line (``mouse-lifter analyze``), the field's default and
+    :func:`check_options` all use.
+
+    Attributes
+    ----------
+    flag:
+        The command-line flag (``--p-cutoff``); error messages name the option by it.
+    help:
+        One line for ``--help``, with units.
+    valid:
+        Predicate on the value; None: any value of the field's type.
+    allowed:
+        What is allowed, for the error when ``valid`` fails.
+    parse:
+        Converts the command-line text (a value it cannot convert is kept as text, and
+        :func:`check_options` reports it with every other problem).
+    metavar, group:
+        ``--help`` details: the value's placeholder and the heading it is listed under.
+    negated:
+        A boolean given by a flag that turns it off (``--quiet`` for ``progress``).
+    required:
+        The command line requires it (the dataclass still has a default for the API).
+    """
+
+    flag: str
+    help: str
+    valid: Callable[[Any], bool] | None = None
+    allowed: str = ""
+    parse: Callable[[str], object] = str
+    metavar: str | None = None
+    group: str | None = None
+    negated: bool = False
+    required: bool = False
+
+
+def _option(default: Any, flag: str, help: str, **details: Any) -> Any:
+    """A dataclass field whose :class:`Option` is in its metadata under ``"option"``."""
+    return field(default=default, metadata={"option": Option(flag, help, **details)})
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def _boolean(value: object) -> bool:
+    return isinstance(value, bool)
+
+
+def _none_or(valid: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or valid(v)
+
+
+_VIDEO: Final = "labelled video"
+_LOCOMOTION: Final = "locomotion"
+
+
+@dataclass(frozen=True)
 class AnalysisOptions:
-    """What :func:`analyze` does; each field is a ``mouse-lifter analyze`` option.
+    """What :func:`analyze` does; each field is a ``mouse-lifter analyze`` option, and
+    its :class:`Option` (``option_of(field)``) says how it is given and checked.
 
     Attributes
     ----------
@@ -148,29 +208,96 @@ class AnalysisOptions:
         Show tqdm progress bars on stderr.
     """
 
-    out: str | os.PathLike[str] = "analysis"
-    arena: str | os.PathLike[str] | None = None
-    keypoint_model: str | os.PathLike[str] | None = None
-    depth_model: str | os.PathLike[str] | None = None
-    device: str = "auto"
-    threads: int = 0
-    p_cutoff: float = 0.5
-    median_window: int = 0
-    fmt: str = "csv"
-    bodyparts: tuple[str, ...] | None = None
-    dot_size: int | None = None
-    colormap: str | None = None
-    skeleton: bool = True
-    keypoints_only: bool = False
-    trail_points: int = 0
-    output_fps: float | None = None
-    move_speed: float | None = None
-    rest_speed: float | None = None
-    min_bout_s: float = MIN_BOUT_S
-    speed_window_s: float = SPEED_WINDOW_S
-    image_topic: str = "/camera/image_raw"
-    max_frames: int | None = None
-    progress: bool = True
+    out: str | os.PathLike[str] = _option(
+        "analysis", "--out", "output folder (files in it are replaced)", required=True)
+    arena: str | os.PathLike[str] | None = _option(
+        None, "--arena", "arena calibration (mouse-lifter calibrate) of the camera: 3D "
+        "poses, behaviour and locomotion in metres; without it 2D only, pixels",
+        metavar="ARENA.yaml")
+    fmt: str = _option(
+        "csv", "--format", "annotations table: " + " or ".join(ANNOTATIONS_FORMATS),
+        valid=lambda v: v in ANNOTATIONS_FORMATS,
+        allowed=f"one of {', '.join(ANNOTATIONS_FORMATS)}", metavar="FORMAT")
+    p_cutoff: float = _option(
+        P_CUTOFF, "--p-cutoff", "likelihood below which a keypoint is not used (lifter, "
+        "video, plots, 2D locomotion); the files keep every keypoint "
+        f"(default {P_CUTOFF:g})", valid=lambda v: is_finite(v) and 0.0 <= v <= 1.0,
+        allowed="a number from 0 to 1", parse=float)
+    median_window: int = _option(
+        0, "--median-window", "median filter of the keypoint coordinates over this many "
+        "frames: odd, >= 3; 0 or 1: none (default 0)",
+        valid=lambda w: is_int(w) and (w in (0, 1) or (w >= 3 and w % 2 == 1)),
+        allowed="an odd integer >= 3 (frames), or 0 or 1 for no filter", parse=int,
+        metavar="FRAMES")
+    bodyparts: tuple[str, ...] | None = _option(
+        None, "--bodyparts", "body parts drawn (default: all)", parse=_names,
+        metavar="A,B,...", group=_VIDEO)
+    dot_size: int | None = _option(
+        None, "--dot-size", "keypoint dot radius (default: 3 px at 480 p, scaled)",
+        valid=_none_or(lambda v: is_int(v) and 1 <= v <= 100),
+        allowed="an integer from 1 to 100 (px)", parse=int, metavar="PX", group=_VIDEO)
+    colormap: str | None = _option(
+        None, "--colormap", "matplotlib colormap of the keypoint colours, e.g. rainbow, "
+        "viridis (default: the label-video colours); the plots use it too", group=_VIDEO)
+    skeleton: bool = _option(
+        True, "--skeleton", "draw the skeleton (default: on)", valid=_boolean,
+        allowed="true or false", group=_VIDEO)
+    keypoints_only: bool = _option(
+        False, "--keypoints-only", "draw on black instead of the video's frames",
+        valid=_boolean, allowed="true or false", group=_VIDEO)
+    trail_points: int = _option(
+        0, "--trail-points", "frames of fading trail per keypoint (default 0)",
+        valid=lambda v: is_int(v) and v >= 0, allowed="an integer >= 0 (frames)",
+        parse=int, metavar="N", group=_VIDEO)
+    output_fps: float | None = _option(
+        None, "--output-fps", "frame rate of the labelled video; every frame is written "
+        "(default: the movie's)", valid=_none_or(lambda v: is_finite(v) and v > 0),
+        allowed="a frame rate > 0 (Hz), or none for the movie's", parse=float,
+        metavar="HZ", group=_VIDEO)
+    move_speed: float | None = _option(
+        None, "--move-speed", f"moving above this speed: m/s with --arena (default "
+        f"{MOVE_SPEED_M_S:g}), px/s without (default {MOVE_SPEED_BODY_LENGTHS:g} body "
+        "lengths per second, measured)", valid=_none_or(lambda v: is_finite(v) and v > 0),
+        allowed="a speed > 0 (m/s with --arena, px/s without)", parse=float,
+        metavar="SPEED", group=_LOCOMOTION)
+    rest_speed: float | None = _option(
+        None, "--rest-speed", "resting again below this speed, same unit (default: half "
+        "of --move-speed)", valid=_none_or(lambda v: is_finite(v) and v >= 0),
+        allowed="a speed >= 0 (m/s with --arena, px/s without)", parse=float,
+        metavar="SPEED", group=_LOCOMOTION)
+    min_bout_s: float = _option(
+        MIN_BOUT_S, "--min-bout", "shorter rest or movement bouts take the state before "
+        f"them (default {MIN_BOUT_S:g})", valid=lambda v: is_finite(v) and v >= 0,
+        allowed="a duration >= 0 (s)", parse=float, metavar="SECONDS", group=_LOCOMOTION)
+    speed_window_s: float = _option(
+        SPEED_WINDOW_S, "--speed-window", "moving average of the centre of mass before "
+        f"speed and distance (default {SPEED_WINDOW_S:g})",
+        valid=lambda v: is_finite(v) and 0 <= v <= 10, allowed="a duration from 0 to 10 (s)",
+        parse=float, metavar="SECONDS", group=_LOCOMOTION)
+    keypoint_model: str | os.PathLike[str] | None = _option(
+        None, "--model", "2D model YAML (default: the shipped model)",
+        metavar="MODEL.yaml")
+    depth_model: str | os.PathLike[str] | None = _option(
+        None, "--depth-model", "depth model YAML (default: shipped)",
+        metavar="MODEL.yaml")
+    device: str = _option(
+        "auto", "--device", ", ".join(DEVICES[:-1]) + " or " + DEVICES[-1],
+        valid=lambda v: v in DEVICES, allowed=f"one of {', '.join(DEVICES)}")
+    threads: int = _option(
+        0, "--threads", "ONNX Runtime CPU threads per network (0: its default)",
+        valid=lambda v: is_int(v) and 0 <= v <= 64,
+        allowed="an integer from 0 (ONNX Runtime's default) to 64", parse=int, metavar="N")
+    image_topic: str = _option(
+        "/camera/image_raw", "--image-topic", "rosbag2 inputs: the sensor_msgs/Image topic",
+        valid=lambda v: isinstance(v, str) and bool(v.strip()), allowed="a topic name",
+        metavar="TOPIC")
+    max_frames: int | None = _option(
+        None, "--max-frames", "analyse at most this many frames of each movie",
+        valid=_none_or(lambda v: is_int(v) and v >= 1),
+        allowed="an integer >= 1, or none for every frame", parse=int, metavar="N")
+    progress: bool = _option(
+        True, "--quiet", "no progress bars", valid=_boolean, allowed="true or false",
+        negated=True)
 
     def label_style(self) -> LabelStyle:
         """The labelled video's :class:`~.overlay.LabelStyle`."""
@@ -182,11 +309,13 @@ class AnalysisOptions:
                           trail_points=self.trail_points)
 
 
+def option_of(f: Field[Any]) -> Option:
+    """The :class:`Option` of an :class:`AnalysisOptions` field."""
+    return cast(Option, f.metadata["option"])
+
+
 #: The command-line flag of each option, as error messages name them.
-FLAGS: Final = {f.name: "--" + f.name.replace("_", "-") for f in fields(AnalysisOptions)}
-FLAGS.update({"out": "--out", "fmt": "--format", "min_bout_s": "--min-bout",
-              "speed_window_s": "--speed-window", "keypoint_model": "--model",
-              "progress": "--quiet"})
+FLAGS: Final = {f.name: option_of(f).flag for f in fields(AnalysisOptions)}
 
 
 @dataclass(frozen=True)
@@ -199,14 +328,6 @@ class Movie:
 
 
 # ---------------------------------------------------------------------------- checks
-
-
-def _is_int(v: object) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_real(v: object) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))
 
 
 def movies_of(inputs: Sequence[str | os.PathLike[str]], problems: list[str]) -> list[Movie]:
@@ -239,6 +360,26 @@ def movies_of(inputs: Sequence[str | os.PathLike[str]], problems: list[str]) -> 
     return movies
 
 
+def _image_topic_problems(movies: Sequence[Movie], topic: str) -> list[str]:
+    """What is wrong with ``topic`` as the image topic of the rosbag2 ``movies``."""
+    from mouse_lifter_ros.core.bag import bag_topics
+
+    problems = []
+    for m in movies:
+        if m.kind != "rosbag2":
+            continue
+        try:
+            topics = {t.name: t.msgtype for t in bag_topics(m.path)}
+        except SourceError as exc:
+            problems.append(f"VIDEO '{m.path}': {exc}")
+            continue
+        if topics.get(topic) != "sensor_msgs/msg/Image":
+            images = [n for n, t in topics.items() if t == "sensor_msgs/msg/Image"]
+            problems.append(f"{FLAGS['image_topic']} {topic!r}: not an image topic of "
+                            f"'{m.path}'; its image topics: {', '.join(images) or 'none'}")
+    return problems
+
+
 def check_options(inputs: Sequence[str | os.PathLike[str]],
                   options: AnalysisOptions) -> tuple[list[Movie], ArenaCalibration | None,
                                                      ModelSpec]:
@@ -260,6 +401,12 @@ def check_options(inputs: Sequence[str | os.PathLike[str]],
         problems.append(f"{FLAGS[name]} {getattr(o, name)!r}: {allowed}")
 
     movies = movies_of(inputs, problems)
+    fine = {}
+    for f in fields(o):
+        option = option_of(f)
+        fine[f.name] = option.valid is None or option.valid(getattr(o, f.name))
+        if not fine[f.name]:
+            bad(f.name, option.allowed)
     out = Path(o.out)
     if out.exists() and not out.is_dir():
         bad("out", "an output folder (this is a file)")
@@ -276,17 +423,6 @@ def check_options(inputs: Sequence[str | os.PathLike[str]],
         bad("keypoint_model", f"a 2D model YAML: {exc}")
     if o.depth_model is not None and not Path(o.depth_model).is_file():
         bad("depth_model", "a depth model YAML file (it does not exist)")
-    if o.device not in DEVICES:
-        bad("device", f"one of {', '.join(DEVICES)}")
-    if not (_is_int(o.threads) and 0 <= o.threads <= 64):
-        bad("threads", "an integer from 0 (ONNX Runtime's default) to 64")
-    if not (_is_real(o.p_cutoff) and 0.0 <= o.p_cutoff <= 1.0):
-        bad("p_cutoff", "a number from 0 to 1")
-    w = o.median_window
-    if not (_is_int(w) and (w in (0, 1) or (w >= 3 and w % 2 == 1))):
-        bad("median_window", "an odd integer >= 3 (frames), or 0 or 1 for no filter")
-    if o.fmt not in ANNOTATIONS_FORMATS:
-        bad("fmt", f"one of {', '.join(ANNOTATIONS_FORMATS)}")
     if o.bodyparts is not None:
         parts = list(o.bodyparts)
         names = list(spec.output_names) if spec is not None else []
@@ -296,51 +432,17 @@ def check_options(inputs: Sequence[str | os.PathLike[str]],
         elif unknown:
             bad("bodyparts", f"{', '.join(unknown)} not among the model's body parts "
                 f"{', '.join(names)}")
-    if o.dot_size is not None and not (_is_int(o.dot_size) and 1 <= o.dot_size <= 100):
-        bad("dot_size", "an integer from 1 to 100 (px)")
     if o.colormap is not None:
         from mouse_lifter_ros.core.overlay import colormap_names
 
         if o.colormap not in colormap_names():
             bad("colormap", "a matplotlib colormap name, e.g. rainbow, viridis, jet, "
                 "plasma, cool, autumn")
-    for name in ("skeleton", "keypoints_only", "progress"):
-        if not isinstance(getattr(o, name), bool):
-            bad(name, "true or false")
-    if not (_is_int(o.trail_points) and o.trail_points >= 0):
-        bad("trail_points", "an integer >= 0 (frames)")
-    if o.output_fps is not None and not (_is_real(o.output_fps) and o.output_fps > 0):
-        bad("output_fps", "a frame rate > 0 (Hz), or none for the movie's")
-    if o.move_speed is not None and not (_is_real(o.move_speed) and o.move_speed > 0):
-        bad("move_speed", "a speed > 0 (m/s with --arena, px/s without)")
-    if o.rest_speed is not None and not (_is_real(o.rest_speed) and o.rest_speed >= 0):
-        bad("rest_speed", "a speed >= 0 (m/s with --arena, px/s without)")
-    elif (o.rest_speed is not None and _is_real(o.move_speed)
-          and o.move_speed is not None and o.rest_speed > o.move_speed):
+    if (fine["rest_speed"] and fine["move_speed"] and o.rest_speed is not None
+            and o.move_speed is not None and o.rest_speed > o.move_speed):
         bad("rest_speed", f"at most --move-speed ({o.move_speed!r})")
-    if not (_is_real(o.min_bout_s) and o.min_bout_s >= 0):
-        bad("min_bout_s", "a duration >= 0 (s)")
-    if not (_is_real(o.speed_window_s) and 0 <= o.speed_window_s <= 10):
-        bad("speed_window_s", "a duration from 0 to 10 (s)")
-    if not (isinstance(o.image_topic, str) and o.image_topic.strip()):
-        bad("image_topic", "a topic name")
-    elif any(m.kind == "rosbag2" for m in movies):
-        from mouse_lifter_ros.core.bag import bag_topics
-
-        for m in movies:
-            if m.kind != "rosbag2":
-                continue
-            try:
-                topics = {t.name: t.msgtype for t in bag_topics(m.path)}
-            except SourceError as exc:
-                problems.append(f"VIDEO '{m.path}': {exc}")
-                continue
-            if topics.get(o.image_topic) != "sensor_msgs/msg/Image":
-                images = [n for n, t in topics.items() if t == "sensor_msgs/msg/Image"]
-                bad("image_topic", f"not an image topic of '{m.path}'; its image topics: "
-                    f"{', '.join(images) or 'none'}")
-    if o.max_frames is not None and not (_is_int(o.max_frames) and o.max_frames >= 1):
-        bad("max_frames", "an integer >= 1, or none for every frame")
+    if fine["image_topic"]:
+        problems.extend(_image_topic_problems(movies, o.image_topic))
     if problems:
         raise ParameterError("analyze: invalid options:\n  " + "\n  ".join(problems))
     assert spec is not None

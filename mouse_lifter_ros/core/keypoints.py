@@ -42,6 +42,9 @@ MIN_CROP: Final = 24.0
 MODELS_DIR: Final = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL: Final = MODELS_DIR / "keypoints2d" / "default.yaml"
 DEVICES: Final = ("auto", "cpu", "cuda")
+#: Default likelihood (0..1) below which a keypoint is not used: filled in by the lifter,
+#: left out of drawings, plots and 2D locomotion. Files keep every keypoint.
+P_CUTOFF: Final = 0.5
 OUTPUT_KINDS: Final = ("heatmap_offset", "heatmap", "keypoints")
 
 

@@ -9,6 +9,7 @@ listing every problem: which parameter, which value, what is allowed.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,21 @@ class ParamSpec:
         return type(self.default)
 
 
+def is_int(value: object) -> bool:
+    """True for an integer that is not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value: object) -> bool:
+    """True for a real number (NaN and infinities included) that is not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def is_finite(value: object) -> bool:
+    """True for a finite real number that is not a bool."""
+    return is_real(value) and math.isfinite(float(value))  # type: ignore[arg-type]
+
+
 def at_least(low: float, *, strict: bool = False) -> Check:
     """Check for a finite number ``>= low`` (``> low`` when ``strict``)."""
 
@@ -75,6 +91,20 @@ def between(low: float, high: float, *, or_zero: bool = False) -> Check:
                                 f"<= {high:g}")
 
     return check
+
+
+def half_open(low: float, high: float) -> Check:
+    """Check for a number in ``[low, high)``: ``low <= value < high`` (NaN fails)."""
+
+    def check(value: float) -> str | None:
+        return None if low <= value < high else f"must be >= {low:g} and < {high:g}"
+
+    return check
+
+
+def non_empty(value: str) -> str | None:
+    """Check for a string that holds more than whitespace."""
+    return None if value.strip() else "must not be empty"
 
 
 def parses(parse: Callable[[Any], object]) -> Check:

@@ -89,7 +89,6 @@ import errno
 import importlib
 import io
 import math
-import numbers
 import os
 import threading
 from collections.abc import Sequence
@@ -101,6 +100,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mouse_lifter_ros.core.errors import InputError, MouseLifterError, ParameterError
+from mouse_lifter_ros.core.params import is_int, is_real
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -195,9 +195,9 @@ class FrameRecord:
             value = getattr(self, name)
             if value is None and name == "local_frame":
                 continue
-            if not _is_int(value) or value < 0:
+            if not is_int(value) or value < 0:
                 problems.append(f"{name} = {value!r}: must be an integer >= 0")
-        if not (_is_real(self.time_s) and math.isfinite(self.time_s)):
+        if not (is_real(self.time_s) and math.isfinite(self.time_s)):
             problems.append(f"time_s = {self.time_s!r}: must be a finite number of seconds")
         k: int | None = None
         like = _float_array(self, "likelihood", problems)
@@ -227,7 +227,7 @@ class FrameRecord:
         elif "\n" in self.behavior or "\r" in self.behavior:
             problems.append(f"behavior = {self.behavior!r}: must not contain line breaks")
         p = self.behavior_probability
-        if not (_is_real(p) and (math.isnan(p) or 0.0 <= p <= 1.0)):
+        if not (is_real(p) and (math.isnan(p) or 0.0 <= p <= 1.0)):
             problems.append(f"behavior_probability = {p!r}: must be in 0..1, or NaN for none")
         if problems:
             raise InputError(f"frame record {self.frame!r}: invalid:\n  " + "\n  ".join(problems))
@@ -242,14 +242,6 @@ class FrameRecord:
     def num_keypoints(self) -> int:
         """K, the number of keypoints."""
         return int(self.likelihood.shape[0])
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _float_array(record: FrameRecord, name: str, problems: list[str]) -> FloatArray | None:
@@ -393,7 +385,7 @@ class _Recording:
                 problems.append(f"bodyparts: {bad!r} must be non-empty names without line breaks")
             if dupes:
                 problems.append(f"bodyparts: {dupes!r} appear more than once")
-        if not _is_int(checkpoint_every) or checkpoint_every < 0:
+        if not is_int(checkpoint_every) or checkpoint_every < 0:
             problems.append(f"checkpoint_every = {checkpoint_every!r}: must be an integer >= 0 "
                             "(frames between checkpoints; 0: only on close)")
         for flag, value in (("fsync", fsync), ("overwrite", overwrite)):

@@ -51,7 +51,7 @@ def test_demo_verdict_names_the_links_that_carried_too_little(tmp_path: Path) ->
     import numpy as np
     import pandas as pd
 
-    from mouse_lifter_ros.cli import _demo_flow_problems
+    from mouse_lifter_ros.cli.demo import flow_problems
 
     records = tmp_path / "rec"
     records.mkdir()
@@ -62,16 +62,16 @@ def test_demo_verdict_names_the_links_that_carried_too_little(tmp_path: Path) ->
     summary.write_text(json.dumps({"messages": {
         "/demo/camera/image_raw": 100, "/demo/keypoints": 100, "/demo/pose": 0,
         "/demo/behavior": 99}, "triggers": {"on": 0, "off": 0}}))
-    problems = _demo_flow_problems(100, summary, records)
+    problems = flow_problems(100, summary, records)
     assert problems == [
         "pose at the monitor: 0 of 100 frames (at least 95 expected): this link never "
         "carried data",
         "trigger at the monitor: the stimulus never turned on (the clip's mouse rears)"]
     assert ("rows written by the recorder: 100 of 110 frames (at least 105 expected)"
-            in _demo_flow_problems(110, summary, records))
+            in flow_problems(110, summary, records))
     summary.write_text(json.dumps({"messages": {
         "/demo/camera/image_raw": 100, "/demo/keypoints": 100, "/demo/pose": 100,
         "/demo/behavior": 100}, "triggers": {"on": 1, "off": 1}}))
-    assert _demo_flow_problems(100, summary, records) == []
-    assert "cannot be read" in _demo_flow_problems(100, tmp_path / "missing.json",
+    assert flow_problems(100, summary, records) == []
+    assert "cannot be read" in flow_problems(100, tmp_path / "missing.json",
                                                    records)[0]

@@ -1,0 +1,82 @@
+"""Argument types and small helpers the command modules share."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final, TypeAlias
+
+from mouse_lifter_ros.core.errors import MouseLifterError
+
+#: ``--map`` of the openfield-dlc labels (their body part = our keypoint).
+OPENFIELD_MAP: Final = "snout=nose,leftear=left_ear,rightear=right_ear,tailbase=tail_base"
+
+#: What each command module's ``register`` adds its parser to.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+#: The ``--device`` choices of the commands that run the ONNX models.
+DEVICES: Final = ("auto", "cpu", "cuda")
+
+
+def lenient(kind: Callable[[str], object]) -> Callable[[str], object]:
+    """An argparse type converting with ``kind`` and keeping the text when it cannot: the
+    options' own check then lists every bad value in one error instead of argparse
+    stopping at the first."""
+    def parse(text: str) -> object:
+        try:
+            return kind(text)
+        except ValueError:
+            return text
+    return parse
+
+
+def pair(kind: Callable[[str], float], example: str) -> Callable[[str], tuple[float, float]]:
+    """An argparse type reading ``AxB`` as two numbers of ``kind``."""
+    def parse(text: str) -> tuple[float, float]:
+        a, sep, b = text.lower().partition("x")
+        try:
+            if sep:
+                return kind(a), kind(b)
+        except ValueError:
+            pass
+        raise argparse.ArgumentTypeError(f"{text!r}: write it AxB, e.g. {example}")
+    return parse
+
+
+def pixel_corners(text: str) -> list[tuple[float, float]]:
+    """``"x1,y1 x2,y2 x3,y3 x4,y4"`` -> four (x, y) pixels (argparse type)."""
+    try:
+        points = [tuple(float(v) for v in item.split(",")) for item in text.split()]
+    except ValueError:
+        points = []
+    if len(points) != 4 or any(len(p) != 2 for p in points):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: write four pixels 'x1,y1 x2,y2 x3,y3 x4,y4'")
+    return [(p[0], p[1]) for p in points]
+
+
+def name_list(text: str | None) -> list[str] | None:
+    """``a,b,c`` or ``@FILE`` (one name per line) -> the names; None or empty: None."""
+    if not text:
+        return None
+    if text.startswith("@"):
+        return [ln.strip() for ln in Path(text[1:]).read_text().splitlines() if ln.strip()]
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def workers(requested: int | None) -> int:
+    """Worker processes: ``requested``, or one per CPU core."""
+    return requested or os.cpu_count() or 1
+
+
+def optional_path(text: str | None) -> Path | None:
+    """``text`` as a Path; None or empty: None."""
+    return Path(text) if text else None
+
+
+def training_extra(command: str, exc: ImportError) -> MouseLifterError:
+    """The error of a training command run without PyTorch installed."""
+    return MouseLifterError(f"{command} needs the training extra (PyTorch): "
+                            f"pip install 'mouse_lifter_ros[train]' ({exc})")
