@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 from mouse_lifter_ros.core.errors import ParameterError
-from mouse_lifter_ros.core.stimulus import PoseFrame, Rule, Trigger
+from mouse_lifter_ros.core.stimulus.interface import PoseFrame, Rule, Trigger
 
 
 class NoseHeightRule(Rule):

@@ -19,7 +19,7 @@ from mouse_lifter_ros.core.bag import (
     Restamper,
     cdr_stamp_ns,
 )
-from mouse_lifter_ros.core.specs import BAG_SOURCE_PARAMS
+from mouse_lifter_ros.core.node_params import BAG_SOURCE_PARAMS
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
     declare_parameters,

@@ -12,7 +12,7 @@ import numpy as np
 from rclpy.node import Node
 
 from mouse_lifter_ros.core.behavior import BehaviorClassifier, KeypointMapper
-from mouse_lifter_ros.core.specs import BEHAVIOR_PARAMS
+from mouse_lifter_ros.core.node_params import BEHAVIOR_PARAMS
 from mouse_lifter_ros.msg import Behavior, Pose3D
 from mouse_lifter_ros.nodes._ros import (
     PUBLISH_QOS,

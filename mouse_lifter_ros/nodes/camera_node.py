@@ -11,7 +11,7 @@ from __future__ import annotations
 from sensor_msgs.msg import CameraInfo, Image
 
 from mouse_lifter_ros.core.calibration import camera_info_fields, load_calibration, uncalibrated
-from mouse_lifter_ros.core.specs import CAMERA_PARAMS
+from mouse_lifter_ros.core.node_params import CAMERA_PARAMS
 from mouse_lifter_ros.core.video import FramePacer, VideoSource, VideoSourceConfig
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,

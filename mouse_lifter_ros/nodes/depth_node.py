@@ -22,7 +22,7 @@ from mouse_lifter_ros.core.calibration import camera_info_fields
 from mouse_lifter_ros.core.depth import DepthModel
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.images import image_to_grey_or_bgr
-from mouse_lifter_ros.core.specs import DEPTH_PARAMS
+from mouse_lifter_ros.core.node_params import DEPTH_PARAMS
 from mouse_lifter_ros.core.stats import StageCounts
 from mouse_lifter_ros.nodes._diagnostics import publish_stage
 from mouse_lifter_ros.nodes._ros import (

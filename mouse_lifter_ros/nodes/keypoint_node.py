@@ -21,7 +21,7 @@ from sensor_msgs.msg import Image
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.images import image_to_grey_or_bgr
 from mouse_lifter_ros.core.keypoints import KeypointModel
-from mouse_lifter_ros.core.specs import KEYPOINT_PARAMS
+from mouse_lifter_ros.core.node_params import KEYPOINT_PARAMS
 from mouse_lifter_ros.core.stats import StageCounts
 from mouse_lifter_ros.msg import Keypoints2D
 from mouse_lifter_ros.nodes._diagnostics import publish_stage

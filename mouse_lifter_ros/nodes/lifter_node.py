@@ -41,7 +41,7 @@ from mouse_lifter_ros.core.lifter import (
     keypoints_by_name,
     sample_depth,
 )
-from mouse_lifter_ros.core.specs import LIFTER_PARAMS
+from mouse_lifter_ros.core.node_params import LIFTER_PARAMS
 from mouse_lifter_ros.core.stats import StreamStats
 from mouse_lifter_ros.core.synth.body import KEYPOINTS
 from mouse_lifter_ros.msg import Keypoints2D, Pose3D

@@ -19,7 +19,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, Float64
 
-from mouse_lifter_ros.core.specs import MONITOR_PARAMS
+from mouse_lifter_ros.core.node_params import MONITOR_PARAMS
 from mouse_lifter_ros.core.stats import (
     LabelStats,
     StreamStats,

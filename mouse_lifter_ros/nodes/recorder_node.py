@@ -32,9 +32,9 @@ from rclpy.serialization import serialize_message
 from std_msgs.msg import Bool
 
 from mouse_lifter_ros.core.bag import TopicBagWriter
+from mouse_lifter_ros.core.node_params import RECORDER_PARAMS
 from mouse_lifter_ros.core.recorder import Behavior as BehaviorItem
 from mouse_lifter_ros.core.recorder import Keypoints, Pose, Recorder, behavior_of
-from mouse_lifter_ros.core.specs import RECORDER_PARAMS
 from mouse_lifter_ros.msg import Behavior, Keypoints2D, Pose3D
 from mouse_lifter_ros.nodes._ros import declare_parameters, record_qos, run, stamp_ns
 

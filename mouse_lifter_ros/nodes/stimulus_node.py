@@ -15,14 +15,10 @@ import numpy as np
 from rclpy.node import Node
 from std_msgs.msg import Bool, Float64
 
-from mouse_lifter_ros.core.specs import STIMULUS_PARAMS
-from mouse_lifter_ros.core.stimulus import (
-    BehaviorFrame,
-    PoseFrame,
-    StimulusRunner,
-    Trigger,
-    rule_from_params,
-)
+from mouse_lifter_ros.core.node_params import STIMULUS_PARAMS
+from mouse_lifter_ros.core.stimulus.interface import BehaviorFrame, PoseFrame, Trigger
+from mouse_lifter_ros.core.stimulus.loader import rule_from_params
+from mouse_lifter_ros.core.stimulus.runner import StimulusRunner
 from mouse_lifter_ros.msg import Behavior, Pose3D
 from mouse_lifter_ros.nodes._ros import PUBLISH_QOS, RELIABLE_QOS, declare_parameters, run, stamp_ns
 

@@ -45,6 +45,7 @@ from mouse_lifter_ros.core.democlip import (  # noqa: E402
     truth_bouts,
     write_demo_clip,
 )
+from mouse_lifter_ros.core.node_params import STIMULUS_PARAMS  # noqa: E402
 from mouse_lifter_ros.core.params import validate  # noqa: E402
 from mouse_lifter_ros.core.record import (  # noqa: E402
     BEHAVIOR_COLUMN,
@@ -52,8 +53,9 @@ from mouse_lifter_ros.core.record import (  # noqa: E402
     read_annotations,
     read_dlc_csv,
 )
-from mouse_lifter_ros.core.specs import STIMULUS_PARAMS  # noqa: E402
-from mouse_lifter_ros.core.stimulus import BehaviorFrame, replay, rule_from_params  # noqa: E402
+from mouse_lifter_ros.core.stimulus.interface import BehaviorFrame  # noqa: E402
+from mouse_lifter_ros.core.stimulus.loader import rule_from_params  # noqa: E402
+from mouse_lifter_ros.core.stimulus.runner import replay  # noqa: E402
 from mouse_lifter_ros.nodes._ros import (  # noqa: E402
     LATEST_FRAME_QOS,
     RELIABLE_QOS,

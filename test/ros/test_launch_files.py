@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from mouse_lifter_ros.core.graph import load_graphs
-from mouse_lifter_ros.core.specs import NODE_PARAMS
+from mouse_lifter_ros.core.node_params import NODE_PARAMS
 from mouse_lifter_ros.runner import package_prefix, package_share
 
 #: Why the tests that need the real launch stack skip where it is missing.

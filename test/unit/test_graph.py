@@ -24,8 +24,8 @@ from mouse_lifter_ros.core.graph import (
     parse_value,
     ros_arguments,
 )
+from mouse_lifter_ros.core.node_params import NODE_PARAMS
 from mouse_lifter_ros.core.params import validate
-from mouse_lifter_ros.core.specs import NODE_PARAMS
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAPH_YAML = ROOT / "config" / "graph.yaml"

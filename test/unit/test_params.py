@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mouse_lifter_ros.core import specs
+from mouse_lifter_ros.core import node_params
 from mouse_lifter_ros.core.errors import ParameterError
 from mouse_lifter_ros.core.graph import load_nodes
 from mouse_lifter_ros.core.params import (
@@ -175,13 +175,13 @@ def test_params_yaml_sections_are_graph_nodes() -> None:
     assert sections
     assert set(sections) == set(exe), "params.yaml sections vs config/graph.yaml nodes"
     for node in sections:
-        assert exe[node] in specs.NODE_PARAMS, exe[node]
+        assert exe[node] in node_params.NODE_PARAMS, exe[node]
 
 
 @pytest.mark.parametrize("node", sorted(shipped_sections()))
 def test_params_yaml_names_every_parameter_and_no_other(node: str) -> None:
     values = shipped_sections()[node]
-    known = {spec.name for spec in specs.NODE_PARAMS[executables()[node]]}
+    known = {spec.name for spec in node_params.NODE_PARAMS[executables()[node]]}
     assert set(values) - known == set(), f"unknown parameters in params.yaml for {node}"
     assert known - set(values) == set(), f"parameters of {node} missing from params.yaml"
 
@@ -194,7 +194,7 @@ REQUIRED = {"bag": "/data/some_bag", "arena_file": "/rig/arena.yaml"}
 @pytest.mark.parametrize("node", sorted(shipped_sections()))
 def test_params_yaml_values_are_valid(node: str) -> None:
     values = dict(shipped_sections()[node])
-    node_specs = specs.NODE_PARAMS[executables()[node]]
+    node_specs = node_params.NODE_PARAMS[executables()[node]]
     required = [name for name in REQUIRED if name in values]
     if required:
         assert all(values[name] == "" for name in required)
@@ -208,7 +208,7 @@ def test_params_yaml_values_are_valid(node: str) -> None:
 
 
 def test_node_specs_defaults_are_valid_except_the_required() -> None:
-    for exe, node_specs in specs.NODE_PARAMS.items():
+    for exe, node_specs in node_params.NODE_PARAMS.items():
         names = [spec.name for spec in node_specs]
         assert len(names) == len(set(names)), f"{exe}: duplicate parameter names"
         for spec in node_specs:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mouse_lifter_ros.core.graph import load_graphs
-from mouse_lifter_ros.core.specs import NODE_PARAMS
+from mouse_lifter_ros.core.node_params import NODE_PARAMS
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -36,7 +36,8 @@ def test_lab_rule_example_runs(tmp_path: Path) -> None:
     """The README's own-rule example loads as stimulus_node would load it, and fires."""
     import numpy as np
 
-    from mouse_lifter_ros.core.stimulus import PoseFrame, load_rule
+    from mouse_lifter_ros.core.stimulus.interface import PoseFrame
+    from mouse_lifter_ros.core.stimulus.loader import load_rule
     from mouse_lifter_ros.core.synth.body import KEYPOINTS
 
     code = README.split("# my_rules.py", 1)[1].split("```", 1)[0]

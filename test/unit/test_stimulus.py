@@ -1,4 +1,4 @@
-"""Tests of mouse_lifter_ros.core.stimulus: rules, loading a lab's rule, the runner."""
+"""Tests of mouse_lifter_ros.core.stimulus: rules, regions, loading a lab's rule, the runner."""
 
 from __future__ import annotations
 
@@ -12,24 +12,13 @@ import numpy as np
 import pytest
 
 from mouse_lifter_ros.core.errors import InputError, ParameterError
+from mouse_lifter_ros.core.node_params import STIMULUS_PARAMS
 from mouse_lifter_ros.core.params import validate
-from mouse_lifter_ros.core.stimulus import (
-    BehaviorFrame,
-    BehaviorRule,
-    Circle,
-    Polygon,
-    PoseFrame,
-    Rectangle,
-    RegionRule,
-    Rule,
-    StimulusRunner,
-    Trigger,
-    load_rule,
-    parse_region,
-    replay,
-    rule_from_params,
-)
-from mouse_lifter_ros.core.stimulus_specs import STIMULUS_PARAMS
+from mouse_lifter_ros.core.stimulus.builtin_rules import BehaviorRule, RegionRule
+from mouse_lifter_ros.core.stimulus.interface import BehaviorFrame, PoseFrame, Rule, Trigger
+from mouse_lifter_ros.core.stimulus.loader import load_rule, rule_from_params
+from mouse_lifter_ros.core.stimulus.regions import Circle, Polygon, Rectangle, parse_region
+from mouse_lifter_ros.core.stimulus.runner import StimulusRunner, replay
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "mouse_lifter_ros" / "examples" / "nose_height_rule.py"
@@ -245,7 +234,7 @@ def write(path: Path, text: str) -> Path:
 
 
 LAB_MODULE = """
-from mouse_lifter_ros.core.stimulus import Rule, Trigger
+from mouse_lifter_ros.core.stimulus.interface import Rule, Trigger
 
 class Always(Rule):
     def __init__(self, tag="x"):

@@ -19,16 +19,15 @@ from mouse_lifter_ros.core.params import (
     ParamSpec,
     at_least,
     between,
+    half_open,
+    non_empty,
     one_of,
     parses,
     rectangle_or_zeros,
 )
 from mouse_lifter_ros.core.recorder import FLUSH_PERIOD_S, MIN_FREE_MB
-from mouse_lifter_ros.core.stimulus_specs import STIMULUS_PARAMS as _STIMULUS_PARAMS
-
-
-def _non_empty(value: str) -> str | None:
-    return None if value.strip() else "must not be empty"
+from mouse_lifter_ros.core.stimulus.loader import SPEC_FORMS, rule_params_problem, spec_problem
+from mouse_lifter_ros.core.stimulus.regions import region_problem
 
 
 def _node_names(value: str) -> str | None:
@@ -64,7 +63,7 @@ _SOURCE_WAIT = (
 
 CAMERA_PARAMS = (
     ParamSpec("source", "0", "Camera device index (0, 1, ...) or video file path",
-              _non_empty, "device index or existing video file"),
+              non_empty, "device index or existing video file"),
     ParamSpec("fps", 0.0, "Frames per second to deliver; 0 = the device default or the "
               "video file's own rate", between(*FPS_RANGE, or_zero=True),
               f"0, or >= {FPS_RANGE[0]:g} and <= {FPS_RANGE[1]:g}"),
@@ -82,7 +81,7 @@ CAMERA_PARAMS = (
     ParamSpec("calibration_file", "", "Camera calibration YAML (camera_calibration format; "
               "path, file:// or package:// URL); empty = uncalibrated (K all zeros)"),
     ParamSpec("frame_id", "camera_optical_frame", "Frame of the images (REP-103 optical: "
-              "z forward, x right, y down)", _non_empty, "non-empty"),
+              "z forward, x right, y down)", non_empty, "non-empty"),
     ParamSpec("wait_for_subscribers", 0, "Video files: wait until this many nodes subscribe "
               "to image_raw before the first frame", at_least(0), ">= 0"),
     *_SOURCE_WAIT,
@@ -93,10 +92,10 @@ CAMERA_PARAMS = (
 )
 
 BAG_SOURCE_PARAMS = (
-    ParamSpec("bag", "", "rosbag2 folder to replay (sqlite3 or MCAP)", _non_empty,
+    ParamSpec("bag", "", "rosbag2 folder to replay (sqlite3 or MCAP)", non_empty,
               "an existing rosbag2 folder"),
     ParamSpec("image_topic", "/camera/image_raw", "Image topic in the bag "
-              "(sensor_msgs/Image), published as image_raw", _non_empty, "non-empty"),
+              "(sensor_msgs/Image), published as image_raw", non_empty, "non-empty"),
     ParamSpec("camera_info_topic", "/camera/camera_info", "CameraInfo topic in the bag, "
               "published as camera_info; empty = none"),
     ParamSpec("rate", 1.0, "Playback speed factor (2 = twice as fast as recorded)",
@@ -140,32 +139,24 @@ BEHAVIOR_PARAMS = (
     _READY,
 )
 
-def _unit_interval(value: float) -> str | None:
-    return None if 0.0 <= value <= 1.0 else "must be >= 0 and <= 1"
-
-
-def _threads(value: int) -> str | None:
-    return None if 0 <= value <= 64 else "must be >= 0 and <= 64"
-
-
 KEYPOINT_PARAMS = (
     ParamSpec("model", "", "2D keypoint model description (.yaml beside its .onnx files; "
               "path, file:// or package:// URL); empty = the shipped model"),
     ParamSpec("device", "auto", "Where ONNX Runtime runs the networks: auto = CUDA when "
               "available, else the CPU", one_of("auto", "cpu", "cuda"), "auto, cpu or cuda"),
     ParamSpec("p_cutoff", 0.5, "Keypoints whose confidence is below this are published with "
-              "x, y = NaN (their confidence kept)", _unit_interval, ">= 0 and <= 1"),
+              "x, y = NaN (their confidence kept)", between(0.0, 1.0), ">= 0 and <= 1"),
     ParamSpec("crop", [0, 0, 0, 0], "Search only this rectangle [x, y, width, height] of the "
               "image, pixels (the arena); all zeros = the whole image", rectangle_or_zeros,
               "[x, y, width, height], x, y >= 0, width, height > 0, or all zeros", kind=int),
     ParamSpec("threads", 0, "CPU threads of ONNX Runtime per network; 0 = its default "
-              "(one per physical core)", _threads, ">= 0 and <= 64"),
+              "(one per physical core)", between(0, 64), ">= 0 and <= 64"),
     _READY,
 )
 
 _ARENA = ParamSpec("arena_file", "", "Arena calibration YAML (mouse-lifter calibrate; path, "
                    "file:// or package:// URL): intrinsics and the camera's pose over the floor",
-                   _non_empty, "an arena calibration file")
+                   non_empty, "an arena calibration file")
 
 DEPTH_PARAMS = (
     ParamSpec("model", "", "Depth model description (.yaml beside its .onnx; path, file:// "
@@ -179,12 +170,12 @@ DEPTH_PARAMS = (
 LIFTER_PARAMS = (
     _ARENA,
     ParamSpec("frame_id", "arena", "Frame of the poses and markers (REP-103: x, y on the "
-              "floor, z up, metres)", _non_empty, "non-empty"),
+              "floor, z up, metres)", non_empty, "non-empty"),
     ParamSpec("camera_frame", "camera_optical_frame", "Frame of the camera's images (the "
               "source's frame_id): the calibrated frame_id -> camera_frame transform is "
               "broadcast on /tf_static where tf2_ros is installed; empty: none"),
     ParamSpec("p_cutoff", 0.5, "Keypoints below this confidence are filled by the body model "
-              "and published with valid = false", _unit_interval, ">= 0 and <= 1"),
+              "and published with valid = false", between(0.0, 1.0), ">= 0 and <= 1"),
     ParamSpec("body_scale", 0.0, "Size of this animal relative to the body model's adult "
               "(1 = nose to tail base 92 mm); 0 = estimate it from the first frames",
               at_least(0.0), ">= 0"),
@@ -204,9 +195,9 @@ LIFTER_PARAMS = (
 
 RECORDER_PARAMS = (
     ParamSpec("output_dir", "recordings", "Folder the files are written to (created if "
-              "missing)", _non_empty, "non-empty"),
+              "missing)", non_empty, "non-empty"),
     ParamSpec("prefix", "recording", "File name stem: <prefix>.h5 and <prefix>.csv "
-              "(DeepLabCut), <prefix>_annotations.csv or .parquet", _non_empty, "non-empty"),
+              "(DeepLabCut), <prefix>_annotations.csv or .parquet", non_empty, "non-empty"),
     ParamSpec("annotations_format", "csv", "Format of the annotations table",
               one_of("csv", "parquet"), "csv or parquet"),
     ParamSpec("flush_period", FLUSH_PERIOD_S, "Seconds between appends to the .h5 of the "
@@ -229,7 +220,33 @@ RECORDER_PARAMS = (
     _READY,
 )
 
-STIMULUS_PARAMS = (*_STIMULUS_PARAMS, _READY)
+#: The stimulus node passes these to :func:`.stimulus.loader.rule_from_params`, which
+#: picks the rule and the parameters it takes.
+STIMULUS_PARAMS = (
+    ParamSpec("rule", "builtin:behavior", "The rule that fires triggers: a built-in one or "
+              "a lab's own class (module path or .py file)", spec_problem, SPEC_FORMS),
+    ParamSpec("rule_params", "", "A lab's own rule: its keyword arguments as a JSON object, "
+              "e.g. {\"min_height\": 0.05}; empty = none", rule_params_problem,
+              "empty or a JSON object"),
+    ParamSpec("behavior", "rearing", "builtin:behavior: the behaviour class to watch (one of "
+              "the classifier's classes)", non_empty, "non-empty"),
+    ParamSpec("min_probability", 0.6, "builtin:behavior: fires when the class's probability "
+              "is above this", half_open(0.0, 1.0), ">= 0 and < 1"),
+    ParamSpec("min_frames", 3, "Consecutive frames the condition must hold before the "
+              "stimulus turns on (builtin:region: also off)", at_least(1), ">= 1"),
+    ParamSpec("refractory", 0.0, "builtin:behavior: seconds after an off trigger before the "
+              "next on trigger", at_least(0.0), ">= 0"),
+    ParamSpec("keypoint", "spine_center", "builtin:region: the keypoint that enters the region",
+              non_empty, "non-empty"),
+    ParamSpec("region", [0.0, 0.0, 0.1], "builtin:region: arena floor region, metres: "
+              "[cx, cy, r] circle, [x0, y0, x1, y1] rectangle or [x1, y1, x2, y2, x3, y3, ...] "
+              "polygon (arena frame, origin at the centre)", region_problem,
+              "3 (circle), 4 (rectangle) or an even number >= 6 (polygon) of finite numbers",
+              kind=float),
+    ParamSpec("queue_size", 4, "Frames held while the rule is busy; when full, the oldest "
+              "is dropped (counted)", at_least(1), ">= 1"),
+    _READY,
+)
 
 #: Parameters by executable, for documentation and checks.
 NODE_PARAMS = {
