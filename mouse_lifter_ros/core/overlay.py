@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mouse_lifter_ros.core.errors import InputError, ParameterError, SourceError
+from mouse_lifter_ros.core.keypoints import P_CUTOFF
 from mouse_lifter_ros.core.video import VideoSource, VideoSourceConfig
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ def _fade(colour: BGR, image: U8, p: NDArray[Any], alpha: float) -> BGR:
 
 def draw_pose(frame: U8, xy: NDArray[Any], confidence: NDArray[Any] | None = None, *,
               names: Sequence[str], skeleton: Sequence[Sequence[str | int]] = (),
-              p_cutoff: float = 0.5, trails: NDArray[Any] | None = None,
+              p_cutoff: float = P_CUTOFF, trails: NDArray[Any] | None = None,
               colours: Sequence[BGR] | None = None, radius: int | None = None,
               thickness: int | None = None, in_place: bool = False) -> U8:
     """Draw one frame's pose; return the drawn BGR image (H, W, 3) uint8.
@@ -272,7 +273,7 @@ class LabelStyle:
     """
 
     bodyparts: tuple[str, ...] | None = None
-    p_cutoff: float = 0.5
+    p_cutoff: float = P_CUTOFF
     dot_size: int | None = None
     colormap: str | None = None
     skeleton: bool = True
@@ -405,7 +406,7 @@ def _stat(values: list[float], fn: Any) -> float | None:
 
 
 def write_labelled_video(video: str | Path, out: str | Path, model: KeypointModel, *,
-                         p_cutoff: float = 0.5, trail: int = 15,
+                         p_cutoff: float = P_CUTOFF, trail: int = 15,
                          max_frames: int | None = None, dlc_stem: str | Path | None = None,
                          progress: bool = True) -> dict[str, Any]:
     """Run ``model`` over every frame of ``video``; write the labelled copy ``out``.
