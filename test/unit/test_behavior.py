@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from mouse_lifter_ros.core import behavior as B
+from mouse_lifter_ros.core.body import CLASSES
 from mouse_lifter_ros.core.errors import InputError, ParameterError
 from mouse_lifter_ros.core.synth.body import KEYPOINTS
-from mouse_lifter_ros.core.synth.motion import CLASSES
 
 F = {name: i for i, name in enumerate(B.FEATURE_NAMES)}
 K = {name: i for i, name in enumerate(KEYPOINTS)}

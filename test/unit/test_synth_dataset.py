@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mouse_lifter_ros.cli import main
+from mouse_lifter_ros.core.body import BEHAVIORS
 from mouse_lifter_ros.core.errors import InputError, ParameterError
 from mouse_lifter_ros.core.synth.body import KEYPOINTS
 from mouse_lifter_ros.core.synth.dataset import (
@@ -19,7 +20,6 @@ from mouse_lifter_ros.core.synth.dataset import (
     SynthDataset,
     write_dataset,
 )
-from mouse_lifter_ros.core.synth.motion import BEHAVIORS
 
 
 def digest(root: Path) -> dict[str, str]:

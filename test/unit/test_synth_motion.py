@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mouse_lifter_ros.core.body import BEHAVIOR_CLASSES, BEHAVIORS, CLASSES
 from mouse_lifter_ros.core.errors import InputError, ParameterError
 from mouse_lifter_ros.core.synth.body import (
     JOINTS,
@@ -21,9 +22,6 @@ from mouse_lifter_ros.core.synth.body import (
     sample_shape,
 )
 from mouse_lifter_ros.core.synth.motion import (
-    BEHAVIOR_CLASSES,
-    BEHAVIORS,
-    CLASSES,
     Arena,
     Sequence,
     generate_sequence,

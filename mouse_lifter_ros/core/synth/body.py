@@ -30,16 +30,10 @@ from typing import ClassVar, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.core.errors import InputError
 
 FloatArray = NDArray[np.float64]
-
-#: The 14 body-model keypoints, in the order every array in the project uses.
-KEYPOINTS: Final[tuple[str, ...]] = (
-    "nose", "left_ear", "right_ear", "head", "neck", "spine_center", "lumbar_spine",
-    "tail_base", "tail_mid", "tail_tip", "left_forepaw", "right_forepaw", "left_hindpaw",
-    "right_hindpaw",
-)
 
 #: Every skeleton joint: the keypoints plus the inner tail, shoulders, elbows, hips, knees.
 JOINTS: Final[tuple[str, ...]] = (

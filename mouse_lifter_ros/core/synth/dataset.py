@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from mouse_lifter_ros.core.body import BEHAVIOR_CLASSES
 from mouse_lifter_ros.core.errors import InputError, ParameterError
 from mouse_lifter_ros.core.synth.body import (
     KEYPOINTS,
@@ -46,12 +47,7 @@ from mouse_lifter_ros.core.synth.body import (
     forward_kinematics,
     sample_shape,
 )
-from mouse_lifter_ros.core.synth.motion import (
-    BEHAVIOR_CLASSES,
-    Arena,
-    generate_sequence,
-    sample_pose,
-)
+from mouse_lifter_ros.core.synth.motion import Arena, generate_sequence, sample_pose
 from mouse_lifter_ros.core.synth.render import (
     REGION_MOUSE,
     VIEWS,
