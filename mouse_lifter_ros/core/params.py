@@ -9,6 +9,7 @@ listing every problem: which parameter, which value, what is allowed.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,21 @@ class ParamSpec:
     def type(self) -> type:
         """The Python type of the value (``list`` for arrays)."""
         return type(self.default)
+
+
+def is_int(value: object) -> bool:
+    """True for an integer that is not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value: object) -> bool:
+    """True for a real number (NaN and infinities included) that is not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def is_finite(value: object) -> bool:
+    """True for a finite real number that is not a bool."""
+    return is_real(value) and math.isfinite(float(value))  # type: ignore[arg-type]
 
 
 def at_least(low: float, *, strict: bool = False) -> Check:
