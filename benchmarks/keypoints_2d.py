@@ -144,7 +144,7 @@ def split_ours(model: KeypointModel, frames: list[np.ndarray], n: int
         side = max(MIN_CROP, model.spec.crop_scale * det.size)
         crop = cut_crop(frame, det.centre, side, inp.width, grey=inp.channels == 1)
         to_src = crop_matrix(det.centre, side, inp.width)
-        x = kpmod._normalise(crop, inp)
+        x = kpmod.normalise(crop, inp)
         t2 = time.perf_counter()
         outs = model.backend.run(x)
         t3 = time.perf_counter()
@@ -156,7 +156,7 @@ def split_ours(model: KeypointModel, frames: list[np.ndarray], n: int
         t["decode"].append(t4 - t3)
         if model.spec.flip_test:  # the mirrored crop's pass, as __call__ runs it
             t5 = time.perf_counter()
-            outs = model.backend.run(kpmod._normalise(crop[:, ::-1], inp))
+            outs = model.backend.run(kpmod.normalise(crop[:, ::-1], inp))
             t6 = time.perf_counter()
             model._decode(outs)
             t7 = time.perf_counter()

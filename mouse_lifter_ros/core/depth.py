@@ -37,11 +37,11 @@ from mouse_lifter_ros.core.keypoints import (
     InputSpec,
     ModelError,
     OnnxBackend,
-    _check_frame,
-    _input_spec,
-    _normalise,
-    _read_yaml,
+    check_image,
     cut_crop,
+    normalise,
+    parse_input_spec,
+    read_model_yaml,
 )
 
 #: Side of the network's square input crop, pixels.
@@ -84,9 +84,9 @@ def load_depth_spec(path: str | Path | None = None) -> DepthSpec:
         that do not exist.
     """
     p = Path(path) if path is not None else DEFAULT_DEPTH_MODEL
-    d = _read_yaml(p, "depth model")
+    d = read_model_yaml(p, "depth model")
     problems: list[str] = []
-    spec_in = _input_spec(d.get("input"), problems)
+    spec_in = parse_input_spec(d.get("input"), problems)
     out = d.get("output")
     if not isinstance(out, dict):
         problems.append("'output' missing or not a mapping")
@@ -221,7 +221,7 @@ class DepthModel:
                  detection: Detection | None = None) -> DepthMap:
         """The depth map of ``frame`` (H, W) grey or (H, W, 3) BGR uint8 around the
         mouse (found by the detector unless ``detection`` is given)."""
-        frame = _check_frame(frame)
+        frame = check_image(frame)
         fh, fw = frame.shape[:2]
         det = detection if detection is not None else self.detector(frame)
         if not det.found:
@@ -232,7 +232,7 @@ class DepthModel:
         n = spec.input.width
         side = max(MIN_CROP, spec.crop_scale * det.size)
         crop = cut_crop(frame, det.centre, side, n)
-        outs = self.backend.run(_normalise(crop, spec.input))
+        outs = self.backend.run(normalise(crop, spec.input))
         cx, cy = float(det.centre[0]), float(det.centre[1])
         x0, y0 = max(0, math.floor(cx - side / 2)), max(0, math.floor(cy - side / 2))
         x1, y1 = min(fw, math.ceil(cx + side / 2) + 1), min(fh, math.ceil(cy + side / 2) + 1)

@@ -228,7 +228,14 @@ class DetectorSpec:
     threshold: float = 0.3
 
 
-def _read_yaml(path: Path, what: str) -> dict[str, Any]:
+def read_model_yaml(path: Path, what: str) -> dict[str, Any]:
+    """The top-level mapping of a model YAML; ``what`` names the model in errors.
+
+    Raises
+    ------
+    ModelError
+        The file is missing, not YAML, or not a mapping.
+    """
     if not path.is_file():
         raise ModelError(f"{what} {path}: no such file")
     try:
@@ -240,7 +247,9 @@ def _read_yaml(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
-def _input_spec(d: Any, problems: list[str]) -> InputSpec:
+def parse_input_spec(d: Any, problems: list[str]) -> InputSpec:
+    """A model YAML's ``input`` mapping as an :class:`InputSpec`; what is wrong with it
+    goes to ``problems`` (a placeholder spec is returned then)."""
     if not isinstance(d, dict):
         problems.append("input: a mapping with width, height, channels, mean, std needed")
         return InputSpec(1, 1)
@@ -314,9 +323,9 @@ def load_model_spec(path: str | Path | None = None) -> ModelSpec:
     if p.suffix == ".onnx":
         raise ModelError(f"model {p}: give the YAML that describes the ONNX file "
                          "(input size, normalisation, output kind, keypoint names)")
-    d = _read_yaml(p, "model description")
+    d = read_model_yaml(p, "model description")
     problems: list[str] = []
-    inp = _input_spec(d.get("input"), problems)
+    inp = parse_input_spec(d.get("input"), problems)
     out = _output_spec(d.get("output", {}) or {}, problems)
     kps = d.get("keypoints")
     if not (isinstance(kps, list) and kps and all(isinstance(k, str) for k in kps)):
@@ -369,9 +378,9 @@ def load_model_spec(path: str | Path | None = None) -> ModelSpec:
 def load_detector_spec(path: str | Path) -> DetectorSpec:
     """Read a detector's YAML; every problem in one :class:`ModelError`."""
     p = Path(path)
-    d = _read_yaml(p, "detector description")
+    d = read_model_yaml(p, "detector description")
     problems: list[str] = []
-    inp = _input_spec(d.get("input"), problems)
+    inp = parse_input_spec(d.get("input"), problems)
     if (inp.width, inp.height) != DETECTOR_INPUT:
         problems.append(f"input size {inp.width}x{inp.height}: the detector takes "
                         f"{DETECTOR_INPUT[0]}x{DETECTOR_INPUT[1]}")
@@ -522,7 +531,7 @@ def decode_heatmaps(heatmaps: NDArray[np.float32], offsets: NDArray[np.float32] 
 # ---------------------------------------------------------------------------- networks
 
 
-def _normalise(img: NDArray[np.uint8], spec: InputSpec) -> NDArray[np.float32]:
+def normalise(img: NDArray[np.uint8], spec: InputSpec) -> NDArray[np.float32]:
     """uint8 (H, W[, C]) -> float32 (1, C, H, W) or (1, H, W, C) as ``spec`` says."""
     x = img.astype(np.float32)
     if x.ndim == 2:
@@ -535,7 +544,14 @@ def _normalise(img: NDArray[np.uint8], spec: InputSpec) -> NDArray[np.float32]:
     return np.ascontiguousarray(x[None])
 
 
-def _check_frame(frame: Any) -> NDArray[np.uint8]:
+def check_image(frame: Any) -> NDArray[np.uint8]:
+    """``frame`` as uint8 (H, W) grey or (H, W, 3) BGR, (H, W, 1) squeezed to (H, W).
+
+    Raises
+    ------
+    InputError
+        Another dtype or shape, or a side under 8 px.
+    """
     if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or not (
             frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] in (1, 3))):
         what = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame)
@@ -558,8 +574,8 @@ class Detector:
 
     def __call__(self, frame: NDArray[np.uint8]) -> Detection:
         """Detect in ``frame`` (H, W) grey or (H, W, 3) BGR uint8."""
-        small, s = letterbox(_check_frame(frame))
-        centre, box = self.backend.run(_normalise(small, self.spec.input))
+        small, s = letterbox(check_image(frame))
+        centre, box = self.backend.run(normalise(small, self.spec.input))
         c = centre[0, 0]
         iy, ix = np.unravel_index(int(c.argmax()), c.shape)
         conf = float(_sigmoid(c[iy, ix]))
@@ -638,7 +654,7 @@ class KeypointModel:
     def __call__(self, frame: NDArray[np.uint8],
                  roi: tuple[int, int, int, int] | None = None) -> Keypoints:
         """Keypoints of the mouse in ``frame`` (H, W) grey or (H, W, 3) BGR uint8."""
-        frame = _check_frame(frame)
+        frame = check_image(frame)
         ox = oy = 0
         if roi is not None and roi[2] > 0 and roi[3] > 0:
             ox, oy = max(0, int(roi[0])), max(0, int(roi[1]))
@@ -675,12 +691,12 @@ class KeypointModel:
                 crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
             if inp.colour == "rgb":
                 crop = crop[:, :, ::-1]
-        outs = self.backend.run(_normalise(crop, inp))
+        outs = self.backend.run(normalise(crop, inp))
         xy, conf = self._decode(outs)
         if spec.flip_test:
             # mirror the crop, run again, mirror back and swap left/right: the mean of
             # both halves the network's left-right-asymmetric errors
-            xy2, conf2 = self._decode(self.backend.run(_normalise(crop[:, ::-1], inp)))
+            xy2, conf2 = self._decode(self.backend.run(normalise(crop[:, ::-1], inp)))
             flip = spec.flip_index
             xy2 = xy2[flip]
             xy2[:, 0] = inp.width - 1 - xy2[:, 0]
