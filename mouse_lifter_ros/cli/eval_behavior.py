@@ -28,7 +28,7 @@ def register(sub: Subparsers) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from mouse_lifter_ros.core.behavior import evaluate_behavior
+    from mouse_lifter_ros.training.trainbehavior import evaluate_behavior
 
     result = evaluate_behavior(ns.model, seed=ns.seed, sequences=ns.sequences,
                                workers=workers(ns.workers), lifted=ns.lifted, cache=ns.cache,

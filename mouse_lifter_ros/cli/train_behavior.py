@@ -32,7 +32,7 @@ def register(sub: Subparsers) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from mouse_lifter_ros.core.behavior import train_behavior
+    from mouse_lifter_ros.training.trainbehavior import train_behavior
 
     metrics = train_behavior(ns.out, sequences=ns.sequences, seed=ns.seed,
                              eval_sequences=ns.eval_sequences, workers=workers(ns.workers),

@@ -1,8 +1,8 @@
 """Behaviour classification from a short window of 3D poses (pure numpy at run time).
 
-Four classes: locomotion, rearing, grooming, stationary (the coarse classes of the
-synthetic data engine, :data:`~.synth.motion.CLASSES`). :class:`BehaviorClassifier`
-takes one pose per frame (the 14 :data:`~.synth.body.KEYPOINTS` in the arena frame,
+Four classes: locomotion, rearing, grooming, stationary (the coarse behaviour classes
+of the body model, :data:`~.body.CLASSES`). :class:`BehaviorClassifier` takes one pose
+per frame (the 14 :data:`~.body.KEYPOINTS` in the arena frame,
 metres, and their valid flags, as in ``msg/Pose3D.msg``) and returns the label, the
 class names and their probabilities (as in ``msg/Behavior.msg``).
 
@@ -40,7 +40,7 @@ Pipeline, per frame
 4. **Classifier.** Features are standardised (training mean and std, z-scores clipped
    to +-10, non-finite ones set to 0) and fed to a small MLP (two ReLU layers of 64
    units, softmax), trained with Adam on labelled synthetic sequences
-   (:func:`train_behavior`).
+   (:func:`mouse_lifter_ros.training.trainbehavior.train_behavior`).
 5. **Smoothing.** Probabilities are smoothed exponentially in time:
    ``p += (1 - exp(-dt / tau)) * (p_new - p)`` with ``tau`` = :data:`SMOOTH_TAU_S`
    (0.05 s). A step in the classifier's output reaches half height after
@@ -52,7 +52,9 @@ Time: the stream is reset (buffer and smoothing cleared) when a stamp goes back 
 jumps forward by more than ``max_gap_s`` (1 s); a frame with the same stamp as the
 previous one is ignored (the previous result is returned).
 
-Training data and seeds: see :func:`train_behavior` and :func:`evaluate_behavior`.
+Training data and seeds: see :mod:`mouse_lifter_ros.training.trainbehavior`, which fits
+and scores the networks on whole streams (:func:`prepare_stream`, :func:`smooth_stream`:
+the same numbers as :meth:`BehaviorClassifier.update`).
 The model file (:class:`BehaviorModel`) is an ``.npz`` holding both the 3D and the
 2D-only networks; the shipped one is ``mouse_lifter_ros/models/behavior/default.npz``
 (:data:`DEFAULT_MODEL`), described in its ``MODEL_CARD.md``.
@@ -60,28 +62,20 @@ The model file (:class:`BehaviorModel`) is an ``.npz`` holding both the 3D and t
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import itertools
 import json
 import math
-import sys
-import time
 import zipfile
 import zlib
 from collections import abc
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
+from mouse_lifter_ros.core.body import CLASSES, KEYPOINTS
 from mouse_lifter_ros.core.errors import InputError, ParameterError
-
-if TYPE_CHECKING:
-    from mouse_lifter_ros.core.synth.motion import Sequence
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -89,7 +83,7 @@ BoolArray = NDArray[np.bool_]
 #: Version of the model file format and feature pipeline this code reads and writes.
 MODEL_VERSION: Final = 1
 #: Classes, in the order of the probabilities.
-CLASS_NAMES: Final[tuple[str, ...]] = ("locomotion", "rearing", "grooming", "stationary")
+CLASS_NAMES: Final[tuple[str, ...]] = CLASSES
 #: The shipped model.
 DEFAULT_MODEL: Final = Path(__file__).resolve().parents[1] / "models" / "behavior" / "default.npz"
 
@@ -107,20 +101,14 @@ SMOOTH_TAU_S: Final = 0.05
 MAX_ABS_M: Final = 100.0
 #: A stamp this much later than the previous one resets the stream, seconds.
 MAX_GAP_S: Final = 1.0
-#: Frames per second of the synthetic training and evaluation sequences and their odds.
-TRAIN_FPS: Final[tuple[tuple[float, float], ...]] = ((25.0, 0.2), (30.0, 0.6), (60.0, 0.2))
-#: Seconds per synthetic sequence.
-SEQUENCE_S: Final = 15.0
-#: Second entry of the evaluation seed sequences: ``SeedSequence([seed, EVAL_OFFSET + i])``.
-EVAL_OFFSET: Final = 1_000_000
-#: Second entry of the seed sequence of the network initialisation and batches.
-INIT_KEY: Final = 2_000_000
 
-_N_KP = 14
-(_NOSE, _LEAR, _REAR, _HEAD, _NECK, _SPC, _LUM, _TB, _TMID, _TTIP,
- _LF, _RF, _LH, _RH) = range(_N_KP)
+_N_KP = len(KEYPOINTS)
+(_NOSE, _HEAD, _NECK, _SPC, _LUM, _TB, _LF, _RF, _LH, _RH) = (KEYPOINTS.index(name) for name in (
+    "nose", "head", "neck", "spine_center", "lumbar_spine", "tail_base", "left_forepaw",
+    "right_forepaw", "left_hindpaw", "right_hindpaw"))
 _TRUNK = [_NECK, _SPC, _LUM, _TB]
 _SPINE = [_TB, _LUM, _SPC, _NECK, _HEAD, _NOSE]
+
 
 #: Names of the features of :func:`window_features`, in order.
 FEATURE_NAMES: Final[tuple[str, ...]] = (
@@ -247,7 +235,8 @@ def _resample(times: FloatArray, points: FloatArray, query: FloatArray) -> Float
     return np.asarray(points[j0] * (1.0 - w) + points[j1] * w)
 
 
-_GRID_OFFSETS: Final = (np.arange(GRID_POINTS, dtype=np.float64) - (GRID_POINTS - 1)) \
+#: (GRID_POINTS,) instants of the window relative to its newest one, seconds (the last 0).
+GRID_OFFSETS_S: Final = (np.arange(GRID_POINTS, dtype=np.float64) - (GRID_POINTS - 1)) \
     * GRID_STEP_S
 
 
@@ -326,10 +315,11 @@ class Network:
             h = h @ w + b
             if i < len(self.weights) - 1:
                 h = np.maximum(h, 0.0)
-        return _softmax(h)
+        return softmax(h)
 
 
-def _softmax(logits: FloatArray) -> FloatArray:
+def softmax(logits: FloatArray) -> FloatArray:
+    """(N, C) probabilities of (N, C) logits (each row shifted by its max first)."""
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     return np.asarray(e / e.sum(axis=1, keepdims=True))
 
@@ -566,7 +556,7 @@ class BehaviorClassifier:
         self._points[self._count] = filled
         self._count += 1
         n = self._count
-        window = _resample(self._times[:n], self._points[:n], stamp + _GRID_OFFSETS)
+        window = _resample(self._times[:n], self._points[:n], stamp + GRID_OFFSETS_S)
         probs = self._net.probabilities(window_features(window[None], self.dims))[0]
         if self._probs is not None and last is not None and self.smooth_tau_s > 0.0:
             alpha = 1.0 - math.exp(-(stamp - last) / self.smooth_tau_s)
@@ -579,17 +569,17 @@ class BehaviorClassifier:
 
 
 # ---------------------------------------------------------------------------------------
-# Whole streams at once (training and evaluation; the same numbers as update()).
+# Whole streams at once (for training and evaluation: the same numbers as update()).
 
 
 @dataclass(frozen=True)
-class _Stream:
-    """A pose stream prepared for the classifier.
+class Stream:
+    """A pose stream of T frames prepared for the classifier (:func:`prepare_stream`).
 
-    ``used``: frames that entered the window (the others are duplicates or had no
-    usable keypoint); ``reset``: frames at which :meth:`BehaviorClassifier.update`
-    resets (the first frame, a stamp going back or a gap); ``features``: (U, F) of the
-    used frames, for 3D and 2D.
+    ``stamps``: (T,) seconds; ``used``: (T,) frames that entered the window (the others
+    are duplicates or had no usable keypoint); ``reset``: (T,) frames at which
+    :meth:`BehaviorClassifier.update` resets (the first frame, a stamp going back or a
+    gap); ``features``: (U, F) of the used frames, for 3D and 2D (U = ``used.sum()``).
     """
 
     stamps: FloatArray
@@ -598,9 +588,13 @@ class _Stream:
     features: dict[int, FloatArray]
 
 
-def _prepare(stamps: FloatArray, keypoints: FloatArray, valid: BoolArray,
-             max_gap_s: float = MAX_GAP_S) -> _Stream:
-    """What :meth:`BehaviorClassifier.update` computes, for a whole stream at once."""
+def prepare_stream(stamps: FloatArray, keypoints: FloatArray, valid: BoolArray,
+                   max_gap_s: float = MAX_GAP_S) -> Stream:
+    """What :meth:`BehaviorClassifier.update` computes, for a whole stream at once.
+
+    ``stamps`` (T,) seconds, ``keypoints`` (T, 14, 3) arena-frame metres, ``valid``
+    (T, 14); unchecked (:func:`stream_features` checks them).
+    """
     n = len(stamps)
     used = np.zeros(n, dtype=bool)
     reset = np.zeros(n, dtype=bool)
@@ -627,12 +621,12 @@ def _prepare(stamps: FloatArray, keypoints: FloatArray, valid: BoolArray,
     for s in np.unique(seg):
         rows = idx[seg == s]
         times, pts = np.asarray(stamps[rows], dtype=np.float64), filled[rows]
-        window = _resample(times, pts, times[:, None] + _GRID_OFFSETS)
+        window = _resample(times, pts, times[:, None] + GRID_OFFSETS_S)
         for dims in (2, 3):
             feats[dims].append(window_features(window, dims))
     width = len(FEATURE_NAMES)
     features = {d: np.concatenate(f) if f else np.zeros((0, width)) for d, f in feats.items()}
-    return _Stream(stamps=np.asarray(stamps, dtype=np.float64), used=used, reset=reset,
+    return Stream(stamps=np.asarray(stamps, dtype=np.float64), used=used, reset=reset,
                    features=features)
 
 
@@ -654,16 +648,20 @@ def stream_features(stamps: FloatArray, keypoints: FloatArray, valid: BoolArray 
                          f"must be (T,), (T, {_N_KP}, 3) and (T, {_N_KP})")
     if not np.all(np.isfinite(t)):
         raise InputError("stamps must be finite numbers of seconds")
-    stream = _prepare(t, kp, ok, max_gap_s)
+    stream = prepare_stream(t, kp, ok, max_gap_s)
     out = np.full((len(t), len(FEATURE_NAMES)), np.nan)
     out[stream.used] = stream.features[dims]
     return out
 
 
-def _smooth_stream(stream: _Stream, raw: FloatArray,
-                   tau: float) -> tuple[FloatArray, BoolArray]:
+def smooth_stream(stream: Stream, raw: FloatArray,
+                  tau: float) -> tuple[FloatArray, BoolArray]:
     """(T, C) smoothed probabilities of every frame as :meth:`BehaviorClassifier.update`
-    returns them, and (T,) whether there was any (else uniform: label "unknown")."""
+    returns them, and (T,) whether there was any (else uniform: label "unknown").
+
+    ``raw``: (U, C) the network's probabilities of the used frames; ``tau``: the
+    smoothing time constant, seconds (0: none).
+    """
     n, c = len(stream.stamps), raw.shape[1]
     out = np.full((n, c), 1.0 / c)
     known = np.zeros(n, dtype=bool)
@@ -689,429 +687,13 @@ def _smooth_stream(stream: _Stream, raw: FloatArray,
 
 
 # ---------------------------------------------------------------------------------------
-# Synthetic data.
-
-
-@dataclass(frozen=True)
-class _Clip:
-    """One corrupted synthetic sequence: what the classifier is fed, and the truth."""
-
-    stamps: FloatArray  # (T,) of the delivered frames
-    keypoints: FloatArray  # (T, 14, 3)
-    valid: BoolArray  # (T, 14)
-    labels: NDArray[np.intp]  # (T,) class index
-    noise_mm: float
-    drop_rate: float
-    invalid_rate: float
-
-
-def _corrupt(rng: np.random.Generator, seq: Sequence, truth: FloatArray,
-             classes: abc.Sequence[str]) -> _Clip:
-    """Lifter-like noise, occlusions and frame drops (see :func:`train_behavior`)."""
-    from mouse_lifter_ros.core.synth.motion import BEHAVIOR_CLASSES
-
-    n = len(truth)
-    fps = seq.fps
-    sigma = float(rng.uniform(0.001, 0.004))
-    drift = float(rng.uniform(0.0, 0.003))
-    rho = math.exp(-1.0 / (0.3 * fps))  # AR(1) offsets with a 0.3 s correlation time
-    shocks = rng.normal(0.0, drift * math.sqrt(1.0 - rho * rho), (n, _N_KP, 3))
-    offset = np.zeros((n, _N_KP, 3))
-    offset[0] = rng.normal(0.0, drift, (_N_KP, 3))
-    for i in range(1, n):
-        offset[i] = rho * offset[i - 1] + shocks[i]
-    kp = truth + offset + rng.normal(0.0, sigma, truth.shape)
-    # Occlusions: runs (mean 6 frames) of invalid keypoints, positions NaN or off by ~1 cm.
-    start_p = float(rng.uniform(0.0, 0.02))
-    valid = np.ones((n, _N_KP), dtype=bool)
-    starts = np.argwhere(rng.random((n, _N_KP)) < start_p)
-    lengths = rng.geometric(1.0 / 6.0, len(starts))
-    for (i, j), m in zip(starts, lengths, strict=True):
-        valid[i:i + m, j] = False
-    bad = ~valid
-    garbage = kp + rng.normal(0.0, 0.01, kp.shape)
-    kp = np.where(bad[..., None], garbage, kp)
-    kp[bad & (rng.random((n, _N_KP)) < 0.5)] = np.nan
-    # Frame drops.
-    drop_rate = float(rng.uniform(0.0, 0.1))
-    keep = rng.random(n) >= drop_rate
-    keep[0] = True
-    index = {c: i for i, c in enumerate(classes)}
-    labels = np.array([index[BEHAVIOR_CLASSES[x]] for x in seq.labels], dtype=np.intp)
-    return _Clip(stamps=seq.times[keep], keypoints=kp[keep], valid=valid[keep],
-                 labels=labels[keep], noise_mm=1000.0 * sigma, drop_rate=drop_rate,
-                 invalid_rate=float(bad.mean()))
-
-
-def _clip(seed: int, index: int, seconds: float) -> tuple[_Clip, _Stream]:
-    """Sequence ``SeedSequence([seed, index])``: generated, corrupted and prepared."""
-    from mouse_lifter_ros.core.synth.body import sample_shape
-    from mouse_lifter_ros.core.synth.motion import generate_sequence
-
-    motion_ss, noise_ss = np.random.SeedSequence([seed, index]).spawn(2)
-    rng = np.random.default_rng(motion_ss)
-    fps_choices, odds = zip(*TRAIN_FPS, strict=True)
-    fps = float(fps_choices[int(rng.choice(len(fps_choices), p=odds))])
-    shape = sample_shape(rng)
-    seq = generate_sequence(rng, shape, seconds=seconds, fps=fps)
-    truth = np.array([s.keypoints for s in seq.states(shape)])
-    clip = _corrupt(np.random.default_rng(noise_ss), seq, truth, CLASS_NAMES)
-    return clip, _prepare(clip.stamps, clip.keypoints, clip.valid)
-
-
-#: Second entry of the seed sequences of the lifted sequences: ``SeedSequence([seed,
-#: LIFTED_KEY + i])`` for training, ``LIFTED_KEY + EVAL_OFFSET + i`` held out.
-LIFTED_KEY: Final = 3_000_000
-#: Frame rate of the lifted sequences (rendering is the expensive part).
-LIFTED_FPS: Final = 30.0
-
-
-def _lifted_clip(seed: int, index: int, seconds: float,
-                 cache: str | Path | None = None) -> tuple[_Clip, _Stream]:
-    """Sequence ``SeedSequence([seed, index])`` rendered and lifted as the nodes lift it.
-
-    :func:`~.synth.dataset.render_item` draws a top-view sequence (its own mouse, scene,
-    camera and behaviour bouts, 640 x 480 at :data:`LIFTED_FPS`); every frame goes
-    through :class:`~.pipeline.PosePipeline` with the shipped models (2D keypoints,
-    depth, lifter, one thread); the classifier is fed the lifter's positions and valid
-    flags, and a frame without a mouse has no usable keypoint. These carry what the
-    lifter really gets wrong (paws always filled, a rearing head read low), which the
-    corruption of :func:`_clip` does not. ``cache``: a folder where the lifted poses
-    are kept between runs, keyed by seed, index, length and the models' bytes.
-    """
-    import hashlib
-
-    from mouse_lifter_ros.core.arena import arena_from_camera
-    from mouse_lifter_ros.core.pipeline import PosePipeline
-    from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
-    from mouse_lifter_ros.core.synth.motion import BEHAVIOR_CLASSES
-
-    path = None
-    if cache is not None:  # keyed by the models' bytes too: new models, new poses
-        models = Path(__file__).resolve().parent.parent / "models"
-        digest = hashlib.sha256()
-        for name in ("keypoints2d/keypoints.onnx", "keypoints2d/detector.onnx",
-                     "depth/depth.onnx"):
-            digest.update((models / name).read_bytes())
-        path = Path(cache) / f"lifted_s{seed}_i{index}_{seconds:g}s_{digest.hexdigest()[:10]}.npz"
-    if path is not None and path.exists():
-        with np.load(path) as z:
-            stamps, kp, valid, labels = z["stamps"], z["keypoints"], z["valid"], z["labels"]
-    else:
-        config = SynthConfig(count=1, seed=seed, view="top", sequence_s=seconds,
-                             fps=LIFTED_FPS, colour=None)
-        index_of = {c: i for i, c in enumerate(CLASS_NAMES)}
-        pipe: PosePipeline | None = None
-        rows: list[tuple[float, FloatArray, BoolArray, int]] = []
-        for sample, label, t in render_item(config, index).frames:
-            if pipe is None:
-                pipe = PosePipeline(arena_from_camera(sample.camera), threads=1)
-            lifted = pipe(sample.image, float(t)).lifted
-            if lifted is None:
-                pos, ok = np.full((_N_KP, 3), np.nan), np.zeros(_N_KP, dtype=bool)
-            else:
-                pos, ok = lifted.positions, np.asarray(lifted.valid, dtype=bool)
-            rows.append((float(t), pos, ok, index_of[BEHAVIOR_CLASSES[label]]))
-        stamps = np.array([r[0] for r in rows])
-        kp = np.array([r[1] for r in rows])
-        valid = np.array([r[2] for r in rows])
-        labels = np.array([r[3] for r in rows], dtype=np.intp)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, stamps=stamps, keypoints=kp, valid=valid, labels=labels)
-            tmp.replace(path)
-    # The filler ignores invalid keypoints; the lifter's filled positions stay out.
-    clip = _Clip(stamps=stamps, keypoints=kp, valid=valid, labels=labels.astype(np.intp),
-                 noise_mm=math.nan, drop_rate=0.0, invalid_rate=float(1.0 - valid.mean()))
-    return clip, _prepare(clip.stamps, clip.keypoints, clip.valid)
-
-
-def _clips(seed: int, indices: abc.Sequence[int], seconds: float, progress: bool,
-           what: str, workers: int, *, lifted: bool = False,
-           cache: str | Path | None = None) -> list[tuple[_Clip, _Stream]]:
-    """Sequences ``SeedSequence([seed, i])`` for ``i`` in ``indices``, in order:
-    :func:`_clip`, or :func:`_lifted_clip` when ``lifted``.
-
-    ``workers`` > 1 makes them in that many processes (the same results).
-    """
-    out: list[tuple[_Clip, _Stream]] = []
-    start = time.monotonic()
-    make: abc.Callable[[int], tuple[_Clip, _Stream]] = (
-        functools.partial(_lifted_clip, seed, seconds=seconds, cache=cache) if lifted
-        else functools.partial(_clip, seed, seconds=seconds))
-    with contextlib.ExitStack() as stack:
-        if workers > 1 and len(indices) > 1:
-            pool = stack.enter_context(ProcessPoolExecutor(min(workers, len(indices))))
-            results: abc.Iterable[tuple[_Clip, _Stream]] = pool.map(make, indices,
-                                                                    chunksize=2)
-        else:
-            results = map(make, indices)
-        for k, item in enumerate(results):
-            out.append(item)
-            if progress and ((k + 1) % (5 if lifted else 25) == 0 or k + 1 == len(indices)):
-                print(f"[behavior] {what}: {k + 1}/{len(indices)} sequences "
-                      f"({time.monotonic() - start:.0f} s)", file=sys.stderr, flush=True)
-    return out
-
-
-# ---------------------------------------------------------------------------------------
-# Training.
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """MLP training settings (Adam, class-balanced cross-entropy, L2 weight decay)."""
-
-    hidden: tuple[int, ...] = (64, 64)
-    epochs: int = 40
-    batch: int = 512
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-
-
-def _train_network(x: FloatArray, y: NDArray[np.intp], n_classes: int,
-                   rng: np.random.Generator, config: TrainConfig) -> Network:
-    mean = x.mean(axis=0)
-    std = x.std(axis=0)
-    std = np.where(std > 1e-9, std, 1.0)
-    net0 = Network(mean, std, (), ())
-    z = net0.standardise(x)
-    sizes = [x.shape[1], *config.hidden, n_classes]
-    ws = [rng.normal(0.0, math.sqrt(2.0 / a), (a, b)) for a, b in itertools.pairwise(sizes)]
-    bs = [np.zeros(b) for b in sizes[1:]]
-    params = [*ws, *bs]
-    m1 = [np.zeros_like(p) for p in params]
-    m2 = [np.zeros_like(p) for p in params]
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    cw = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1.0)), 0.0)
-    sample_w = cw[y]
-    b1, b2, eps = 0.9, 0.999, 1e-8
-    n = len(y)
-    steps_per_epoch = max(1, math.ceil(n / config.batch))
-    total = config.epochs * steps_per_epoch
-    t = 0
-    layers = len(ws)
-    for _ in range(config.epochs):
-        order = rng.permutation(n)
-        for s in range(steps_per_epoch):
-            rows = order[s * config.batch:(s + 1) * config.batch]
-            xb, yb, wb = z[rows], y[rows], sample_w[rows]
-            acts = [xb]
-            h = xb
-            for i in range(layers):
-                h = h @ ws[i] + bs[i]
-                if i < layers - 1:
-                    h = np.maximum(h, 0.0)
-                acts.append(h)
-            p = _softmax(h)
-            g = p.copy()
-            g[np.arange(len(yb)), yb] -= 1.0
-            g *= (wb / wb.sum())[:, None]
-            gw: list[FloatArray] = [np.zeros(0)] * layers
-            gb: list[FloatArray] = [np.zeros(0)] * layers
-            for i in range(layers - 1, -1, -1):
-                gw[i] = acts[i].T @ g + config.weight_decay * ws[i]
-                gb[i] = g.sum(axis=0)
-                if i > 0:
-                    g = (g @ ws[i].T) * (acts[i] > 0.0)
-            t += 1
-            lr = config.lr * 0.5 * (1.0 + math.cos(math.pi * t / total))  # cosine decay
-            for k, grad in enumerate([*gw, *gb]):
-                m1[k] = b1 * m1[k] + (1.0 - b1) * grad
-                m2[k] = b2 * m2[k] + (1.0 - b2) * grad * grad
-                step = lr * (m1[k] / (1.0 - b1 ** t)) / (np.sqrt(m2[k] / (1.0 - b2 ** t)) + eps)
-                params[k] -= step
-            ws, bs = params[:layers], params[layers:]
-    return Network(mean, std, tuple(w.copy() for w in ws), tuple(b.copy() for b in bs))
-
-
-def _f1(truth: NDArray[np.intp], pred: NDArray[np.intp], names: abc.Sequence[str]) -> dict[
-        str, Any]:
-    per = {}
-    for c, name in enumerate(names):
-        tp = float(np.sum((pred == c) & (truth == c)))
-        fp = float(np.sum((pred == c) & (truth != c)))
-        fn = float(np.sum((pred != c) & (truth == c)))
-        per[name] = 2.0 * tp / (2.0 * tp + fp + fn) if tp + fp + fn > 0 else 1.0
-    return {"f1": {k: round(v, 4) for k, v in per.items()},
-            "macro_f1": round(float(np.mean(list(per.values()))), 4),
-            "accuracy": round(float(np.mean(pred == truth)), 4) if len(truth) else 0.0}
-
-
-def _score(model: BehaviorModel, data: abc.Sequence[tuple[_Clip, _Stream]]) -> dict[str, Any]:
-    """Per-class and macro F1 of the smoothed on-line output over every delivered frame."""
-    names = model.class_names
-    out: dict[str, Any] = {}
-    minutes = sum(float(c.stamps[-1] - c.stamps[0]) for c, _ in data) / 60.0
-
-    def switches(labels: abc.Iterable[NDArray[np.intp]]) -> float:
-        count = sum(int(np.sum(x[1:] != x[:-1])) for x in labels)
-        return round(count / max(minutes, 1e-9), 1)
-
-    for dims in (3, 2):
-        truth, pred = [], []
-        for clip, stream in data:
-            raw = model.networks[dims].probabilities(stream.features[dims])
-            probs, known = _smooth_stream(stream, raw, model.smooth_tau_s)
-            p = np.where(known, probs.argmax(axis=1), -1)  # -1: "unknown"
-            truth.append(clip.labels)
-            pred.append(p)
-        out[f"{dims}d"] = _f1(np.concatenate(truth), np.concatenate(pred), names)
-        out[f"{dims}d"]["switches_per_min"] = switches(pred)
-    out["true_switches_per_min"] = switches(c.labels for c, _ in data)
-    frames = sum(len(c.stamps) for c, _ in data)
-    counts = np.bincount(np.concatenate([c.labels for c, _ in data]), minlength=len(names))
-    out["frames"] = int(frames)
-    out["class_frames"] = {n: int(k) for n, k in zip(names, counts, strict=True)}
-    out["sequences"] = len(data)
-    return out
-
-
-def train_behavior(out_path: str | Path, *, sequences: int = 300, seed: int = 0,
-                   seconds: float = SEQUENCE_S, eval_sequences: int = 100,
-                   config: TrainConfig = TrainConfig(), workers: int = 1,
-                   lifted_sequences: int = 0, eval_lifted: int = 0,
-                   cache: str | Path | None = None,
-                   progress: bool = True) -> dict[str, Any]:
-    """Train the 3D and 2D-only networks on synthetic sequences; write the model file.
-
-    Training data: sequence ``i`` (0 <= i < ``sequences``) is generated from
-    ``SeedSequence([seed, i])`` (spawned into a motion and a noise stream): a random
-    :func:`~.synth.body.sample_shape` mouse, :func:`~.synth.motion.generate_sequence`
-    of ``seconds`` at 25, 30 or 60 fps (odds :data:`TRAIN_FPS`), the fine labels
-    mapped to the classes by :data:`~.synth.motion.BEHAVIOR_CLASSES`. The keypoints are
-    corrupted like a lifter's: white noise of 1-4 mm per axis plus per-keypoint offsets
-    of 0-3 mm drifting with a 0.3 s correlation time (both drawn per sequence),
-    occlusion runs (mean 6 frames; 0-~11 % of keypoints flagged invalid, their
-    positions NaN or ~1 cm off), and 0-10 % of the frames dropped. The MLPs are
-    trained on the features of every used frame with ``config``; the random
-    initialisation and batches come from ``SeedSequence([seed, INIT_KEY])``. Then the
-    model is scored on ``eval_sequences`` held-out sequences (:func:`evaluate_behavior`
-    with the same ``seed``; 0 skips it). ``workers`` processes make the sequences
-    (the results do not depend on it).
-
-    ``lifted_sequences`` more training sequences (``SeedSequence([seed, LIFTED_KEY +
-    i])``) are rendered and lifted by the whole image-to-pose core
-    (:func:`_lifted_clip`), so that the networks also learn the lifter's own errors;
-    ``eval_lifted`` held-out lifted sequences are scored too. ``cache``: a folder
-    keeping the lifted poses between runs (rendering and lifting take about 16 s per
-    sequence on one core).
-
-    Returns the metrics, also stored in the file's ``meta``: ``{"train": scores on the
-    training sequences, "heldout": :func:`evaluate_behavior`'s result, "seconds":
-    {"make_data", "fit", "total", "workers"}}``.
-    """
-    if not 1 <= sequences <= EVAL_OFFSET:
-        raise ParameterError(f"sequences {sequences} must be in 1..{EVAL_OFFSET}")
-    if not 0 <= eval_sequences <= INIT_KEY - EVAL_OFFSET:
-        raise ParameterError(f"eval_sequences {eval_sequences} must be in "
-                             f"0..{INIT_KEY - EVAL_OFFSET}")
-    if not (math.isfinite(seconds) and seconds > 0.0):
-        raise ParameterError(f"seconds {seconds} must be a positive number")
-    start = time.monotonic()
-    if not 0 <= lifted_sequences <= EVAL_OFFSET:
-        raise ParameterError(f"lifted_sequences {lifted_sequences} must be in 0..{EVAL_OFFSET}")
-    data = _clips(seed, range(sequences), seconds, progress, "training data", workers)
-    if lifted_sequences:
-        data += _clips(seed, [LIFTED_KEY + i for i in range(lifted_sequences)], seconds,
-                       progress, "lifted training data", workers, lifted=True, cache=cache)
-    gen_s = time.monotonic() - start
-    y = np.concatenate([c.labels[s.used] for c, s in data])
-    rng = np.random.default_rng(np.random.SeedSequence([seed, INIT_KEY]))
-    networks = {}
-    for dims in (3, 2):
-        x = np.concatenate([s.features[dims] for _, s in data])
-        networks[dims] = _train_network(x, y, len(CLASS_NAMES), rng, config)
-        if progress:
-            print(f"[behavior] trained the {dims}D network on {len(y)} frames "
-                  f"({time.monotonic() - start:.0f} s)", file=sys.stderr, flush=True)
-    meta: dict[str, Any] = {
-        "seed": seed, "sequences": sequences, "seconds_per_sequence": seconds,
-        "fps": [list(f) for f in TRAIN_FPS], "lifted_sequences": lifted_sequences,
-        "lifted_fps": LIFTED_FPS,
-        "corruption": "white noise 1-4 mm per axis + per-keypoint AR(1) offsets 0-3 mm "
-                      "(0.3 s); occlusion runs (mean 6 frames, 0-2 % start per frame and "
-                      "keypoint; NaN or ~1 cm off); 0-10 % of frames dropped",
-        "config": {
-            "hidden": list(config.hidden), "epochs": config.epochs, "batch": config.batch,
-            "lr": config.lr, "weight_decay": config.weight_decay},
-        "seed_scheme": "train: SeedSequence([seed, i]), i < sequences; held-out: "
-                       f"SeedSequence([seed, {EVAL_OFFSET} + i]); network init and batches: "
-                       f"SeedSequence([seed, {INIT_KEY}])",
-    }
-    fit_s = time.monotonic() - start - gen_s
-    model = BehaviorModel(class_names=CLASS_NAMES, networks=networks, meta=meta)
-    metrics: dict[str, Any] = {"train": _score(model, data)}
-    if eval_sequences:
-        eval_start = time.monotonic()
-        metrics["heldout"] = _evaluate(model, seed, eval_sequences, seconds, progress,
-                                       workers, eval_lifted, cache)
-        metrics["heldout"]["seconds"] = round(time.monotonic() - eval_start, 1)
-    metrics["seconds"] = {"make_data": round(gen_s, 1), "fit": round(fit_s, 1),
-                          "total": round(time.monotonic() - start, 1), "workers": workers}
-    meta["metrics"] = metrics
-    BehaviorModel(class_names=CLASS_NAMES, networks=networks, meta=meta).save(out_path)
-    return metrics
-
-
-def _evaluate(model: BehaviorModel, seed: int, sequences: int, seconds: float,
-              progress: bool, workers: int, lifted: int = 0,
-              cache: str | Path | None = None) -> dict[str, Any]:
-    data = _clips(seed, [EVAL_OFFSET + i for i in range(sequences)], seconds, progress,
-                  "held-out data", workers)
-    out = _score(model, data)
-    out["seed"] = seed
-    if lifted:
-        data = _clips(seed, [LIFTED_KEY + EVAL_OFFSET + i for i in range(lifted)], seconds,
-                      progress, "held-out lifted data", workers, lifted=True, cache=cache)
-        out["lifted"] = _score(model, data)
-    return out
-
-
-def evaluate_behavior(model_path: str | Path | None = None, *, seed: int = 0,
-                      sequences: int = 100, seconds: float = SEQUENCE_S, workers: int = 1,
-                      lifted: int = 0, cache: str | Path | None = None,
-                      progress: bool = False) -> dict[str, Any]:
-    """Per-class and macro F1 of the 3D and the 2D-only networks on held-out sequences.
-
-    Sequence ``i`` is made from ``SeedSequence([seed, EVAL_OFFSET + i])`` exactly as the
-    training sequences are (:func:`train_behavior`), so it is never one of the
-    training sequences (``SeedSequence([seed, i])``, ``i < EVAL_OFFSET``), whatever the
-    seeds. Scores are per frame over every delivered frame, of the smoothed on-line
-    output (what :class:`BehaviorClassifier` returns; a frame labelled ``"unknown"``
-    counts as wrong). ``workers`` processes make the sequences (same results).
-
-    ``lifted`` > 0 also scores that many held-out sequences rendered and run through
-    the whole image-to-pose core (:func:`_lifted_clip`, ``SeedSequence([seed,
-    LIFTED_KEY + EVAL_OFFSET + i])``): the classifier fed what the lifter really gives,
-    under ``"lifted"`` (same keys). ``cache`` keeps those poses between runs.
-
-    Returns ``{"3d": {"f1": {class: F1}, "macro_f1", "accuracy", "switches_per_min"},
-    "2d": {...}, "true_switches_per_min", "frames", "class_frames", "sequences",
-    "seed"}``.
-
-    Raises
-    ------
-    InputError
-        The model file cannot be read (:meth:`BehaviorModel.load`).
-    """
-    if not 1 <= sequences <= INIT_KEY - EVAL_OFFSET:
-        raise ParameterError(f"sequences {sequences} must be in 1..{INIT_KEY - EVAL_OFFSET}")
-    if not 0 <= lifted <= INIT_KEY - EVAL_OFFSET:
-        raise ParameterError(f"lifted {lifted} must be in 0..{INIT_KEY - EVAL_OFFSET}")
-    return _evaluate(BehaviorModel.load(model_path), seed, sequences, seconds, progress,
-                     workers, lifted, cache)
-
-
-# ---------------------------------------------------------------------------------------
 # Poses with named keypoints (Pose3D) in the classifier's keypoint order.
 
 
 class KeypointMapper:
     """Reorder named keypoints (a ``Pose3D``'s ``names``) into the classifier's order.
 
-    The classifier takes the 14 :data:`~.synth.body.KEYPOINTS` in that order. A pose
+    The classifier takes the 14 :data:`~.body.KEYPOINTS` in that order. A pose
     may list them in any order and hold others (ignored); a keypoint it lacks is
     passed as invalid (NaN), so the classifier fills it in (module docstring, step 1).
     The index for a list of names is computed once and reused while the names stay
@@ -1119,8 +701,6 @@ class KeypointMapper:
     """
 
     def __init__(self) -> None:
-        from mouse_lifter_ros.core.synth.body import KEYPOINTS
-
         self.keypoints: tuple[str, ...] = KEYPOINTS
         self._names: tuple[str, ...] | None = None
         self._index = np.zeros(_N_KP, dtype=np.intp)

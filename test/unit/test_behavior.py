@@ -1,4 +1,5 @@
-"""Tests of the behaviour classifier (mouse_lifter_ros.core.behavior)."""
+"""Tests of the behaviour classifier (mouse_lifter_ros.core.behavior) and its training
+(mouse_lifter_ros.training.trainbehavior, databehavior)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import numpy as np
 import pytest
 
 from mouse_lifter_ros.core import behavior as B
-from mouse_lifter_ros.core.body import CLASSES
+from mouse_lifter_ros.core.body import CLASSES, KEYPOINTS
 from mouse_lifter_ros.core.errors import InputError, ParameterError
-from mouse_lifter_ros.core.synth.body import KEYPOINTS
+from mouse_lifter_ros.training import databehavior as D
+from mouse_lifter_ros.training import trainbehavior as T
 
 F = {name: i for i, name in enumerate(B.FEATURE_NAMES)}
 K = {name: i for i, name in enumerate(KEYPOINTS)}
@@ -81,7 +83,7 @@ def test_rearing_pose_has_higher_nose_and_less_elongation_than_walking() -> None
 @pytest.mark.parametrize("heading", [0.0, 2.0, -2.7])
 def test_moving_body_gives_its_speed_and_turn_rate(heading: float) -> None:
     v, omega = 0.2, 1.5  # m/s nose first; rad/s
-    offsets = B._GRID_OFFSETS
+    offsets = B.GRID_OFFSETS_S
     direction = np.array([math.cos(heading), math.sin(heading)])
     moving = np.stack([mouse(0.0, heading, tuple(v * t * direction)) for t in offsets])
     f = B.window_features(moving[None])[0]
@@ -156,10 +158,10 @@ def test_online_update_equals_the_whole_stream_computation_with_gaps() -> None:
     feats = B.stream_features(stamps, kp, valid)
     assert np.isnan(feats[[20, 21, 22, 30]]).all() and np.isfinite(feats[[0, 29, 31]]).all()
     model = shipped()
-    stream = B._prepare(stamps, kp, valid)
+    stream = B.prepare_stream(stamps, kp, valid)
     assert set(np.flatnonzero(stream.reset)) == {0, 60, 100}
     raw = model.networks[3].probabilities(stream.features[3])
-    batch, known = B._smooth_stream(stream, raw, model.smooth_tau_s)
+    batch, known = B.smooth_stream(stream, raw, model.smooth_tau_s)
     clf = B.BehaviorClassifier(model)
     online = np.array([clf.update(stamps[i], kp[i], valid[i])[2] for i in range(len(stamps))])
     np.testing.assert_allclose(online, batch, atol=1e-12)
@@ -219,7 +221,7 @@ def test_shipped_model_beats_a_floor_and_2d_on_held_out_sequences() -> None:
     # 3D macro F1 0.95 here, 0.97 over 100; 2D-only 0.88 here, 0.91 over 100. A floor
     # of 0.90 and a margin of 0.04 over 2D fail for a broken or swapped model; with six
     # sequences the 2D figure swung to 0.925, too close to the margin.
-    result = B.evaluate_behavior(seed=0, sequences=10)
+    result = T.evaluate_behavior(seed=0, sequences=10)
     assert result["3d"]["macro_f1"] >= 0.90
     assert result["3d"]["macro_f1"] >= result["2d"]["macro_f1"] + 0.04
     assert set(result["3d"]["f1"]) == set(CLASSES)
@@ -282,12 +284,12 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
 
 
 def test_training_is_deterministic_given_the_seed(tmp_path: Path) -> None:
-    config = B.TrainConfig(hidden=(8,), epochs=2, batch=256)
+    config = T.TrainConfig(hidden=(8,), epochs=2, batch=256)
     kwargs = {"sequences": 2, "seconds": 3.0, "eval_sequences": 1, "config": config,
               "progress": False}
-    m1 = B.train_behavior(tmp_path / "a.npz", seed=5, **kwargs)
-    m2 = B.train_behavior(tmp_path / "b.npz", seed=5, **kwargs)
-    m3 = B.train_behavior(tmp_path / "c.npz", seed=6, **kwargs)
+    m1 = T.train_behavior(tmp_path / "a.npz", seed=5, **kwargs)
+    m2 = T.train_behavior(tmp_path / "b.npz", seed=5, **kwargs)
+    m3 = T.train_behavior(tmp_path / "c.npz", seed=6, **kwargs)
     assert m1["heldout"]["3d"] == m2["heldout"]["3d"]
     a, b, c = (B.BehaviorModel.load(tmp_path / f"{n}.npz") for n in "abc")
     for dims in (2, 3):
@@ -303,8 +305,8 @@ def test_lifted_sequences_run_the_whole_core_and_are_cached(tmp_path: Path) -> N
     # One second rendered and lifted by the real models: the classifier's input is the
     # lifter's (paws filled by the body model, so flagged invalid), the labels the
     # engine's, and the cache gives back the same poses without rendering again.
-    clip, stream = B._lifted_clip(0, B.LIFTED_KEY, 1.0, cache=tmp_path)
-    frames = round(B.LIFTED_FPS)
+    clip, stream = D.lifted_clip(0, T.LIFTED_KEY, 1.0, cache=tmp_path)
+    frames = round(D.LIFTED_FPS)
     assert clip.keypoints.shape == (frames, len(KEYPOINTS), 3)
     assert clip.valid.shape == (frames, len(KEYPOINTS))
     assert set(np.unique(clip.labels)) <= set(range(len(B.CLASS_NAMES)))
@@ -318,7 +320,7 @@ def test_lifted_sequences_run_the_whole_core_and_are_cached(tmp_path: Path) -> N
         arrays = {k: z[k] for k in z.files}
     np.testing.assert_array_equal(arrays["keypoints"], clip.keypoints)
     np.savez(cached, **{**arrays, "labels": (arrays["labels"] + 1) % len(B.CLASS_NAMES)})
-    again, _ = B._lifted_clip(0, B.LIFTED_KEY, 1.0, cache=tmp_path)  # read, not rendered
+    again, _ = D.lifted_clip(0, T.LIFTED_KEY, 1.0, cache=tmp_path)  # read, not rendered
     np.testing.assert_array_equal(again.labels, (clip.labels + 1) % len(B.CLASS_NAMES))
 
 
