@@ -70,54 +70,35 @@ def _import_module(module_name: str, spec: str) -> Any:
 
 
 
-def load_rule(spec: str, params: Mapping[str, Any] | None = None) -> Rule:
-    """Create the rule that ``spec`` names, with keyword arguments ``params``.
+def _lab_class(spec: str) -> Any:
+    """The class that a well-formed, non-built-in ``spec`` names, imported and checked
+    (:func:`load_rule`'s errors), before anything of it is called."""
+    module_name, _, attr = spec.rpartition(":")
+    module = (_import_file(Path(module_name).expanduser().resolve(), spec)
+              if _is_file_spec(module_name) else _import_module(module_name, spec))
+    factory = module
+    for part in attr.split("."):
+        if not hasattr(factory, part):
+            defined = sorted(n for n, v in vars(module).items()
+                             if inspect.isclass(v) and v.__module__ == module.__name__)
+            raise ParameterError(f"rule {spec!r}: {module_name} has no {attr} (classes "
+                                 f"it defines: {', '.join(defined) or 'none'})")
+        factory = getattr(factory, part)
+    # Checked before anything is called: a spec naming a function (os:system) must
+    # never run it with the lab's parameters.
+    if not inspect.isclass(factory):
+        raise ParameterError(f"rule {spec!r}: {attr} is a {type(factory).__name__}, "
+                             "not a class; name a class implementing the Rule interface "
+                             "(subclass mouse_lifter_ros.core.stimulus.interface.Rule)")
+    if problem := interface_problem(factory):
+        raise ParameterError(f"rule {spec!r}: {attr} does not implement the Rule "
+                             f"interface: {problem}")
+    return factory
 
-    Parameters
-    ----------
-    spec:
-        ``"builtin:behavior"`` (:class:`BehaviorRule`), ``"builtin:region"``
-        (:class:`RegionRule`), ``"package.module:ClassName"`` (an importable module) or
-        ``"/path/to/file.py:ClassName"`` (a lab's file, imported as it is).
-    params:
-        Keyword arguments of the class's constructor.
 
-    Raises
-    ------
-    ParameterError
-        Naming ``spec``: a malformed spec, a module or file that cannot be imported
-        (with the import's own error), a missing class, a class that does not implement
-        :class:`Rule` (which methods it lacks), or constructor arguments it rejects.
-    """
-    kwargs = dict(params or {})
-    problem = spec_problem(spec)
-    if problem:
-        raise ParameterError(f"rule {spec!r}: {problem}")
-    if spec in BUILTIN_RULES:
-        factory: Any = BUILTIN_RULES[spec]
-        label = factory.__name__
-    else:
-        module_name, _, attr = spec.rpartition(":")
-        module = (_import_file(Path(module_name).expanduser().resolve(), spec)
-                  if _is_file_spec(module_name) else _import_module(module_name, spec))
-        factory = module
-        for part in attr.split("."):
-            if not hasattr(factory, part):
-                defined = sorted(n for n, v in vars(module).items()
-                                 if inspect.isclass(v) and v.__module__ == module.__name__)
-                raise ParameterError(f"rule {spec!r}: {module_name} has no {attr} (classes "
-                                     f"it defines: {', '.join(defined) or 'none'})")
-            factory = getattr(factory, part)
-        label = attr
-        # Checked before anything is called: a spec naming a function (os:system) must
-        # never run it with the lab's parameters.
-        if not inspect.isclass(factory):
-            raise ParameterError(f"rule {spec!r}: {attr} is a {type(factory).__name__}, "
-                                 "not a class; name a class implementing the Rule interface "
-                                 "(subclass mouse_lifter_ros.core.stimulus.interface.Rule)")
-        if problem := interface_problem(factory):
-            raise ParameterError(f"rule {spec!r}: {attr} does not implement the Rule "
-                                 f"interface: {problem}")
+def _check_arguments(spec: str, factory: Any, label: str, kwargs: Mapping[str, Any]) -> None:
+    """:class:`ParameterError` when ``factory``'s signature (if it has one) cannot take
+    ``kwargs``."""
     try:
         signature: inspect.Signature | None = inspect.signature(factory)
     except (TypeError, ValueError):  # no signature to check: let the call decide
@@ -129,6 +110,40 @@ def load_rule(spec: str, params: Mapping[str, Any] | None = None) -> Rule:
             raise ParameterError(f"rule {spec!r}: {label} cannot take the parameters "
                                  f"{sorted(kwargs)}: {exc} (it is {label}{signature})"
                                  ) from exc
+
+
+def load_rule(spec: str, params: Mapping[str, Any] | None = None) -> Rule:
+    """Create the rule that ``spec`` names, with keyword arguments ``params``.
+
+    Parameters
+    ----------
+    spec:
+        ``"builtin:behavior"`` (:class:`~.builtin_rules.BehaviorRule`),
+        ``"builtin:region"`` (:class:`~.builtin_rules.RegionRule`),
+        ``"package.module:ClassName"`` (an importable module) or
+        ``"/path/to/file.py:ClassName"`` (a lab's file, imported as it is).
+    params:
+        Keyword arguments of the class's constructor.
+
+    Raises
+    ------
+    ParameterError
+        Naming ``spec``: a malformed spec, a module or file that cannot be imported
+        (with the import's own error), a missing class, a class that does not implement
+        :class:`~.interface.Rule` (which methods it lacks), or constructor arguments it
+        rejects.
+    """
+    kwargs = dict(params or {})
+    problem = spec_problem(spec)
+    if problem:
+        raise ParameterError(f"rule {spec!r}: {problem}")
+    if spec in BUILTIN_RULES:
+        factory: Any = BUILTIN_RULES[spec]
+        label = factory.__name__
+    else:
+        factory = _lab_class(spec)
+        label = spec.rpartition(":")[2]
+    _check_arguments(spec, factory, label, kwargs)
     try:
         rule = factory(**kwargs)
     except ParameterError as exc:
