@@ -83,7 +83,7 @@ def baseline_yaml() -> Path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from resnet50_onnx import build_resnet50_keypoints
 
-    from mouse_lifter_ros.core.synth.body import KEYPOINTS
+    from mouse_lifter_ros.core.body import KEYPOINTS
 
     CACHE.mkdir(parents=True, exist_ok=True)
     onnx_path = CACHE / f"resnet50_dlc_{WIDTH}x{HEIGHT}.onnx"

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.core.record import read_annotations, read_dlc_csv, read_dlc_h5
 from mouse_lifter_ros.core.recorder import Behavior, Keypoints, Pose, Recorder
-from mouse_lifter_ros.core.synth.body import KEYPOINTS
 
 K = len(KEYPOINTS)
 LABELS = ("locomotion", "rearing", "grooming", "stationary")

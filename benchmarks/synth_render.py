@@ -24,13 +24,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mouse_lifter_ros.core.synth.body import (
-    BodyState,
-    MouseShape,
-    Pose,
-    forward_kinematics,
-    sample_shape,
-)
+from mouse_lifter_ros.core.body import BodyState, MouseShape, Pose, forward_kinematics
+from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.render import (
     mouse_window,
     render,

@@ -14,8 +14,8 @@ import json
 
 import numpy as np
 
+from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.core.keypoints import KeypointModel
-from mouse_lifter_ros.core.synth.body import KEYPOINTS
 from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
 
 

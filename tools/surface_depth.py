@@ -16,8 +16,9 @@ import argparse
 
 import numpy as np
 
+from mouse_lifter_ros.core.body import KEYPOINTS, forward_kinematics
 from mouse_lifter_ros.core.lifter import SURFACE_DEPTH, sample_depth
-from mouse_lifter_ros.core.synth.body import KEYPOINTS, forward_kinematics, sample_shape
+from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.motion import Arena, sample_pose
 from mouse_lifter_ros.core.synth.render import render, sample_camera, sample_scene
 

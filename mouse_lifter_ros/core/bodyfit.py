@@ -2,12 +2,12 @@
 
 Three pieces:
 
-- :func:`fk_batch`: the forward kinematics of :mod:`.synth.body` for a batch of pose
+- :func:`fk_batch`: the forward kinematics of :mod:`.body` for a batch of pose
   vectors at once (numpy, vectorised over the batch), the inner loop of the fit;
 - :class:`BodyFitter`: a projected Levenberg-Marquardt fit of the (43,) pose vector
-  (:meth:`~.synth.body.Pose.to_vector`) to an :class:`Observation` (pixels, confidences
+  (:meth:`~.body.Pose.to_vector`) to an :class:`Observation` (pixels, confidences
   and camera-z depth readings at the 14 keypoints), regularised by the pose prior
-  (:func:`~.synth.motion.pose_prior`) and, when tracking, by the previous frame's pose;
+  (:func:`~.body.pose_prior`) and, when tracking, by the previous frame's pose;
 - :func:`estimate_scale`, :func:`estimate_tail_length`: the body size and tail length
   of an animal from its observed 3D keypoints.
 
@@ -26,20 +26,39 @@ from typing import Any, Final, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from mouse_lifter_ros.core.errors import InputError, ParameterError
-from mouse_lifter_ros.core.synth import body
-from mouse_lifter_ros.core.synth.body import (
+from mouse_lifter_ros.core.body import (
+    EAR_OFFSET,
+    FORELIMB,
+    HINDLIMB,
+    HIP_OFFSET,
     JOINTS,
     KEYPOINT_JOINTS,
     KEYPOINTS,
+    LIMB_POLE_LIFT,
+    LIMBS,
+    POSE_HEAD_ROLL,
+    POSE_HEADING,
+    POSE_PAWS,
+    POSE_SPINE_PITCH,
+    POSE_SPINE_YAW,
+    POSE_TAIL_PITCH,
+    POSE_TAIL_YAW,
+    POSE_X,
+    POSE_Y,
+    POSE_Z,
+    SHOULDER_OFFSET,
+    SPINE,
     TAIL,
     TAIL_SEGMENTS,
     FloatArray,
     J,
     MouseShape,
     Pose,
+    PosePrior,
+    pose_prior,
+    tail_radius,
 )
-from mouse_lifter_ros.core.synth.motion import PosePrior, pose_prior
+from mouse_lifter_ros.core.errors import InputError, ParameterError
 
 __all__ = [
     "DEFAULT_TEMPORAL_SIGMA",
@@ -75,9 +94,9 @@ class Projector(Protocol):
 # ---------------------------------------------------------------------------------------
 # Batched forward kinematics.
 
-_SPINE_IDX: Final = tuple(J[n] for n in body.SPINE)
+_SPINE_IDX: Final = tuple(J[n] for n in SPINE)
 _TAIL_IDX: Final = tuple(J[n] for n in TAIL)
-_LIMB_IDX: Final = tuple(tuple(J[n] for n in limb) for limb in body.LIMBS)
+_LIMB_IDX: Final = tuple(tuple(J[n] for n in limb) for limb in LIMBS)
 _SIDES: Final = np.array([1.0, -1.0, 1.0, -1.0])  # left fore, right fore, left hind, right hind
 
 
@@ -89,11 +108,11 @@ def fk_batch(shape: MouseShape, vectors: FloatArray) -> FloatArray:
     shape:
         The body's shape (lengths in metres).
     vectors:
-        (B, 43) pose vectors (:meth:`~.synth.body.Pose.to_vector` layout), or (43,).
+        (B, 43) pose vectors (:meth:`~.body.Pose.to_vector` layout), or (43,).
 
     Returns
     -------
-    (B, 28, 3) positions of :data:`~.synth.body.JOINTS` in the arena frame, metres
+    (B, 28, 3) positions of :data:`~.body.JOINTS` in the arena frame, metres
     ((28, 3) for a single vector): row ``b`` equals
     ``forward_kinematics(shape, Pose.from_vector(vectors[b])).joints`` to rounding.
     Vectorised over the batch: the loops run over the 5 spine segments and the 8 tail
@@ -110,40 +129,41 @@ def fk_batch(shape: MouseShape, vectors: FloatArray) -> FloatArray:
     s, g, hs = shape.scale, shape.girth, shape.head_size
     lengths = shape.spine_lengths
     joints = np.empty((n, len(JOINTS), 3))
-    heading = v[:, 3]
+    heading = v[:, POSE_HEADING]
 
     # Spine: absolute yaw and pitch are cumulative sums of the relative bends.
-    yaw = heading[:, None] + np.cumsum(v[:, 9:14], axis=1)  # (B, 5)
-    pitch = np.cumsum(v[:, 4:9], axis=1)
+    yaw = heading[:, None] + np.cumsum(v[:, POSE_SPINE_YAW], axis=1)  # (B, 5)
+    pitch = np.cumsum(v[:, POSE_SPINE_PITCH], axis=1)
     cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
     fwd = np.stack([cy * cp, sy * cp, sp], axis=2)  # (B, 5, 3) frame column 0
     left = np.stack([-sy, cy, np.zeros_like(cy)], axis=2)  # column 1 (no roll)
     up = np.stack([-cy * sp, -sy * sp, cp], axis=2)  # column 2 (no roll)
     steps = fwd * lengths[None, :, None]
-    pos = v[:, 0:3]
+    pos = v[:, POSE_X:POSE_Z + 1]
     joints[:, _SPINE_IDX[0]] = pos
     joints[:, list(_SPINE_IDX[1:])] = pos[:, None, :] + np.cumsum(steps, axis=1)
 
     # Ears: the head frame carries the roll.
-    roll = v[:, 14:15]
+    roll = v[:, POSE_HEAD_ROLL:POSE_HEAD_ROLL + 1]
     cr, sr = np.cos(roll), np.sin(roll)
     left4 = cr * left[:, 4] + sr * up[:, 4]
     up4 = cr * up[:, 4] - sr * left[:, 4]
     head = joints[:, J["head"]]
-    ear = body._EAR_OFFSET * np.array([s * hs, s * hs, s])
+    ear = EAR_OFFSET * np.array([s * hs, s * hs, s])
     base = head + ear[0] * fwd[:, 4] + ear[2] * up4
     joints[:, J["left_ear"]] = base + ear[1] * left4
     joints[:, J["right_ear"]] = base - ear[1] * left4
 
     # Tail: continues the rump backwards, a segment never dipping under the floor.
     seg = shape.tail_segment
-    tyaw = heading + v[:, 9] + math.pi + np.cumsum(v[:, 23:31], axis=1).T  # (8, B)
-    tpitch = -v[:, 4]
-    rel_pitch = v[:, 15:23]
+    tyaw = (heading + v[:, POSE_SPINE_YAW.start] + math.pi
+            + np.cumsum(v[:, POSE_TAIL_YAW], axis=1).T)  # (8, B)
+    tpitch = -v[:, POSE_SPINE_PITCH.start]
+    rel_pitch = v[:, POSE_TAIL_PITCH]
     parent = pos
     for k in range(TAIL_SEGMENTS):
         tpitch = tpitch + rel_pitch[:, k]
-        radius = body._tail_radius(shape, (k + 1) / TAIL_SEGMENTS)
+        radius = tail_radius(shape, (k + 1) / TAIL_SEGMENTS)
         lowest = np.arcsin(np.clip((radius - parent[:, 2]) / seg, -1.0, 1.0))
         tpitch = np.maximum(tpitch, lowest)
         ctp = np.cos(tpitch)
@@ -158,8 +178,8 @@ def fk_batch(shape: MouseShape, vectors: FloatArray) -> FloatArray:
     fwd_h = np.stack([ch, sh, zeros], axis=1)  # (B, 3)
     left_h = np.stack([-sh, ch, zeros], axis=1)
     sides = _SIDES[None, :, None]
-    fore = body._SHOULDER_OFFSET * np.array([lengths[2], s * g, s])
-    hind = body._HIP_OFFSET * np.array([s, s * g, s])
+    fore = SHOULDER_OFFSET * np.array([lengths[2], s * g, s])
+    hind = HIP_OFFSET * np.array([s, s * g, s])
     roots = np.empty((n, 4, 3))
     roots[:, :2] = (joints[:, None, J["spine_center"]] + (fore[0] * fwd[:, 2] + fore[2]
                                                            * up[:, 2])[:, None, :]
@@ -167,17 +187,15 @@ def fk_batch(shape: MouseShape, vectors: FloatArray) -> FloatArray:
     roots[:, 2:] = (pos[:, None, :] + (hind[0] * fwd[:, 0] + hind[2] * up[:, 0])[:, None, :]
                     + sides[:, 2:] * (hind[1] * left[:, None, 0]))
     poles = np.empty((n, 4, 3))
-    poles[:, :2] = -fwd[:, None, 2] + 0.3 * sides[:, :2] * left[:, None, 2] + body._UP
-    poles[:, 2:] = fwd_h[:, None] + 0.3 * sides[:, 2:] * left_h[:, None] + body._UP
-    paws = v[:, 31:43].reshape(n, 4, 3)
+    poles[:, :2] = -fwd[:, None, 2] + 0.3 * sides[:, :2] * left[:, None, 2] + LIMB_POLE_LIFT
+    poles[:, 2:] = fwd_h[:, None] + 0.3 * sides[:, 2:] * left_h[:, None] + LIMB_POLE_LIFT
+    paws = v[:, POSE_PAWS].reshape(n, 4, 3)
     targets = (paws[..., 0:1] * fwd_h[:, None] + paws[..., 1:2] * left_h[:, None])
     targets[..., 0] += pos[:, None, 0]
     targets[..., 1] += pos[:, None, 1]
     targets[..., 2] += paws[..., 2]
-    l1 = np.array([body._FORELIMB[0], body._FORELIMB[0], body._HINDLIMB[0],
-                   body._HINDLIMB[0]]) * s
-    l2 = np.array([body._FORELIMB[1], body._FORELIMB[1], body._HINDLIMB[1],
-                   body._HINDLIMB[1]]) * s
+    l1 = np.array([FORELIMB[0], FORELIMB[0], HINDLIMB[0], HINDLIMB[0]]) * s
+    l2 = np.array([FORELIMB[1], FORELIMB[1], HINDLIMB[1], HINDLIMB[1]]) * s
     mids, ends = _two_bone_batch(roots, targets, l1, l2, poles)
     for i, (ri, mi, pi) in enumerate(_LIMB_IDX):
         joints[:, ri] = roots[:, i]
@@ -188,7 +206,8 @@ def fk_batch(shape: MouseShape, vectors: FloatArray) -> FloatArray:
 
 def _two_bone_batch(root: FloatArray, target: FloatArray, l1: FloatArray, l2: FloatArray,
                     pole: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Vectorised :func:`.synth.body._two_bone`: (..., L, 3) roots, targets and poles,
+    """Vectorised two-bone solve of :func:`~.body.forward_kinematics`: (..., L, 3) roots,
+    targets and poles,
     (L,) bone lengths -> (..., L, 3) middle joints and ends."""
     d_vec = target - root
     d = np.sqrt(np.einsum("...i,...i->...", d_vec, d_vec))
@@ -216,9 +235,9 @@ def _two_bone_batch(root: FloatArray, target: FloatArray, l1: FloatArray, l2: Fl
 # ---------------------------------------------------------------------------------------
 # Fitting one frame.
 
-_X, _Y, _Z, _H = 0, 1, 2, 3
-_METRE_ENTRIES: Final = np.array([0, 1, 2, *range(31, 43)])
-_PAW_ENTRIES: Final = slice(31, 43)
+# Entries of the pose vector in metres: the tail base's position and the paw targets.
+_METRE_ENTRIES: Final = np.array([POSE_X, POSE_Y, POSE_Z, *range(POSE_PAWS.start,
+                                                                 POSE_PAWS.stop)])
 #: Keypoints whose layout in the body is (nearly) fixed: used to place and orient the
 #: model from the observations when there is no previous pose.
 _TRUNK: Final = tuple(_KP[n] for n in ("nose", "left_ear", "right_ear", "head", "neck",
@@ -237,7 +256,7 @@ DEFAULT_TEMPORAL_SIGMA.setflags(write=False)
 
 @dataclass(frozen=True)
 class Observation:
-    """What one frame tells about the 14 keypoints (:data:`~.synth.body.KEYPOINTS`).
+    """What one frame tells about the 14 keypoints (:data:`~.body.KEYPOINTS`).
 
     Attributes
     ----------
@@ -270,12 +289,12 @@ class FitResult:
     Attributes
     ----------
     vector:
-        (43,) pose vector (:meth:`~.synth.body.Pose.to_vector`), heading wrapped to
+        (43,) pose vector (:meth:`~.body.Pose.to_vector`), heading wrapped to
         [-pi, pi).
     keypoints:
         (14, 3) model keypoints in the arena frame, metres.
     joints:
-        (28, 3) every model joint (:data:`~.synth.body.JOINTS`), metres.
+        (28, 3) every model joint (:data:`~.body.JOINTS`), metres.
     camera_z:
         (14,) camera-frame z of the model keypoints, metres.
     residual_px:
@@ -335,7 +354,7 @@ class BodyFitter:
     shape:
         The body to fit (its lengths are not fitted: see :func:`estimate_scale`).
     prior:
-        The pose prior; default :func:`~.synth.motion.pose_prior`.
+        The pose prior; default :func:`~.body.pose_prior`.
     sigma_px:
         Standard deviation of a keypoint's 2D position at weight 1, pixels.
     sigma_depth:
@@ -389,8 +408,8 @@ class BodyFitter:
         std = np.maximum(np.asarray(self.prior.std, dtype=np.float64), floor)
         self._keep = k = np.flatnonzero(keep)
         self._mean = np.asarray(self.prior.mean, dtype=np.float64).copy()
-        self._mean[_PAW_ENTRIES] *= shape.scale  # paw targets of this body's size
-        std[_PAW_ENTRIES] *= shape.scale
+        self._mean[POSE_PAWS] *= shape.scale  # paw targets of this body's size
+        std[POSE_PAWS] *= shape.scale
         corr = np.eye(len(k))
         if self.prior.correlation is not None:
             corr = np.asarray(self.prior.correlation, dtype=np.float64)[np.ix_(k, k)]
@@ -426,7 +445,7 @@ class BodyFitter:
         if previous is None:
             return rp
         dv = v - previous
-        dv[_H] = _wrap(dv[_H])
+        dv[POSE_HEADING] = _wrap(dv[POSE_HEADING])
         return np.concatenate([rp, dv / self.temporal_sigma])
 
     # -- the fit ----------------------------------------------------------------------
@@ -489,7 +508,7 @@ class BodyFitter:
             g += self._prior_hess @ (x - self._mean)
             if prev is not None:
                 dv = x - prev
-                dv[_H] = _wrap(dv[_H])
+                dv[POSE_HEADING] = _wrap(dv[POSE_HEADING])
                 g += dv / self.temporal_sigma ** 2
             a = jac.T @ jac
             a += soft_hess
@@ -515,7 +534,7 @@ class BodyFitter:
             else:
                 lam *= 10.0
         x = x.copy()
-        x[_H] = _wrap(x[_H])
+        x[POSE_HEADING] = _wrap(x[POSE_HEADING])
         w = obs.weights2d
         residual = math.nan
         if w.size:  # r holds (pixel error) * sqrt(w) / sigma_px
@@ -543,65 +562,70 @@ class BodyFitter:
         pts = _observed_points(obs, prep)
         w = np.where(np.isfinite(pts).all(axis=1), prep.weights_all, 0.0)
         hasd = prep.has_depth & (w > 0)
-        spine = [k for k, name in enumerate(body.SPINE) if w[_KP[name]] > 0]
+        spine = [k for k, name in enumerate(SPINE) if w[_KP[name]] > 0]
         pitched = False
         if len(spine) >= 2:
-            mean_yaw = np.cumsum(x[9:14])  # heading 0
-            mean_pitch = np.cumsum(x[4:9])
+            mean_yaw = np.cumsum(x[POSE_SPINE_YAW])  # heading 0
+            mean_pitch = np.cumsum(x[POSE_SPINE_PITCH])
             dyaw = np.full(5, np.nan)
             dpitch = np.full(5, np.nan)
             for i, j in itertools.pairwise(spine):
-                d = pts[_KP[body.SPINE[j]]] - pts[_KP[body.SPINE[i]]]
+                d = pts[_KP[SPINE[j]]] - pts[_KP[SPINE[i]]]
                 horiz = float(np.hypot(d[0], d[1]))
                 if horiz > 1e-4:
                     yaw = math.atan2(float(d[1]), float(d[0]))
                     dyaw[i:j] = [_wrap(yaw - m) for m in mean_yaw[i:j]]
-                if hasd[_KP[body.SPINE[i]]] and hasd[_KP[body.SPINE[j]]]:
+                if hasd[_KP[SPINE[i]]] and hasd[_KP[SPINE[j]]]:
                     dpitch[i:j] = math.atan2(float(d[2]), horiz) - mean_pitch[i:j]
             if np.isfinite(dyaw).any():
                 abs_yaw = mean_yaw + _fill_nearest(dyaw)
-                x[_H] = abs_yaw[0] - x[9]
-                x[10:14] = [_wrap(float(v)) for v in np.diff(abs_yaw)]
+                x[POSE_HEADING] = abs_yaw[0] - x[POSE_SPINE_YAW.start]
+                x[POSE_SPINE_YAW.start + 1:POSE_SPINE_YAW.stop] = [
+                    _wrap(float(v)) for v in np.diff(abs_yaw)]
             if np.isfinite(dpitch).any():
-                x[4:9] = np.diff(np.concatenate([[0.0], mean_pitch + _fill_nearest(dpitch)]))
+                x[POSE_SPINE_PITCH] = np.diff(np.concatenate([[0.0], mean_pitch
+                                                              + _fill_nearest(dpitch)]))
                 pitched = True
         x = np.clip(x, self._lower, self._upper)
         trunk = np.array(_TRUNK)
         wt = w[trunk]
         posed = x.copy()
-        posed[[_X, _Y, _H]] = 0.0
+        posed[[POSE_X, POSE_Y, POSE_HEADING]] = 0.0
         model = fk_batch(self.shape, posed)[KEYPOINT_JOINTS]  # root at the origin
         if len(spine) < 2 and np.count_nonzero(wt > 0) >= 2:
             mo, ob = model[trunk, :2], np.nan_to_num(pts[trunk, :2])
             a = mo - (wt @ mo) / wt.sum()
             b = ob - (wt @ ob) / wt.sum()
             cross = float(wt @ (a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]))
-            x[_H] = math.atan2(cross, float(wt @ np.sum(a * b, axis=1)))
-        c, s = math.cos(x[_H]), math.sin(x[_H])
+            x[POSE_HEADING] = math.atan2(cross, float(wt @ np.sum(a * b, axis=1)))
+        c, s = math.cos(x[POSE_HEADING]), math.sin(x[POSE_HEADING])
         rot = np.array([[c, -s], [s, c]])
         if np.any(wt > 0):
             ob = np.nan_to_num(pts[trunk])
-            x[_X:_Y + 1] = (wt @ (ob[:, :2] - model[trunk, :2] @ rot.T)) / wt.sum()
+            x[POSE_X:POSE_Y + 1] = (wt @ (ob[:, :2] - model[trunk, :2] @ rot.T)) / wt.sum()
             wz = np.where(hasd[trunk], wt, 0.0)
             if wz.sum() > 0:
-                x[_Z] = float(wz @ (ob[:, 2] - model[trunk, 2])) / float(wz.sum())
+                x[POSE_Z] = float(wz @ (ob[:, 2] - model[trunk, 2])) / float(wz.sum())
         elif np.any(w > 0):
             i = int(np.argmax(w))
-            x[_X:_Y + 1] = pts[i, :2] - rot @ model[i, :2]
+            x[POSE_X:POSE_Y + 1] = pts[i, :2] - rot @ model[i, :2]
         # paw targets at the observed paws (heading frame; their height only from depth)
         for i, name in enumerate(_PAWS):
             k = _KP[name]
             if w[k] > 0:
-                x[31 + 3 * i:33 + 3 * i] = rot.T @ (pts[k, :2] - x[_X:_Y + 1])
+                paw = POSE_PAWS.start + 3 * i  # its x, y, z in the heading frame
+                x[paw:paw + 2] = rot.T @ (pts[k, :2] - x[POSE_X:POSE_Y + 1])
                 if hasd[k]:
-                    x[33 + 3 * i] = pts[k, 2]
-        x[23:31] = _tail_yaws(pts, w, x[_H] + x[9] + math.pi, x[23:31])
+                    x[paw + 2] = pts[k, 2]
+        x[POSE_TAIL_YAW] = _tail_yaws(pts, w, x[POSE_HEADING] + x[POSE_SPINE_YAW.start] + math.pi,
+                                      x[POSE_TAIL_YAW])
         x = np.clip(x, self._lower, self._upper)
         if pitched:
             return x
         # the best of a few rump pitches (rearing lifts the whole front of the body)
         cands = np.repeat(x[None, :], len(_PITCH_TRIES), axis=0)
-        cands[:, 4] = np.clip(x[4] + _PITCH_TRIES, self._lower[4], self._upper[4])
+        rump = POSE_SPINE_PITCH.start
+        cands[:, rump] = np.clip(x[rump] + _PITCH_TRIES, self._lower[rump], self._upper[rump])
         r, _, _ = self._data(prep, cands)
         costs = np.einsum("ij,ij->i", r, r) + np.array(
             [float(np.sum(self._soft(c, None) ** 2)) for c in cands])
@@ -761,7 +785,7 @@ SCALE_PAIRS: Final[tuple[tuple[str, str], ...]] = (
 SPINE_SCALE_PAIRS: Final[tuple[tuple[str, str], ...]] = (
     ("tail_base", "lumbar_spine"), ("lumbar_spine", "spine_center"),
     ("spine_center", "neck"))
-#: Range of :attr:`~.synth.body.MouseShape.scale` of adult mice (:func:`sample_shape`).
+#: Range of :attr:`~.body.MouseShape.scale` of adult mice (:func:`~.synth.body.sample_shape`).
 SCALE_RANGE: Final = (0.85, 1.15)
 
 
@@ -822,7 +846,7 @@ def estimate_scale(observed: FloatArray, shape: MouseShape | None = None, *,
     return float(np.clip(np.median(all_ratios), *SCALE_RANGE))
 
 
-#: Range of :attr:`~.synth.body.MouseShape.tail_length` of adult mice (sample_shape), m.
+#: Range of :attr:`~.body.MouseShape.tail_length` of adult mice (sample_shape), m.
 TAIL_LENGTH_RANGE: Final = (0.065, 0.100)
 
 

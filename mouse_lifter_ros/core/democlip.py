@@ -26,13 +26,12 @@ import numpy as np
 
 from mouse_lifter_ros.core.arena import ArenaCalibration, arena_from_camera, save_arena
 from mouse_lifter_ros.core.bag import write_image_bag
-from mouse_lifter_ros.core.body import BEHAVIOR_CLASSES
+from mouse_lifter_ros.core.body import BEHAVIOR_CLASSES, KEYPOINTS, MouseShape
 from mouse_lifter_ros.core.calibration import (
     CameraCalibration,
     camera_info_fields,
     parse_calibration,
 )
-from mouse_lifter_ros.core.synth.body import KEYPOINTS, MouseShape
 from mouse_lifter_ros.core.synth.motion import Arena, script_sequence
 from mouse_lifter_ros.core.synth.render import Camera, Sample, Scene, camera_over_arena, render
 from mouse_lifter_ros.core.video import write_video

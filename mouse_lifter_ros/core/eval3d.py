@@ -18,10 +18,10 @@ from typing import Any, Final
 
 import numpy as np
 
+from mouse_lifter_ros.core.body import KEYPOINTS, FloatArray, MouseShape
 from mouse_lifter_ros.core.bodyfit import estimate_scale, estimate_tail_length
 from mouse_lifter_ros.core.errors import InputError, ParameterError
 from mouse_lifter_ros.core.lifter import CameraGeometry, Lifter, camera_geometry
-from mouse_lifter_ros.core.synth.body import KEYPOINTS, FloatArray, MouseShape
 from mouse_lifter_ros.core.synth.keypoint_maps import keypoint_map
 from mouse_lifter_ros.core.synth.priors import DANNCE_JOINTS, load_dannce_3d
 from mouse_lifter_ros.core.synth.render import look_at
@@ -328,9 +328,9 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
     from tqdm import tqdm
 
     from mouse_lifter_ros.core.arena import arena_from_camera
+    from mouse_lifter_ros.core.body import KEYPOINTS
     from mouse_lifter_ros.core.lifter import keypoint_depth
     from mouse_lifter_ros.core.pipeline import PosePipeline
-    from mouse_lifter_ros.core.synth.body import KEYPOINTS
     from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
 
     config = SynthConfig(count=count, seed=seed, view="top", sequence_s=seconds, fps=fps,

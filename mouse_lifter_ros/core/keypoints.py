@@ -64,7 +64,7 @@ def body_box(points: NDArray[Any], names: tuple[str, ...] | None = None
     and the size their largest pairwise distance, so it does not change as the mouse
     turns. Raises :class:`InputError` with fewer than two finite points.
     """
-    from mouse_lifter_ros.core.synth.body import KEYPOINTS
+    from mouse_lifter_ros.core.body import KEYPOINTS
 
     names = names or KEYPOINTS
     idx = [names.index(n) for n in BODY_KEYPOINTS if n in names]

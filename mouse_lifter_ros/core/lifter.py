@@ -28,6 +28,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from mouse_lifter_ros.core.body import KEYPOINTS, FloatArray, MouseShape
 from mouse_lifter_ros.core.bodyfit import (
     SCALE_PAIRS,
     BodyFitter,
@@ -37,7 +38,6 @@ from mouse_lifter_ros.core.bodyfit import (
     estimate_tail_length,
 )
 from mouse_lifter_ros.core.errors import InputError, ParameterError
-from mouse_lifter_ros.core.synth.body import KEYPOINTS, FloatArray, MouseShape
 
 __all__ = [
     "CENTROID_KEYPOINTS",
@@ -352,7 +352,7 @@ _SURFACE = np.array([SURFACE_DEPTH[k] for k in KEYPOINTS])
 
 def keypoints_by_name(names: abc.Sequence[str], pixels: FloatArray, confidence: FloatArray
                       ) -> tuple[FloatArray, FloatArray]:
-    """(14, 2) pixels and (14,) confidences in :data:`~.synth.body.KEYPOINTS` order from a
+    """(14, 2) pixels and (14,) confidences in :data:`~.body.KEYPOINTS` order from a
     model's own ``names`` (K,), ``pixels`` (K, 2) and ``confidence`` (K,): keypoints the
     model does not have are NaN with confidence 0; names we do not know are ignored."""
     if tuple(names) == KEYPOINTS:
@@ -499,7 +499,7 @@ class Lifted:
     residual_px:
         RMS reprojection error of the fit over the weighted keypoints, pixels.
     vector:
-        (43,) the fitted pose (:meth:`~.synth.body.Pose.to_vector`).
+        (43,) the fitted pose (:meth:`~.body.Pose.to_vector`).
     scale:
         The body scale used for this frame.
     tail_length:
@@ -553,7 +553,7 @@ class Lifter:
         The calibrated camera (:class:`CameraGeometry`; a camera with ``K``, ``dist``,
         ``R``, ``t`` is wrapped in :class:`PinholeGeometry`).
     shape:
-        The body's shape; default :class:`~.synth.body.MouseShape`. Its ``scale`` and
+        The body's shape; default :class:`~.body.MouseShape`. Its ``scale`` and
         ``tail_length`` are replaced by ``scale`` and ``tail_length`` or by the
         estimates.
     p_cutoff:

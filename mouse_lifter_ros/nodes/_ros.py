@@ -24,12 +24,12 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
+from mouse_lifter_ros.core.body import SKELETON_EDGES
 from mouse_lifter_ros.core.calibration import CameraInfoFields
 from mouse_lifter_ros.core.errors import MouseLifterError, ParameterError
 from mouse_lifter_ros.core.images import numpy_to_image_fields
 from mouse_lifter_ros.core.params import ParamSpec, validate
 from mouse_lifter_ros.core.recorder import PUBLISHER_HISTORY
-from mouse_lifter_ros.core.synth.body import SKELETON_EDGES
 from mouse_lifter_ros.nodes._ready import announce_when_ready
 from mouse_lifter_ros.nodes._signals import STOP
 

@@ -30,6 +30,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from visualization_msgs.msg import MarkerArray
 
 from mouse_lifter_ros.core.arena import ArenaCalibration, load_arena
+from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.core.bodyfit import SPINE_SCALE_PAIRS
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.images import image_to_numpy
@@ -43,7 +44,6 @@ from mouse_lifter_ros.core.lifter import (
 )
 from mouse_lifter_ros.core.node_params import LIFTER_PARAMS
 from mouse_lifter_ros.core.stats import StreamStats
-from mouse_lifter_ros.core.synth.body import KEYPOINTS
 from mouse_lifter_ros.msg import Keypoints2D, Pose3D
 from mouse_lifter_ros.nodes._ros import (
     PAIRING_QOS,

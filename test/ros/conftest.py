@@ -196,14 +196,14 @@ def behavior_msg(stamp_ns: int, probabilities: dict[str, float]) -> Any:
 
 
 def mouse_keypoints(pitch: float) -> Any:
-    """(14, 3) keypoints (synth.body.KEYPOINTS order) of a mouse pitched ``pitch`` rad up:
+    """(14, 3) keypoints (core.body.KEYPOINTS order) of a mouse pitched ``pitch`` rad up:
     a straight spine of five 2 cm segments from the tail base, paws on the floor (1.1 rad
     reads as rearing, 0 as a mouse on all fours)."""
     import math
 
     import numpy as np
 
-    from mouse_lifter_ros.core.synth.body import KEYPOINTS
+    from mouse_lifter_ros.core.body import KEYPOINTS
 
     k = {name: i for i, name in enumerate(KEYPOINTS)}
     u = np.array([math.cos(pitch), 0.0, math.sin(pitch)])

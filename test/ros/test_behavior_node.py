@@ -21,7 +21,7 @@ from conftest import (
 )
 from mouse_lifter_ros.msg import Behavior, Pose3D
 
-from mouse_lifter_ros.core.synth.body import KEYPOINTS
+from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.nodes._ros import RELIABLE_QOS, stamp_ns
 from mouse_lifter_ros.runner import GraphRun
 

@@ -31,9 +31,9 @@ from conftest import (  # noqa: E402
 )
 from mouse_lifter_ros.msg import Keypoints2D  # noqa: E402
 
+from mouse_lifter_ros.core.body import KEYPOINTS  # noqa: E402
 from mouse_lifter_ros.core.democlip import DemoClip, demo_frames, write_demo_clip  # noqa: E402
 from mouse_lifter_ros.core.keypoints import DEFAULT_MODEL  # noqa: E402
-from mouse_lifter_ros.core.synth.body import KEYPOINTS  # noqa: E402
 from mouse_lifter_ros.nodes._ros import (  # noqa: E402
     LATEST_FRAME_QOS,
     RELIABLE_QOS,

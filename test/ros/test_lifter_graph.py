@@ -32,6 +32,12 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from mouse_lifter_ros.msg import Keypoints2D, Pose3D  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
+from mouse_lifter_ros.core.body import (  # noqa: E402
+    KEYPOINTS,
+    MouseShape,
+    Pose,
+    forward_kinematics,
+)
 from mouse_lifter_ros.core.calibration import camera_info_fields  # noqa: E402
 from mouse_lifter_ros.core.democlip import (  # noqa: E402
     DemoClip,
@@ -40,12 +46,6 @@ from mouse_lifter_ros.core.democlip import (  # noqa: E402
     write_demo_clip,
 )
 from mouse_lifter_ros.core.lifter import SURFACE_DEPTH  # noqa: E402
-from mouse_lifter_ros.core.synth.body import (  # noqa: E402
-    KEYPOINTS,
-    MouseShape,
-    Pose,
-    forward_kinematics,
-)
 from mouse_lifter_ros.nodes._ros import (  # noqa: E402
     LATEST_FRAME_QOS,
     RELIABLE_QOS,

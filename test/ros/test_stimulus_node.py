@@ -24,7 +24,7 @@ from conftest import (
 from mouse_lifter_ros.msg import Behavior, Pose3D
 from std_msgs.msg import Bool, Float64
 
-from mouse_lifter_ros.core.synth.body import KEYPOINTS
+from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.nodes._ros import RELIABLE_QOS
 from mouse_lifter_ros.runner import GraphRun
 

@@ -24,11 +24,11 @@ from mouse_lifter_ros.core import locomotion as L
 from mouse_lifter_ros.core.analysis import AnalysisOptions, analyze, check_options
 from mouse_lifter_ros.core.bag import BagImages, write_image_bag
 from mouse_lifter_ros.core.behavior import CLASS_NAMES
+from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.core.democlip import DemoClip, write_demo_clip
 from mouse_lifter_ros.core.errors import ParameterError, SourceError
 from mouse_lifter_ros.core.overlay import Labeller, LabelStyle, colormap_colours
 from mouse_lifter_ros.core.record import read_annotations, read_dlc_csv
-from mouse_lifter_ros.core.synth.body import KEYPOINTS
 
 FRAMES = 174
 OUTPUTS = ("{}.h5", "{}.csv", "{}_labelled.mp4", "{}_jumps.png", "{}_likelihood.png",

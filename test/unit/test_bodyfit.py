@@ -10,6 +10,15 @@ import math
 import numpy as np
 import pytest
 
+from mouse_lifter_ros.core.body import (
+    BEHAVIORS,
+    JOINTS,
+    KEYPOINTS,
+    MouseShape,
+    Pose,
+    forward_kinematics,
+    pose_prior,
+)
 from mouse_lifter_ros.core.bodyfit import (
     SCALE_RANGE,
     TAIL_LENGTH_RANGE,
@@ -21,20 +30,8 @@ from mouse_lifter_ros.core.bodyfit import (
     locate,
 )
 from mouse_lifter_ros.core.errors import InputError, ParameterError
-from mouse_lifter_ros.core.synth.body import (
-    JOINTS,
-    KEYPOINTS,
-    MouseShape,
-    Pose,
-    forward_kinematics,
-    sample_shape,
-)
-from mouse_lifter_ros.core.synth.motion import (
-    BEHAVIORS,
-    pose_prior,
-    sample_pose,
-    script_sequence,
-)
+from mouse_lifter_ros.core.synth.body import sample_shape
+from mouse_lifter_ros.core.synth.motion import sample_pose, script_sequence
 from mouse_lifter_ros.core.synth.render import Camera, camera_over_arena
 
 K_TOP = np.array([[600.0, 0.0, 319.5], [0.0, 600.0, 239.5], [0.0, 0.0, 1.0]])

@@ -77,8 +77,8 @@ def test_resized_frames_use_the_scaled_calibration(model: DepthModel,
 
 def test_another_camera(model: DepthModel, samples: list[Sample]) -> None:
     """The network works in heights; another camera height changes depths, not heights."""
+    from mouse_lifter_ros.core.body import MouseShape, Pose, forward_kinematics
     from mouse_lifter_ros.core.democlip import demo_camera, demo_scene
-    from mouse_lifter_ros.core.synth.body import MouseShape, Pose, forward_kinematics
     from mouse_lifter_ros.core.synth.render import camera_over_arena, render
 
     cam0 = demo_camera()

@@ -416,7 +416,7 @@ def test_letterbox(size: tuple[int, int], dot: tuple[float, float]) -> None:
 
 
 def test_body_box() -> None:
-    from mouse_lifter_ros.core.synth.body import KEYPOINTS
+    from mouse_lifter_ros.core.body import KEYPOINTS
 
     pts = np.full((len(KEYPOINTS), 2), np.nan)
     pts[KEYPOINTS.index("nose")] = 100, 50

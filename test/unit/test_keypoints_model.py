@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from mouse_lifter_ros.cli import main
+from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.core.eval2d import evaluate_2d
 from mouse_lifter_ros.core.keypoints import DEFAULT_MODEL, KeypointModel, load_model_spec
-from mouse_lifter_ros.core.synth.body import KEYPOINTS
 from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
 from mouse_lifter_ros.core.synth.render import Sample
 

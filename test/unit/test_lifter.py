@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mouse_lifter_ros.core.body import KEYPOINTS, MouseShape
 from mouse_lifter_ros.core.errors import InputError, ParameterError
 from mouse_lifter_ros.core.eval3d import (
     MODEL_2D_ERROR_PX,
@@ -29,7 +30,7 @@ from mouse_lifter_ros.core.lifter import (
     camera_geometry,
     sample_depth,
 )
-from mouse_lifter_ros.core.synth.body import KEYPOINTS, MouseShape, sample_shape
+from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.motion import script_sequence
 from mouse_lifter_ros.core.synth.render import Camera, camera_over_arena
 

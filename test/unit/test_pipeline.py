@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.core.democlip import demo_arena, demo_samples
 from mouse_lifter_ros.core.eval3d import evaluate_synthetic, floor_baseline, joint_errors
 from mouse_lifter_ros.core.pipeline import PosePipeline
-from mouse_lifter_ros.core.synth.body import KEYPOINTS
 
 
 def test_demo_clip_lifted_near_truth() -> None:

@@ -36,9 +36,9 @@ def test_lab_rule_example_runs(tmp_path: Path) -> None:
     """The README's own-rule example loads as stimulus_node would load it, and fires."""
     import numpy as np
 
+    from mouse_lifter_ros.core.body import KEYPOINTS
     from mouse_lifter_ros.core.stimulus.interface import PoseFrame
     from mouse_lifter_ros.core.stimulus.loader import load_rule
-    from mouse_lifter_ros.core.synth.body import KEYPOINTS
 
     code = README.split("# my_rules.py", 1)[1].split("```", 1)[0]
     path = tmp_path / "my_rules.py"

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.core.errors import InputError, ParameterError
 from mouse_lifter_ros.core.record import (
     AnnotationsWriter,
@@ -29,7 +30,6 @@ from mouse_lifter_ros.core.record import (
     read_dlc_csv,
     read_dlc_h5,
 )
-from mouse_lifter_ros.core.synth.body import KEYPOINTS
 
 ROOT = Path(__file__).resolve().parents[2]
 K = len(KEYPOINTS)

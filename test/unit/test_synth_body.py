@@ -8,22 +8,25 @@ import math
 import numpy as np
 import pytest
 
-from mouse_lifter_ros.core.errors import InputError
-from mouse_lifter_ros.core.synth.body import (
+from mouse_lifter_ros.core.body import (
     BONES,
-    EAR,
-    FUR,
     JOINTS,
     KEYPOINTS,
     SKELETON_EDGES,
-    SKIN,
     TAIL,
-    Ellipsoids,
     MouseShape,
     Pose,
-    body_ellipsoids,
     bone_lengths,
     forward_kinematics,
+)
+from mouse_lifter_ros.core.errors import InputError
+from mouse_lifter_ros.core.synth.body import (
+    EAR,
+    FUR,
+    SKIN,
+    Ellipsoids,
+    body_ellipsoids,
+    keypoint_surface_offsets,
     sample_shape,
 )
 from mouse_lifter_ros.core.synth.keypoint_maps import (
@@ -139,7 +142,7 @@ def test_keypoints_lie_within_their_surface_offset_of_the_body() -> None:
         shape = sample_shape(rng)
         state = forward_kinematics(shape, random_pose(rng))
         ell = body_ellipsoids(shape, state)
-        off = shape.keypoint_surface_offsets()
+        off = keypoint_surface_offsets(shape)
         for k, p in enumerate(state.keypoints):
             local = np.einsum("pji,pj->pi", ell.axes, p - ell.centers)
             q = np.sum((local / (ell.radii + off[k] + 1e-9)) ** 2, axis=1)

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from mouse_lifter_ros.cli import main
-from mouse_lifter_ros.core.body import BEHAVIORS
+from mouse_lifter_ros.core.body import BEHAVIORS, KEYPOINTS
 from mouse_lifter_ros.core.errors import InputError, ParameterError
-from mouse_lifter_ros.core.synth.body import KEYPOINTS
 from mouse_lifter_ros.core.synth.dataset import (
     FORMAT,
     VERSION,

@@ -10,22 +10,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mouse_lifter_ros.core.body import BEHAVIOR_CLASSES, BEHAVIORS, CLASSES
-from mouse_lifter_ros.core.errors import InputError, ParameterError
-from mouse_lifter_ros.core.synth.body import (
+from mouse_lifter_ros.core.body import (
+    BEHAVIOR_CLASSES,
+    BEHAVIORS,
+    CLASSES,
     JOINTS,
     TAIL,
     MouseShape,
     Pose,
     bone_lengths,
     forward_kinematics,
-    sample_shape,
+    pose_prior,
 )
+from mouse_lifter_ros.core.errors import InputError, ParameterError
+from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.motion import (
     Arena,
     Sequence,
     generate_sequence,
-    pose_prior,
     sample_pose,
     script_sequence,
 )
@@ -385,7 +387,8 @@ def test_stored_pose_prior_is_current() -> None:
     fails after a change to the motion model, rewrite it:
     ``tools/ros-env.sh python -c "from mouse_lifter_ros.core.synth.motion import
     write_pose_prior; write_pose_prior()"``."""
-    from mouse_lifter_ros.core.synth.motion import PRIOR_FILE, compute_pose_prior, pose_prior
+    from mouse_lifter_ros.core.body import PRIOR_FILE, pose_prior
+    from mouse_lifter_ros.core.synth.motion import compute_pose_prior
 
     assert PRIOR_FILE.is_file()
     stored, fresh = pose_prior(), compute_pose_prior()

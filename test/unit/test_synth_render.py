@@ -9,14 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
+from mouse_lifter_ros.core.body import KEYPOINTS, BodyState, MouseShape, Pose, forward_kinematics
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.synth.body import (
-    KEYPOINTS,
-    BodyState,
-    MouseShape,
-    Pose,
     body_ellipsoids,
-    forward_kinematics,
+    keypoint_surface_offsets,
     sample_shape,
 )
 from mouse_lifter_ros.core.synth.render import (
@@ -123,7 +120,7 @@ def test_depth_at_visible_keypoints_matches_their_depth() -> None:
     for seed in range(40):
         view = VIEWS[seed % 2]
         s, shape, _ = draw(seed, view, size=(320, 240), crop=128)
-        off = shape.keypoint_surface_offsets()
+        off = keypoint_surface_offsets(shape)
         fx = s.camera.K[0, 0]
         for k in np.flatnonzero(s.visible):
             u, v = np.rint(s.keypoints_2d[k]).astype(int)

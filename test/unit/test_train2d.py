@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="the train extra (PyTorch) is not installed")
 pytest.importorskip("onnx", reason="the train extra (onnx) is not installed")
 
+from mouse_lifter_ros.core.body import KEYPOINTS  # noqa: E402
 from mouse_lifter_ros.core.keypoints import KeypointModel, body_box  # noqa: E402
-from mouse_lifter_ros.core.synth.body import KEYPOINTS  # noqa: E402
 from mouse_lifter_ros.training import train2d as T  # noqa: E402
 from mouse_lifter_ros.training.data2d import detector_frame, keypoint_window  # noqa: E402
 from mouse_lifter_ros.training.nets import KeypointNet, export_onnx  # noqa: E402

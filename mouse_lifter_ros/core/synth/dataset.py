@@ -38,15 +38,15 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from mouse_lifter_ros.core.body import BEHAVIOR_CLASSES
-from mouse_lifter_ros.core.errors import InputError, ParameterError
-from mouse_lifter_ros.core.synth.body import (
+from mouse_lifter_ros.core.body import (
+    BEHAVIOR_CLASSES,
     KEYPOINTS,
     SKELETON_EDGES,
     MouseShape,
     forward_kinematics,
-    sample_shape,
 )
+from mouse_lifter_ros.core.errors import InputError, ParameterError
+from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.motion import Arena, generate_sequence, sample_pose
 from mouse_lifter_ros.core.synth.render import (
     REGION_MOUSE,

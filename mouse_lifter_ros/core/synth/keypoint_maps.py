@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.core.errors import InputError
-from mouse_lifter_ros.core.synth.body import KEYPOINTS
 
 KEYPOINT_MAPS: Final[dict[str, dict[str, str]]] = {
     "dlc_openfield": {

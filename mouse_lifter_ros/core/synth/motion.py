@@ -3,8 +3,8 @@
 A sequence is a chain of behaviour bouts (walk, trot, turn, free rearing, rearing
 against a wall, grooming, sniffing, resting), each driven by a small controller that
 gives, frame by frame, a posture (tail base height and the spine, head and tail bends
-of :class:`~.body.Pose`), a root velocity (forward, sideways, yaw rate) and what the
-paws do. A simulation shared by all behaviours turns that into poses:
+of :class:`~mouse_lifter_ros.core.body.Pose`), a root velocity (forward, sideways, yaw
+rate) and what the paws do. A simulation shared by all behaviours turns that into poses:
 
 - the root (tail base on the floor, heading) integrates the velocities;
 - the paws: a gait clock drives diagonal couplets (left fore with right hind, then
@@ -37,14 +37,14 @@ and elbows under ~2.5 cm (3 cm in the tests). Walk and trot hold their speeds aw
 from walls; near walls they slow down to turn.
 
 Frames and units: the arena frame (x, y on the floor, z up, origin at the arena centre),
-metres, radians, seconds. Paw targets of a :class:`~.body.Pose` are in the heading
-frame (origin on the floor under the tail base, x along the heading, y left, z up).
+metres, radians, seconds. Paw targets of a :class:`~mouse_lifter_ros.core.body.Pose` are
+in the heading frame (origin on the floor under the tail base, x along the heading, y
+left, z up).
 Everything is deterministic given the ``numpy.random.Generator`` passed in.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import abc
 from dataclasses import dataclass, field
@@ -52,17 +52,28 @@ from pathlib import Path
 from typing import Final
 
 import numpy as np
-from numpy.typing import NDArray
 
 from mouse_lifter_ros.core.body import (
     # core/behavior.py reads BEHAVIOR_CLASSES here until its split (under way) imports
     # it from core.body: not this module's API, and removed once it does.
     BEHAVIOR_CLASSES,  # noqa: F401
     BEHAVIORS,
-)
-from mouse_lifter_ros.core.errors import ParameterError
-from mouse_lifter_ros.core.synth.body import (
     JOINTS,
+    POSE_FREE,
+    POSE_HEAD_ROLL,
+    POSE_HEADING,
+    POSE_LOWER,
+    POSE_PAWS,
+    POSE_SPINE_PITCH,
+    POSE_SPINE_YAW,
+    POSE_TAIL_PITCH,
+    POSE_TAIL_YAW,
+    POSE_UPPER,
+    POSE_X,
+    POSE_Y,
+    POSE_Z,
+    PRIOR_FIELDS,
+    PRIOR_FILE,
     TAIL,
     TAIL_SEGMENTS,
     BodyState,
@@ -70,9 +81,11 @@ from mouse_lifter_ros.core.synth.body import (
     J,
     MouseShape,
     Pose,
+    PosePrior,
     forward_kinematics,
-    sample_shape,
 )
+from mouse_lifter_ros.core.errors import ParameterError
+from mouse_lifter_ros.core.synth.body import sample_shape
 
 #: Bout durations drawn by :func:`generate_sequence`, seconds.
 BOUT_SECONDS: Final[tuple[float, float]] = (0.5, 3.0)
@@ -109,7 +122,7 @@ class Sequence:
     Attributes
     ----------
     poses:
-        One :class:`~.body.Pose` per frame.
+        One :class:`~mouse_lifter_ros.core.body.Pose` per frame.
     labels:
         The fine behaviour (one of :data:`BEHAVIORS`) of each frame.
     fps:
@@ -129,7 +142,7 @@ class Sequence:
         return np.arange(len(self.poses), dtype=np.float64) / self.fps
 
     def vectors(self) -> FloatArray:
-        """(N, 43) :meth:`~.body.Pose.to_vector` of every frame."""
+        """(N, 43) :meth:`~mouse_lifter_ros.core.body.Pose.to_vector` of every frame."""
         return np.array([p.to_vector() for p in self.poses]).reshape(-1, Pose.SIZE)
 
     def states(self, shape: MouseShape) -> list[BodyState]:
@@ -137,41 +150,6 @@ class Sequence:
         return [forward_kinematics(shape, p) for p in self.poses]
 
 
-# ---------------------------------------------------------------------------------------
-# Pose-vector layout and the hard (anatomical) limits.
-
-_X, _Y, _Z, _H = 0, 1, 2, 3
-_SP = slice(4, 9)  # spine pitch
-_SY = slice(9, 14)  # spine yaw
-_ROLL = 14
-_TP = slice(15, 23)  # tail pitch
-_TY = slice(23, 31)  # tail yaw
-_PAWS = slice(31, 43)
-_FREE = np.zeros(Pose.SIZE, dtype=bool)
-_FREE[[_X, _Y, _H]] = True
-
-
-def _hard_limits() -> tuple[FloatArray, FloatArray]:
-    lo = np.full(Pose.SIZE, -np.inf)
-    hi = np.full(Pose.SIZE, np.inf)
-    lo[_Z], hi[_Z] = 0.003, 0.045
-    lo[_SP], hi[_SP] = [-0.25, -0.6, -0.6, -1.2, -1.3], [1.45, 0.6, 0.6, 0.8, 0.7]
-    hi[_SY] = [0.3, 0.5, 0.5, 0.8, 0.8]
-    lo[_SY] = -hi[_SY]
-    lo[_ROLL], hi[_ROLL] = -0.6, 0.6
-    lo[_TP] = [-0.8] + [-0.7] * (TAIL_SEGMENTS - 1)
-    hi[_TP] = [1.2] + [0.7] * (TAIL_SEGMENTS - 1)
-    hi[_TY] = [1.6] + [0.8] * (TAIL_SEGMENTS - 1)
-    lo[_TY] = -hi[_TY]
-    paw_lo = np.array([[-0.01, -0.02, 0.0015], [-0.01, -0.055, 0.0015],
-                       [-0.05, -0.02, 0.0015], [-0.05, -0.055, 0.0015]])
-    paw_hi = np.array([[0.14, 0.055, 0.13], [0.14, 0.02, 0.13],
-                       [0.07, 0.055, 0.06], [0.07, 0.02, 0.06]])
-    lo[_PAWS], hi[_PAWS] = paw_lo.ravel(), paw_hi.ravel()
-    return lo, hi
-
-
-_LOWER, _UPPER = _hard_limits()
 _RAISED: Final = ("rear", "rear_wall", "groom")  # behaviours with the front body raised
 
 # ---------------------------------------------------------------------------------------
@@ -209,15 +187,15 @@ def _art(z: float, pitch_abs: abc.Sequence[float] | FloatArray,
          tail_yaw: abc.Sequence[float] | FloatArray | None = None) -> FloatArray:
     """(43,) posture vector: ``pitch_abs`` are absolute segment pitches (rad)."""
     v = np.zeros(Pose.SIZE)
-    v[_Z] = z
-    v[_SP] = np.diff(np.concatenate([[0.0], np.asarray(pitch_abs, dtype=np.float64)]))
+    v[POSE_Z] = z
+    v[POSE_SPINE_PITCH] = np.diff(np.concatenate([[0.0], np.asarray(pitch_abs, dtype=np.float64)]))
     if yaw is not None:
-        v[_SY] = yaw
-    v[_ROLL] = roll
+        v[POSE_SPINE_YAW] = yaw
+    v[POSE_HEAD_ROLL] = roll
     if tail_pitch is not None:
-        v[_TP] = tail_pitch
+        v[POSE_TAIL_PITCH] = tail_pitch
     if tail_yaw is not None:
-        v[_TY] = tail_yaw
+        v[POSE_TAIL_YAW] = tail_yaw
     return v
 
 
@@ -227,8 +205,8 @@ def _local(shape: MouseShape, art: FloatArray) -> BodyState:
     Joint positions are then in the heading frame (paws at the default spots).
     """
     v = art.copy()
-    v[[_X, _Y, _H]] = 0.0
-    v[_PAWS] = Pose().paws.ravel() * shape.scale
+    v[[POSE_X, POSE_Y, POSE_HEADING]] = 0.0
+    v[POSE_PAWS] = Pose().paws.ravel() * shape.scale
     return forward_kinematics(shape, Pose.from_vector(v))
 
 
@@ -450,12 +428,13 @@ class _Walk(_Behavior):
         art = self.base.copy()
         c = 2.0 * math.pi * phase
         bend = min(max(0.06 * omega, -0.2), 0.2)  # curve into the turn
-        art[_SY] += np.array([0.0, 1.0, 1.0, 1.2, 1.2]) * bend
-        art[_SY] += np.array([0.0, 1.0, -1.0, 0.5, 0.0]) * 0.03 * math.sin(c)  # sway
-        art[_SP] += np.array([0.0, 0.0, 0.0, 0.02, 0.03]) * math.sin(2.0 * c)  # head bob
-        art[_Z] += 0.0005 * self.s * math.sin(2.0 * c)
-        art[_ROLL] = self.roll + 0.03 * math.sin(c)
-        art[_TY] += np.linspace(0.06, 0.02, TAIL_SEGMENTS) * math.sin(c)
+        art[POSE_SPINE_YAW] += np.array([0.0, 1.0, 1.0, 1.2, 1.2]) * bend
+        art[POSE_SPINE_YAW] += np.array([0.0, 1.0, -1.0, 0.5, 0.0]) * 0.03 * math.sin(c)  # sway
+        # head bob
+        art[POSE_SPINE_PITCH] += np.array([0.0, 0.0, 0.0, 0.02, 0.03]) * math.sin(2.0 * c)
+        art[POSE_Z] += 0.0005 * self.s * math.sin(2.0 * c)
+        art[POSE_HEAD_ROLL] = self.roll + 0.03 * math.sin(c)
+        art[POSE_TAIL_YAW] += np.linspace(0.06, 0.02, TAIL_SEGMENTS) * math.sin(c)
         slow = 1.0 - min(v / 0.08, 1.0)  # turning on the spot pivots about mid-body
         return _Cmd(art=art, nominal=self.nominal, label=self.name, v=v,
                     lat=-omega * _PIVOT * self.s * slow, omega=omega, gait=1.0,
@@ -500,8 +479,8 @@ class _Turn(_Behavior):
             v = 0.0
         omega = self.sign * self.rate
         art = self.base.copy()
-        art[_SY] += np.array([0.0, 0.8, 1.0, 1.2, 1.2]) * self.bend * self.curve
-        art[_TY] += np.linspace(-0.15, 0.0, TAIL_SEGMENTS) * self.curve
+        art[POSE_SPINE_YAW] += np.array([0.0, 0.8, 1.0, 1.2, 1.2]) * self.bend * self.curve
+        art[POSE_TAIL_YAW] += np.linspace(-0.15, 0.0, TAIL_SEGMENTS) * self.curve
         return _Cmd(art=art, nominal=self.nominal, label=self.name, v=v,
                     lat=-omega * _PIVOT * self.s, omega=omega, gait=1.0,
                     freq=4.5 + 0.4 * abs(omega), duty=0.62,
@@ -545,9 +524,10 @@ class _Rear(_Behavior):
 
     def command(self, t: float, root: _Root) -> _Cmd:
         art = self.base.copy()
-        art[_SP] += np.array([0.03 * _sin(self.sway, t), 0.0, 0.0, 0.0,
-                              0.03 * _sin(self.sniff, t)])
-        art[_SY] += np.array([0.0, 0.0, 0.2, 0.4, 0.4]) * self.scan_amp * _sin(self.scan, t)
+        art[POSE_SPINE_PITCH] += np.array([0.03 * _sin(self.sway, t), 0.0, 0.0, 0.0,
+                                           0.03 * _sin(self.sniff, t)])
+        art[POSE_SPINE_YAW] += (np.array([0.0, 0.0, 0.2, 0.4, 0.4]) * self.scan_amp
+                                * _sin(self.scan, t))
         st = _local(self.shape, art)
         posed = np.zeros((4, 3))
         frame = st.spine_frames[2]
@@ -633,9 +613,9 @@ class _Sniff(_Behavior):
         up = self.up_amp * (0.5 + 0.5 * _sin(self.up, t))
         if self.floor:  # dip the neck a little instead of raising the head
             up = -0.15 * up
-        art[_SY] += np.array([0.0, 0.0, 0.15, 0.45, 0.4]) * sw
-        art[_SP] += np.array([0.0, 0.0, 0.0, up, 0.03 * _sin(self.twitch, t)])
-        art[_ROLL] = 0.15 * sw
+        art[POSE_SPINE_YAW] += np.array([0.0, 0.0, 0.15, 0.45, 0.4]) * sw
+        art[POSE_SPINE_PITCH] += np.array([0.0, 0.0, 0.0, up, 0.03 * _sin(self.twitch, t)])
+        art[POSE_HEAD_ROLL] = 0.15 * sw
         return _Cmd(art=art, nominal=self.nominal, label=self.name)
 
 
@@ -662,8 +642,8 @@ class _Rest(_Behavior):
     def command(self, t: float, root: _Root) -> _Cmd:
         art = self.base.copy()
         b = _sin(self.breath, t)
-        art[_SP] += np.array([0.0, 0.012, -0.008, 0.0, 0.0]) * b
-        art[_Z] += 0.0003 * self.s * b
+        art[POSE_SPINE_PITCH] += np.array([0.0, 0.012, -0.008, 0.0, 0.0]) * b
+        art[POSE_Z] += 0.0003 * self.s * b
         return _Cmd(art=art, nominal=self.nominal, label=self.name)
 
 
@@ -743,7 +723,7 @@ class _RearWall(_Behavior):
         assert self.wall is not None
         n, off = self.wall
         art = (1.0 - g) * self.walk + g * self.rear
-        art[_SY] += np.array([0.0, 0.0, 0.0, 0.15, 0.15]) * 0.1 * g * _sin(self.pat, t)
+        art[POSE_SPINE_YAW] += np.array([0.0, 0.0, 0.0, 0.15, 0.15]) * 0.1 * g * _sin(self.pat, t)
         # Forward speed that puts the tail base d_wall from the wall this frame.
         fwd = root.forward
         cos_e = max(float(fwd @ n), 0.3)
@@ -822,7 +802,7 @@ class _RearWall(_Behavior):
             walk.v /= max(math.cos(err), 0.5)
         walk.freq += 0.4 * abs(walk.omega)
         bend = min(max(0.06 * walk.omega, -0.2), 0.2)
-        walk.art[_SY] += np.array([0.0, 1.0, 1.0, 1.2, 1.2]) * bend
+        walk.art[POSE_SPINE_YAW] += np.array([0.0, 1.0, 1.0, 1.2, 1.2]) * bend
         return walk
 
     def place(self, rng: np.random.Generator) -> _Root:
@@ -860,12 +840,12 @@ def _compose(cmd: _Cmd, root: _Root, floor_paws: FloatArray,
              tail_yaw: FloatArray | None) -> FloatArray:
     """(43,) pose vector from a command, the root and heading-frame floor paws (4, 3)."""
     v = cmd.art.copy()
-    v[_X], v[_Y], v[_H] = root.x, root.y, root.h
+    v[POSE_X], v[POSE_Y], v[POSE_HEADING] = root.x, root.y, root.h
     u = np.clip(cmd.posed_w, 0.0, 1.0)[:, None]
-    v[_PAWS] = ((1.0 - u) * floor_paws + u * cmd.posed).ravel()
+    v[POSE_PAWS] = ((1.0 - u) * floor_paws + u * cmd.posed).ravel()
     if tail_yaw is not None:
-        v[_TY] = tail_yaw
-    return np.clip(v, _LOWER, _UPPER)
+        v[POSE_TAIL_YAW] = tail_yaw
+    return np.clip(v, POSE_LOWER, POSE_UPPER)
 
 
 class _Sim:
@@ -966,10 +946,10 @@ class _Sim:
         towards the behaviour's tail shape (faster near the base); last, segments that
         would reach a wall turn away from it, leaving room to curl the rest of the tail.
         """
-        rig0 = root.h + float(cmd.art[_SY][0]) + math.pi  # straight back from the rump
-        bends = cmd.art[_TY]
+        rig0 = root.h + float(cmd.art[POSE_SPINE_YAW][0]) + math.pi  # straight back from the rump
+        bends = cmd.art[POSE_TAIL_YAW]
         seg = self.shape.tail_segment
-        lo, hi = _LOWER[_TY], _UPPER[_TY]
+        lo, hi = POSE_LOWER[POSE_TAIL_YAW], POSE_UPPER[POSE_TAIL_YAW]
         if self.tail is None:
             rel = bends.copy()
         else:
@@ -1025,7 +1005,7 @@ class _Sim:
         """Pose vector and its FK; lifted paw targets kept clear of their limb roots."""
         vec = _compose(cmd, root, self._heading_paws(root), tail_yaw)
         state = forward_kinematics(self.shape, Pose.from_vector(vec))
-        paws = vec[_PAWS].reshape(4, 3)
+        paws = vec[POSE_PAWS].reshape(4, 3)
         rot = _rot(root.h)
         moved = False
         for i, (limb_root, clear) in enumerate(self.clearance):
@@ -1044,7 +1024,7 @@ class _Sim:
             paws[i, :2] = r[:2] + direction * horiz
             moved = True
         if moved:
-            vec[_PAWS] = np.clip(paws.ravel(), _LOWER[_PAWS], _UPPER[_PAWS])
+            vec[POSE_PAWS] = np.clip(paws.ravel(), POSE_LOWER[POSE_PAWS], POSE_UPPER[POSE_PAWS])
             state = forward_kinematics(self.shape, Pose.from_vector(vec))
         return vec, state
 
@@ -1314,7 +1294,7 @@ def sample_pose(rng: np.random.Generator, shape: MouseShape, *,
         else:
             floor_paws = np.column_stack([cmd.nominal + rng.normal(0.0, 0.003, (4, 2)),
                                           np.full(4, floor)])
-        vec = _compose(cmd, root, floor_paws, cmd.art[_TY] + tail)
+        vec = _compose(cmd, root, floor_paws, cmd.art[POSE_TAIL_YAW] + tail)
         joints = forward_kinematics(shape, Pose.from_vector(vec)).joints
         if np.all(np.abs(joints[:, :2]) <= lim):
             break
@@ -1325,87 +1305,16 @@ def sample_pose(rng: np.random.Generator, shape: MouseShape, *,
 # The pose prior.
 
 
-@dataclass(frozen=True)
-class PosePrior:
-    """Hard joint limits and a Gaussian over :meth:`~.body.Pose.to_vector`.
-
-    Attributes
-    ----------
-    mean, std:
-        (43,) Gaussian fitted to :func:`sample_pose` draws, the paw targets of a body of
-        scale 1 (multiply entries 31-42 by a shape's ``scale``). The free entries (tail
-        base x, y and the heading) have mean 0 and std ``inf``: they are ignored by
-        :meth:`neg_log_prob`. The tail base height (entry 2) is not free.
-    lower, upper:
-        (43,) hard anatomical limits (radians for angles, metres for the tail base
-        height and the heading-frame paw targets); -inf/inf for the free entries.
-    free:
-        (43,) True for the free entries.
-    correlation:
-        (43, 43) correlation of the draws (identity on the free entries), or None for a
-        diagonal Gaussian. It ties the parts no keypoint may show to those that are
-        seen: forepaws tucked under a walking body, raised before a rearing one.
-    """
-
-    mean: FloatArray
-    std: FloatArray
-    lower: FloatArray
-    upper: FloatArray
-    free: NDArray[np.bool_] = field(default_factory=lambda: _FREE.copy())
-    correlation: FloatArray | None = None
-
-    def clip(self, v: FloatArray) -> FloatArray:
-        """``v`` ((43,) or (N, 43)) clipped into the hard limits."""
-        return np.asarray(np.clip(np.asarray(v, dtype=np.float64), self.lower, self.upper))
-
-    def neg_log_prob(self, v: FloatArray) -> float:
-        """0.5 * the squared Mahalanobis distance of a (43,) vector over the non-free
-        entries (of a body of scale 1).
-
-        The negative log density of the Gaussian up to an additive constant;
-        0 at the mean. Limits are not applied (use :meth:`clip`).
-        """
-        x = np.asarray(v, dtype=np.float64)
-        keep = ~np.asarray(self.free, dtype=bool)
-        zs = (x[keep] - self.mean[keep]) / self.std[keep]
-        if self.correlation is None:
-            return float(0.5 * np.dot(zs, zs))
-        corr = np.asarray(self.correlation, dtype=np.float64)[np.ix_(keep, keep)]
-        return float(0.5 * zs @ np.linalg.solve(corr, zs))
-
-    def contains(self, v: FloatArray, tol: float = 1e-9) -> bool:
-        """Whether ``v`` ((43,) or (N, 43)) lies within the hard limits."""
-        x = np.asarray(v, dtype=np.float64)
-        return bool(np.all((x >= self.lower - tol) & (x <= self.upper + tol)))
-
-
 #: Seed and number of :func:`sample_pose` draws the prior's Gaussian is fitted to.
 PRIOR_SEED: Final = 20_240_611
 PRIOR_DRAWS: Final = 4000
-
-
-#: The prior as :func:`compute_pose_prior` gives it, stored beside the models so that a
-#: node starts without drawing it (5 s); ``test_synth_motion.py`` checks that it is current
-#: (rewrite it with :func:`write_pose_prior` when the motion model changes).
-PRIOR_FILE: Final = Path(__file__).resolve().parents[2] / "models" / "body" / "pose_prior.npz"
-_PRIOR_FIELDS: Final = ("mean", "std", "lower", "upper", "free", "correlation")
-
-
-@functools.cache
-def pose_prior() -> PosePrior:
-    """The pose prior (:func:`compute_pose_prior`), read from :data:`PRIOR_FILE` when it
-    is there, else computed once, on first use."""
-    if PRIOR_FILE.is_file():
-        with np.load(PRIOR_FILE) as data:
-            return PosePrior(**{k: np.array(data[k]) for k in _PRIOR_FIELDS})
-    return compute_pose_prior()
 
 
 def write_pose_prior(path: Path = PRIOR_FILE) -> None:
     """Store :func:`compute_pose_prior` at ``path`` (``.npz``)."""
     prior = compute_pose_prior()
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **{k: getattr(prior, k) for k in _PRIOR_FIELDS})
+    np.savez(path, **{k: getattr(prior, k) for k in PRIOR_FIELDS})
 
 
 def compute_pose_prior() -> PosePrior:
@@ -1423,22 +1332,22 @@ def compute_pose_prior() -> PosePrior:
         shape = sample_shape(rng)
         draws[i] = sample_pose(rng, shape, behavior=BEHAVIORS[i % len(BEHAVIORS)])[0] \
             .to_vector()
-        draws[i, _PAWS] /= shape.scale
+        draws[i, POSE_PAWS] /= shape.scale
     mean = draws.mean(axis=0)
     std = draws.std(axis=0)
     # Ties between entries that move; not the tail's: a still draw bends it towards
     # its behaviour's shape, a moving tail lags and swings (in motion sequences a
     # correlated tail fills a hidden tip worse than an independent one)
     tail = np.zeros(Pose.SIZE, dtype=bool)
-    tail[_TP] = tail[_TY] = True
-    tied = np.flatnonzero(~_FREE & ~tail & (std > 0.0))
+    tail[POSE_TAIL_PITCH] = tail[POSE_TAIL_YAW] = True
+    tied = np.flatnonzero(~POSE_FREE & ~tail & (std > 0.0))
     corr = np.eye(Pose.SIZE)
     corr[np.ix_(tied, tied)] = np.corrcoef(draws[:, tied], rowvar=False)
     floor = np.full(Pose.SIZE, 0.01)
-    floor[_Z] = 0.001
-    floor[_PAWS] = 0.001
+    floor[POSE_Z] = 0.001
+    floor[POSE_PAWS] = 0.001
     std = np.maximum(std, floor)
-    mean[_FREE] = 0.0
-    std[_FREE] = np.inf
-    return PosePrior(mean=mean, std=std, lower=_LOWER.copy(), upper=_UPPER.copy(),
-                     free=_FREE.copy(), correlation=corr)
+    mean[POSE_FREE] = 0.0
+    std[POSE_FREE] = np.inf
+    return PosePrior(mean=mean, std=std, lower=POSE_LOWER.copy(), upper=POSE_UPPER.copy(),
+                     free=POSE_FREE.copy(), correlation=corr)

@@ -16,8 +16,8 @@ from typing import Any, Final
 
 import numpy as np
 
+from mouse_lifter_ros.core.body import FloatArray
 from mouse_lifter_ros.core.errors import InputError
-from mouse_lifter_ros.core.synth.body import FloatArray
 
 #: The 22 joints of DANNCE's ``mouse22`` skeleton, in its order.
 DANNCE_JOINTS: Final[tuple[str, ...]] = (
@@ -39,7 +39,8 @@ DANNCE_BONES: Final[tuple[tuple[str, str], ...]] = (
     ("HindpawR", "AnkleR"), ("AnkleR", "KneeR"), ("KneeR", "SpineM"),
 )
 
-#: DANNCE joint -> the body-model joint (:data:`~.body.JOINTS`) at the same place.
+#: DANNCE joint -> the body-model joint (:data:`~mouse_lifter_ros.core.body.JOINTS`) at the
+#: same place.
 #: Wrists and ankles have no counterpart (the model's limbs have two bones). DANNCE's
 #: ``SpineM`` sits 25 mm in front of the tail base, nearest our ``lumbar_spine`` (20 mm;
 #: ``spine_center`` is 40 mm), as in :mod:`.keypoint_maps`.

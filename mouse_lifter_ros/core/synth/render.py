@@ -36,15 +36,15 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from mouse_lifter_ros.core.body import BodyState, MouseShape
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.synth.body import (
     EAR,
     EYE,
     FUR,
     SKIN,
-    BodyState,
-    MouseShape,
     body_ellipsoids,
+    keypoint_surface_offsets,
 )
 
 FloatArray = NDArray[np.float64]
@@ -1591,7 +1591,7 @@ def render(shape: MouseShape, state: BodyState, camera: Camera, scene: Scene,
     ``[-0.5, W - 0.5) x [-0.5, H - 0.5)`` and inside the one-to-one part of the lens
     model; it is visible when in view and the first surface along its nearest pixel's
     ray lies no more than its surface offset
-    (:meth:`MouseShape.keypoint_surface_offsets`) plus 1.5 mm in front of it. Parts
+    (:func:`~.synth.body.keypoint_surface_offsets`) plus 1.5 mm in front of it. Parts
     thinner than half a pixel are drawn half a pixel wide (faded by their coverage),
     so the tail stays in the image, the mask and the depth map at low resolution.
     """
@@ -1704,7 +1704,7 @@ def render(shape: MouseShape, state: BodyState, camera: Camera, scene: Scene,
     in_view = (z > _NEAR) & (kp_2d[:, 0] >= -0.5) & (kp_2d[:, 0] < w - 0.5) & \
         (kp_2d[:, 1] >= -0.5) & (kp_2d[:, 1] < h - 0.5) & (r2 < _fold_r2(camera.dist))
     visible = in_view.copy()
-    offsets = shape.keypoint_surface_offsets()
+    offsets = keypoint_surface_offsets(shape)
     for k in np.flatnonzero(in_view):
         u = min(max(round(kp_2d[k, 0]), 0), w - 1)
         v = min(max(round(kp_2d[k, 1]), 0), h - 1)
