@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from mouse_lifter_ros.core.body import KEYPOINTS, forward_kinematics
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.keypoints import (
     BODY_KEYPOINTS,
@@ -31,7 +32,7 @@ from mouse_lifter_ros.core.keypoints import (
     letterbox_geometry,
 )
 from mouse_lifter_ros.core.record import read_dlc_csv
-from mouse_lifter_ros.core.synth.body import KEYPOINTS, forward_kinematics, sample_shape
+from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.motion import Arena, sample_pose
 from mouse_lifter_ros.core.synth.render import (
     Camera,

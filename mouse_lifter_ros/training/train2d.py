@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from mouse_lifter_ros.core.body import KEYPOINTS, SKELETON_EDGES
 from mouse_lifter_ros.core.keypoints import (
     BODY_KEYPOINTS,
     CROP_SCALE,
@@ -44,7 +45,6 @@ from mouse_lifter_ros.core.keypoints import (
     letterbox,
     load_detector_spec,
 )
-from mouse_lifter_ros.core.synth.body import KEYPOINTS, SKELETON_EDGES
 from mouse_lifter_ros.training.data2d import (
     RealLabels,
     load_real_labels,

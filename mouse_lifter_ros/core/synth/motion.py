@@ -54,9 +54,6 @@ from typing import Final
 import numpy as np
 
 from mouse_lifter_ros.core.body import (
-    # core/behavior.py reads BEHAVIOR_CLASSES here until its split (under way) imports
-    # it from core.body: not this module's API, and removed once it does.
-    BEHAVIOR_CLASSES,  # noqa: F401
     BEHAVIORS,
     JOINTS,
     POSE_FREE,
