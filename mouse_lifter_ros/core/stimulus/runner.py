@@ -222,6 +222,11 @@ class StimulusRunner:
     def _reset_rule(self) -> None:
         self.rule.reset()
 
+    def _count_error(self, exc: Exception) -> None:
+        with self._cond:
+            self._counts.errors += 1
+            self._counts.last_error = f"{type(exc).__name__}: {exc}"
+
     def _drain(self) -> None:
         """Synchronous mode: process what is queued now, letting exceptions through."""
         while True:
@@ -232,9 +237,7 @@ class StimulusRunner:
             try:
                 self._process(method, frame)
             except Exception as exc:
-                with self._cond:
-                    self._counts.errors += 1
-                    self._counts.last_error = f"{type(exc).__name__}: {exc}"
+                self._count_error(exc)
                 raise
 
     def _work(self) -> None:
@@ -248,9 +251,7 @@ class StimulusRunner:
             try:
                 self._process(method, frame)
             except Exception as exc:
-                with self._cond:
-                    self._counts.errors += 1
-                    self._counts.last_error = f"{type(exc).__name__}: {exc}"
+                self._count_error(exc)
                 if self.on_error is not None:
                     # A failing error handler must not stop the worker.
                     with contextlib.suppress(Exception):
