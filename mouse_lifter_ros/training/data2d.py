@@ -13,7 +13,7 @@ a part of the arena without the mouse (a window of the image away from it).
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from mouse_lifter_ros.core.keypoints import (
     body_box,
     letterbox_geometry,
 )
-from mouse_lifter_ros.core.record import read_dlc_csv
+from mouse_lifter_ros.core.labels import LabelledSet, mapped_xy, read_image
 from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.motion import Arena, sample_pose
 from mouse_lifter_ros.core.synth.render import (
@@ -205,36 +205,27 @@ def synth_detector_frames(count: int, seed: int, *, workers: int = 2,
 
 @dataclass(frozen=True)
 class RealLabels:
-    """Labelled real frames: grey images (N, H, W), keypoints (N, 14, 2) in our order
-    with NaN where not labelled, and the image names."""
+    """Labelled real frames: grey images (N of (H, W); sizes may differ), keypoints
+    (N, K, 2) px in the order of the training's keypoints (our 14, then any a lab added)
+    with NaN where not labelled, and the frames' names (``set/image``)."""
 
-    images: NDArray[np.uint8]
+    images: list[NDArray[np.uint8]]
     keypoints: NDArray[np.float32]
     names: list[str]
 
 
-def load_real_labels(csv: Path, mapping: dict[str, str], *, names: Iterable[str] | None = None
-                     ) -> RealLabels:
-    """Read a DeepLabCut labelled folder's ``CollectedData.csv`` and its images, keeping
-    ``names`` (image file names) when given. ``mapping``: their part -> our keypoint."""
-    df = read_dlc_csv(csv)
-    keep = set(names) if names is not None else None
-    images, kps, kept = [], [], []
-    parts = list(dict.fromkeys(df.columns.get_level_values(-2)))
-    for index, row in df.iterrows():
-        name = Path(str(index)).name
-        if keep is not None and name not in keep:
-            continue
-        img = cv2.imread(str(csv.parent / name), cv2.IMREAD_GRAYSCALE)
-        if img is None:
-            raise FileNotFoundError(f"{csv.parent / name}: labelled image missing or unreadable")
-        kp = np.full((len(KEYPOINTS), 2), np.nan, np.float32)
-        for part in parts:
-            if part in mapping:
-                k = KEYPOINTS.index(mapping[part])
-                kp[k] = [row.xs(part, level=-2).xs("x", level=-1).iloc[0],
-                         row.xs(part, level=-2).xs("y", level=-1).iloc[0]]
-        images.append(img)
-        kps.append(kp)
-        kept.append(name)
-    return RealLabels(np.stack(images), np.stack(kps), kept)
+def real_labels(sets: Sequence[LabelledSet], mapping: Mapping[str, str],
+                targets: Sequence[str] = KEYPOINTS) -> RealLabels:
+    """The frames of labelled ``sets`` (read by :func:`~mouse_lifter_ros.core.labels.
+    read_labelled`) as training samples: ``mapping`` takes a labelled body part to one
+    of ``targets``."""
+    images, kps, names = [], [], []
+    for s in sets:
+        xy = mapped_xy(s, mapping, targets).astype(np.float32)
+        for i, path in enumerate(s.images):
+            images.append(_grey(read_image(path)))
+            kps.append(xy[i])
+            names.append(f"{s.name}/{path.name}")
+    if not images:
+        raise InputError("real labels: no labelled frames")
+    return RealLabels(images, np.stack(kps), names)

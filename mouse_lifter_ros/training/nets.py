@@ -153,3 +153,60 @@ def export_onnx(net: nn.Module, path: str, shape: tuple[int, int, int, int], *,
     torch.onnx.export(net, (dummy,), path, input_names=["image"],
                       output_names=list(output_names), opset_version=17,
                       dynamic_axes=axes, dynamo=False)
+
+
+def load_onnx_weights(net: nn.Module, path: str, *, extra_keypoints: int = 0) -> None:
+    """Load the weights of an ONNX file exported by :func:`export_onnx` from a network
+    of ``net``'s class back into ``net`` (eval mode), so that training can continue
+    from a shipped model of which only the ONNX file exists.
+
+    The export folded each batch norm into its convolution; here every convolution takes
+    the folded weights and its batch norm becomes the identity (running mean 0, variance
+    1 - eps, scale 1) carrying the folded bias, so ``net`` computes what the file does.
+    Keep the batch norms in eval mode while training (their statistics are gone).
+    Convolutions are matched in the order the graph runs them, each checked by shape.
+    ``extra_keypoints``: the file's last two convolutions (heatmap, offset) have that
+    many keypoints fewer than ``net``; the extra rows of ``net`` keep their values.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(path)
+    init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    nodes = [n for n in model.graph.node if n.op_type == "Conv"]
+    convs: list[nn.Conv2d] = []
+    hooks = [m.register_forward_hook(lambda mod, _i, _o: convs.append(mod))
+             for m in net.modules() if isinstance(m, nn.Conv2d)]
+    net.eval()
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    with torch.no_grad():
+        net(torch.zeros(shape))
+    for h in hooks:
+        h.remove()
+    if len(convs) != len(nodes):
+        raise ValueError(f"{path}: {len(nodes)} convolutions, the network has {len(convs)}")
+    follows = {id(seq[i]): seq[i + 1] for seq in net.modules()
+               if isinstance(seq, nn.Sequential) for i in range(len(seq) - 1)}
+    with torch.no_grad():
+        for i, (conv, node) in enumerate(zip(convs, nodes, strict=True)):
+            w = torch.from_numpy(init[node.input[1]].copy())
+            b = torch.from_numpy(init[node.input[2]].copy()) if len(node.input) > 2 else \
+                torch.zeros(w.shape[0])
+            rows = w.shape[0]
+            head = i >= len(convs) - 2 and extra_keypoints
+            if (conv.weight[:rows].shape if head else conv.weight.shape) != w.shape:
+                raise ValueError(f"{path}: convolution {node.name} has weights {tuple(w.shape)}, "
+                                 f"the network's {tuple(conv.weight.shape)}")
+            conv.weight[:rows] = w
+            bn = follows.get(id(conv))
+            if conv.bias is not None:
+                conv.bias[:rows] = b
+            elif isinstance(bn, nn.BatchNorm2d):
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(b)
+                assert bn.running_mean is not None and bn.running_var is not None
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+            elif b.abs().max() > 0:
+                raise ValueError(f"{path}: convolution {node.name} has a bias the network "
+                                 "has nowhere to put")

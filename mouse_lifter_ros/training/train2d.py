@@ -45,9 +45,10 @@ from mouse_lifter_ros.core.keypoints import (
     letterbox,
     load_detector_spec,
 )
+from mouse_lifter_ros.core.labels import read_labelled, select_frames
 from mouse_lifter_ros.training.data2d import (
     RealLabels,
-    load_real_labels,
+    real_labels,
     synth_detector_frames,
     synth_keypoint_windows,
 )
@@ -129,11 +130,12 @@ def _photometric(img: NDArray[np.float32], rng: np.random.Generator) -> NDArray[
 
 
 def _crop_sample(image: NDArray[np.uint8], kp: NDArray[np.float32], rng: np.random.Generator,
-                 *, jitter: bool = True) -> tuple[NDArray[np.float32], NDArray[np.float32],
-                                                  bool]:
+                 *, jitter: bool = True, flip: NDArray[np.intp] = _FLIP
+                 ) -> tuple[NDArray[np.float32], NDArray[np.float32], bool]:
     """A training crop (CROP_PX, CROP_PX) of ``image`` around the mouse whose keypoints
-    (14, 2; NaN unknown) are ``kp``, as the detector would cut it, with random scale,
-    shift, rotation and mirror. Returns the crop, keypoints in it, and the mirror flag."""
+    (K, 2; NaN unknown; the first 14 ours) are ``kp``, as the detector would cut it, with
+    random scale, shift, rotation and mirror. ``flip`` (K,): each keypoint's mirror
+    partner. Returns the crop, keypoints in it, and the mirror flag."""
     centre, size = body_box(kp)
     side = CROP_SCALE * size
     if jitter:
@@ -141,11 +143,11 @@ def _crop_sample(image: NDArray[np.uint8], kp: NDArray[np.float32], rng: np.rand
         centre = centre + rng.normal(0, 0.07 * side, 2)
     m = crop_matrix(centre, side, CROP_PX)  # crop px -> image px
     a = rng.uniform(-math.pi, math.pi) if jitter else 0.0
-    flip = bool(jitter and rng.random() < 0.5)
+    mirror = bool(jitter and rng.random() < 0.5)
     o = (CROP_PX - 1) / 2.0
     c, s = math.cos(a), math.sin(a)
     rot = np.array([[c, -s, o - c * o + s * o], [s, c, o - s * o - c * o], [0, 0, 1]])
-    if flip:
+    if mirror:
         rot = rot @ np.array([[-1, 0, 2 * o], [0, 1, 0], [0, 0, 1]])
     full = np.vstack([m, [0, 0, 1]]) @ rot  # crop px -> image px
     crop = cv2.warpAffine(image, full[:2], (CROP_PX, CROP_PX),
@@ -153,9 +155,9 @@ def _crop_sample(image: NDArray[np.uint8], kp: NDArray[np.float32], rng: np.rand
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     inv = np.linalg.inv(full)
     out = kp @ inv[:2, :2].T + inv[:2, 2]
-    if flip:
-        out = out[_FLIP]
-    return crop.astype(np.float32), out.astype(np.float32), flip
+    if mirror:
+        out = out[flip]
+    return crop.astype(np.float32), out.astype(np.float32), mirror
 
 
 def _kp_targets(kp: NDArray[np.float32], weight: NDArray[np.float32]
@@ -186,26 +188,33 @@ def _kp_targets(kp: NDArray[np.float32], weight: NDArray[np.float32]
 
 def kp_batch(windows: dict[str, NDArray[Any]], real: RealLabels | None, n_synth: int,
              n_real: int, rng: np.random.Generator, synth_weight: NDArray[np.float32] | None
-             = None) -> tuple[Tensor, ...]:
+             = None, *, flip: NDArray[np.intp] = _FLIP) -> tuple[Tensor, ...]:
     """One training batch: images (B, 1, S, S) normalised, heatmaps, offsets, offset
     mask, and a per-keypoint loss weight (B, K): 0 where a real frame has no label, and
     ``synth_weight`` (K,) for synthetic samples (default 1): while fine-tuning, the
-    keypoints that real labels supervise follow the labellers' placement, not ours."""
+    keypoints that real labels supervise follow the labellers' placement, not ours.
+
+    K is ``len(flip)`` (each keypoint's mirror partner): our 14, then any a lab added
+    (``mouse-lifter finetune --add``), which synthetic samples have no position for;
+    give them a ``synth_weight`` of 0."""
+    k = len(flip)
+    pad = k - len(KEYPOINTS)
     imgs, heats, offs, masks, lw = [], [], [], [], []
     for j in range(n_synth + n_real):
         if j < n_synth:
             i = int(rng.integers(len(windows["images"])))
-            flags = windows["flags"][i]
-            crop, kp, flip = _crop_sample(windows["images"][i], windows["keypoints"][i], rng)
-            flags = flags[_FLIP] if flip else flags
+            flags = np.concatenate([windows["flags"][i], np.zeros(pad, np.uint8)])
+            pts = np.concatenate([windows["keypoints"][i], np.full((pad, 2), np.nan,
+                                                                   np.float32)])
+            crop, kp, mirror = _crop_sample(windows["images"][i], pts, rng, flip=flip)
+            flags = flags[flip] if mirror else flags
             peak = np.asarray(np.where(flags == 2, 1.0, np.where(flags == 1, 0.6, 0.0)),
                               np.float32)
-            w = (np.ones(len(KEYPOINTS), np.float32) if synth_weight is None
-                 else synth_weight.copy())
+            w = (np.ones(k, np.float32) if synth_weight is None else synth_weight.copy())
         else:
             assert real is not None
             i = int(rng.integers(len(real.images)))
-            crop, kp, _ = _crop_sample(real.images[i], real.keypoints[i], rng)
+            crop, kp, _ = _crop_sample(real.images[i], real.keypoints[i], rng, flip=flip)
             known = np.isfinite(kp).all(axis=1)
             peak = np.asarray(known, np.float32)
             w = np.asarray(known, np.float32)
@@ -333,11 +342,23 @@ def det_loss(net: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
 
 def _fit(net: nn.Module, make_batch: Callable[[np.random.Generator], tuple[Tensor, ...]],
          loss_fn: Callable[[nn.Module, tuple[Tensor, ...]], Tensor], steps: int, lr: float,
-         rng: np.random.Generator, desc: str) -> list[float]:
+         rng: np.random.Generator, desc: str, *, device: str = "cpu",
+         frozen_bn: bool = False) -> list[float]:
+    """Train ``net`` for ``steps`` batches (one-cycle AdamW) on ``device``; it is back on
+    the CPU, in eval mode, on return. ``frozen_bn`` keeps the batch norms in eval mode
+    (their running statistics, not the batch's), as fine-tuning from weights read back
+    from ONNX needs. Returns the losses."""
+    net.to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    # OneCycleLR divides by pct_start * steps - 1: 20 steps at 0.05 would divide by 0
+    pct = 0.05 if round(0.05 * steps, 9) != 1.0 else 0.1
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1),
-                                                pct_start=0.05)
+                                                pct_start=pct)
     net.train()
+    if frozen_bn:
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
     losses: list[float] = []
     bar = tqdm(range(steps), desc=desc, unit="batch")
     # the next batch is drawn in a thread while this one trains; each batch has its
@@ -346,13 +367,14 @@ def _fit(net: nn.Module, make_batch: Callable[[np.random.Generator], tuple[Tenso
     with ThreadPoolExecutor(1) as pool:
         nxt = pool.submit(make_batch, np.random.default_rng(seeds[0]))
         for step in bar:
-            batch = nxt.result()
+            batch = tuple(t.to(device, non_blocking=True) for t in nxt.result())
             if step + 1 < steps:
                 nxt = pool.submit(make_batch, np.random.default_rng(seeds[step + 1]))
             _step(net, opt, sched, loss_fn, batch, losses)
             if len(losses) % 25 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-25:]):.4f}")
     net.eval()
+    net.to("cpu")
     return losses
 
 
@@ -442,11 +464,10 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     real = None
     holdout: list[str] = []
     if cfg.labels is not None:
-        from mouse_lifter_ros.core.record import read_dlc_csv
-
-        names = [Path(str(i)).name for i in read_dlc_csv(cfg.labels).index]
+        sets = read_labelled(cfg.labels)
+        names = [n for s in sets for n in s.image_names]
         train_names, holdout = split_labels(names, cfg.holdout_last, cfg.gap)
-        real = load_real_labels(cfg.labels, cfg.label_map, names=train_names)
+        real = real_labels(select_frames(sets, train_names), cfg.label_map)
     log: dict[str, Any] = {"config": {k: str(v) if isinstance(v, Path) else v
                                       for k, v in asdict(cfg).items()}}
     bs = cfg.batch
@@ -511,7 +532,7 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                                      kp_loss, cfg.finetune_steps, cfg.lr / 2,
                                      _phase_rng(cfg.seed, 4), "keypoints (+ real)")[-100:]
         notes = {**notes, "real_frames": len(real.names), "real_labels": str(cfg.labels),
-                 "real_train_names": real.names}
+                 "real_train_names": [Path(n).name for n in real.names]}
     for part in cfg.parts:
         net, out1, out2, shape = nets[part]
         export_onnx(net, str(cfg.out / f"{part}.onnx"), shape, output_names=(out1, out2))
