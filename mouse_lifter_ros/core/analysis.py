@@ -473,19 +473,35 @@ class _Source:
             self.fps, self.count = None, self._bag.count
 
     def __iter__(self) -> Iterator[tuple[float, U8]]:
+        return self.frames()
+
+    def frames(self, start: int = 0, *, seek: bool = True) -> Iterator[tuple[float, U8]]:
+        """Frames ``start``, ``start + 1``, ... with their time: a video seeks to ``start``
+        (``seek``; else it decodes and drops the frames before it), a bag reads and drops
+        them. :attr:`delivered` is the number of the frame being yielded."""
         self.delivered = 0
         if self._video is not None:
             assert self.fps is not None
+            if start > 0 and seek:
+                self._video.seek(start)
+                self.delivered = start
             while (frame := self._video.read()) is not None:
-                yield self.delivered / self.fps, frame
+                if self.delivered >= start:
+                    yield self.delivered / self.fps, frame
                 self.delivered += 1
         else:
             assert self._bag is not None
             first: int | None = None
             for stamp, frame in self._bag:
                 first = stamp if first is None else first
-                yield (stamp - first) / 1e9, frame
+                if self.delivered >= start:
+                    yield (stamp - first) / 1e9, frame
                 self.delivered += 1
+
+    @property
+    def position_ms(self) -> float | None:
+        """A video's container timestamp of the frame read last, ms (None: a bag)."""
+        return None if self._video is None else self._video.position_ms
 
     def problems(self) -> list[str]:
         """What a complete pass could not read: a video that ends before the frame count
@@ -557,51 +573,97 @@ def _bar(total: int | None, desc: str, on: bool) -> Any:
                 leave=False)
 
 
-def _track(movie: Movie, options: AnalysisOptions, model: KeypointModel,
-           pipe: PosePipeline | None, arena: ArenaCalibration | None) -> Track:
-    """Pass 1: run the models over every frame of ``movie``."""
-    from mouse_lifter_ros.core.behavior import BehaviorClassifier
+#: A frame's seam mark: its container timestamp (ms; None for a bag) and SHA-1 of its pixels.
+Seam = tuple[float | None, str]
 
+
+def _seam(src: _Source, frame: U8) -> Seam:
+    import hashlib
+
+    return src.position_ms, hashlib.sha1(np.ascontiguousarray(frame).tobytes()).hexdigest()
+
+
+@dataclass
+class Observed:
+    """Pass 1 up to the lifter over frames ``first`` .. ``first + T - 1`` of one movie:
+    what the networks give each frame on its own (:meth:`~.pipeline.PosePipeline.see`,
+    no state carried from frame to frame). Parts of a movie observed apart, in any
+    order and process, then joined in frame order (:func:`track_of`) give exactly what
+    one pass over the movie gives.
+
+    Attributes
+    ----------
+    first:
+        The movie's frame number of the first row.
+    times:
+        (T,) s since the movie's start.
+    xy, confidence:
+        (T, K, 2) px and (T, K) 0..1, float32: every keypoint before the p-cutoff.
+    found:
+        (T,) the detector found the mouse.
+    readings, depth_found:
+        (T, K) m, the depth map over each keypoint after the cut (NaN: no reading),
+        and (T,) the depth model found the mouse; None in 2D.
+    size, fps:
+        (W, H) px of the frames (None: no frame read) and a video's rate, Hz (None: a
+        bag, whose rate its stamps give).
+    ended, problems:
+        The movie ended before the part's stop (or the part had none); what of the
+        movie could not be read (only when ``ended``).
+    seams:
+        :data:`Seam` of the part's first frame and of the frame after its last one (None:
+        not read), so that a join can check that parts abut (:func:`seam_problems`).
+    """
+
+    first: int
+    times: FloatArray
+    xy: NDArray[np.float32]
+    confidence: NDArray[np.float32]
+    found: NDArray[np.bool_]
+    readings: FloatArray | None
+    depth_found: NDArray[np.bool_] | None
+    size: tuple[int, int] | None
+    fps: float | None
+    ended: bool
+    problems: list[str]
+    seams: tuple[Seam | None, Seam | None]
+
+
+def observe(movie: Movie, options: AnalysisOptions, model: KeypointModel,
+            pipe: PosePipeline | None, arena: ArenaCalibration | None, *, start: int = 0,
+            stop: int | None = None, seek: bool = True, progress: bool = False) -> Observed:
+    """Pass 1 up to the lifter over frames ``start`` .. ``stop - 1`` of ``movie`` (``stop``
+    None: to its end), see :class:`Observed`. ``seek``: a video seeks to ``start``
+    instead of decoding the frames before it. ``pipe`` None: 2D only (``model``)."""
     src = _Source(movie, options.image_topic)
-    limit = options.max_frames
-    total = src.count if limit is None else min(src.count or limit, limit)
-    bar = _bar(total, f"analyse {movie.stem}", options.progress)
+    total = src.count if stop is None else min(src.count or stop, stop)
+    bar = _bar(None if total is None else max(0, total - start), f"analyse {movie.stem}",
+               progress)
+    k = len(model.names)
     times: list[float] = []
     xys: list[NDArray[Any]] = []
     likes: list[NDArray[Any]] = []
     found: list[bool] = []
-    pos: list[FloatArray] = []
-    labels: list[str] = []
-    probs: list[float] = []
-    k = len(model.names)
-    classifier = BehaviorClassifier() if pipe is not None else None
+    readings: list[FloatArray] = []
+    depth_found: list[bool] = []
     size: tuple[int, int] | None = None
-    scaled = arena
-    complete = True  # the whole movie was asked for (no --max-frames cut)
+    first_seam = after = None
+    ended = True
     try:
-        for t, frame in src:
-            if limit is not None and len(times) >= limit:
-                complete = False
+        for t, frame in src.frames(start, seek=seek):
+            if stop is not None and src.delivered >= stop:
+                ended, after = False, _seam(src, frame)
                 break
             if size is None:
                 size = (int(frame.shape[1]), int(frame.shape[0]))
+                first_seam = _seam(src, frame)
                 if pipe is not None and arena is not None:
-                    scaled = arena.scaled(*size)
-                    pipe.set_arena(scaled)
+                    pipe.set_arena(arena.scaled(*size))
             if pipe is not None:
-                result = pipe(frame, t)
-                kp = result.uncut if result.uncut is not None else result.keypoints
-                lifted = result.lifted
-                if lifted is None or classifier is None:
-                    pos.append(np.full((k, 3), np.nan))
-                    labels.append("")
-                    probs.append(math.nan)
-                else:
-                    pos.append(np.asarray(lifted.positions, np.float64))
-                    label, names, p = classifier.update(t, lifted.positions, lifted.valid)
-                    known = label in names
-                    labels.append(label if known else "")
-                    probs.append(float(p[list(names).index(label)]) if known else math.nan)
+                seen = pipe.see(frame)
+                kp = seen.uncut if seen.uncut is not None else seen.keypoints
+                readings.append(seen.readings if seen.depth.found else np.full(k, np.nan))
+                depth_found.append(bool(seen.depth.found))
             else:
                 kp = model(frame)
             times.append(t)
@@ -612,19 +674,92 @@ def _track(movie: Movie, options: AnalysisOptions, model: KeypointModel,
     finally:
         bar.close()
         src.close()
-    if not times or size is None:
+    return Observed(
+        first=start, times=np.asarray(times, np.float64),
+        xy=np.asarray(xys, np.float32).reshape(-1, k, 2),
+        confidence=np.asarray(likes, np.float32).reshape(-1, k),
+        found=np.asarray(found, bool),
+        readings=(np.asarray(readings, np.float64).reshape(-1, k) if pipe is not None
+                  else None),
+        depth_found=np.asarray(depth_found, bool) if pipe is not None else None,
+        size=size, fps=src.fps, ended=ended, problems=src.problems() if ended else [],
+        seams=(first_seam, after))
+
+
+def seam_problems(parts: Sequence[Observed]) -> list[str]:
+    """Where consecutive ``parts`` of one movie do not abut: a part that starts at
+    another frame than the one after the previous part's last (by number, and by the
+    frame's timestamp and pixels where both read it), or frames after a part that read
+    to the movie's end. Empty when they join into one pass."""
+    from itertools import pairwise
+
+    problems: list[str] = []
+    for a, b in pairwise(parts):
+        end = a.first + len(a.times)
+        if a.ended:
+            if len(b.times):
+                problems.append(f"frames {b.first}..: after the movie ended at frame {end}")
+        elif b.first != end:
+            problems.append(f"frame {b.first}: follows frame {end - 1}")
+        elif len(b.times) and a.seams[1] != b.seams[0]:
+            problems.append(f"frame {b.first}: read as another frame by the part before "
+                            f"({a.seams[1]} != {b.seams[0]})")
+        elif not len(b.times) and a.seams[1] is not None:
+            problems.append(f"frame {b.first}: read by the part before, not by its own")
+    return problems
+
+
+def track_of(parts: Sequence[Observed], movie: Movie, options: AnalysisOptions,
+             names: Sequence[str], pipe: PosePipeline | None,
+             arena: ArenaCalibration | None) -> Track:
+    """Pass 1, the rest: join ``parts`` (:class:`Observed`, in frame order, abutting) and
+    run what carries state from frame to frame over the whole movie: the lifter and the
+    behaviour classifier (``pipe``; None: 2D only), then the median filter."""
+    from mouse_lifter_ros.core.behavior import BehaviorClassifier
+    from mouse_lifter_ros.core.keypoints import Keypoints
+
+    k = len(names)
+    t_arr = np.concatenate([p.times for p in parts]) if parts else np.zeros(0)
+    size = next((p.size for p in parts if p.size is not None), None)
+    if not len(t_arr) or size is None:
         raise SourceError(f"{movie.kind} '{movie.path}' delivered no frame")
-    t_arr = np.asarray(times, np.float64)
-    fps = src.fps
+    xy32 = np.concatenate([p.xy for p in parts])
+    conf32 = np.concatenate([p.confidence for p in parts])
+    found = np.concatenate([p.found for p in parts])
+    problems = next((p.problems for p in parts if p.ended), [])
+    positions = depth = None
+    labels: list[str] = []
+    probs: list[float] = []
+    scaled = arena
+    if pipe is not None and arena is not None:
+        readings = np.concatenate([cast(FloatArray, p.readings) for p in parts])
+        has_depth = np.concatenate([cast(NDArray[np.bool_], p.depth_found) for p in parts])
+        scaled = arena.scaled(*size)
+        pipe.set_arena(scaled)  # a fresh lifter for each movie
+        classifier = BehaviorClassifier()
+        crop = (math.nan,) * 3
+        pos: list[FloatArray] = []
+        for i, t in enumerate(t_arr.tolist()):
+            kp = Keypoints(xy32[i], conf32[i], tuple(names), None, crop
+                           ).with_cutoff(pipe.p_cutoff)
+            lifted = pipe.lift(t, kp, readings[i] if has_depth[i] else None)
+            if lifted is None:
+                pos.append(np.full((k, 3), np.nan))
+                labels.append("")
+                probs.append(math.nan)
+            else:
+                pos.append(np.asarray(lifted.positions, np.float64))
+                label, classes, p = classifier.update(t, lifted.positions, lifted.valid)
+                known = label in classes
+                labels.append(label if known else "")
+                probs.append(float(p[list(classes).index(label)]) if known else math.nan)
+        positions = np.asarray(pos, np.float64).reshape(-1, k, 3)
+        positions = np.where(np.isinf(positions), np.nan, positions)
+    fps = parts[0].fps
     if fps is None:  # a bag: the rate of its stamps
         span = float(t_arr[-1] - t_arr[0])
         fps = (len(t_arr) - 1) / span if len(t_arr) > 1 and span > 0 else 30.0
-    xy = np.asarray(xys, np.float64)
-    like = np.asarray(likes, np.float64)
-    positions = depth = None
-    if pipe is not None and scaled is not None:
-        positions = np.asarray(pos, np.float64)
-        positions = np.where(np.isinf(positions), np.nan, positions)
+    xy, like = xy32.astype(np.float64), conf32.astype(np.float64)
     w = options.median_window
     if w >= 3:
         xy = median_filter(xy, w)
@@ -639,10 +774,18 @@ def _track(movie: Movie, options: AnalysisOptions, model: KeypointModel,
         depth = z.reshape(positions.shape[:2])
     return Track(times=t_arr, xy=np.where(np.isinf(xy), np.nan, xy),
                  likelihood=np.clip(np.nan_to_num(like, nan=0.0), 0.0, 1.0),
-                 found=np.asarray(found), positions=positions, depth=depth,
+                 found=found, positions=positions, depth=depth,
                  behavior=labels if pipe is not None else [],
                  behavior_probability=np.asarray(probs, np.float64),
-                 fps=float(fps), size=size, problems=src.problems() if complete else [])
+                 fps=float(fps), size=size, problems=problems)
+
+
+def _track(movie: Movie, options: AnalysisOptions, model: KeypointModel,
+           pipe: PosePipeline | None, arena: ArenaCalibration | None) -> Track:
+    """Pass 1: run the models over every frame of ``movie`` (up to ``max_frames``)."""
+    seen = observe(movie, options, model, pipe, arena, stop=options.max_frames,
+                   progress=options.progress)
+    return track_of([seen], movie, options, model.names, pipe, arena)
 
 
 # ---------------------------------------------------------------------------- outputs
@@ -779,6 +922,65 @@ def _label(movie: Movie, path: Path, track: Track, loco: Locomotion, model: Keyp
         writer.release()
 
 
+def movie_outputs(out: Path, movie: Movie, track: Track, model: KeypointModel,
+                  options: AnalysisOptions) -> dict[str, Any]:
+    """Write ``movie``'s files (module docstring) from its ``track`` into ``out``; return
+    its entry of :func:`analyze`'s ``movies``, less ``movie`` (its number)."""
+    from mouse_lifter_ros.core.overlay import colormap_colours
+
+    names = list(model.names)
+    stem = movie.stem
+    _write_dlc(out / stem, track, names, model.spec.name)
+    loco, rule = _locomotion(track, names, options)
+    loco_csv, loco_json = out / f"{stem}_locomotion.csv", out / f"{stem}_locomotion.json"
+    _write_locomotion(loco_csv, loco_json, loco,
+                      {"move_speed_rule": rule, "movie": str(movie.path),
+                       "centre_of_mass": "mean of the usable trunk keypoints "
+                       "(neck, spine_center, lumbar_spine, tail_base)"})
+    colours = colormap_colours(len(names), options.colormap)
+    pngs = _plots(out, stem, track, names, colours, options.p_cutoff)
+    labelled = out / f"{stem}_labelled.mp4"
+    _label(movie, labelled, track, loco, model, options)
+    seen = track.found
+    counts: dict[str, int] = {}
+    for label in track.behavior:
+        if label:
+            counts[label] = counts.get(label, 0) + 1
+    return {
+        "input": str(movie.path),
+        "kind": movie.kind,
+        "frames": len(track.times),
+        "problems": track.problems,
+        "fps": round(track.fps, 4),
+        "width": track.size[0],
+        "height": track.size[1],
+        "mode": "3d" if track.positions is not None else "2d",
+        "frames_with_mouse": int(seen.sum()),
+        "mean_likelihood": (round(float(track.likelihood[seen].mean()), 4)
+                            if seen.any() else None),
+        "behavior_frames": counts if track.positions is not None else None,
+        "locomotion": {**loco.summary, "move_speed_rule": rule},
+        "files": {"h5": str(out / f"{stem}.h5"), "csv": str(out / f"{stem}.csv"),
+                  "labelled_video": str(labelled), **pngs,
+                  "locomotion_csv": str(loco_csv),
+                  "locomotion_json": str(loco_json)},
+    }
+
+
+def load_models(spec: ModelSpec, arena: ArenaCalibration | None, options: AnalysisOptions
+                ) -> tuple[KeypointModel, PosePipeline | None]:
+    """The 2D model and, with an arena, the whole core (whose 2D model it is)."""
+    from mouse_lifter_ros.core.keypoints import KeypointModel
+    from mouse_lifter_ros.core.pipeline import PosePipeline
+
+    if arena is None:
+        return KeypointModel(spec, device=options.device, threads=options.threads), None
+    depth = None if options.depth_model is None else Path(options.depth_model)
+    pipe = PosePipeline(arena, keypoint_model=spec, depth_model=depth, device=options.device,
+                        threads=options.threads, p_cutoff=options.p_cutoff)
+    return pipe.keypoints, pipe
+
+
 def _stderr(message: str) -> None:
     print(f"mouse-lifter analyze: {message}", file=sys.stderr)
 
@@ -814,28 +1016,17 @@ def analyze(inputs: Sequence[str | os.PathLike[str]], options: AnalysisOptions, 
     SourceError, MouseLifterError
         A movie that cannot be read; models that cannot be loaded.
     """
-    from mouse_lifter_ros.core.keypoints import KeypointModel
-    from mouse_lifter_ros.core.overlay import colormap_colours
-    from mouse_lifter_ros.core.pipeline import PosePipeline
     from mouse_lifter_ros.core.record import AnnotationsWriter
 
     start = time.monotonic()
     movies, arena, spec = check_options(inputs, options)
     out = Path(options.out)
-    pipe: PosePipeline | None = None
-    if arena is not None:
-        depth = None if options.depth_model is None else Path(options.depth_model)
-        pipe = PosePipeline(arena, keypoint_model=spec, depth_model=depth,
-                            device=options.device, threads=options.threads,
-                            p_cutoff=options.p_cutoff)
-        model = pipe.keypoints
-    else:
-        model = KeypointModel(spec, device=options.device, threads=options.threads)
+    model, pipe = load_models(spec, arena, options)
+    if pipe is None:
         notice("no --arena: 2D only. The 3D columns (z, X, Y, Z in metres) of the "
                "annotations stay empty, no behaviour is classified, and locomotion is in "
                "pixels. Give the camera's arena calibration (mouse-lifter calibrate) for 3D.")
     names = list(model.names)
-    colours = colormap_colours(len(names), options.colormap)
     out.mkdir(parents=True, exist_ok=True)
     table = out / f"annotations.{options.fmt}"
     results: list[dict[str, Any]] = []
@@ -845,48 +1036,13 @@ def analyze(inputs: Sequence[str | os.PathLike[str]], options: AnalysisOptions, 
                            overwrite=True) as annotations:
         for index, movie in enumerate(movies):
             track = _track(movie, options, model, pipe, arena)
-            stem = movie.stem
-            _write_dlc(out / stem, track, names, spec.name)
             _annotate(annotations, track, index, frame0, offset)
-            loco, rule = _locomotion(track, names, options)
-            loco_csv, loco_json = out / f"{stem}_locomotion.csv", out / f"{stem}_locomotion.json"
-            _write_locomotion(loco_csv, loco_json, loco,
-                              {"move_speed_rule": rule, "movie": str(movie.path),
-                               "centre_of_mass": "mean of the usable trunk keypoints "
-                               "(neck, spine_center, lumbar_spine, tail_base)"})
-            pngs = _plots(out, stem, track, names, colours, options.p_cutoff)
-            labelled = out / f"{stem}_labelled.mp4"
-            _label(movie, labelled, track, loco, model, options)
-            n = len(track.times)
-            frame0 += n
-            offset += n / track.fps
-            seen = track.found
-            counts: dict[str, int] = {}
-            for label in track.behavior:
-                if label:
-                    counts[label] = counts.get(label, 0) + 1
+            results.append({"movie": index, **movie_outputs(out, movie, track, model,
+                                                            options)})
+            frame0 += len(track.times)
+            offset += len(track.times) / track.fps
             for problem in track.problems:
                 notice(f"{movie.path}: {problem}")
-            results.append({
-                "movie": index,
-                "input": str(movie.path),
-                "kind": movie.kind,
-                "frames": n,
-                "problems": track.problems,
-                "fps": round(track.fps, 4),
-                "width": track.size[0],
-                "height": track.size[1],
-                "mode": "3d" if track.positions is not None else "2d",
-                "frames_with_mouse": int(seen.sum()),
-                "mean_likelihood": (round(float(track.likelihood[seen].mean()), 4)
-                                    if seen.any() else None),
-                "behavior_frames": counts if track.positions is not None else None,
-                "locomotion": {**loco.summary, "move_speed_rule": rule},
-                "files": {"h5": str(out / f"{stem}.h5"), "csv": str(out / f"{stem}.csv"),
-                          "labelled_video": str(labelled), **pngs,
-                          "locomotion_csv": str(loco_csv),
-                          "locomotion_json": str(loco_json)},
-            })
     return {
         "movies": results,
         "annotations": str(table),

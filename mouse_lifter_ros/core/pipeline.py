@@ -7,7 +7,7 @@ lifter pairs nothing (both results belong to the same frame by construction).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,22 +62,36 @@ class PosePipeline:
         self.p_cutoff = p_cutoff
         self._lifter_args = {"p_cutoff": p_cutoff, "scale_pairs": SPINE_SCALE_PAIRS,
                              **(lifter or {})}
-        self.lifter = Lifter(arena, **self._lifter_args)
+        self.lifter = Lifter(arena.camera, **self._lifter_args)
 
     def set_arena(self, arena: ArenaCalibration) -> None:
         """Another camera (or animal): the models stay, the lifter starts afresh."""
         self.depth.arena = arena
-        self.lifter = Lifter(arena, **self._lifter_args)
+        self.lifter = Lifter(arena.camera, **self._lifter_args)
 
     def __call__(self, frame: NDArray[np.uint8], stamp_s: float) -> Frame3D:
         """Run one frame (H, W) grey or (H, W, 3) BGR uint8 taken at ``stamp_s`` seconds."""
+        seen = self.see(frame)
+        return replace(seen, lifted=self.lift(stamp_s, seen.keypoints,
+                                              seen.readings if seen.depth.found else None))
+
+    def see(self, frame: NDArray[np.uint8]) -> Frame3D:
+        """The networks' half of :meth:`__call__` (``lifted`` None): it keeps no state
+        from frame to frame, so frames may go through it in any order, in any process."""
         uncut = self.keypoints(frame)
         kp = uncut.with_cutoff(self.p_cutoff)
-        det = kp.detection
-        depth = self.depth(frame, det)
+        depth = self.depth(frame, kp.detection)
         if not depth.found:
             return Frame3D(kp, depth, np.full(len(kp.xy), np.nan), None, uncut)
         readings = sample_depth(depth.depth, depth.roi[:2], kp.xy.astype(np.float64))
-        lifted = self.lifter.lift(stamp_s, kp.xy, kp.confidence,
-                                  keypoint_depth(readings, self.lifter.scale))
-        return Frame3D(kp, depth, readings, lifted, uncut)
+        return Frame3D(kp, depth, readings, None, uncut)
+
+    def lift(self, stamp_s: float, keypoints: Keypoints,
+             readings: NDArray[np.float64] | None) -> Lifted | None:
+        """The lifter's half of :meth:`__call__`, which carries state from frame to frame
+        (call it in frame order): ``keypoints`` after the cut, ``readings`` (K,) m of the
+        depth map (None: the depth model found no mouse, and no pose is lifted)."""
+        if readings is None:
+            return None
+        return self.lifter.lift(stamp_s, keypoints.xy, keypoints.confidence,
+                                keypoint_depth(readings, self.lifter.scale))

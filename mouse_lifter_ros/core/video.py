@@ -232,6 +232,27 @@ class VideoSource:
         self.frames_read += 1
         return frame
 
+    def seek(self, frame: int) -> None:
+        """Make frame ``frame`` (0-based) of a file the one the next :meth:`read` returns.
+
+        OpenCV seeks to the key frame before it and decodes forward, placing frames by the
+        container's timestamps: :attr:`position_ms` after the read says which frame came.
+        Past the end, :meth:`read` returns None. Raises :class:`SourceError` for a camera
+        device or a file that cannot seek, :class:`InputError` for ``frame < 0``.
+        """
+        if not self.is_file:
+            raise SourceError(f"{self.description} cannot seek")
+        if frame < 0:
+            raise InputError(f"{self.description}: cannot seek to frame {frame} (< 0)")
+        if not self._capture().set(cv2.CAP_PROP_POS_FRAMES, frame):
+            raise SourceError(f"{self.description} cannot seek to frame {frame}")
+        self._pending = self._ended = False
+
+    @property
+    def position_ms(self) -> float:
+        """The container's timestamp of the frame :meth:`read` returned last, ms."""
+        return float(self._capture().get(cv2.CAP_PROP_POS_MSEC))
+
     def close(self) -> None:
         """Release the capture; further reads raise :class:`SourceError`."""
         if self._cap is not None:
