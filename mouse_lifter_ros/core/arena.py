@@ -1,19 +1,20 @@
 """The camera's pose over the arena floor: intrinsics plus a rotation and translation.
 
-An :class:`ArenaCalibration` projects arena points to pixels and casts pixels back onto
-the floor or any plane parallel to it. It is made from a synthetic engine camera
-(:func:`arena_from_camera`), four arena corners of known size picked in an image
-(:func:`arena_from_corners`) or a checkerboard / ChArUco board lying flat on the floor
-(:func:`arena_from_checkerboard`); each refuses a calibration that is clearly wrong
-(bad inputs, reprojection error over the limit, camera implausibly near, far or
-tilted), raising :class:`CalibrationError` that lists every problem. numpy, OpenCV and
-PyYAML only: no ROS import here.
+An :class:`ArenaCalibration` is a :class:`~.camera.Camera` (:attr:`ArenaCalibration.camera`:
+it projects arena points to pixels and casts pixels back onto the floor or any plane
+parallel to it) with the intrinsics file it came from and how its pose was found. It is
+made from a known camera (:func:`arena_from_camera`), four arena corners of known size
+picked in an image (:func:`arena_from_corners`) or a checkerboard / ChArUco board lying
+flat on the floor (:func:`arena_from_checkerboard`); each refuses a calibration that is
+clearly wrong (bad inputs, reprojection error over the limit, camera implausibly near,
+far or tilted), raising :class:`CalibrationError` that lists every problem. numpy,
+OpenCV and PyYAML only: no ROS import here.
 
 Frames and units: the arena frame follows REP-103 (metres; x, y on the floor, z up
 away from the floor, the floor is z = 0); the camera frame is the optical one (z
 forward, x right, y down), ``x_cam = rotation @ x_arena + translation``; pixel (0, 0)
 is the centre of the top-left pixel. Distortion models: those of
-``calibration.DISTORTION_MODELS`` (OpenCV's formulas).
+``camera.DISTORTION_MODELS`` (OpenCV's formulas).
 
 File layout (written by :func:`save_arena`, read by :func:`load_arena`)::
 
@@ -38,7 +39,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import cv2
 import numpy as np
@@ -54,10 +55,8 @@ from mouse_lifter_ros.core.calibration import (
     parse_calibration,
 )
 from mouse_lifter_ros.core.calibration import scaled as scaled_intrinsics
-from mouse_lifter_ros.core.errors import CalibrationError
-
-if TYPE_CHECKING:
-    from mouse_lifter_ros.core.synth import render
+from mouse_lifter_ros.core.camera import ROTATION_TOL, Camera
+from mouse_lifter_ros.core.errors import CalibrationError, InputError
 
 FloatArray = NDArray[np.float64]
 
@@ -73,76 +72,6 @@ METHODS: Final = ("checkerboard", "charuco", "corners", "camera")
 FORMAT: Final = "mouse_lifter_arena"
 VERSION: Final = 1
 
-_CRITERIA: Final = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-13)
-_ROTATION_TOL: Final = 1e-5
-
-
-# ------------------------------------------------------------------------------ lens
-
-
-def _distort(x: FloatArray, y: FloatArray, model: str, d: FloatArray
-             ) -> tuple[FloatArray, FloatArray]:
-    """Distort normalised coordinates ``x``, ``y`` (any shape) with OpenCV's formulas."""
-    if model == "equidistant":
-        r = np.hypot(x, y)
-        theta = np.arctan(r)
-        t2 = theta * theta
-        theta_d = theta * (1.0 + t2 * (d[0] + t2 * (d[1] + t2 * (d[2] + t2 * d[3]))))
-        scale = np.where(r > 1e-12, theta_d / np.maximum(r, 1e-12), 1.0)
-        return x * scale, y * scale
-    k1, k2, p1, p2, k3 = (float(v) for v in d[:5])
-    r2 = x * x + y * y
-    radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    if model == "rational_polynomial":
-        k4, k5, k6 = (float(v) for v in d[5:8])
-        radial = radial / (1.0 + r2 * (k4 + r2 * (k5 + r2 * k6)))
-    xy = x * y
-    xd = x * radial + 2.0 * p1 * xy + p2 * (r2 + 2.0 * x * x)
-    yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * xy
-    return xd, yd
-
-
-def _project(intr: CameraCalibration, rotation: FloatArray, translation: FloatArray,
-             points: ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """(N, 3) arena points (m) -> (N, 2) distorted pixels, (N,) camera z (m)."""
-    cam = np.asarray(points, dtype=np.float64).reshape(-1, 3) @ rotation.T + translation
-    z = cam[:, 2]
-    zs = np.where(np.abs(z) < 1e-12, 1e-12, z)
-    xd, yd = _distort(cam[:, 0] / zs, cam[:, 1] / zs, intr.distortion_model, intr.d)
-    k = intr.k
-    u = k[0, 0] * xd + k[0, 1] * yd + k[0, 2]
-    v = k[1, 1] * yd + k[1, 2]
-    return np.stack([u, v], axis=1), np.asarray(z)
-
-
-def _rays(intr: CameraCalibration, pixels: ArrayLike) -> FloatArray:
-    """(N, 2) distorted pixels -> (N, 2) undistorted normalised x, y (camera frame)."""
-    uv = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
-    k = intr.k
-    yn = (uv[:, 1] - k[1, 2]) / k[1, 1]
-    xn = (uv[:, 0] - k[0, 2] - k[0, 1] * yn) / k[0, 0]
-    d, model = intr.d, intr.distortion_model
-    if len(uv) == 0 or not np.any(d):
-        return np.stack([xn, yn], axis=1)
-    src = np.stack([xn, yn], axis=1).reshape(-1, 1, 2)
-    if model == "equidistant":
-        out = cv2.fisheye.undistortPoints(src, np.eye(3), d.reshape(1, 4), criteria=_CRITERIA)
-    else:
-        out = cv2.undistortPoints(src, np.eye(3), d, criteria=_CRITERIA)
-    x, y = (np.array(a, dtype=np.float64) for a in out.reshape(-1, 2).T)
-    for _ in range(2):  # Newton steps: OpenCV's fixed-point iteration may stop short
-        fx, fy = _distort(x, y, model, d)
-        h = 1e-7
-        ax, ay = _distort(x + h, y, model, d)
-        bx, by = _distort(x, y + h, model, d)
-        j11, j21, j12, j22 = (ax - fx) / h, (ay - fy) / h, (bx - fx) / h, (by - fy) / h
-        det = j11 * j22 - j12 * j21
-        ok = np.abs(det) > 1e-12
-        det = np.where(ok, det, 1.0)
-        ex, ey = fx - xn, fy - yn
-        x = x - np.where(ok, (j22 * ex - j12 * ey) / det, 0.0)
-        y = y - np.where(ok, (j11 * ey - j21 * ex) / det, 0.0)
-    return np.stack([x, y], axis=1)
 
 
 # ------------------------------------------------------------------------ the class
@@ -166,7 +95,9 @@ class ArenaCalibration:
 
     Arena frame (REP-103): x, y on the floor, z up away from the floor, z = 0 the floor
     plane, metres. ``x_cam = rotation @ x_arena + translation`` (camera optical frame:
-    z forward, x right, y down).
+    z forward, x right, y down). The geometry is :attr:`camera`'s; :meth:`project`,
+    :meth:`rays`, :meth:`ray_grid`, :meth:`backproject`, :meth:`points_at_height` and
+    :meth:`depth_at_height` are its methods.
 
     Attributes
     ----------
@@ -181,6 +112,9 @@ class ArenaCalibration:
         One of :data:`METHODS`.
     arena_size:
         Arena extent along arena x and y (metres, centred on the origin), when known.
+    camera:
+        The :class:`~.camera.Camera` of ``intrinsics`` at this pose (derived, not a
+        constructor argument).
     """
 
     intrinsics: CameraCalibration
@@ -189,7 +123,7 @@ class ArenaCalibration:
     reprojection_error: float
     method: str
     arena_size: tuple[float, float] | None = None
-    _ray_grid: NDArray[np.float32] | None = field(default=None, init=False, repr=False)
+    camera: Camera = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.intrinsics, CameraCalibration) \
@@ -205,11 +139,16 @@ class ArenaCalibration:
         if self.arena_size is not None:
             w, h = (float(v) for v in self.arena_size)
             object.__setattr__(self, "arena_size", (w, h))
+        try:
+            camera = _camera(self.intrinsics, self.rotation, self.translation)
+        except InputError as exc:
+            raise CalibrationError(f"arena calibration: {exc}") from None
+        object.__setattr__(self, "camera", camera)
 
     @property
     def camera_position(self) -> FloatArray:
         """(3,) camera centre in the arena frame, metres."""
-        return np.asarray(-self.rotation.T @ self.translation)
+        return self.camera.position
 
     @property
     def camera_orientation(self) -> FloatArray:
@@ -238,69 +177,28 @@ class ArenaCalibration:
         return self.intrinsics.height
 
     def project(self, points: ArrayLike) -> tuple[FloatArray, FloatArray]:
-        """(N, 3) arena points (m) -> (N, 2) distorted pixels and (N,) camera z (m).
-
-        Pixels are meaningless (but finite) for points at or behind the camera.
-        """
-        return _project(self.intrinsics, self.rotation, self.translation, points)
+        """:meth:`.Camera.project` of :attr:`camera`."""
+        return self.camera.project(points)
 
     def rays(self, pixels: ArrayLike) -> FloatArray:
-        """(N, 2) distorted pixels -> (N, 3) undistorted rays ``(x, y, 1)``, camera frame."""
-        xy = _rays(self.intrinsics, pixels)
-        return np.concatenate([xy, np.ones((len(xy), 1))], axis=1)
+        """:meth:`.Camera.rays` of :attr:`camera`."""
+        return self.camera.rays(pixels)
 
     def ray_grid(self) -> NDArray[np.float32]:
-        """(H, W, 2) float32 ray x, y of every pixel centre (computed once, read-only)."""
-        grid = self._ray_grid
-        if grid is None:
-            u, v = np.meshgrid(np.arange(self.width, dtype=np.float64),
-                               np.arange(self.height, dtype=np.float64))
-            xy = _rays(self.intrinsics, np.stack([u.ravel(), v.ravel()], axis=1))
-            grid = xy.astype(np.float32).reshape(self.height, self.width, 2)
-            grid.setflags(write=False)
-            object.__setattr__(self, "_ray_grid", grid)
-        return grid
-
-    def _to_arena(self, cam: FloatArray) -> FloatArray:
-        return np.asarray((cam - self.translation) @ self.rotation)
+        """:meth:`.Camera.ray_grid` of :attr:`camera`."""
+        return self.camera.ray_grid()
 
     def backproject(self, pixels: ArrayLike, depth: ArrayLike) -> FloatArray:
-        """(N, 2) pixels and (N,) camera z (m) -> (N, 3) arena points (m).
-
-        Rows are NaN where the depth is NaN or not positive.
-        """
-        rays = self.rays(pixels)
-        z = np.broadcast_to(np.asarray(depth, dtype=np.float64).reshape(-1), (len(rays),))
-        z = np.where(z > 0, z, np.nan)
-        return self._to_arena(rays * z[:, None])
+        """:meth:`.Camera.backproject` of :attr:`camera`."""
+        return self.camera.backproject(pixels, depth)
 
     def points_at_height(self, pixels: ArrayLike, height: ArrayLike = 0.0) -> FloatArray:
-        """(N, 2) pixels -> (N, 3) arena points where each ray meets the plane z = height.
-
-        ``height`` (m) is a scalar or (N,); rows are NaN where the ray does not meet the
-        plane in front of the camera.
-        """
-        rays = self.rays(pixels)
-        depth = self.depth_at_height(rays[:, :2], np.asarray(height, dtype=np.float64))
-        return self._to_arena(rays * depth[:, None])
+        """:meth:`.Camera.points_at_height` of :attr:`camera`."""
+        return self.camera.points_at_height(pixels, height)
 
     def depth_at_height(self, rays_xy: NDArray[Any], height: ArrayLike) -> NDArray[Any]:
-        """Camera z (m) of the point at arena height ``height`` on each ray.
-
-        ``rays_xy`` (..., 2) holds undistorted ray x, y (as :meth:`ray_grid` gives);
-        ``height`` is a scalar or broadcasts against ``(...)``. Float32 rays give float32
-        depths. NaN where the plane lies behind the camera or along the ray.
-        """
-        rays = np.asarray(rays_xy)
-        dtype = rays.dtype if rays.dtype == np.float32 else np.dtype(np.float64)
-        rays = rays.astype(dtype, copy=False)
-        r = self.rotation.astype(dtype)
-        cz = dtype.type(self.camera_position[2])
-        # arena z of camera z s on ray (x, y, 1): cz + s * (R[0,2] x + R[1,2] y + R[2,2])
-        denom = rays[..., 0] * r[0, 2] + rays[..., 1] * r[1, 2] + r[2, 2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            depth = (np.asarray(height, dtype=dtype) - cz) / denom
-        return np.where((depth > 0) & np.isfinite(depth), depth, dtype.type(np.nan))
+        """:meth:`.Camera.depth_at_height` of :attr:`camera`."""
+        return self.camera.depth_at_height(rays_xy, height)
 
     def scaled(self, width: int, height: int) -> ArenaCalibration:
         """The same camera delivering frames resized to ``width`` x ``height``.
@@ -315,6 +213,12 @@ class ArenaCalibration:
         return ArenaCalibration(intr, self.rotation, self.translation,
                                 self.reprojection_error * math.sqrt((sx * sx + sy * sy) / 2),
                                 self.method, self.arena_size)
+
+
+def _camera(intr: CameraCalibration, rotation: FloatArray, translation: FloatArray) -> Camera:
+    """The :class:`~.camera.Camera` of calibrated intrinsics ``intr`` at a pose."""
+    return Camera(K=intr.k, dist=intr.d, R=rotation, t=translation, width=intr.width,
+                  height=intr.height, model=intr.distortion_model)
 
 
 # ---------------------------------------------------------------------- validation
@@ -398,7 +302,8 @@ def _solve(intr: CameraCalibration, obj: FloatArray, img: FloatArray
     with the smallest RMS pixel reprojection error wins. Returns rotation, translation
     and that error.
     """
-    xy = _rays(intr, img)
+    lens = _camera(intr, np.eye(3), np.zeros(3))  # rays in the camera frame
+    xy = lens.ray_xy(img)
     obj = np.ascontiguousarray(obj, dtype=np.float64)
     eye, none = np.eye(3), np.zeros(5)
     candidates = []
@@ -414,7 +319,7 @@ def _solve(intr: CameraCalibration, obj: FloatArray, img: FloatArray
             cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-14))
         rotation = np.asarray(cv2.Rodrigues(rvec)[0], dtype=np.float64)
         translation = np.asarray(tvec, dtype=np.float64).reshape(3)
-        px, z = _project(intr, rotation, translation, obj)
+        px, z = _camera(intr, rotation, translation).project(obj)
         rms = float(np.sqrt(np.mean(np.sum((px - img) ** 2, axis=1))))
         if np.all(z > 0) and math.isfinite(rms) and (best is None or rms < best[2]):
             best = rotation, translation, rms
@@ -440,34 +345,22 @@ def _finish(what: str, intr: CameraCalibration, rotation: FloatArray, translatio
 # --------------------------------------------------------------------- constructors
 
 
-def arena_from_camera(camera: render.Camera, *,
-                      arena_size: tuple[float, float] | None = None,
+def arena_from_camera(camera: Camera, *, arena_size: tuple[float, float] | None = None,
                       camera_name: str = "") -> ArenaCalibration:
-    """The arena calibration of a synthetic engine camera (method ``camera``, error 0).
+    """The arena calibration of a known camera (method ``camera``, error 0), e.g. a
+    synthetic one; its :attr:`~ArenaCalibration.camera` equals ``camera`` (roi aside).
 
-    ``camera``'s K, plumb_bob ``dist``, R, t and size are taken as they are (no
-    plausibility checks: synthetic cameras are known exactly).
+    ``camera``'s K, distortion, R, t and size are taken as they are (no plausibility
+    checks: such cameras are known exactly).
     """
     if arena_size is not None and (problems := _size_problems(arena_size, "arena size")):
         raise CalibrationError("arena calibration from a camera: " + "; ".join(problems))
     k = np.asarray(camera.K, dtype=np.float64)
-    intr = CameraCalibration(camera.width, camera.height, camera_name, k, "plumb_bob",
+    intr = CameraCalibration(camera.width, camera.height, camera_name, k, camera.model,
                              camera.dist, np.eye(3), np.hstack([k, np.zeros((3, 1))]))
     return ArenaCalibration(intr, camera.R, camera.t, 0.0, "camera",
                             None if arena_size is None else
                             (float(arena_size[0]), float(arena_size[1])))
-
-
-def to_synth_camera(arena: ArenaCalibration) -> render.Camera:
-    """The synthetic engine camera of ``arena`` (plumb_bob intrinsics only)."""
-    from mouse_lifter_ros.core.synth import render
-
-    intr = arena.intrinsics
-    if intr.distortion_model != "plumb_bob":
-        raise CalibrationError(f"arena calibration: the synthetic camera needs plumb_bob "
-                               f"distortion, not {intr.distortion_model!r}")
-    return render.Camera(K=intr.k, dist=intr.d, R=arena.rotation, t=arena.translation,
-                         width=intr.width, height=intr.height)
 
 
 def arena_from_corners(intrinsics: CameraCalibration, corners: ArrayLike,
@@ -666,7 +559,7 @@ def parse_arena(data: Mapping[str, Any], *, source: str = "<arena>") -> ArenaCal
     if rotation is not None:
         off = float(np.abs(rotation @ rotation.T - np.eye(3)).max())
         det = float(np.linalg.det(rotation))
-        if off > _ROTATION_TOL or det < 0:
+        if off > ROTATION_TOL or det < 0:
             problems.append(f"rotation is not a rotation (max |R R^T - I| = {off:.3g}, "
                             f"det = {det:.3g})")
             rotation = None

@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,6 +58,7 @@ from mouse_lifter_ros.core.body import (
     pose_prior,
     tail_radius,
 )
+from mouse_lifter_ros.core.camera import Camera
 from mouse_lifter_ros.core.errors import InputError, ParameterError
 
 __all__ = [
@@ -69,7 +70,6 @@ __all__ = [
     "BodyFitter",
     "FitResult",
     "Observation",
-    "Projector",
     "estimate_scale",
     "estimate_tail_length",
     "fk_batch",
@@ -81,14 +81,6 @@ N_KEYPOINTS: Final = len(KEYPOINTS)
 #: synthetic draw is held a little loosely, as a real mouse may break it.
 PRIOR_SHRINK: Final = 0.1
 _KP: Final = {name: i for i, name in enumerate(KEYPOINTS)}
-
-
-class Projector(Protocol):
-    """Anything that projects arena points into its image (a camera model)."""
-
-    def project(self, pts_arena: Any) -> tuple[FloatArray, FloatArray]:
-        """(N, 3) arena points, m -> (N, 2) pixels and (N,) camera-frame z, m."""
-        ...
 
 
 # ---------------------------------------------------------------------------------------
@@ -267,7 +259,7 @@ class Observation:
     depth:
         (14,) camera-frame z measured at each keypoint, metres; NaN where there is none.
     camera:
-        The camera that took the image (anything with ``project``).
+        The camera that took the image.
     points:
         Optional (14, 3) arena-frame points of the keypoints (metres, NaN where
         unknown), e.g. the pixels back-projected at their depth; used only to
@@ -278,7 +270,7 @@ class Observation:
     pixels: FloatArray
     weights: FloatArray
     depth: FloatArray
-    camera: Projector
+    camera: Camera
     points: FloatArray | None = None
 
 
@@ -678,7 +670,7 @@ def _wrap(a: float) -> float:
 class _Prepared:
     """An :class:`Observation` reduced to the residuals' arrays."""
 
-    camera: Projector
+    camera: Camera
     idx2: NDArray[np.intp]  # keypoints with a 2D residual
     px: FloatArray  # (n2, 2)
     w2: FloatArray  # (n2,) sqrt(weight) / sigma_px
@@ -704,8 +696,8 @@ def _prepare(obs: Observation, sigma_px: float, sigma_depth: float) -> _Prepared
     if obs.points is not None and np.shape(obs.points) != (N_KEYPOINTS, 3):
         problems.append(f"points have shape {np.shape(obs.points)}; expected "
                         f"({N_KEYPOINTS}, 3)")
-    if not callable(getattr(obs.camera, "project", None)):
-        problems.append(f"camera {type(obs.camera).__name__} has no project method")
+    if not isinstance(obs.camera, Camera):
+        problems.append(f"camera is a {type(obs.camera).__name__}, not a core.camera.Camera")
     if problems:
         raise InputError("observation: " + "; ".join(problems))
     w = np.where(np.isfinite(w), np.clip(w, 0.0, 1.0), 0.0)
@@ -733,7 +725,7 @@ def _observed_points(obs: Observation, prep: _Prepared) -> FloatArray:
     return out
 
 
-def locate(camera: Projector, pixels: FloatArray, depth: FloatArray,
+def locate(camera: Camera, pixels: FloatArray, depth: FloatArray,
            height: float = 0.0, iterations: int = 8) -> FloatArray:
     """Arena points seen at ``pixels`` (N, 2) at camera z ``depth`` (N,) metres, or, where
     ``depth`` is NaN, at ``height`` metres above the floor; from ``camera.project`` alone.

@@ -18,10 +18,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from mouse_lifter_ros.core.camera import DISTORTION_MODELS
 from mouse_lifter_ros.core.errors import CalibrationError
-
-#: Distortion models understood, with their number of coefficients.
-DISTORTION_MODELS: dict[str, int] = {"plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4}
 
 
 @dataclass(frozen=True)

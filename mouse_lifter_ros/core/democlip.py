@@ -32,8 +32,9 @@ from mouse_lifter_ros.core.calibration import (
     camera_info_fields,
     parse_calibration,
 )
+from mouse_lifter_ros.core.camera import Camera
 from mouse_lifter_ros.core.synth.motion import Arena, script_sequence
-from mouse_lifter_ros.core.synth.render import Camera, Sample, Scene, camera_over_arena, render
+from mouse_lifter_ros.core.synth.render import Sample, Scene, camera_over_arena, render
 from mouse_lifter_ros.core.video import write_video
 
 #: The demo camera: 640x480 pinhole, no distortion; config/calibration/demo_camera.yaml.

@@ -20,11 +20,11 @@ import numpy as np
 
 from mouse_lifter_ros.core.body import KEYPOINTS, FloatArray, MouseShape
 from mouse_lifter_ros.core.bodyfit import estimate_scale, estimate_tail_length
+from mouse_lifter_ros.core.camera import Camera, look_at
 from mouse_lifter_ros.core.errors import InputError, ParameterError
-from mouse_lifter_ros.core.lifter import CameraGeometry, Lifter, camera_geometry
+from mouse_lifter_ros.core.lifter import Lifter
 from mouse_lifter_ros.core.synth.keypoint_maps import keypoint_map
 from mouse_lifter_ros.core.synth.priors import DANNCE_JOINTS, load_dannce_3d
-from mouse_lifter_ros.core.synth.render import look_at
 
 __all__ = [
     "MODEL_2D_ERROR_PX",
@@ -103,14 +103,13 @@ def joint_errors(pred: FloatArray, truth: FloatArray, names: abc.Sequence[str]
     }
 
 
-def floor_baseline(camera: Any, pixels: FloatArray) -> FloatArray:
+def floor_baseline(camera: Camera, pixels: FloatArray) -> FloatArray:
     """The 2D-only baseline: every keypoint on the floor (z = 0) along its ray.
 
-    ``camera`` is a :class:`~.lifter.CameraGeometry` (or a camera with ``K``,
-    ``dist``, ``R``, ``t``); ``pixels`` (F, 14, 2) (any (..., 2)). Returns (F, 14, 3)
-    arena points, metres (NaN where a pixel is NaN).
+    ``camera`` is the :class:`~.camera.Camera` (an arena calibration's ``camera``);
+    ``pixels`` (F, 14, 2) (any (..., 2)). Returns (F, 14, 3) arena points, metres (NaN
+    where a pixel is NaN).
     """
-    geo = camera_geometry(camera)
     px = np.asarray(pixels, dtype=np.float64)
     if px.shape[-1:] != (2,):
         raise InputError(f"floor_baseline: pixels have shape {px.shape}; expected (..., 2)")
@@ -118,7 +117,7 @@ def floor_baseline(camera: Any, pixels: FloatArray) -> FloatArray:
     out = np.full((len(flat), 3), np.nan)
     ok = np.isfinite(flat).all(axis=1)
     if ok.any():
-        out[ok] = geo.points_at_height(flat[ok], 0.0)
+        out[ok] = camera.points_at_height(flat[ok], 0.0)
     return out.reshape(*px.shape[:-1], 3)
 
 
@@ -135,14 +134,13 @@ def dannce_keypoints(points: FloatArray) -> tuple[FloatArray, dict[str, str]]:
 
 
 def top_camera(centre: FloatArray, *, height: float, focal: float,
-               size: tuple[int, int]) -> CameraGeometry:
+               size: tuple[int, int]) -> Camera:
     """A pinhole camera ``height`` m above ``centre`` (3,) (on the floor), looking
     straight down, arena +y up in the image; ``focal`` px, ``size`` (width, height)."""
     c = np.asarray(centre, dtype=np.float64)
     w, h = int(size[0]), int(size[1])
-    cam = look_at((c[0], c[1], height), (c[0], c[1], 0.0), fx=focal, fy=focal,
-                  cx=(w - 1) / 2.0, cy=(h - 1) / 2.0, width=w, height=h)
-    return camera_geometry(cam)
+    return look_at((c[0], c[1], height), (c[0], c[1], 0.0), fx=focal, fy=focal,
+                   cx=(w - 1) / 2.0, cy=(h - 1) / 2.0, width=w, height=h)
 
 
 def lift_frames(lifter: Lifter, pixels: FloatArray, confidence: FloatArray,
@@ -355,7 +353,8 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
             assert pipe is not None
             f = pipe(sample.image, float(t))
             truth.append(sample.keypoints_arena)
-            base.append(floor_baseline(arena, f.keypoints.xy[None].astype(np.float64))[0])
+            base.append(floor_baseline(arena.camera,
+                                       f.keypoints.xy[None].astype(np.float64))[0])
             if f.lifted is None:
                 missed += 1
             pred.append(f.lifted.positions if f.lifted is not None else np.full((n, 3), np.nan))

@@ -8,10 +8,10 @@ The pieces a lifting node strings together:
 - :class:`Lifter`: fits the body model (:class:`~.bodyfit.BodyFitter`) to each frame,
   fuses the fit with the observations and smooths the result
   (:class:`OneEuroFilter`); learns the animal's size (:func:`~.bodyfit.estimate_scale`)
-  from its first frames;
-- :class:`PinholeGeometry` / :func:`camera_geometry`: back-projection for a camera
-  that only projects (:class:`~.synth.render.Camera`), until the arena calibration
-  provides it.
+  from its first frames.
+
+The camera is a :class:`~.camera.Camera` (an arena calibration's
+:attr:`~.arena.ArenaCalibration.camera`, or any placed camera).
 
 Frames and units: the arena frame (x, y on the floor, z up, metres), seconds, pixels of
 the full camera image (pixel (0, 0) is the centre of the top-left pixel); depth is
@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections import abc, deque
 from dataclasses import dataclass, replace
-from typing import Any, Final, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Final, Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,18 +37,16 @@ from mouse_lifter_ros.core.bodyfit import (
     estimate_scale,
     estimate_tail_length,
 )
+from mouse_lifter_ros.core.camera import Camera
 from mouse_lifter_ros.core.errors import InputError, ParameterError
 
 __all__ = [
     "CENTROID_KEYPOINTS",
     "SURFACE_DEPTH",
-    "CameraGeometry",
     "Lifted",
     "Lifter",
     "OneEuroFilter",
-    "PinholeGeometry",
     "StampPairer",
-    "camera_geometry",
     "keypoint_depth",
     "keypoints_by_name",
     "sample_depth",
@@ -62,125 +60,6 @@ _CENTROID: Final = np.array([_K[n] for n in CENTROID_KEYPOINTS])
 
 KT = TypeVar("KT")
 DT = TypeVar("DT")
-
-
-# ---------------------------------------------------------------------------------------
-# Cameras.
-
-
-@runtime_checkable
-class CameraGeometry(Protocol):
-    """A calibrated camera placed in the arena (the arena calibration's interface)."""
-
-    @property
-    def rotation(self) -> FloatArray:
-        """(3, 3) arena-to-camera rotation R (``x_cam = R x_arena + t``)."""
-        ...
-
-    @property
-    def translation(self) -> FloatArray:
-        """(3,) arena-to-camera translation t, metres."""
-        ...
-
-    def project(self, pts_arena: Any) -> tuple[FloatArray, FloatArray]:
-        """(N, 3) arena points, m -> (N, 2) pixels and (N,) camera-frame z, m."""
-        ...
-
-    def rays(self, px: Any) -> FloatArray:
-        """(N, 2) pixels -> (N, 3) undistorted camera-frame rays ``(x, y, 1)``."""
-        ...
-
-    def backproject(self, px: Any, depth: Any) -> FloatArray:
-        """(N, 2) pixels at (N,) camera-frame z, m -> (N, 3) arena points, m."""
-        ...
-
-    def points_at_height(self, px: Any, h: float) -> FloatArray:
-        """(N, 2) pixels -> (N, 3) arena points where their rays cross z = ``h`` m."""
-        ...
-
-
-class PinholeGeometry:
-    """:class:`CameraGeometry` of a camera with ``K``, ``dist`` (plumb_bob), ``R``, ``t``
-    (:class:`~.synth.render.Camera`): its projection plus the inverse ones.
-
-    Undistortion inverts the plumb_bob model by fixed-point iteration (exact to ~1e-12
-    for the mild distortion of a real lens).
-    """
-
-    def __init__(self, camera: Any) -> None:
-        try:
-            self.K = np.asarray(camera.K, dtype=np.float64).reshape(3, 3)
-            self.dist = np.asarray(camera.dist, dtype=np.float64).reshape(5)
-            self.R = np.asarray(camera.R, dtype=np.float64).reshape(3, 3)
-            self.t = np.asarray(camera.t, dtype=np.float64).reshape(3)
-        except (AttributeError, ValueError) as exc:
-            raise InputError(f"camera {type(camera).__name__}: needs K (3x3), dist (5), "
-                             f"R (3x3) and t (3): {exc}") from None
-        self.camera = camera
-
-    @property
-    def rotation(self) -> FloatArray:
-        """(3, 3) arena-to-camera rotation."""
-        return self.R
-
-    @property
-    def translation(self) -> FloatArray:
-        """(3,) arena-to-camera translation, metres."""
-        return self.t
-
-    @property
-    def camera_position(self) -> FloatArray:
-        """(3,) camera centre in the arena frame, metres."""
-        return np.asarray(-self.R.T @ self.t)
-
-    def project(self, pts_arena: Any) -> tuple[FloatArray, FloatArray]:
-        """(N, 3) arena points -> (N, 2) pixels and (N,) camera z (the camera's own)."""
-        px, z = self.camera.project(pts_arena)
-        return np.asarray(px, dtype=np.float64), np.asarray(z, dtype=np.float64)
-
-    def rays(self, px: Any) -> FloatArray:
-        """(N, 2) pixels -> (N, 3) undistorted camera-frame rays ``(x, y, 1)``."""
-        p = np.asarray(px, dtype=np.float64).reshape(-1, 2)
-        k = self.K
-        yd = (p[:, 1] - k[1, 2]) / k[1, 1]
-        xd = (p[:, 0] - k[0, 2] - k[0, 1] * yd) / k[0, 0]
-        x, y = xd.copy(), yd.copy()
-        k1, k2, p1, p2, k3 = (float(v) for v in self.dist)
-        if np.any(self.dist != 0.0):
-            for _ in range(50):
-                r2 = x * x + y * y
-                radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-                dx = 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
-                dy = p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
-                x_new, y_new = (xd - dx) / radial, (yd - dy) / radial
-                done = float(np.max(np.abs(x_new - x) + np.abs(y_new - y), initial=0.0))
-                x, y = x_new, y_new
-                if done < 1e-14:
-                    break
-        return np.column_stack([x, y, np.ones_like(x)])
-
-    def backproject(self, px: Any, depth: Any) -> FloatArray:
-        """(N, 2) pixels at camera z ``depth`` (N,) m -> (N, 3) arena points, m."""
-        cam = self.rays(px) * np.asarray(depth, dtype=np.float64).reshape(-1, 1)
-        return np.asarray((cam - self.t) @ self.R)
-
-    def points_at_height(self, px: Any, h: float) -> FloatArray:
-        """(N, 2) pixels -> (N, 3) arena points on z = ``h`` (NaN where the ray is
-        parallel to that plane or meets it behind the camera)."""
-        d = self.rays(px) @ self.R  # arena-frame directions (R^T ray)
-        c = self.camera_position
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lam = (h - c[2]) / d[:, 2]
-        lam = np.where(np.isfinite(lam) & (lam > 0.0), lam, np.nan)
-        return np.asarray(c + lam[:, None] * d)
-
-
-def camera_geometry(camera: Any) -> CameraGeometry:
-    """``camera`` itself when it back-projects (the arena calibration), else a
-    :class:`PinholeGeometry` around it (a camera with ``K``, ``dist``, ``R``, ``t``)."""
-    if isinstance(camera, CameraGeometry):
-        return camera
-    return PinholeGeometry(camera)
 
 
 # ---------------------------------------------------------------------------------------
@@ -550,8 +429,8 @@ class Lifter:
     Parameters
     ----------
     camera:
-        The calibrated camera (:class:`CameraGeometry`; a camera with ``K``, ``dist``,
-        ``R``, ``t`` is wrapped in :class:`PinholeGeometry`).
+        The calibrated camera placed in the arena (for an arena calibration, its
+        :attr:`~.arena.ArenaCalibration.camera`).
     shape:
         The body's shape; default :class:`~.body.MouseShape`. Its ``scale`` and
         ``tail_length`` are replaced by ``scale`` and ``tail_length`` or by the
@@ -577,7 +456,7 @@ class Lifter:
         follow the body model along the spine but not on the head (our 2D model).
     """
 
-    def __init__(self, camera: Any, shape: MouseShape | None = None, *,
+    def __init__(self, camera: Camera, shape: MouseShape | None = None, *,
                  p_cutoff: float = 0.3, scale: float | None = None,
                  tail_length: float | None = None, scale_frames: int = 30,
                  scale_pairs: tuple[tuple[str, str], ...] = SCALE_PAIRS,
@@ -588,6 +467,9 @@ class Lifter:
                  min_std: tuple[float, float] = (0.05, 0.002),
                  iterations: int = 3, first_iterations: int = 12,
                  refit_px: float = 12.0) -> None:
+        if not isinstance(camera, Camera):
+            raise InputError(f"Lifter: camera is a {type(camera).__name__}; expected a "
+                             "core.camera.Camera (an arena calibration's .camera)")
         problems = []
         if not (math.isfinite(p_cutoff) and 0.0 <= p_cutoff <= 1.0):
             problems.append(f"p_cutoff {p_cutoff!r} must be in [0, 1]")
@@ -604,7 +486,7 @@ class Lifter:
                 problems.append(f"{name} {value!r} must be a positive number")
         if problems:
             raise ParameterError("Lifter: " + "; ".join(problems))
-        self.camera = camera_geometry(camera)
+        self.camera = camera
         self.base_shape = shape if shape is not None else MouseShape()
         self.p_cutoff = float(p_cutoff)
         self.scale_frames = scale_frames
@@ -737,8 +619,7 @@ class Lifter:
         out = fit.keypoints.copy()
         if not valid.any():
             return out
-        rot = np.asarray(self.camera.rotation, dtype=np.float64)
-        tr = np.asarray(self.camera.translation, dtype=np.float64)
+        rot, tr = self.camera.R, self.camera.t
         model = out[valid] @ rot.T + tr  # camera frame
         w = np.maximum(conf[valid], 1e-6)
         sd = self.fitter.sigma_depth ** 2 / w

@@ -102,7 +102,7 @@ class LifterNode(Node):
         lifter = self.lifters.get((width, height))
         if lifter is None:
             arena: ArenaCalibration = self.arena.scaled(width, height)
-            lifter = self.lifters[(width, height)] = Lifter(arena, **self.lifter_args)
+            lifter = self.lifters[(width, height)] = Lifter(arena.camera, **self.lifter_args)
         return lifter
 
     def _on_info(self, msg: CameraInfo) -> None:

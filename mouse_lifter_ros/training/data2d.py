@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from mouse_lifter_ros.core.body import KEYPOINTS, forward_kinematics
+from mouse_lifter_ros.core.camera import Camera
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.keypoints import (
     BODY_KEYPOINTS,
@@ -34,13 +35,7 @@ from mouse_lifter_ros.core.keypoints import (
 from mouse_lifter_ros.core.labels import LabelledSet, mapped_xy, read_image
 from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.motion import Arena, sample_pose
-from mouse_lifter_ros.core.synth.render import (
-    Camera,
-    Sample,
-    render,
-    sample_camera,
-    sample_scene,
-)
+from mouse_lifter_ros.core.synth.render import Sample, render, sample_camera, sample_scene
 
 WINDOW_PX = 224
 WINDOW_SCALE = 2.0

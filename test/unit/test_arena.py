@@ -22,16 +22,16 @@ from mouse_lifter_ros.core.arena import (
     load_arena,
     parse_arena,
     save_arena,
-    to_synth_camera,
 )
 from mouse_lifter_ros.core.calibration import (
     CameraCalibration,
     save_calibration,
     uncalibrated,
 )
+from mouse_lifter_ros.core.camera import Camera, look_at
 from mouse_lifter_ros.core.democlip import demo_camera
 from mouse_lifter_ros.core.errors import CalibrationError
-from mouse_lifter_ros.core.synth.render import Camera, camera_over_arena, look_at
+from mouse_lifter_ros.core.synth.render import camera_over_arena
 
 CONFIG = Path(__file__).resolve().parents[2] / "config/calibration"
 K = np.array([[600.0, 0.0, 319.5], [0.0, 600.0, 239.5], [0.0, 0.0, 1.0]])
@@ -272,9 +272,7 @@ def test_plumb_bob_matches_the_synthetic_camera() -> None:
     cpx, cz = cam.project(pts)
     assert float(np.abs(px - cpx).max()) < 1e-6 and np.allclose(z, cz)
     assert np.allclose(a.camera_position, cam.position)
-    assert to_synth_camera(a) == cam
-    with pytest.raises(CalibrationError, match="plumb_bob"):
-        to_synth_camera(_with_model("equidistant"))
+    assert a.camera == cam
 
 
 def test_heights_depths_and_backprojection_agree() -> None:

@@ -29,10 +29,11 @@ from mouse_lifter_ros.core.bodyfit import (
     fk_batch,
     locate,
 )
+from mouse_lifter_ros.core.camera import Camera
 from mouse_lifter_ros.core.errors import InputError, ParameterError
 from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.motion import sample_pose, script_sequence
-from mouse_lifter_ros.core.synth.render import Camera, camera_over_arena
+from mouse_lifter_ros.core.synth.render import camera_over_arena
 
 K_TOP = np.array([[600.0, 0.0, 319.5], [0.0, 600.0, 239.5], [0.0, 0.0, 1.0]])
 

@@ -14,6 +14,7 @@ import pytest
 from mouse_lifter_ros.core.bag import bag_topics
 from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.core.calibration import load_calibration
+from mouse_lifter_ros.core.camera import Camera
 from mouse_lifter_ros.core.democlip import (
     DEMO_CAMERA,
     SCRIPT,
@@ -24,7 +25,6 @@ from mouse_lifter_ros.core.democlip import (
     truth_bouts,
     write_demo_clip,
 )
-from mouse_lifter_ros.core.synth.render import Camera
 
 DEMO_YAML = Path(__file__).resolve().parents[2] / "config" / "calibration" / "demo_camera.yaml"
 W, H = demo_calibration().width, demo_calibration().height

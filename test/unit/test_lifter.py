@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mouse_lifter_ros.core.arena import arena_from_camera
 from mouse_lifter_ros.core.body import KEYPOINTS, MouseShape
+from mouse_lifter_ros.core.camera import Camera
 from mouse_lifter_ros.core.errors import InputError, ParameterError
 from mouse_lifter_ros.core.eval3d import (
     MODEL_2D_ERROR_PX,
@@ -21,18 +23,15 @@ from mouse_lifter_ros.core.eval3d import (
     joint_errors,
 )
 from mouse_lifter_ros.core.lifter import (
-    CameraGeometry,
     Lifted,
     Lifter,
     OneEuroFilter,
-    PinholeGeometry,
     StampPairer,
-    camera_geometry,
     sample_depth,
 )
 from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.motion import script_sequence
-from mouse_lifter_ros.core.synth.render import Camera, camera_over_arena
+from mouse_lifter_ros.core.synth.render import camera_over_arena
 
 DANNCE_MAT = Path("/work/shared/data/dannce-3d/markerless_mouse_1_label3d_dannce.mat")
 K_TOP = np.array([[600.0, 0.0, 319.5], [0.0, 600.0, 239.5], [0.0, 0.0, 1.0]])
@@ -176,11 +175,8 @@ def test_one_euro_is_nan_safe_and_resets() -> None:
 # ----------------------------------------------------------------------- cameras
 
 
-def test_pinhole_geometry_inverts_the_projection() -> None:
-    camera = top_camera(np.array([-0.15, 0.05, 0.001, -0.0015, 0.0]))
-    geo = camera_geometry(camera)
-    assert isinstance(geo, PinholeGeometry) and isinstance(geo, CameraGeometry)
-    assert camera_geometry(geo) is geo
+def test_the_camera_inverts_its_projection() -> None:
+    geo = top_camera(np.array([-0.15, 0.05, 0.001, -0.0015, 0.0]))
     rng = np.random.default_rng(22)
     pts = np.column_stack([rng.uniform(-0.2, 0.2, (50, 2)), rng.uniform(0.0, 0.1, 50)])
     px, z = geo.project(pts)
@@ -188,16 +184,15 @@ def test_pinhole_geometry_inverts_the_projection() -> None:
     on = geo.points_at_height(px, 0.02)
     np.testing.assert_allclose(on[:, 2], 0.02, atol=1e-12)
     np.testing.assert_allclose(geo.project(on)[0], px, atol=1e-7)
-    np.testing.assert_allclose(geo.camera_position, [0.0, 0.0, 0.6], atol=1e-12)
+    np.testing.assert_allclose(geo.position, [0.0, 0.0, 0.6], atol=1e-12)
 
 
-def test_arena_calibration_is_a_camera_geometry() -> None:
-    arena = pytest.importorskip("mouse_lifter_ros.core.arena")
-    if not hasattr(arena, "arena_from_camera"):
-        pytest.skip("mouse_lifter_ros.core.arena has no arena_from_camera yet")
-    calib = arena.arena_from_camera(top_camera())
-    assert isinstance(calib, CameraGeometry)
-    assert camera_geometry(calib) is calib
+def test_the_lifter_takes_an_arena_calibrations_camera() -> None:
+    calib = arena_from_camera(top_camera())
+    assert calib.camera == top_camera()
+    assert Lifter(calib.camera).camera is calib.camera
+    with pytest.raises(InputError, match=r"ArenaCalibration; expected a core\.camera\.Camera"):
+        Lifter(calib)  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------- the lifter

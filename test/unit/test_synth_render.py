@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mouse_lifter_ros.core.body import KEYPOINTS, BodyState, MouseShape, Pose, forward_kinematics
+from mouse_lifter_ros.core.camera import Camera, look_at
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.synth.body import (
     body_ellipsoids,
@@ -21,12 +22,10 @@ from mouse_lifter_ros.core.synth.render import (
     REGION_FLOOR,
     REGION_MOUSE,
     VIEWS,
-    Camera,
     ClutterObject,
     Sample,
     Scene,
     camera_over_arena,
-    look_at,
     mouse_window,
     render,
     sample_camera,
@@ -342,6 +341,17 @@ def test_camera_dict_round_trip_through_json() -> None:
         Camera.from_dict({"K": K.tolist()})
     with pytest.raises(InputError, match="not a rotation"):
         Camera(K=K, dist=np.zeros(5), R=2 * np.eye(3), t=np.zeros(3), width=4, height=4)
+
+
+def test_the_renderer_draws_plumb_bob_lenses_only() -> None:
+    cam = look_at((0.0, 0.0, 0.4), (0.0, 0.0, 0.0), fx=60, fy=60, cx=31.5, cy=23.5,
+                  width=64, height=48)
+    fisheye = Camera(K=cam.K, dist=np.zeros(4), R=cam.R, t=cam.t, width=64, height=48,
+                     model="equidistant")
+    shape = MouseShape()
+    with pytest.raises(InputError, match="plumb_bob"):
+        render(shape, forward_kinematics(shape, Pose()), fisheye, Scene(),
+               np.random.default_rng(0))
 
 
 def test_look_at_orientation() -> None:

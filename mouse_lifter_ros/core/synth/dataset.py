@@ -45,13 +45,13 @@ from mouse_lifter_ros.core.body import (
     MouseShape,
     forward_kinematics,
 )
+from mouse_lifter_ros.core.camera import Camera
 from mouse_lifter_ros.core.errors import InputError, ParameterError
 from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.motion import Arena, generate_sequence, sample_pose
 from mouse_lifter_ros.core.synth.render import (
     REGION_MOUSE,
     VIEWS,
-    Camera,
     Sample,
     Scene,
     mouse_window,

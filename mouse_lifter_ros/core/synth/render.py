@@ -1,4 +1,4 @@
-"""Ray-casting renderer of the synthetic mouse: cameras, scenes and image effects.
+"""Ray-casting renderer of the synthetic mouse: scenes, camera placements and image effects.
 
 Numpy and OpenCV only (no GL): every pixel's ray, from the lens-distorted pixel grid
 undistorted exactly, meets the floor and the walls analytically over the whole image
@@ -12,9 +12,10 @@ optics blur, motion blur around the mouse, flare, sensor noise, the tone curve, 
 Frames and units: the arena frame follows REP-103 (metres, z up, the floor is z = 0,
 origin at the arena centre, walls at x = +-arena[0]/2 and y = +-arena[1]/2); the
 camera frame is the optical one (x right, y down, z forward), ``x_cam = R x_arena + t``;
-pixel (0, 0) is the centre of the top-left pixel (OpenCV's convention). Lens
-distortion is OpenCV's plumb_bob model (k1, k2, p1, p2, k3). Depth is camera-frame z
-in metres of the first surface hit, 0 where a ray hits nothing.
+pixel (0, 0) is the centre of the top-left pixel (OpenCV's convention). Cameras are the
+runtime's :class:`~mouse_lifter_ros.core.camera.Camera`, with OpenCV's plumb_bob lens
+distortion (k1, k2, p1, p2, k3): the renderer draws no other model. Depth is
+camera-frame z in metres of the first surface hit, 0 where a ray hits nothing.
 
 All the randomness of :func:`render` comes from the generator passed in (the sensor
 noise, drawn by OpenCV's generator seeded from it); textures and fur patterns derive
@@ -24,7 +25,6 @@ and its mouse, and the same seed gives the same bytes.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import zlib
@@ -34,9 +34,10 @@ from typing import Any, Final
 
 import cv2
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from mouse_lifter_ros.core.body import BodyState, MouseShape
+from mouse_lifter_ros.core.camera import Camera, distort, fold_r2, look_at, undistort_newton
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.synth.body import (
     EAR,
@@ -70,229 +71,13 @@ _VISIBILITY_TOL: Final = 0.0015
 # --------------------------------------------------------------------------- camera
 
 
-def _distort(x: FloatArray, y: FloatArray, d: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """plumb_bob distortion of normalised coordinates (OpenCV's formula)."""
-    k1, k2, p1, p2, k3 = (float(v) for v in d)
-    r2 = x * x + y * y
-    radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    xy = x * y
-    xd = x * radial + 2.0 * p1 * xy + p2 * (r2 + 2.0 * x * x)
-    yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * xy
-    return xd, yd
-
-
-def _undistort(xd: FloatArray, yd: FloatArray, d: FloatArray,
-               iterations: int = 30) -> tuple[FloatArray, FloatArray]:
-    """Invert :func:`_distort` by Newton's method (float64, to ~1e-14).
-
-    Converges monotonically inside the region where the radial map is increasing
-    (see :func:`_fold_r2`), which holds for every pixel of a sampled camera.
-    """
-    k1, k2, p1, p2, k3 = (float(v) for v in d)
-    x, y = xd.astype(np.float64), yd.astype(np.float64)
-    for _ in range(iterations):
-        r2 = x * x + y * y
-        radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        dr = k1 + r2 * (2.0 * k2 + 3.0 * k3 * r2)  # d radial / d r2
-        xy = x * y
-        ex = x * radial + 2.0 * p1 * xy + p2 * (r2 + 2.0 * x * x) - xd
-        ey = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * xy - yd
-        a = radial + 2.0 * x * x * dr + 2.0 * p1 * y + 6.0 * p2 * x
-        b = 2.0 * xy * dr + 2.0 * p1 * x + 2.0 * p2 * y
-        dd = radial + 2.0 * y * y * dr + 6.0 * p1 * y + 2.0 * p2 * x
-        det = a * dd - b * b
-        sx = (dd * ex - b * ey) / det
-        sy = (a * ey - b * ex) / det
-        x -= sx
-        y -= sy
-        if float(np.max(np.abs(sx), initial=0.0)) < 1e-14 and \
-                float(np.max(np.abs(sy), initial=0.0)) < 1e-14:
-            break
-    return x, y
-
-
-def _fold_r2(d: FloatArray) -> float:
-    """Squared normalised radius where the radial distortion stops increasing (inf if never).
-
-    Beyond it the model folds back: far points would project into the image, so
-    they are never counted in view.
-    """
-    return _fold_r2_cached(float(d[0]), float(d[1]), float(d[4]))
-
-
-@functools.lru_cache(maxsize=64)
-def _fold_r2_cached(k1: float, k2: float, k3: float) -> float:
-    # d/dr [r (1 + k1 r^2 + k2 r^4 + k3 r^6)] = 1 + 3 k1 s + 5 k2 s^2 + 7 k3 s^3, s = r^2
-    coeffs = np.array([7.0 * k3, 5.0 * k2, 3.0 * k1, 1.0])
-    nz = np.flatnonzero(np.abs(coeffs) > 1e-15)
-    if nz[0] == 3:
-        return math.inf
-    roots = np.roots(coeffs[nz[0]:])
-    real = [float(r.real) for r in roots if abs(r.imag) < 1e-9 and r.real > 0]
-    return min(real) if real else math.inf
-
-
-def _as_array(value: Any, shape: tuple[int, ...], name: str) -> FloatArray:
-    try:
-        arr = np.array(value, dtype=np.float64).reshape(shape)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"camera {name}: expected shape {shape}: {exc}") from None
-    if not np.all(np.isfinite(arr)):
-        raise InputError(f"camera {name}: non-finite values")
-    arr.setflags(write=False)
-    return arr
-
-
-@dataclass(frozen=True, eq=False)
-class Camera:
-    """A pinhole camera with plumb_bob distortion, placed in the arena.
-
-    Attributes
-    ----------
-    K:
-        (3, 3) intrinsics of this image (after any crop), pixels.
-    dist:
-        (5,) plumb_bob k1, k2, p1, p2, k3 (zeros: no distortion).
-    R, t:
-        (3, 3) rotation and (3,) translation (m), ``x_cam = R @ x_arena + t``.
-    width, height:
-        Image size, pixels.
-    roi:
-        x_offset, y_offset, width, height of this image inside the full sensor image
-        (as ``sensor_msgs/CameraInfo.roi``); zeros: this is the full image. Offsets are
-        negative for a window reaching past the sensor's top or left edge.
-    """
-
-    K: FloatArray
-    dist: FloatArray
-    R: FloatArray
-    t: FloatArray
-    width: int
-    height: int
-    roi: tuple[int, int, int, int] = (0, 0, 0, 0)
-
-    def __post_init__(self) -> None:
-        for name, shape in (("K", (3, 3)), ("dist", (5,)), ("R", (3, 3)), ("t", (3,))):
-            object.__setattr__(self, name, _as_array(getattr(self, name), shape, name))
-        problems = []
-        if not (isinstance(self.width, int | np.integer) and isinstance(self.height,
-                                                                         int | np.integer)
-                and self.width > 0 and self.height > 0):
-            problems.append(f"size {self.width}x{self.height}: positive integers needed")
-        if self.K[0, 0] <= 0 or self.K[1, 1] <= 0 or not np.allclose(self.K[2], [0, 0, 1]) \
-                or self.K[1, 0] != 0:
-            problems.append("K: needs fx, fy > 0, K[1,0] = 0 and last row 0 0 1")
-        if np.abs(self.R @ self.R.T - np.eye(3)).max() > 1e-6 or np.linalg.det(self.R) < 0:
-            problems.append("R: not a rotation")
-        if len(self.roi) != 4:
-            problems.append(f"roi {self.roi}: 4 integers needed")
-        if problems:
-            raise InputError("camera: " + "; ".join(problems))
-        object.__setattr__(self, "width", int(self.width))
-        object.__setattr__(self, "height", int(self.height))
-        object.__setattr__(self, "roi", tuple(int(v) for v in self.roi))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Camera):
-            return NotImplemented
-        return (self.width, self.height, self.roi) == (other.width, other.height, other.roi) \
-            and all(np.array_equal(getattr(self, n), getattr(other, n))
-                    for n in ("K", "dist", "R", "t"))
-
-    __hash__ = None  # type: ignore[assignment]
-
-    @property
-    def position(self) -> FloatArray:
-        """(3,) camera centre in the arena frame, metres."""
-        return np.asarray(-self.R.T @ self.t)
-
-    def to_camera(self, pts_arena: Any) -> FloatArray:
-        """(N, 3) arena-frame points -> (N, 3) camera-frame points, metres."""
-        pts = np.asarray(pts_arena, dtype=np.float64)
-        return np.asarray(pts @ self.R.T + self.t)
-
-    def project(self, pts_arena: Any) -> tuple[FloatArray, FloatArray]:
-        """Project (N, 3) arena-frame points (m).
-
-        Returns
-        -------
-        pixels:
-            (N, 2) distorted pixel coordinates in this image. Meaningless (but finite)
-            for points at or behind the camera.
-        z:
-            (N,) camera-frame depth, metres (> 0 in front of the camera).
-        """
-        cam = self.to_camera(np.reshape(pts_arena, (-1, 3)))
-        z = cam[:, 2]
-        zs = np.where(np.abs(z) < 1e-12, 1e-12, z)
-        xd, yd = _distort(cam[:, 0] / zs, cam[:, 1] / zs, self.dist)
-        k = self.K
-        u = k[0, 0] * xd + k[0, 1] * yd + k[0, 2]
-        v = k[1, 1] * yd + k[1, 2]
-        return np.stack([u, v], axis=1), np.asarray(z)
-
-    def crop(self, x0: int, y0: int, w: int, h: int) -> Camera:
-        """The camera of the window ``[x0, x0 + w) x [y0, y0 + h)`` of this image.
-
-        The principal point shifts by the offset and :attr:`roi` accumulates; a window
-        reaching past this image's edges is allowed (the sensor is extended).
-        """
-        if w <= 0 or h <= 0:
-            raise InputError(f"crop: window {w}x{h} must have a positive size")
-        k = self.K.copy()
-        k[0, 2] -= x0
-        k[1, 2] -= y0
-        rx, ry = self.roi[0], self.roi[1]
-        return Camera(K=k, dist=self.dist, R=self.R, t=self.t, width=int(w), height=int(h),
-                      roi=(rx + int(x0), ry + int(y0), int(w), int(h)))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict: K (3x3), dist, R (3x3), t, width, height, roi."""
-        return {"K": self.K.tolist(), "dist": self.dist.tolist(), "R": self.R.tolist(),
-                "t": self.t.tolist(), "width": self.width, "height": self.height,
-                "roi": list(self.roi)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Camera:
-        """Inverse of :meth:`to_dict` (``roi`` optional)."""
-        try:
-            return cls(K=d["K"], dist=d["dist"], R=d["R"], t=d["t"], width=int(d["width"]),
-                       height=int(d["height"]), roi=tuple(d.get("roi", (0, 0, 0, 0))))
-        except KeyError as exc:
-            raise InputError(f"camera dict: missing key {exc}") from None
-
-
-def look_at(eye: Any, target: Any, *, fx: float, fy: float, cx: float, cy: float,
-            width: int, height: int, dist: Any = None, up: Any = (0.0, 1.0, 0.0)) -> Camera:
-    """A camera at ``eye`` (3,) looking at ``target`` (3,), arena frame, metres.
-
-    ``up`` is the arena direction that appears upwards in the image (a different one
-    is used if it is along the line of sight).
-    """
-    eye_a = np.asarray(eye, dtype=np.float64)
-    z = np.asarray(target, dtype=np.float64) - eye_a
-    n = float(np.linalg.norm(z))
-    if n < 1e-12:
-        raise InputError("look_at: eye and target coincide")
-    z /= n
-    up_a = np.asarray(up, dtype=np.float64)
-    for cand in (up_a, np.array([0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0])):
-        y = -(cand - np.dot(cand, z) * z)
-        if np.linalg.norm(y) > 1e-6:
-            break
-    y /= np.linalg.norm(y)
-    x = np.cross(y, z)
-    rot = np.stack([x, y, z])
-    k = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
-    return Camera(K=k, dist=np.zeros(5) if dist is None else dist, R=rot, t=-rot @ eye_a,
-                  width=width, height=height)
-
-
-def camera_over_arena(*, view: str, height_m: float, K: Any, dist: Any, width: int,
-                      height: int, yaw: float = 0.0) -> Camera:
+def camera_over_arena(*, view: str, height_m: float, K: ArrayLike, dist: ArrayLike | None,
+                      width: int, height: int, yaw: float = 0.0) -> Camera:
     """A camera ``height_m`` above (top) or below (bottom) the arena centre, looking at it.
 
-    ``yaw`` (rad) turns the image: at 0 the arena's +y points up in the image.
+    ``K`` (3, 3) intrinsics (its fx, fy, cx, cy are used), ``dist`` the 5 plumb_bob
+    coefficients (None: no distortion), ``width`` x ``height`` pixels. ``yaw`` (rad)
+    turns the image: at 0 the arena's +y points up in the image.
     """
     if view not in VIEWS:
         raise InputError(f"view {view!r}: allowed {', '.join(VIEWS)}")
@@ -319,18 +104,10 @@ class _Rays:
 _RAY_CACHE: OrderedDict[tuple[bytes, bytes, int, int], _Rays] = OrderedDict()
 
 
-def _normalised(camera: Camera, u: FloatArray, v: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Distorted normalised coordinates of pixel coordinates ``u``, ``v``."""
-    k = camera.K
-    yd = (v - k[1, 2]) / k[1, 1]
-    xd = (u - k[0, 2] - k[0, 1] * yd) / k[0, 0]
-    return xd, yd
-
-
 def _compute_rays(camera: Camera) -> _Rays:
     w, h = camera.width, camera.height
-    xd, yd = _normalised(camera, np.arange(w, dtype=np.float64)[None, :],
-                         np.arange(h, dtype=np.float64)[:, None])
+    xd, yd = camera.normalised(np.arange(w, dtype=np.float64)[None, :],
+                               np.arange(h, dtype=np.float64)[:, None])
     xd32 = np.broadcast_to(xd, (h, w)).astype(np.float32)
     yd32 = np.broadcast_to(yd, (h, w)).astype(np.float32)
     d = camera.dist
@@ -339,7 +116,8 @@ def _compute_rays(camera: Camera) -> _Rays:
     elif d[2] == 0 and d[3] == 0:
         x, y = _undistort_radial(xd32, yd32, d)
     else:  # tangential terms too: exact Newton over every pixel (slower, cached)
-        x64, y64 = _undistort(np.broadcast_to(xd, (h, w)), np.broadcast_to(yd, (h, w)), d)
+        x64, y64 = undistort_newton(np.broadcast_to(xd, (h, w)), np.broadcast_to(yd, (h, w)),
+                                    d)
         x, y = x64.astype(np.float32), y64.astype(np.float32)
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise InputError("camera: lens distortion folds over inside the image")
@@ -363,7 +141,7 @@ def _undistort_radial(xd: F32, yd: F32, d: FloatArray) -> tuple[F32, F32]:
     n = 4096
     ts = np.linspace(0.0, s_max, n)
     rd = np.sqrt(ts)
-    r, _ = _undistort(rd, np.zeros_like(rd), d)
+    r, _ = undistort_newton(rd, np.zeros_like(rd), d)
     if np.any(r[1:] <= r[:-1]) or not np.all(np.isfinite(r)):
         raise InputError("camera: lens distortion folds over inside the image")
     ratio = np.ones(n)
@@ -381,7 +159,16 @@ def _undistort_radial(xd: F32, yd: F32, d: FloatArray) -> tuple[F32, F32]:
 
 
 def _rays(camera: Camera) -> _Rays:
-    """The (cached) ray grid of ``camera``'s intrinsics and image size."""
+    """The (cached) ray grid of ``camera``'s intrinsics and image size.
+
+    Raises
+    ------
+    InputError
+        A camera whose lens is not plumb_bob (the renderer draws no other).
+    """
+    if camera.model != "plumb_bob":
+        raise InputError(f"render: the synthetic camera needs plumb_bob distortion, not "
+                         f"{camera.model!r}")
     key = (camera.K.tobytes(), camera.dist.tobytes(), camera.width, camera.height)
     rays = _RAY_CACHE.get(key)
     if rays is None:
@@ -834,7 +621,7 @@ def sample_camera(rng: np.random.Generator, scene: Scene, *, width: int,
         dist[0] = float(rng.uniform(-0.25, -0.03 if wide else 0.05))
     f = fill * _fit_focal(xn, yn, cx, cy, width, height)
     for _ in range(6):
-        xd, yd = _distort(xn, yn, dist)
+        xd, yd = distort(xn, yn, "plumb_bob", dist)
         f = fill * _fit_focal(xd, yd / aspect, cx, cy, width, height)
         # every image corner must stay well inside the one-to-one part of the model
         uc = np.array([0.0, width - 1.0, 0.0, width - 1.0])
@@ -1702,7 +1489,7 @@ def render(shape: MouseShape, state: BodyState, camera: Camera, scene: Scene,
     zs = np.maximum(z, 1e-12)
     r2 = (kp_cam[:, 0] ** 2 + kp_cam[:, 1] ** 2) / zs**2
     in_view = (z > _NEAR) & (kp_2d[:, 0] >= -0.5) & (kp_2d[:, 0] < w - 0.5) & \
-        (kp_2d[:, 1] >= -0.5) & (kp_2d[:, 1] < h - 0.5) & (r2 < _fold_r2(camera.dist))
+        (kp_2d[:, 1] >= -0.5) & (kp_2d[:, 1] < h - 0.5) & (r2 < fold_r2(camera.dist))
     visible = in_view.copy()
     offsets = keypoint_surface_offsets(shape)
     for k in np.flatnonzero(in_view):
