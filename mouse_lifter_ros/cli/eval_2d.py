@@ -13,41 +13,80 @@ from mouse_lifter_ros.core.errors import MouseLifterError
 
 def register(sub: Subparsers) -> None:
     p = sub.add_parser(
-        "eval-2d", help="score a 2D keypoint model on a DeepLabCut labelled folder (JSON)",
-        description="Run the model on each image of a DeepLabCut-format labelled folder and "
-        "print JSON: per-keypoint and mean pixel error, PCK at 5 and 10 px, frame count.")
-    p.add_argument("--labels", required=True, help="PATH/CollectedData.csv (images beside it)")
+        "eval-2d", help="score a 2D keypoint model on DeepLabCut labelled frames",
+        description="Run the model on each labelled image (DeepLabCut 2.2+ or older CSV, or "
+        ".h5; one file, several, a video's folder or a whole labeled-data/ folder, images "
+        "beside the labels) and print a table per labelled set and overall: per body part "
+        "the mean, median and largest pixel error over the frames where the mouse was found, "
+        "and PCK at 5 and 10 px over all labelled points. A detection whose crop holds fewer "
+        "than half of a frame's labels is counted as a wrong detection, not as found.")
+    p.add_argument("--labels", required=True, nargs="+", metavar="PATH",
+                   help="CollectedData_*.csv/.h5 files, their folders, labeled-data/ or a "
+                   "DeepLabCut project folder")
     p.add_argument("--model", default=None, help="model YAML (default: the shipped model)")
-    p.add_argument("--map", default=OPENFIELD_MAP,
-                   help="their_part=our_keypoint,... (default: the openfield project's)")
+    p.add_argument("--map", default=None,
+                   help="their_part=model_keypoint,... (default: the map the model was "
+                   "fine-tuned with, else the body parts named as model keypoints, else the "
+                   "openfield project's)")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--frames", default=None,
-                   help="only these image names: a,b,c or @file with one per line")
+                   help="only these images: name or set/name, a,b,c or @file with one per "
+                   "line")
     p.add_argument("--split", default="all", choices=("all", "holdout", "train"),
                    help="held-out or training frames as the model YAML records them")
+    p.add_argument("--save-overlays", default=None, metavar="DIR",
+                   help="draw each frame's labels (rings) and predictions (dots) into "
+                   "DIR/<set>/<image>")
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="also write every figure as JSON (- for standard output, instead "
+                   "of the tables)")
     p.set_defaults(func=run)
 
 
 def run(ns: argparse.Namespace) -> int:
-    from mouse_lifter_ros.core.eval2d import evaluate_2d
+    from mouse_lifter_ros.core.eval2d import evaluate_2d, format_tables
     from mouse_lifter_ros.core.keypoints import KeypointModel
+    from mouse_lifter_ros.core.labels import all_bodyparts, read_labelled
     from mouse_lifter_ros.core.synth.keypoint_maps import parse_map
 
+    sets = read_labelled(ns.labels)
     model = KeypointModel(ns.model, device=ns.device)
     print(f"model: {model.description}", file=sys.stderr)
+    training = _training_notes(model.spec.path)
     frames = name_list(ns.frames)
     if ns.split != "all":
-        training = _training_notes(model.spec.path)
         key = "holdout" if ns.split == "holdout" else "real_train_names"
         listed = training.get(key)
         if not isinstance(listed, list) or not listed:
             raise MouseLifterError(f"--split {ns.split}: {model.spec.path} records no "
                                    f"'{key}' list under 'training'")
         frames = [str(f) for f in listed]
-    result = evaluate_2d(model, ns.labels, parse_map(ns.map), frames=frames)
+    mapping = (parse_map(ns.map, targets=None) if ns.map is not None
+               else _default_map(training, all_bodyparts(sets), model.names))
+    result = evaluate_2d(model, sets, mapping, frames=frames, overlays=ns.save_overlays)
     result["split"] = ns.split if ns.split != "all" or frames is None else "frames"
-    print(json.dumps(result, indent=2))
+    text = json.dumps(result, indent=2)
+    if ns.json == "-":
+        print(text)
+        return 0
+    if ns.json:
+        Path(ns.json).write_text(text + "\n")
+    print(format_tables(result))
     return 0
+
+
+def _default_map(training: dict[str, object], parts: list[str], names: tuple[str, ...]
+                 ) -> dict[str, str] | None:
+    """The map the model was fine-tuned with when the labels have its body parts, else
+    None (the parts named as model keypoints) when some are, else the openfield map."""
+    from mouse_lifter_ros.core.synth.keypoint_maps import parse_map
+
+    recorded = training.get("label_map")
+    if isinstance(recorded, dict) and recorded and all(p in parts for p in recorded):
+        return {str(k): str(v) for k, v in recorded.items()}
+    if any(p in names for p in parts):
+        return None
+    return parse_map(OPENFIELD_MAP)
 
 
 def _training_notes(path: Path) -> dict[str, object]:

@@ -154,7 +154,7 @@ def test_accuracy_on_held_out_real_frames() -> None:
 @needs_labels
 def test_eval_2d_command_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["eval-2d", "--labels", str(LABELS), "--frames", "img0000.png,img0001.png",
-               "--map", "snout=nose,tailbase=tail_base"])
+               "--map", "snout=nose,tailbase=tail_base", "--json", "-"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["frames"] == 2

@@ -20,6 +20,7 @@ apart). Points of the other set that have no counterpart here are left out, and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from mouse_lifter_ros.core.body import KEYPOINTS
@@ -87,16 +88,17 @@ def unmapped(name: str) -> tuple[str, ...]:
     return tuple(p for p in KEYPOINT_SETS[name] if p not in mapping)
 
 
-def parse_map(text: str) -> dict[str, str]:
-    """Parse ``"snout=nose,leftear=left_ear"``; every target must be one of ours."""
+def parse_map(text: str, *, targets: Sequence[str] | None = KEYPOINTS) -> dict[str, str]:
+    """Parse ``"snout=nose,leftear=left_ear"``; every target must be one of ``targets``
+    (default ours; None: any name, for a model whose keypoints are checked later)."""
     out: dict[str, str] = {}
     problems = []
     for item in filter(None, (p.strip() for p in text.split(","))):
         theirs, sep, ours = item.partition("=")
         if not sep or not theirs or not ours:
             problems.append(f"{item!r} is not written their_name=our_name")
-        elif ours not in KEYPOINTS:
-            problems.append(f"{ours!r} (in {item!r}) is not one of: {', '.join(KEYPOINTS)}")
+        elif targets is not None and ours not in targets:
+            problems.append(f"{ours!r} (in {item!r}) is not one of: {', '.join(targets)}")
         else:
             out[theirs] = ours
     if problems:
