@@ -73,20 +73,7 @@ FORMAT: Final = "mouse_lifter_arena"
 VERSION: Final = 1
 
 
-
 # ------------------------------------------------------------------------ the class
-
-
-def _readonly(value: ArrayLike, shape: tuple[int, ...], name: str) -> FloatArray:
-    try:
-        arr = np.array(value, dtype=np.float64).reshape(shape)
-    except (TypeError, ValueError) as exc:
-        raise CalibrationError(f"arena calibration: {name} must have shape {shape}: {exc}"
-                               ) from None
-    if not np.all(np.isfinite(arr)):
-        raise CalibrationError(f"arena calibration: {name} has non-finite values")
-    arr.setflags(write=False)
-    return arr
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,7 +91,8 @@ class ArenaCalibration:
     intrinsics:
         The camera's intrinsics (must be calibrated).
     rotation, translation:
-        (3, 3) and (3,) float64, read-only; translation in metres.
+        (3, 3) and (3,) float64, read-only (:attr:`camera`'s ``R`` and ``t``);
+        translation in metres.
     reprojection_error:
         RMS pixel error over the points used to calibrate (0.0 when exact or from a
         known camera).
@@ -129,9 +117,13 @@ class ArenaCalibration:
         if not isinstance(self.intrinsics, CameraCalibration) \
                 or not self.intrinsics.is_calibrated:
             raise CalibrationError("arena calibration: intrinsics missing or uncalibrated")
-        object.__setattr__(self, "rotation", _readonly(self.rotation, (3, 3), "rotation"))
-        object.__setattr__(self, "translation",
-                           _readonly(self.translation, (3,), "translation"))
+        try:  # the pose is the camera's (float64, read-only)
+            camera = _camera(self.intrinsics, self.rotation, self.translation)
+        except InputError as exc:
+            raise CalibrationError(f"arena calibration: {exc}") from None
+        object.__setattr__(self, "camera", camera)
+        object.__setattr__(self, "rotation", camera.R)
+        object.__setattr__(self, "translation", camera.t)
         object.__setattr__(self, "reprojection_error", float(self.reprojection_error))
         if self.method not in METHODS:
             raise CalibrationError(f"arena calibration: method {self.method!r} not one of "
@@ -139,11 +131,6 @@ class ArenaCalibration:
         if self.arena_size is not None:
             w, h = (float(v) for v in self.arena_size)
             object.__setattr__(self, "arena_size", (w, h))
-        try:
-            camera = _camera(self.intrinsics, self.rotation, self.translation)
-        except InputError as exc:
-            raise CalibrationError(f"arena calibration: {exc}") from None
-        object.__setattr__(self, "camera", camera)
 
     @property
     def camera_position(self) -> FloatArray:
