@@ -12,8 +12,9 @@ def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "eval-behavior", help="per-class and macro F1 of the behaviour classifier, 3D and "
         "2D-only features, on held-out synthetic sequences (JSON)",
-        description="Score the behaviour classifier (mouse_lifter_ros/core/behavior.py) on "
-        "held-out synthetic sequences: SeedSequence([seed, 1000000 + i]), never training "
+        description="Score the behaviour classifier (mouse_lifter_ros/core/behavior.py; "
+        "training and scoring: mouse_lifter_ros/training/trainbehavior.py) on held-out "
+        "synthetic sequences: SeedSequence([seed, 1000000 + i]), never training "
         "data. Prints JSON: per-class F1 and macro F1 for '3d' and '2d'.")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sequences", type=int, default=100, help="15 s sequences to score")
