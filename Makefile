@@ -13,7 +13,7 @@ RUN := tools/ros-env.sh
 NUMPY_INC := /opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include
 SOURCES := $(shell find msg mouse_lifter_ros scripts launch config -type f -not -path '*/__pycache__/*' 2>/dev/null) CMakeLists.txt package.xml
 
-.PHONY: all venv train-deps launch-deps build test lint demo clean help \
+.PHONY: all venv train-deps movement-deps launch-deps build test lint demo clean help \
 	jazzy-venv jazzy-build test-jazzy
 all: build
 
@@ -36,6 +36,13 @@ $(VENV)/.done: requirements/lock.txt setup.py
 train-deps: $(VENV)/.train
 $(VENV)/.train: $(VENV)/.done requirements/train.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/train.txt
+	touch $@
+
+# movement, for the test that our .h5 loads in it: the package and what its loaders import,
+# without its declared dependencies (48 packages, ~190 MB; see requirements/movement.txt).
+movement-deps: $(VENV)/.movement
+$(VENV)/.movement: $(VENV)/.done requirements/movement.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/movement.txt
 	touch $@
 
 # The launch and command-line stack (`ros2 launch`, launch_testing): not on the package
@@ -67,7 +74,7 @@ lint: $(VENV)/.train
 
 # JAZZY=no leaves the Jazzy run out.
 JAZZY ?= yes
-test: train-deps launch-deps build lint
+test: train-deps movement-deps launch-deps build lint
 	$(RUN) pytest
 	@if [[ "$(JAZZY)" == yes ]]; then $(MAKE) --no-print-directory test-jazzy; \
 	else echo "JAZZY=$(JAZZY): test/ros was not run on ROS 2 Jazzy"; fi

@@ -21,12 +21,18 @@ setup(
     package_data={"mouse_lifter_ros": ["models/*/*.npz", "models/*/*.md", "models/*/*.onnx",
                                        "models/*/*.yaml"]},
     install_requires=[
+        "bokeh>=3.1",
+        "dask>=2024.8",
+        "dask-jobqueue>=0.8",
+        "distributed>=2024.8",
         "matplotlib>=3.7",
+        "ndx-pose>=0.4",
         "numpy>=1.26",
         "onnxruntime>=1.17",
         "opencv-python-headless>=4.8",
         "pandas>=2.1",
         "pyarrow>=14",
+        "pynwb>=3.1",
         "PyYAML>=6.0",
         "rosbags>=0.10",
         "scipy>=1.11",
@@ -35,7 +41,7 @@ setup(
     ],
     extras_require={
         "train": ["torch==2.13.0", "onnx>=1.15"],
-        "test": ["pytest>=8", "pytest-timeout>=2"],
+        "test": ["pytest>=8", "pytest-timeout>=2", "nwbinspector>=0.6"],
     },
     entry_points={"console_scripts": ["mouse-lifter=mouse_lifter_ros.cli:main"]},
 )
