@@ -253,3 +253,25 @@ def test_slurm_cluster_takes_the_options_into_its_job_script() -> None:
         assert line in script, (line, script)
     with pytest.raises(ParameterError, match=r"--cluster slurm --cluster-options .*refuses"):
         jobqueue_cluster("slurm", {"queue": "short", "no_such_option": 1})
+
+
+def test_readme_jobqueue_example_configures_slurm(tmp_path: Path) -> None:
+    """The README's jobqueue.yaml, as dask-jobqueue reads it, gives the job script it says."""
+    import dask
+    import yaml
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    text = readme.split("dask-jobqueue reads `~/.config/dask/jobqueue.yaml`", 1)[1]
+    section = yaml.safe_load(text.split("```yaml\n", 1)[1].split("```", 1)[0])["jobqueue"]
+    settings = {f"jobqueue.slurm.{k}": v for k, v in section["slurm"].items()}
+    settings["jobqueue.slurm.log-directory"] = str(tmp_path / "logs")  # not /data here
+    with dask.config.set(settings):
+        cluster = jobqueue_cluster("slurm", {"walltime": "04:00:00"})
+        try:
+            script = cluster.job_script()
+        finally:
+            cluster.close()
+    for line in ("#SBATCH -p cpu", "#SBATCH -A lab42", "#SBATCH -n 1", "#SBATCH --cpus-per-task=8",
+                 "#SBATCH -t 04:00:00", "source /home/me/ws/install/setup.bash",
+                 "--nworkers 8", "--nthreads 1", "--local-directory $TMPDIR"):
+        assert line in script, (line, script)
