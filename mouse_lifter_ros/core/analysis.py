@@ -753,7 +753,7 @@ def track_of(parts: Sequence[Observed], movie: Movie, options: AnalysisOptions,
                 known = label in classes
                 labels.append(label if known else "")
                 probs.append(float(p[list(classes).index(label)]) if known else math.nan)
-        positions = np.asarray(pos, np.float64).reshape(-1, k, 3)
+        positions = np.asarray(pos, np.float64)
         positions = np.where(np.isinf(positions), np.nan, positions)
     fps = parts[0].fps
     if fps is None:  # a bag: the rate of its stamps
@@ -1043,11 +1043,18 @@ def analyze(inputs: Sequence[str | os.PathLike[str]], options: AnalysisOptions, 
             offset += len(track.times) / track.fps
             for problem in track.problems:
                 notice(f"{movie.path}: {problem}")
+    return summary(results, table, arena is not None, model.description, options, start)
+
+
+def summary(movies: list[dict[str, Any]], table: Path, in_3d: bool, model: str,
+            options: AnalysisOptions, start: float) -> dict[str, Any]:
+    """:func:`analyze`'s summary of ``movies`` (their entries) and ``table`` (the
+    annotations) by ``model``, begun at ``start`` (``time.monotonic()``)."""
     return {
-        "movies": results,
+        "movies": movies,
         "annotations": str(table),
-        "mode": "3d" if arena is not None else "2d",
-        "model": model.description,
+        "mode": "3d" if in_3d else "2d",
+        "model": model,
         "p_cutoff": options.p_cutoff,
         "median_window": options.median_window,
         "seconds": round(time.monotonic() - start, 2),

@@ -97,6 +97,7 @@ from mouse_lifter_ros.core.analysis import (
     observe,
     option_of,
     seam_problems,
+    summary,
     track_of,
 )
 from mouse_lifter_ros.core.errors import MouseLifterError, ParameterError
@@ -292,8 +293,9 @@ def movie_key(movie: Movie, options: AnalysisOptions, models: Mapping[str, str])
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """``write`` a temporary file beside ``path`` and rename it to ``path``."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    """``write`` a temporary file beside ``path`` (hidden, same suffix) and rename it to
+    ``path``."""
+    tmp = path.with_name(f".{uuid.uuid4().hex[:8]}.{path.name}")
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -589,12 +591,7 @@ def _annotations(out: Path, options: AnalysisOptions, names: Sequence[str],
                 frame0 += len(track.times)
                 offset += len(track.times) / track.fps
 
-    tmp = table.with_name(f".{uuid.uuid4().hex[:8]}.{table.name}")
-    try:
-        write(tmp)
-        os.replace(tmp, table)
-    finally:
-        tmp.unlink(missing_ok=True)
+    _atomic_write(table, write)
     return table
 
 
@@ -782,15 +779,9 @@ def analyze_batch(inputs: Sequence[str | os.PathLike[str]], options: AnalysisOpt
     counts = {s: sum(r["status"] == s for r in summary_rows)
               for s in ("done", "skipped", "failed")}
     return {
-        "movies": results,
-        "annotations": str(table),
-        "mode": "3d" if arena is not None else "2d",
-        "model": spec.name,
-        "p_cutoff": options.p_cutoff,
-        "median_window": options.median_window,
+        **summary(results, table, arena is not None, spec.name, options, start),
         "failed": failed,
         "batch": {"manifest": str(out / MANIFEST), "summary_csv": str(path_csv),
                   "summary_json": str(path_json), "ran_on": where, "dashboard": dashboard,
                   "tasks": ran, **counts},
-        "seconds": round(time.monotonic() - start, 2),
     }
