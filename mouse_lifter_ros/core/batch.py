@@ -222,7 +222,8 @@ def batch_problems(batch: BatchOptions) -> list[str]:
         option, value = option_of(f), getattr(batch, f.name)
         if option.valid is not None and not option.valid(value):
             problems.append(f"{option.flag} {value!r}: {option.allowed}")
-    if batch.cluster_options and (batch.cluster == "local" or batch.scheduler is not None):
+    if isinstance(batch.cluster_options, Mapping) and batch.cluster_options and (
+            batch.cluster == "local" or batch.scheduler is not None):
         problems.append(f"--cluster-options {batch.cluster_options!r}: only with --cluster "
                         f"{' / '.join(_JOBQUEUE)} (not with a local cluster or --scheduler)")
     return problems
