@@ -80,3 +80,12 @@ def training_extra(command: str, exc: ImportError) -> MouseLifterError:
     """The error of a training command run without PyTorch installed."""
     return MouseLifterError(f"{command} needs the training extra (PyTorch): "
                             f"pip install 'mouse_lifter_ros[train]' ({exc})")
+
+
+def labels_argument(parser: argparse.ArgumentParser) -> None:
+    """``--labels PATH...``: DeepLabCut labels as :mod:`~mouse_lifter_ros.core.labels`
+    reads them (the commands that take labelled frames share it)."""
+    parser.add_argument("--labels", required=True, nargs="+", metavar="PATH",
+                        help="CollectedData_*.csv/.h5 files (DeepLabCut 2.2+ or older), "
+                        "their folders, labeled-data/ or a DeepLabCut project folder; "
+                        "images beside the labels")

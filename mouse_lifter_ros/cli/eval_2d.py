@@ -7,7 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from mouse_lifter_ros.cli.arguments import DEVICES, OPENFIELD_MAP, Subparsers, name_list
+from mouse_lifter_ros.cli.arguments import (
+    DEVICES,
+    OPENFIELD_MAP,
+    Subparsers,
+    labels_argument,
+    name_list,
+)
 from mouse_lifter_ros.core.errors import MouseLifterError
 
 
@@ -20,9 +26,7 @@ def register(sub: Subparsers) -> None:
         "the mean, median and largest pixel error over the frames where the mouse was found, "
         "and PCK at 5 and 10 px over all labelled points. A detection whose crop holds fewer "
         "than half of a frame's labels is counted as a wrong detection, not as found.")
-    p.add_argument("--labels", required=True, nargs="+", metavar="PATH",
-                   help="CollectedData_*.csv/.h5 files, their folders, labeled-data/ or a "
-                   "DeepLabCut project folder")
+    labels_argument(p)
     p.add_argument("--model", default=None, help="model YAML (default: the shipped model)")
     p.add_argument("--map", default=None,
                    help="their_part=model_keypoint,... (default: the map the model was "

@@ -18,7 +18,13 @@ from mouse_lifter_ros.core.arena import ArenaCalibration
 from mouse_lifter_ros.core.bodyfit import SPINE_SCALE_PAIRS
 from mouse_lifter_ros.core.depth import DepthMap, DepthModel, DepthSpec
 from mouse_lifter_ros.core.keypoints import KeypointModel, Keypoints, ModelSpec
-from mouse_lifter_ros.core.lifter import Lifted, Lifter, keypoint_depth, sample_depth
+from mouse_lifter_ros.core.lifter import (
+    Lifted,
+    Lifter,
+    keypoint_depth,
+    keypoints_by_name,
+    sample_depth,
+)
 
 
 @dataclass(frozen=True)
@@ -93,5 +99,10 @@ class PosePipeline:
         depth map (None: the depth model found no mouse, and no pose is lifted)."""
         if readings is None:
             return None
-        return self.lifter.lift(stamp_s, keypoints.xy, keypoints.confidence,
-                                keypoint_depth(readings, self.lifter.scale))
+        # the lifter takes our 14 keypoints by name: a model's own extra ones (a lab's
+        # point added by finetune) are left out, ours it lacks have no reading (0)
+        px = keypoints.xy.astype(np.float64)
+        xy, conf = keypoints_by_name(keypoints.names, px,
+                                     keypoints.confidence.astype(np.float64))
+        _, depth = keypoints_by_name(keypoints.names, px, readings)
+        return self.lifter.lift(stamp_s, xy, conf, keypoint_depth(depth, self.lifter.scale))
