@@ -14,8 +14,10 @@ the same rows and values, and beside them:
     Per movie: status (``done``, ``skipped``: done by an earlier run, ``failed``), frames,
     seconds, problems (what of it could not be read) and the error of a failed one.
 ``.batch/``
-    Work files: each task's frames (``<stem>-<key>/frames-<first frame>.npz``) and each
-    movie's track, so that an interrupted batch resumes task by task.
+    Work files: each task's frames (``<stem>-<key>/frames-<first frame>.npz``), so that
+    an interrupted batch resumes task by task, removed once the movie is done; and each
+    movie's track (``track.npz``, compressed), from which later runs write the
+    annotations table over all movies.
 
 How a movie is cut into tasks, and why the seams do not show
 --------------------------------------------------------------
@@ -304,11 +306,14 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _save_npz(path: Path, arrays: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
+def _save_npz(path: Path, arrays: Mapping[str, Any], meta: Mapping[str, Any], *,
+              compressed: bool = False) -> None:
+    save = np.savez_compressed if compressed else np.savez
+
     def write(tmp: Path) -> None:
         with tmp.open("wb") as fh:
-            np.savez(fh, meta=np.asarray(json.dumps(meta)),
-                     **{k: v for k, v in arrays.items() if v is not None})
+            save(fh, meta=np.asarray(json.dumps(meta)),
+                 **{k: v for k, v in arrays.items() if v is not None})
 
     _atomic_write(path, write)
 
@@ -338,13 +343,14 @@ def load_observed(path: Path) -> Observed:
 
 
 def save_track(path: Path, track: Track) -> None:
-    """Write a movie's :class:`~.analysis.Track` (atomically)."""
+    """Write a movie's :class:`~.analysis.Track` (atomically, compressed: it stays, for
+    the annotations table of later runs)."""
     arrays = {"times": track.times, "xy": track.xy, "likelihood": track.likelihood,
               "found": track.found, "positions": track.positions, "depth": track.depth,
               "behavior": np.asarray(track.behavior, dtype=str),
               "behavior_probability": track.behavior_probability}
     meta = {"fps": track.fps, "size": track.size, "problems": track.problems}
-    _save_npz(path, arrays, meta)
+    _save_npz(path, arrays, meta, compressed=True)
 
 
 def load_track(path: Path) -> Track:
@@ -546,6 +552,24 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+def _tidy(out: Path, stem: str, key: str) -> None:
+    """Once ``stem`` is recorded done under ``key``: its work folder keeps only its track
+    (not the tasks' files, nor those a killed task left half written), and the folders
+    of its earlier keys go."""
+    for folder in (out / WORK).iterdir():
+        name, _, k = folder.name.rpartition("-")
+        if name != stem or not folder.is_dir():
+            continue
+        if k != key:
+            shutil.rmtree(folder, ignore_errors=True)
+            continue
+        for f in folder.iterdir():
+            if f.is_dir():
+                shutil.rmtree(f, ignore_errors=True)
+            elif f.name != "track.npz":
+                f.unlink(missing_ok=True)
+
+
 def _failed(movie: Movie, index: int, key: str, exc: BaseException, seconds: float,
             entries: dict[str, Any], rows: dict[str, dict[str, Any]],
             notice: Callable[[str], None]) -> None:
@@ -672,6 +696,8 @@ def _run(todo: Sequence[Movie], index: Mapping[str, int],
                     rows[m.stem] = {**base, "status": "done", "frames": r["frames"],
                                     "problems": r["problems"], "error": ""}
                 _write_json(out / MANIFEST, manifest)
+                if exc is None:
+                    _tidy(out, m.stem, keys[m.stem])
                 bar.set_postfix_str(f"{finished}/{len(todo)} movies")
         finally:
             bar.close()

@@ -130,8 +130,9 @@ def test_killed_worker_mid_run_outputs_equal_a_serial_run(runs: dict[str, Any]) 
     assert result["failed"] == []
     assert [m["status"] for m in result["movies"]] == ["done"] * 4
     assert result["batch"]["tasks"] == RANGES + 4
-    # one file per range: none written twice under another name, none missing
-    assert len(list(out.glob(".batch/*/frames-*.npz"))) == RANGES
+    # the work folders keep each movie's track only: no range file, nothing half written
+    assert sorted(p.name for p in out.glob(".batch/*/*")) == ["track.npz"] * 4
+    assert len(list(out.glob(".batch/*"))) == 4
     same_outputs(runs["serial"], out)
     summary = pd.read_csv(out / "batch_summary.csv")
     assert list(summary["status"]) == ["done"] * 4
@@ -156,6 +157,7 @@ def test_rerun_skips_finished_movies_and_redoes_a_changed_one(
     third = analyze_batch(videos, options, batch=batch, notice=lambda _: None)
     assert [m["status"] for m in third["movies"]] == ["skipped", "done", "done", "skipped"]
     same_outputs(runs["serial"], out)
+    assert len(list(out.glob(".batch/*"))) == 4  # the touched input's old work folder went
 
 
 def test_broken_video_is_reported_and_the_batch_goes_on(
