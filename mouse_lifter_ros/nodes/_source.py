@@ -84,7 +84,7 @@ class SourceNode(Node):
         assert self.gate is not None
         self.gate.returned(stamp_ns(msg.header.stamp), output)
 
-    def start_source(self, publisher: Publisher, params: Mapping[str, Any],
+    def start_source(self, publisher: Publisher[Any], params: Mapping[str, Any],
                      *, wait: bool = True) -> None:
         """Start the source thread; ``params`` are the node's validated parameters
         (``wait_for_subscribers``, ``wait_for_nodes``, ``wait_timeout``, ``flow_topics``,

@@ -44,7 +44,7 @@ class StimulusNode(Node):
             frame = PoseFrame(
                 stamp_ns(msg.source_stamp), tuple(msg.names),
                 np.array([(q.x, q.y, q.z) for q in msg.positions], dtype=float).reshape(-1, 3),
-                list(msg.valid), list(msg.confidence))
+                np.array(msg.valid, dtype=bool), np.array(msg.confidence, dtype=np.float64))
         except ValueError as exc:
             self.get_logger().warning(f"pose skipped: {exc}", throttle_duration_sec=5.0)
             return
@@ -53,7 +53,8 @@ class StimulusNode(Node):
     def _on_behavior(self, msg: Behavior) -> None:
         try:
             frame = BehaviorFrame(stamp_ns(msg.header.stamp), msg.label,
-                                  tuple(msg.class_names), list(msg.probabilities))
+                                  tuple(msg.class_names),
+                                  np.array(msg.probabilities, dtype=np.float64))
         except ValueError as exc:
             self.get_logger().warning(f"behaviour skipped: {exc}", throttle_duration_sec=5.0)
             return
