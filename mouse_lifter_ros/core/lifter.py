@@ -39,6 +39,7 @@ from mouse_lifter_ros.core.bodyfit import (
 )
 from mouse_lifter_ros.core.camera import Camera
 from mouse_lifter_ros.core.errors import InputError, ParameterError
+from mouse_lifter_ros.core.keypoints import P_CUTOFF
 
 __all__ = [
     "CENTROID_KEYPOINTS",
@@ -457,7 +458,7 @@ class Lifter:
     """
 
     def __init__(self, camera: Camera, shape: MouseShape | None = None, *,
-                 p_cutoff: float = 0.3, scale: float | None = None,
+                 p_cutoff: float = P_CUTOFF, scale: float | None = None,
                  tail_length: float | None = None, scale_frames: int = 30,
                  scale_pairs: tuple[tuple[str, str], ...] = SCALE_PAIRS,
                  min_cutoff: float = 1.0, beta: float = 60.0, d_cutoff: float = 1.0,

@@ -14,6 +14,7 @@ from mouse_lifter_ros.core.graph import (
     parse_flow_topics,
     parse_topic_counts,
 )
+from mouse_lifter_ros.core.keypoints import DEVICES, P_CUTOFF
 from mouse_lifter_ros.core.limits import FPS_RANGE, MAX_FRAME_SIDE, RATE_RANGE
 from mouse_lifter_ros.core.params import (
     ParamSpec,
@@ -143,8 +144,8 @@ KEYPOINT_PARAMS = (
     ParamSpec("model", "", "2D keypoint model description (.yaml beside its .onnx files; "
               "path, file:// or package:// URL); empty = the shipped model"),
     ParamSpec("device", "auto", "Where ONNX Runtime runs the networks: auto = CUDA when "
-              "available, else the CPU", one_of("auto", "cpu", "cuda"), "auto, cpu or cuda"),
-    ParamSpec("p_cutoff", 0.5, "Keypoints whose confidence is below this are published with "
+              "available, else the CPU", one_of(*DEVICES), ", ".join(DEVICES)),
+    ParamSpec("p_cutoff", P_CUTOFF, "Keypoints whose confidence is below this are published with "
               "x, y = NaN (their confidence kept)", between(0.0, 1.0), ">= 0 and <= 1"),
     ParamSpec("crop", [0, 0, 0, 0], "Search only this rectangle [x, y, width, height] of the "
               "image, pixels (the arena); all zeros = the whole image", rectangle_or_zeros,
@@ -174,7 +175,7 @@ LIFTER_PARAMS = (
     ParamSpec("camera_frame", "camera_optical_frame", "Frame of the camera's images (the "
               "source's frame_id): the calibrated frame_id -> camera_frame transform is "
               "broadcast on /tf_static where tf2_ros is installed; empty: none"),
-    ParamSpec("p_cutoff", 0.5, "Keypoints below this confidence are filled by the body model "
+    ParamSpec("p_cutoff", P_CUTOFF, "Keypoints below this confidence are filled by the body model "
               "and published with valid = false", between(0.0, 1.0), ">= 0 and <= 1"),
     ParamSpec("body_scale", 0.0, "Size of this animal relative to the body model's adult "
               "(1 = nose to tail base 92 mm); 0 = estimate it from the first frames",

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from mouse_lifter_ros.core.arena import ArenaCalibration
 from mouse_lifter_ros.core.bodyfit import SPINE_SCALE_PAIRS
 from mouse_lifter_ros.core.depth import DepthMap, DepthModel, DepthSpec
-from mouse_lifter_ros.core.keypoints import KeypointModel, Keypoints, ModelSpec
+from mouse_lifter_ros.core.keypoints import P_CUTOFF, KeypointModel, Keypoints, ModelSpec
 from mouse_lifter_ros.core.lifter import (
     Lifted,
     Lifter,
@@ -60,7 +60,7 @@ class PosePipeline:
     def __init__(self, arena: ArenaCalibration, *,
                  keypoint_model: str | Path | ModelSpec | None = None,
                  depth_model: str | Path | DepthSpec | None = None, device: str = "auto",
-                 threads: int = 0, p_cutoff: float = 0.5,
+                 threads: int = 0, p_cutoff: float = P_CUTOFF,
                  lifter: dict[str, Any] | None = None) -> None:
         self.keypoints = KeypointModel(keypoint_model, device=device, threads=threads)
         self.depth = DepthModel(depth_model, arena=arena, device=device, threads=threads,
