@@ -1,11 +1,14 @@
 """Batch analysis on Dask with 1 and with 2 local workers, one after the other: frames/s.
 
-    tools/ros-env.sh python benchmarks/analyze_batch.py [--clips 4] [--seconds 4] [--2d]
+    tools/ros-env.sh python benchmarks/analyze_batch.py [--clips 4] [--seconds 8] [--2d]
 
 Renders ``--clips`` demo clips (synthetic engine, different seeds, one camera) and runs
 ``analyze_batch`` over them on a local Dask cluster of 1, then 2 worker processes (the
 default ``chunk_frames``; ``--chunk-frames`` to cut the clips), each into a fresh output
-folder, 3D with the clips' arena unless ``--2d``. ``--serial`` also runs plain
+folder, 3D with the clips' arena unless ``--2d``. ONNX Runtime and OpenCV get
+``--threads`` threads per worker (default 1: a worker is one core, so the two runs compare
+one core with two; 0 is analyze's own choice, the cores divided among the workers, with
+which one worker already uses both cores of a 2-core machine). ``--serial`` also runs plain
 ``analyze`` (one process, no Dask) for reference. Prints per run the frames, the wall
 time (cluster start-up included), frames/s and the 1-minute load average before the run,
 then the ratio of the 2-worker to the 1-worker frames/s. A benchmark, not a test: it
@@ -30,8 +33,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=4, help="number of clips (default 4)")
-    parser.add_argument("--seconds", type=float, default=4.0,
-                        help="length of each clip, s (30 fps; default 4)")
+    parser.add_argument("--seconds", type=float, default=8.0,
+                        help="length of each clip, s (30 fps; default 8)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="ONNX Runtime / OpenCV threads per worker (default 1)")
     parser.add_argument("--chunk-frames", type=int, default=CHUNK_FRAMES,
                         help=f"frames per task (default {CHUNK_FRAMES})")
     parser.add_argument("--2d", dest="two_d", action="store_true",
@@ -46,9 +51,9 @@ def main() -> int:
         videos = [c.video.rename(c.video.with_name(f"mouse{i}.mp4"))
                   for i, c in enumerate(clips)]
         options = AnalysisOptions(out=root, arena=None if ns.two_d else clips[0].arena,
-                                  progress=False)
+                                  progress=False, threads=ns.threads)
         print(f"{ns.clips} clips of {ns.seconds:g} s, {'2D' if ns.two_d else '3D'}, "
-              f"chunk_frames {ns.chunk_frames}, {os.cpu_count()} cores")
+              f"chunk_frames {ns.chunk_frames}, threads {ns.threads}, {os.cpu_count()} cores")
         print(f"{'run':>10} {'frames':>7} {'seconds':>8} {'frames/s':>9} {'load':>5}")
         rates: dict[str, float] = {}
         runs = [("serial", None)] if ns.serial else []
@@ -58,8 +63,7 @@ def main() -> int:
             out = root / name.replace(" ", "_")
             start = time.monotonic()
             if workers is None:
-                result = analyze(videos, replace(options, out=out, threads=1),
-                                 notice=lambda _: None)
+                result = analyze(videos, replace(options, out=out), notice=lambda _: None)
             else:
                 result = analyze_batch(
                     videos, replace(options, out=out), notice=lambda _: None,
