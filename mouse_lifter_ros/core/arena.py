@@ -48,11 +48,11 @@ from numpy.typing import ArrayLike, NDArray
 
 from mouse_lifter_ros.core.calibration import (
     CameraCalibration,
-    _fmt,
-    _matrix,
-    _number,
     calibration_to_yaml,
     parse_calibration,
+    read_matrix,
+    yaml_float,
+    yaml_number,
 )
 from mouse_lifter_ros.core.calibration import scaled as scaled_intrinsics
 from mouse_lifter_ros.core.camera import ROTATION_TOL, Camera
@@ -542,7 +542,7 @@ def parse_arena(data: Mapping[str, Any], *, source: str = "<arena>") -> ArenaCal
             problems.append(str(exc).removeprefix("calibration "))
         if intr is not None and not intr.is_calibrated:
             problems.append("camera: uncalibrated (camera_matrix all zeros)")
-    rotation = _matrix(data, "rotation", 3, 3, problems)
+    rotation = read_matrix(data, "rotation", 3, 3, problems)
     if rotation is not None:
         off = float(np.abs(rotation @ rotation.T - np.eye(3)).max())
         det = float(np.linalg.det(rotation))
@@ -551,14 +551,14 @@ def parse_arena(data: Mapping[str, Any], *, source: str = "<arena>") -> ArenaCal
                             f"det = {det:.3g})")
             rotation = None
     value = data.get("translation")
-    numbers = [_number(v) for v in value] if isinstance(value, list) else []
+    numbers = [yaml_number(v) for v in value] if isinstance(value, list) else []
     translation = None
     if len(numbers) == 3 and all(n is not None for n in numbers):
         translation = np.array(numbers, dtype=np.float64)
     else:
         problems.append("missing key 'translation'" if value is None else
                         f"translation must be a list of 3 finite numbers, got {value!r}")
-    error = _number(data.get("reprojection_error_px"))
+    error = yaml_number(data.get("reprojection_error_px"))
     if error is None or error < 0:
         problems.append("reprojection_error_px must be a number >= 0, got "
                         f"{data.get('reprojection_error_px')!r}")
@@ -568,7 +568,7 @@ def parse_arena(data: Mapping[str, Any], *, source: str = "<arena>") -> ArenaCal
     size = data.get("arena_size_m")
     if size is not None:
         if not isinstance(size, list) or len(size) != 2 or any(
-                _number(v) is None for v in size):
+                yaml_number(v) is None for v in size):
             problems.append(f"arena_size_m must be null or [w, h] in metres, got {size!r}")
         else:
             problems += _size_problems(size, "arena_size_m")
@@ -604,12 +604,12 @@ def load_arena(path: str | os.PathLike[str]) -> ArenaCalibration:
 def arena_to_yaml(arena: ArenaCalibration, *, comment: str | None = None) -> str:
     """The arena calibration as YAML text (round-trips exactly through :func:`parse_arena`)."""
     def floats(values: ArrayLike) -> str:
-        return "[" + ", ".join(_fmt(v) for v in np.ravel(values)) + "]"
+        return "[" + ", ".join(yaml_float(v) for v in np.ravel(values)) + "]"
 
     lines = [f"# {line}".rstrip() for line in (comment or "").splitlines()]
     size = "null" if arena.arena_size is None else floats(arena.arena_size)
     lines += [f"format: {FORMAT}", f"version: {VERSION}", f"method: {arena.method}",
-              f"reprojection_error_px: {_fmt(arena.reprojection_error)}",
+              f"reprojection_error_px: {yaml_float(arena.reprojection_error)}",
               f"arena_size_m: {size}",
               "# camera_height_m and view are for people reading this file: not loaded",
               f"camera_height_m: {abs(float(arena.camera_position[2])):.4f}",

@@ -82,7 +82,7 @@ class CameraInfoFields:
     roi_do_rectify: bool
 
 
-def _number(value: Any) -> float | None:
+def yaml_number(value: Any) -> float | None:
     """A finite float from a YAML number (or numeric string, e.g. ``1e-05``), else None."""
     if isinstance(value, bool):
         return None
@@ -93,7 +93,7 @@ def _number(value: Any) -> float | None:
     return out if math.isfinite(out) else None
 
 
-def _matrix(data: Mapping[str, Any], key: str, rows: int, cols: int | None,
+def read_matrix(data: Mapping[str, Any], key: str, rows: int, cols: int | None,
             problems: list[str]) -> np.ndarray | None:
     """Read ``{rows, cols, data}`` under ``key``; ``cols=None`` accepts any column count."""
     block = data.get(key)
@@ -110,7 +110,7 @@ def _matrix(data: Mapping[str, Any], key: str, rows: int, cols: int | None,
     if not isinstance(c, int) or len(values) != rows * c:
         problems.append(f"{key}: rows x cols = {rows}x{c} but data has {len(values)} values")
         return None
-    numbers = [_number(v) for v in values]
+    numbers = [yaml_number(v) for v in values]
     bad = [repr(v) for v, n in zip(values, numbers, strict=True) if n is None]
     if bad:
         problems.append(f"{key}: non-numeric or non-finite values {', '.join(bad)}")
@@ -146,16 +146,16 @@ def parse_calibration(data: Mapping[str, Any], *, source: str = "<calibration>"
     elif n_coeffs is None:
         problems.append(f"unknown distortion_model {model!r} "
                         f"(allowed: {', '.join(DISTORTION_MODELS)})")
-    k = _matrix(data, "camera_matrix", 3, 3, problems)
-    d = _matrix(data, "distortion_coefficients", 1, None, problems)
+    k = read_matrix(data, "camera_matrix", 3, 3, problems)
+    d = read_matrix(data, "distortion_coefficients", 1, None, problems)
     if d is not None and n_coeffs is not None and d.size != n_coeffs:
         problems.append(f"distortion_model {model!r} needs {n_coeffs} coefficients, "
                         f"got {d.size}")
     r = p = None
     if "rectification_matrix" in data:
-        r = _matrix(data, "rectification_matrix", 3, 3, problems)
+        r = read_matrix(data, "rectification_matrix", 3, 3, problems)
     if "projection_matrix" in data:
-        p = _matrix(data, "projection_matrix", 3, 4, problems)
+        p = read_matrix(data, "projection_matrix", 3, 4, problems)
     if k is not None and np.any(k):  # all zeros: uncalibrated, accepted as is
         fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
         if fx <= 0 or fy <= 0:
@@ -197,7 +197,7 @@ def load_calibration(path: str | os.PathLike[str]) -> CameraCalibration:
     return parse_calibration(data, source=repr(str(file)))
 
 
-def _fmt(x: float) -> str:
+def yaml_float(x: float) -> str:
     """A float YAML 1.1 (PyYAML) reads back exactly: needs a '.' and a signed exponent."""
     text = repr(float(x))
     mantissa, _, exponent = text.partition("e")
@@ -210,7 +210,7 @@ def calibration_to_yaml(calib: CameraCalibration) -> str:
     """The calibration as ``camera_calibration`` YAML text (round-trips exactly)."""
     def block(key: str, arr: np.ndarray) -> str:
         rows, cols = arr.shape if arr.ndim == 2 else (1, arr.size)
-        data = ", ".join(_fmt(v) for v in arr.ravel())
+        data = ", ".join(yaml_float(v) for v in arr.ravel())
         return f"{key}:\n  rows: {rows}\n  cols: {cols}\n  data: [{data}]\n"
 
     def scalar(key: str, value: str) -> str:
