@@ -9,6 +9,7 @@ the fields of a ``sensor_msgs/CameraInfo`` following REP-104. No ROS import here
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -82,9 +83,9 @@ class CameraInfoFields:
     roi_do_rectify: bool
 
 
-def yaml_number(value: Any) -> float | None:
+def yaml_number(value: object) -> float | None:
     """A finite float from a YAML number (or numeric string, e.g. ``1e-05``), else None."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
         return None
     try:
         out = float(value)

@@ -247,7 +247,7 @@ def read_model_yaml(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
-def parse_input_spec(d: Any, problems: list[str]) -> InputSpec:
+def parse_input_spec(d: object, problems: list[str]) -> InputSpec:
     """A model YAML's ``input`` mapping as an :class:`InputSpec`; what is wrong with it
     goes to ``problems`` (a placeholder spec is returned then)."""
     if not isinstance(d, dict):
@@ -544,7 +544,7 @@ def normalise(img: NDArray[np.uint8], spec: InputSpec) -> NDArray[np.float32]:
     return np.ascontiguousarray(x[None])
 
 
-def check_image(frame: Any) -> NDArray[np.uint8]:
+def check_image(frame: object) -> NDArray[np.uint8]:
     """``frame`` as uint8 (H, W) grey or (H, W, 3) BGR, (H, W, 1) squeezed to (H, W).
 
     Raises

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Final, Generic, TypeVar
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from mouse_lifter_ros.core.body import KEYPOINTS, FloatArray, MouseShape
 from mouse_lifter_ros.core.bodyfit import (
@@ -245,6 +245,20 @@ def keypoints_by_name(names: abc.Sequence[str], pixels: FloatArray, confidence: 
         if i is not None and i < len(pixels):
             xy[j], conf[j] = pixels[i], confidence[i]
     return xy, conf
+
+
+def keypoints_as_named(names: abc.Sequence[str], values: FloatArray) -> FloatArray:
+    """The inverse of :func:`keypoints_by_name`: ``values`` (14, ...) in
+    :data:`~.body.KEYPOINTS` order as (K, ...) in the order of a model's ``names`` (K,),
+    NaN for names that are not ours (a lab's own keypoint)."""
+    v = np.asarray(values, np.float64)
+    if tuple(names) == KEYPOINTS:
+        return v
+    out = np.full((len(names), *v.shape[1:]), np.nan)
+    for i, name in enumerate(names):
+        if name in KEYPOINTS:
+            out[i] = v[KEYPOINTS.index(name)]
+    return out
 
 
 def keypoint_depth(readings: FloatArray, scale: float = 1.0) -> FloatArray:
@@ -536,7 +550,8 @@ class Lifter:
             self._estimated = False
             self._set_size(*self._fixed)
 
-    def lift(self, stamp_s: float, pixels: Any, confidence: Any, depth: Any) -> Lifted:
+    def lift(self, stamp_s: float, pixels: ArrayLike, confidence: ArrayLike,
+             depth: ArrayLike) -> Lifted:
         """Lift one frame.
 
         Parameters

@@ -29,7 +29,7 @@ Steps (:func:`locomotion`):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -295,7 +295,7 @@ def locomotion(centre: NDArray[Any], times: NDArray[Any], *, unit: str, move_spe
     frame_s = np.diff(np.r_[t, t[-1] + period]) if n else np.zeros(0)
     finite = speed[np.isfinite(speed)]
 
-    def stat(fn: Any) -> float | None:
+    def stat(fn: Callable[[FloatArray], np.floating[Any]]) -> float | None:
         return float(fn(finite)) if finite.size else None
 
     moving, resting = frame_s[states == MOVING].sum(), frame_s[states == REST].sum()
