@@ -15,7 +15,9 @@ def register(sub: Subparsers) -> None:
         description="--synthetic: render held-out sequences (new mice, scenes, cameras and "
         "behaviour), run images -> 2D keypoints + depth -> lifter, and print JSON: mean "
         "per-joint error (mm) overall and per keypoint, height errors, and the same for a "
-        "2D-only baseline that puts every keypoint on the floor. --dannce FILE.mat: project "
+        "2D-only baseline that puts every keypoint on the floor; then the mean and nose height "
+        "error per sequence and per scene kind (floor, light, coat, colour). --dannce "
+        "FILE.mat: project "
         "DANNCE's hand-labelled 3D poses into a virtual top camera, add the 2D model's "
         "noise, lift and print the same errors on the keypoints both sets have.")
     src = p.add_mutually_exclusive_group(required=True)
@@ -44,5 +46,5 @@ def run(ns: argparse.Namespace) -> int:
         result = eval3d.evaluate_synthetic(seed=ns.seed, count=ns.count, seconds=ns.seconds,
                                            keypoint_model=ns.model, depth_model=ns.depth_model,
                                            device=ns.device, progress=not ns.quiet)
-    print(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2, allow_nan=False))  # JSON has no NaN: null instead
     return 0

@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 from collections import abc
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
+from numpy.typing import NDArray
 
 from mouse_lifter_ros.core.body import KEYPOINTS, FloatArray, MouseShape
 from mouse_lifter_ros.core.bodyfit import estimate_scale, estimate_tail_length
@@ -25,6 +26,9 @@ from mouse_lifter_ros.core.errors import InputError, ParameterError
 from mouse_lifter_ros.core.lifter import Lifter
 from mouse_lifter_ros.core.synth.keypoint_maps import keypoint_map
 from mouse_lifter_ros.core.synth.priors import DANNCE_JOINTS, load_dannce_3d
+
+if TYPE_CHECKING:
+    from mouse_lifter_ros.core.synth.render import Scene
 
 __all__ = [
     "MODEL_2D_ERROR_PX",
@@ -72,7 +76,7 @@ def joint_errors(pred: FloatArray, truth: FloatArray, names: abc.Sequence[str]
     frame-keypoint), ``per_keypoint_mm`` (name -> mean), ``height_error_mm`` (name ->
     mean |z_pred - z_true|), ``mean_height_error_mm``, ``count`` (name -> counted
     frames), ``missing_predictions`` (frame-keypoints with truth but a NaN prediction).
-    Means with nothing counted are NaN.
+    Means with nothing counted are None (``null`` in JSON, which has no NaN).
 
     Raises
     ------
@@ -89,9 +93,9 @@ def joint_errors(pred: FloatArray, truth: FloatArray, names: abc.Sequence[str]
     dist = np.where(ok, np.linalg.norm(np.nan_to_num(p - t), axis=2), np.nan) * 1000.0
     dz = np.where(ok, np.abs(np.nan_to_num(p[..., 2] - t[..., 2])), np.nan) * 1000.0
 
-    def mean(a: FloatArray) -> float:
+    def mean(a: FloatArray) -> float | None:
         a = a[np.isfinite(a)]
-        return float(a.mean()) if a.size else math.nan
+        return float(a.mean()) if a.size else None
 
     return {
         "mean_mm": mean(dist),
@@ -335,13 +339,20 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
                          colour=None)
     n = len(KEYPOINTS)
     pipe: PosePipeline | None = None
-    pred, base, truth, reading_err, found = [], [], [], [], []
+    pred: list[FloatArray] = []
+    base: list[FloatArray] = []
+    truth: list[FloatArray] = []
+    reading_err: list[FloatArray] = []
+    found: list[NDArray[np.bool_]] = []
     missed = 0
     bar = tqdm(total=count * config.frames_per_item, desc="eval-3d synthetic", unit="frame",
                disable=not progress)
+    sequences: list[dict[str, Any]] = []
     for item in range(count):
         arena = None
-        for sample, _, t in render_item(config, item).frames:
+        rendered = render_item(config, item)
+        start, missed_before = len(truth), missed
+        for sample, _, t in rendered.frames:
             if arena is None:
                 arena = arena_from_camera(sample.camera)
                 if pipe is None:
@@ -358,11 +369,14 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
             if f.lifted is None:
                 missed += 1
             pred.append(f.lifted.positions if f.lifted is not None else np.full((n, 3), np.nan))
-            found.append(np.isfinite(f.keypoints.xy).all(axis=1))
+            found.append(np.asarray(np.isfinite(f.keypoints.xy).all(axis=1), dtype=bool))
             kd = keypoint_depth(f.readings, pipe.lifter.scale)
             err = np.abs(kd - sample.keypoints_camera[:, 2]) * 1000.0
             reading_err.append(np.where(sample.visible, err, np.nan))
             bar.update()
+        sequences.append({"sequence": item, "frames": [start, len(truth)],
+                          "frames_without_mouse": missed - missed_before,
+                          "kinds": scene_kinds(rendered.scene, rendered.shape)})
     bar.close()
     names = list(KEYPOINTS)
     t_arr = np.array(truth)
@@ -370,9 +384,9 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
     p_arr = np.array(pred)
     seen = np.array(found)[..., None]
 
-    def median(a: FloatArray) -> float:
+    def median(a: FloatArray) -> float | None:
         a = a[np.isfinite(a)]
-        return round(float(np.median(a)), 2) if a.size else math.nan
+        return round(float(np.median(a)), 2) if a.size else None
 
     return {"input": "synthetic", "seed": seed, "sequences": count, "seconds": seconds,
             "fps": fps, "frames": len(truth), "frames_without_mouse": missed,
@@ -382,4 +396,41 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
             "lifter_where_2d_found": joint_errors(np.where(seen, p_arr, np.nan), t_arr, names),
             "floor_baseline_2d_only": joint_errors(np.array(base), t_arr, names),
             "keypoint_depth_error_mm_median": {k: median(re[:, i])
-                                               for i, k in enumerate(names)}}
+                                               for i, k in enumerate(names)},
+            "per_sequence": [{**{k: v for k, v in seq.items() if k != "frames"},
+                              **_summary(p_arr[slice(*seq["frames"])],
+                                         t_arr[slice(*seq["frames"])], names)}
+                             for seq in sequences],
+            "per_scene_kind": _by_kind(sequences, p_arr, t_arr, names)}
+
+
+def scene_kinds(scene: Scene, shape: MouseShape) -> dict[str, str]:
+    """What kind of scene a synthetic sequence shows: ``floor``, ``light``, ``coat`` and
+    ``colour`` (grey or colour camera), by name."""
+    return {"floor": scene.floor, "light": scene.light, "coat": shape.fur_name,
+            "colour": "colour" if scene.colour else "grey"}
+
+
+def _summary(pred: FloatArray, truth: FloatArray, names: abc.Sequence[str]
+             ) -> dict[str, Any]:
+    """Mean error, nose height error (mm) and frame count of one group of frames."""
+    errors = joint_errors(pred, truth, names)
+    return {"n_frames": len(pred), "mean_mm": errors["mean_mm"],
+            "nose_height_error_mm": errors["height_error_mm"].get("nose"),
+            "worst_keypoint": max(((v, k) for k, v in errors["per_keypoint_mm"].items()
+                                   if v is not None), default=(None, None))[1]}
+
+
+def _by_kind(sequences: list[dict[str, Any]], pred: FloatArray, truth: FloatArray,
+             names: abc.Sequence[str]) -> dict[str, dict[str, Any]]:
+    """:func:`_summary` over the frames of the sequences of each scene kind, keyed
+    ``"floor=bedding"``, ``"light=infrared"``, ..."""
+    frames: dict[str, list[int]] = {}
+    counts: dict[str, int] = {}
+    for seq in sequences:
+        for kind, value in seq["kinds"].items():
+            key = f"{kind}={value}"
+            frames.setdefault(key, []).extend(range(*seq["frames"]))
+            counts[key] = counts.get(key, 0) + 1
+    return {key: {"sequences": counts[key], **_summary(pred[idx], truth[idx], names)}
+            for key, idx in sorted(frames.items())}

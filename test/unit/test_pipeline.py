@@ -57,3 +57,32 @@ def test_eval_3d_direct_call_is_seeded() -> None:
     a = evaluate_synthetic(seed=5, count=1, seconds=0.2, threads=1)
     b = evaluate_synthetic(seed=5, count=1, seconds=0.2, threads=1)
     assert a["lifter"]["mean_mm"] == b["lifter"]["mean_mm"]
+
+
+def test_eval_3d_reports_sequences_and_scene_kinds_as_strict_json(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from mouse_lifter_ros.cli import main
+
+    assert main(["eval-3d", "--synthetic", "--seed", "4", "--count", "2", "--seconds",
+                 "0.2", "--quiet"]) == 0
+
+    def no_constants(name: str) -> None:
+        raise AssertionError(f"eval-3d printed {name}, which is not JSON")
+
+    out = json.loads(capsys.readouterr().out, parse_constant=no_constants)
+    seqs = out["per_sequence"]
+    assert [s["sequence"] for s in seqs] == [0, 1]
+    assert sum(s["n_frames"] for s in seqs) == out["frames"]
+    for s in seqs:
+        assert set(s["kinds"]) == {"floor", "light", "coat", "colour"}
+        assert s["mean_mm"] is None or s["mean_mm"] > 0
+    kinds = out["per_scene_kind"]
+    # every sequence is counted once under each of its four kinds
+    assert sum(k["sequences"] for k in kinds.values()) == 4 * len(seqs)
+    floors = {key: v for key, v in kinds.items() if key.startswith("floor=")}
+    assert sum(v["n_frames"] for v in floors.values()) == out["frames"]
+    # a group holding a single sequence reports that sequence's own figure
+    for s in seqs:
+        key = f"floor={s['kinds']['floor']}"
+        if kinds[key]["sequences"] == 1:
+            assert kinds[key]["mean_mm"] == s["mean_mm"]
