@@ -10,6 +10,8 @@
     mouse-lifter train-behavior --out PATH      train the behaviour classifier (synthetic data)
     mouse-lifter eval-2d --labels CSV           2D keypoint error and PCK on DLC-labelled frames
     mouse-lifter train-2d --out DIR             train the 2D detector and keypoint network
+    mouse-lifter extract-frames VIDEO... --out PROJECT   frames to label, with the model's guesses
+    mouse-lifter finetune --labels PROJECT --out DIR     fit the 2D model to a lab's labels
     mouse-lifter label-video VIDEO --out MP4    draw the 2D model's skeleton on a video
     mouse-lifter analyze VIDEO... --out DIR     offline analysis: poses, table, video, plots
     mouse-lifter train-depth --out DIR          train the depth network (synthetic data)
@@ -32,6 +34,8 @@ from mouse_lifter_ros.cli import (
     eval_2d,
     eval_3d,
     eval_behavior,
+    extract_frames,
+    finetune,
     label_video,
     run,
     synth,
@@ -43,7 +47,8 @@ from mouse_lifter_ros.core.errors import MouseLifterError
 
 #: The command modules, in ``--help`` order.
 COMMANDS = (demo_clip, synth, bag_info, run, demo, eval_behavior, train_behavior, eval_2d,
-            train_2d, train_depth, eval_3d, label_video, analyze, calibrate)
+            train_2d, extract_frames, finetune, train_depth, eval_3d, label_video, analyze,
+            calibrate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -717,6 +717,7 @@ def track_of(parts: Sequence[Observed], movie: Movie, options: AnalysisOptions,
     behaviour classifier (``pipe``; None: 2D only), then the median filter."""
     from mouse_lifter_ros.core.behavior import BehaviorClassifier
     from mouse_lifter_ros.core.keypoints import Keypoints
+    from mouse_lifter_ros.core.lifter import keypoints_as_named
 
     k = len(names)
     t_arr = np.concatenate([p.times for p in parts]) if parts else np.zeros(0)
@@ -748,7 +749,7 @@ def track_of(parts: Sequence[Observed], movie: Movie, options: AnalysisOptions,
                 labels.append("")
                 probs.append(math.nan)
             else:
-                pos.append(np.asarray(lifted.positions, np.float64))
+                pos.append(keypoints_as_named(names, lifted.positions))
                 label, classes, p = classifier.update(t, lifted.positions, lifted.valid)
                 known = label in classes
                 labels.append(label if known else "")

@@ -349,7 +349,8 @@ def _fit(net: nn.Module, make_batch: Callable[[np.random.Generator], tuple[Tenso
     (their running statistics, not the batch's), as fine-tuning from weights read back
     from ONNX needs. Returns the losses."""
     net.to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=lr,
+                            weight_decay=1e-4)
     # OneCycleLR divides by pct_start * steps - 1: 20 steps at 0.05 would divide by 0
     pct = 0.05 if round(0.05 * steps, 9) != 1.0 else 0.1
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1),
@@ -389,14 +390,21 @@ def _step(net: nn.Module, opt: torch.optim.Optimizer, sched: Any,
     losses.append(float(loss.detach()))
 
 
+def det_sample(image: NDArray[np.uint8], kp: NDArray[np.float32] | None
+               ) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+    """A detector sample of a real frame (H, W): its letterboxed canvas and the target
+    ``[present, cx, cy, size]`` in canvas px from the mouse's keypoints ``kp`` (K, 2)
+    px, or ``[0, 0, 0, 0]`` for a frame without the mouse (``kp`` None)."""
+    canvas, s = letterbox(image)
+    if kp is None:
+        return canvas, np.zeros(4, np.float32)
+    centre, size = body_box(kp)
+    c = (centre + 0.5) * s - 0.5
+    return canvas, np.array([1.0, c[0], c[1], size * s], np.float32)
+
+
 def _real_det_samples(real: RealLabels) -> list[tuple[NDArray[np.uint8], NDArray[np.float32]]]:
-    out = []
-    for img, kp in zip(real.images, real.keypoints, strict=True):
-        canvas, s = letterbox(img)
-        centre, size = body_box(kp)
-        c = (centre + 0.5) * s - 0.5
-        out.append((canvas, np.array([1.0, c[0], c[1], size * s], np.float32)))
-    return out
+    return [det_sample(img, kp) for img, kp in zip(real.images, real.keypoints, strict=True)]
 
 
 def write_model_yaml(out: Path, *, name: str, notes: dict[str, Any]) -> Path:

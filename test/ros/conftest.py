@@ -219,6 +219,23 @@ def mouse_keypoints(pitch: float) -> Any:
     return kp
 
 
+def demo_truth(truth_csv: Path) -> tuple[Any, Any]:
+    """A demo clip's ground truth (its ``demo_truth.csv``): per frame (frames, 14, 3)
+    arena positions (m) and (frames, 14) visibility."""
+    import csv
+
+    import numpy as np
+
+    from mouse_lifter_ros.core.body import KEYPOINTS
+
+    with truth_csv.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    xyz = np.array([[[float(r[f"{k}_{a}_m"]) for a in "xyz"] for k in KEYPOINTS]
+                    for r in rows])
+    vis = np.array([[r[f"{k}_visible"] == "1" for k in KEYPOINTS] for r in rows])
+    return xyz, vis
+
+
 def wait_matched(listener: Listener, publisher: Any, outputs: list[str],
                  timeout: float = 20.0) -> None:
     """Wait until ``publisher`` has a subscriber and each topic in ``outputs`` a publisher."""

@@ -11,7 +11,6 @@ corrupt depth model.
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
@@ -22,6 +21,7 @@ msgs = pytest.importorskip("sensor_msgs.msg", reason="sensor_msgs (ROS 2) is not
 
 from conftest import (  # noqa: E402
     Listener,
+    demo_truth,
     prime,
     run_alone,
     to_time,
@@ -64,16 +64,6 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> DemoClip:
     return write_demo_clip(tmp_path_factory.mktemp("clip"), seconds=SECONDS, fps=FPS)
 
 
-def _truth(clip: DemoClip) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame (frames, 14, 3) arena positions (m) and (frames, 14) visibility."""
-    with clip.truth.open(encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    xyz = np.array([[[float(r[f"{k}_{a}_m"]) for a in "xyz"] for k in KEYPOINTS]
-                    for r in rows])
-    vis = np.array([[r[f"{k}_visible"] == "1" for k in KEYPOINTS] for r in rows])
-    return xyz, vis
-
-
 def test_replay_gives_a_pose_for_every_frame(listener: Listener, namespace: str,
                                              tmp_path: Path, clip: DemoClip) -> None:
     ns = f"/{namespace}"
@@ -111,7 +101,7 @@ def test_replay_gives_a_pose_for_every_frame(listener: Listener, namespace: str,
     assert index == list(range(clip.frames)), (index, logs["lifter"])
     assert all(stamp_ns(m.header.stamp) == START_NS + round(i * 1e9 / FPS)
                for m, i in zip(got, index, strict=True))
-    truth, visible = _truth(clip)
+    truth, visible = demo_truth(clip.truth)
     pred = np.array([[[p.x, p.y, p.z] for p in m.positions] for m in got])
     for m in got:
         assert list(m.names) == list(KEYPOINTS) and m.header.frame_id == "arena"
