@@ -144,7 +144,8 @@ KEYPOINT_PARAMS = (
     ParamSpec("model", "", "2D keypoint model description (.yaml beside its .onnx files; "
               "path, file:// or package:// URL); empty = the shipped model"),
     ParamSpec("device", "auto", "Where ONNX Runtime runs the networks: auto = CUDA when "
-              "available, else the CPU", one_of(*DEVICES), ", ".join(DEVICES)),
+              "available, else the CPU", one_of(*DEVICES),
+              f"{', '.join(DEVICES[:-1])} or {DEVICES[-1]}"),
     ParamSpec("p_cutoff", P_CUTOFF, "Keypoints whose confidence is below this are published with "
               "x, y = NaN (their confidence kept)", between(0.0, 1.0), ">= 0 and <= 1"),
     ParamSpec("crop", [0, 0, 0, 0], "Search only this rectangle [x, y, width, height] of the "

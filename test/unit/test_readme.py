@@ -58,3 +58,23 @@ def test_lab_rule_example_runs(tmp_path: Path) -> None:
     assert rule.on_pose(pose(2, (0.13, -0.05))) is None
     off = rule.on_pose(pose(3, (0.3, 0.2)))
     assert off is not None and off.value is False
+
+
+def test_layout_table_covers_every_folder() -> None:
+    """Each tracked folder at the top and each package folder has a row of its own (or its
+    parent's row names it), so that a newcomer finds where everything lives."""
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    folders = {str(Path(f).parent) for f in tracked if "/" in f}
+    wanted = {f for f in folders
+              if f.count("/") == 0 or (f.startswith("mouse_lifter_ros/")
+                                       and f.count("/") <= 2 and "/models/" not in f)}
+    layout = README.split("## Layout\n", 1)[1].strip().split("\n\n", 1)[0]
+    rows = [row.split("|")[1] for row in layout.splitlines()[2:]]
+    missing = sorted(f for f in wanted
+                     if not any(f"`{f}/`" in row for row in rows)
+                     and not any(f"`{Path(f).name}/`" in row and f"`{Path(f).parent}/`" in row
+                                 for row in rows))
+    assert not missing, f"README layout table has no row for {missing}"
