@@ -13,7 +13,12 @@ from dataclasses import MISSING, fields
 from typing import Any
 
 from mouse_lifter_ros.cli.arguments import Subparsers, lenient
-from mouse_lifter_ros.core.analysis import AnalysisOptions, analyze, option_of
+from mouse_lifter_ros.core.analysis import AnalysisOptions
+from mouse_lifter_ros.core.batch import BatchOptions, analyze_batch
+from mouse_lifter_ros.core.options import option_of
+
+#: The options dataclasses whose fields are analyze's options.
+_OPTIONS = (AnalysisOptions, BatchOptions)
 
 
 def register(sub: Subparsers) -> None:
@@ -26,12 +31,14 @@ def register(sub: Subparsers) -> None:
         "STEM_likelihood.png, STEM_coordinates.png, STEM_trajectory.png, "
         "STEM_locomotion.csv and STEM_locomotion.json; and one annotations.csv (or "
         ".parquet) across the movies (Inscopix IDEAS columns, Movie number 0, 1, ...). "
-        "Prints a JSON summary. Invalid options: one error listing each, exit code 2. "
-        "Details: mouse_lifter_ros/core/analysis.py.")
+        "The movies run as Dask tasks (a local cluster with one worker per core, a running "
+        "scheduler, or SLURM/PBS/SGE/LSF through dask-jobqueue); a re-run skips finished "
+        "movies. Prints a JSON summary. Invalid options: one error listing each, exit code "
+        "2. Details: mouse_lifter_ros/core/analysis.py and batch.py.")
     p.add_argument("videos", nargs="+", metavar="VIDEO",
                    help=".mp4/.avi files or rosbag2 folders, in movie-number order")
     groups: dict[str, argparse._ArgumentGroup] = {}
-    for f in fields(AnalysisOptions):
+    for f in (f for cls in _OPTIONS for f in fields(cls)):
         option = option_of(f)
         where = p if option.group is None else groups.setdefault(
             option.group, p.add_argument_group(option.group))
@@ -53,7 +60,9 @@ def register(sub: Subparsers) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     options = AnalysisOptions(**{f.name: getattr(ns, f.name) for f in fields(AnalysisOptions)})
-    summary = analyze(ns.videos, options)
+    batch = BatchOptions(**{f.name: getattr(ns, f.name) for f in fields(BatchOptions)})
+    summary = analyze_batch(ns.videos, options, batch=batch)
     print(json.dumps(summary, indent=2))
-    # The outputs are written; a movie that could not be read whole still fails the run.
-    return 1 if any(m["problems"] for m in summary["movies"]) else 0
+    # The outputs are written; a movie that failed or could not be read whole still fails
+    # the run.
+    return 1 if summary["failed"] or any(m.get("problems") for m in summary["movies"]) else 0

@@ -52,7 +52,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -73,8 +73,13 @@ from mouse_lifter_ros.core.locomotion import (
     locomotion,
     median_filter,
 )
+from mouse_lifter_ros.core.options import boolean, none_or, option, option_of, parse_names
 from mouse_lifter_ros.core.params import is_finite, is_int
-from mouse_lifter_ros.core.record import ANNOTATIONS_FORMATS, AnnotationsFormat
+from mouse_lifter_ros.core.record import (
+    ANNOTATIONS_FORMATS,
+    AnnotationsFormat,
+    AnnotationsWriter,
+)
 
 if TYPE_CHECKING:
     from mouse_lifter_ros.core.arena import ArenaCalibration
@@ -91,61 +96,6 @@ VIDEO_SUFFIXES: Final = (".mp4", ".avi")
 FALLBACK_MOVE_SPEED_PX: Final = 20.0
 
 
-@dataclass(frozen=True)
-class Option:
-    """How one :class:`AnalysisOptions` field is given and checked: the single definition
-    that the command line (``mouse-lifter analyze``), the field's default and
-    :func:`check_options` all use.
-
-    Attributes
-    ----------
-    flag:
-        The command-line flag (``--p-cutoff``); error messages name the option by it.
-    help:
-        One line for ``--help``, with units.
-    valid:
-        Predicate on the value; None: any value of the field's type.
-    allowed:
-        What is allowed, for the error when ``valid`` fails.
-    parse:
-        Converts the command-line text (a value it cannot convert is kept as text, and
-        :func:`check_options` reports it with every other problem).
-    metavar, group:
-        ``--help`` details: the value's placeholder and the heading it is listed under.
-    negated:
-        A boolean given by a flag that turns it off (``--quiet`` for ``progress``).
-    required:
-        The command line requires it (the dataclass still has a default for the API).
-    """
-
-    flag: str
-    help: str
-    valid: Callable[[Any], bool] | None = None
-    allowed: str = ""
-    parse: Callable[[str], object] = str
-    metavar: str | None = None
-    group: str | None = None
-    negated: bool = False
-    required: bool = False
-
-
-def _option(default: Any, flag: str, help: str, **details: Any) -> Any:
-    """A dataclass field whose :class:`Option` is in its metadata under ``"option"``."""
-    return field(default=default, metadata={"option": Option(flag, help, **details)})
-
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in text.split(",") if p.strip())
-
-
-def _boolean(value: object) -> bool:
-    return isinstance(value, bool)
-
-
-def _none_or(valid: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda v: v is None or valid(v)
-
-
 _VIDEO: Final = "labelled video"
 _LOCOMOTION: Final = "locomotion"
 
@@ -153,7 +103,7 @@ _LOCOMOTION: Final = "locomotion"
 @dataclass(frozen=True)
 class AnalysisOptions:
     """What :func:`analyze` does; each field is a ``mouse-lifter analyze`` option, and
-    its :class:`Option` (``option_of(field)``) says how it is given and checked.
+    its :class:`~.options.Option` (``option_of(field)``) says how it is given and checked.
 
     Attributes
     ----------
@@ -208,95 +158,95 @@ class AnalysisOptions:
         Show tqdm progress bars on stderr.
     """
 
-    out: str | os.PathLike[str] = _option(
+    out: str | os.PathLike[str] = option(
         "analysis", "--out", "output folder (files in it are replaced)", required=True)
-    arena: str | os.PathLike[str] | None = _option(
+    arena: str | os.PathLike[str] | None = option(
         None, "--arena", "arena calibration (mouse-lifter calibrate) of the camera: 3D "
         "poses, behaviour and locomotion in metres; without it 2D only, pixels",
         metavar="ARENA.yaml")
-    fmt: str = _option(
+    fmt: str = option(
         "csv", "--format", "annotations table: " + " or ".join(ANNOTATIONS_FORMATS),
         valid=lambda v: v in ANNOTATIONS_FORMATS,
         allowed=f"one of {', '.join(ANNOTATIONS_FORMATS)}", metavar="FORMAT")
-    p_cutoff: float = _option(
+    p_cutoff: float = option(
         P_CUTOFF, "--p-cutoff", "likelihood below which a keypoint is not used (lifter, "
         "video, plots, 2D locomotion); the files keep every keypoint "
         f"(default {P_CUTOFF:g})", valid=lambda v: is_finite(v) and 0.0 <= v <= 1.0,
         allowed="a number from 0 to 1", parse=float)
-    median_window: int = _option(
+    median_window: int = option(
         0, "--median-window", "median filter of the keypoint coordinates over this many "
         "frames: odd, >= 3; 0 or 1: none (default 0)",
         valid=lambda w: is_int(w) and (w in (0, 1) or (w >= 3 and w % 2 == 1)),
         allowed="an odd integer >= 3 (frames), or 0 or 1 for no filter", parse=int,
         metavar="FRAMES")
-    bodyparts: tuple[str, ...] | None = _option(
-        None, "--bodyparts", "body parts drawn (default: all)", parse=_names,
+    bodyparts: tuple[str, ...] | None = option(
+        None, "--bodyparts", "body parts drawn (default: all)", parse=parse_names,
         metavar="A,B,...", group=_VIDEO)
-    dot_size: int | None = _option(
+    dot_size: int | None = option(
         None, "--dot-size", "keypoint dot radius (default: 3 px at 480 p, scaled)",
-        valid=_none_or(lambda v: is_int(v) and 1 <= v <= 100),
+        valid=none_or(lambda v: is_int(v) and 1 <= v <= 100),
         allowed="an integer from 1 to 100 (px)", parse=int, metavar="PX", group=_VIDEO)
-    colormap: str | None = _option(
+    colormap: str | None = option(
         None, "--colormap", "matplotlib colormap of the keypoint colours, e.g. rainbow, "
         "viridis (default: the label-video colours); the plots use it too", group=_VIDEO)
-    skeleton: bool = _option(
-        True, "--skeleton", "draw the skeleton (default: on)", valid=_boolean,
+    skeleton: bool = option(
+        True, "--skeleton", "draw the skeleton (default: on)", valid=boolean,
         allowed="true or false", group=_VIDEO)
-    keypoints_only: bool = _option(
+    keypoints_only: bool = option(
         False, "--keypoints-only", "draw on black instead of the video's frames",
-        valid=_boolean, allowed="true or false", group=_VIDEO)
-    trail_points: int = _option(
+        valid=boolean, allowed="true or false", group=_VIDEO)
+    trail_points: int = option(
         0, "--trail-points", "frames of fading trail per keypoint (default 0)",
         valid=lambda v: is_int(v) and v >= 0, allowed="an integer >= 0 (frames)",
         parse=int, metavar="N", group=_VIDEO)
-    output_fps: float | None = _option(
+    output_fps: float | None = option(
         None, "--output-fps", "frame rate of the labelled video; every frame is written "
-        "(default: the movie's)", valid=_none_or(lambda v: is_finite(v) and v > 0),
+        "(default: the movie's)", valid=none_or(lambda v: is_finite(v) and v > 0),
         allowed="a frame rate > 0 (Hz), or none for the movie's", parse=float,
         metavar="HZ", group=_VIDEO)
-    move_speed: float | None = _option(
+    move_speed: float | None = option(
         None, "--move-speed", f"moving above this speed: m/s with --arena (default "
         f"{MOVE_SPEED_M_S:g}), px/s without (default {MOVE_SPEED_BODY_LENGTHS:g} body "
-        "lengths per second, measured)", valid=_none_or(lambda v: is_finite(v) and v > 0),
+        "lengths per second, measured)", valid=none_or(lambda v: is_finite(v) and v > 0),
         allowed="a speed > 0 (m/s with --arena, px/s without)", parse=float,
         metavar="SPEED", group=_LOCOMOTION)
-    rest_speed: float | None = _option(
+    rest_speed: float | None = option(
         None, "--rest-speed", "resting again below this speed, same unit (default: half "
-        "of --move-speed)", valid=_none_or(lambda v: is_finite(v) and v >= 0),
+        "of --move-speed)", valid=none_or(lambda v: is_finite(v) and v >= 0),
         allowed="a speed >= 0 (m/s with --arena, px/s without)", parse=float,
         metavar="SPEED", group=_LOCOMOTION)
-    min_bout_s: float = _option(
+    min_bout_s: float = option(
         MIN_BOUT_S, "--min-bout", "shorter rest or movement bouts take the state before "
         f"them (default {MIN_BOUT_S:g})", valid=lambda v: is_finite(v) and v >= 0,
         allowed="a duration >= 0 (s)", parse=float, metavar="SECONDS", group=_LOCOMOTION)
-    speed_window_s: float = _option(
+    speed_window_s: float = option(
         SPEED_WINDOW_S, "--speed-window", "moving average of the centre of mass before "
         f"speed and distance (default {SPEED_WINDOW_S:g})",
         valid=lambda v: is_finite(v) and 0 <= v <= 10, allowed="a duration from 0 to 10 (s)",
         parse=float, metavar="SECONDS", group=_LOCOMOTION)
-    keypoint_model: str | os.PathLike[str] | None = _option(
+    keypoint_model: str | os.PathLike[str] | None = option(
         None, "--model", "2D model YAML (default: the shipped model)",
         metavar="MODEL.yaml")
-    depth_model: str | os.PathLike[str] | None = _option(
+    depth_model: str | os.PathLike[str] | None = option(
         None, "--depth-model", "depth model YAML (default: shipped)",
         metavar="MODEL.yaml")
-    device: str = _option(
+    device: str = option(
         "auto", "--device", ", ".join(DEVICES[:-1]) + " or " + DEVICES[-1],
         valid=lambda v: v in DEVICES, allowed=f"one of {', '.join(DEVICES)}")
-    threads: int = _option(
+    threads: int = option(
         0, "--threads", "ONNX Runtime CPU threads per network (0: its default)",
         valid=lambda v: is_int(v) and 0 <= v <= 64,
         allowed="an integer from 0 (ONNX Runtime's default) to 64", parse=int, metavar="N")
-    image_topic: str = _option(
+    image_topic: str = option(
         "/camera/image_raw", "--image-topic", "rosbag2 inputs: the sensor_msgs/Image topic",
         valid=lambda v: isinstance(v, str) and bool(v.strip()), allowed="a topic name",
         metavar="TOPIC")
-    max_frames: int | None = _option(
+    max_frames: int | None = option(
         None, "--max-frames", "analyse at most this many frames of each movie",
-        valid=_none_or(lambda v: is_int(v) and v >= 1),
+        valid=none_or(lambda v: is_int(v) and v >= 1),
         allowed="an integer >= 1, or none for every frame", parse=int, metavar="N")
-    progress: bool = _option(
-        True, "--quiet", "no progress bars", valid=_boolean, allowed="true or false",
+    progress: bool = option(
+        True, "--quiet", "no progress bars", valid=boolean, allowed="true or false",
         negated=True)
 
     def label_style(self) -> LabelStyle:
@@ -307,11 +257,6 @@ class AnalysisOptions:
                           dot_size=self.dot_size, colormap=self.colormap,
                           skeleton=self.skeleton, keypoints_only=self.keypoints_only,
                           trail_points=self.trail_points)
-
-
-def option_of(f: Field[Any]) -> Option:
-    """The :class:`Option` of an :class:`AnalysisOptions` field."""
-    return cast(Option, f.metadata["option"])
 
 
 #: The command-line flag of each option, as error messages name them.
@@ -452,7 +397,7 @@ def check_options(inputs: Sequence[str | os.PathLike[str]],
 # ---------------------------------------------------------------------------- sources
 
 
-class _Source:
+class MovieSource:
     """Frames of one movie: ``(time s since its start, frame)``; ``fps`` (None for a
     bag until read), ``count`` (None if unknown), ``size`` (W, H) once known.
     After iterating, :meth:`problems` says what of the movie could not be read."""
@@ -577,7 +522,7 @@ def _bar(total: int | None, desc: str, on: bool) -> Any:
 Seam = tuple[float | None, str]
 
 
-def _seam(src: _Source, frame: U8) -> Seam:
+def _seam(src: MovieSource, frame: U8) -> Seam:
     import hashlib
 
     return src.position_ms, hashlib.sha1(np.ascontiguousarray(frame).tobytes()).hexdigest()
@@ -635,7 +580,7 @@ def observe(movie: Movie, options: AnalysisOptions, model: KeypointModel,
     """Pass 1 up to the lifter over frames ``start`` .. ``stop - 1`` of ``movie`` (``stop``
     None: to its end), see :class:`Observed`. ``seek``: a video seeks to ``start``
     instead of decoding the frames before it. ``pipe`` None: 2D only (``model``)."""
-    src = _Source(movie, options.image_topic)
+    src = MovieSource(movie, options.image_topic)
     total = src.count if stop is None else min(src.count or stop, stop)
     bar = _bar(None if total is None else max(0, total - start), f"analyse {movie.stem}",
                progress)
@@ -801,8 +746,10 @@ def _write_dlc(stem: Path, track: Track, names: Sequence[str], scorer: str) -> N
                                 likelihood=track.likelihood[i]))
 
 
-def _annotate(writer: Any, track: Track, movie: int, first_frame: int,
-              offset_s: float) -> None:
+def annotate(writer: AnnotationsWriter, track: Track, movie: int, first_frame: int,
+             offset_s: float) -> None:
+    """Append one movie's rows to the annotations table: movie number ``movie``, frame
+    numbers from ``first_frame``, times ``offset_s`` seconds after the first movie's start."""
     from mouse_lifter_ros.core.record import FrameRecord
 
     for i, t in enumerate(track.times.tolist()):
@@ -899,7 +846,7 @@ def _label(movie: Movie, path: Path, track: Track, loco: Locomotion, model: Keyp
     fps = options.output_fps or track.fps
     n = len(track.times)
     writer = open_video_writer(path, fps, track.size)
-    src = _Source(movie, options.image_topic)
+    src = MovieSource(movie, options.image_topic)
     bar = _bar(n, f"label {movie.stem}", options.progress)
     try:
         for i, (_, frame) in enumerate(src):
@@ -1017,7 +964,6 @@ def analyze(inputs: Sequence[str | os.PathLike[str]], options: AnalysisOptions, 
     SourceError, MouseLifterError
         A movie that cannot be read; models that cannot be loaded.
     """
-    from mouse_lifter_ros.core.record import AnnotationsWriter
 
     start = time.monotonic()
     movies, arena, spec = check_options(inputs, options)
@@ -1037,7 +983,7 @@ def analyze(inputs: Sequence[str | os.PathLike[str]], options: AnalysisOptions, 
                            overwrite=True) as annotations:
         for index, movie in enumerate(movies):
             track = _track(movie, options, model, pipe, arena)
-            _annotate(annotations, track, index, frame0, offset)
+            annotate(annotations, track, index, frame0, offset)
             results.append({"movie": index, **movie_outputs(out, movie, track, model,
                                                             options)})
             frame0 += len(track.times)

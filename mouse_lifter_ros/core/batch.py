@@ -87,22 +87,19 @@ import numpy as np
 from mouse_lifter_ros.core.analysis import (
     AnalysisOptions,
     Movie,
+    MovieSource,
     Observed,
     Track,
-    _boolean,
-    _none_or,
-    _option,
-    _Source,
     check_options,
     load_models,
     movie_outputs,
     observe,
-    option_of,
     seam_problems,
     summary,
     track_of,
 )
 from mouse_lifter_ros.core.errors import MouseLifterError, ParameterError
+from mouse_lifter_ros.core.options import boolean, none_or, option, option_problems
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -142,7 +139,7 @@ _WHERE: Final = "batch: where it runs (Dask)"
 class BatchOptions:
     """Where and how :func:`analyze_batch` runs (module docstring); each field is a
     ``mouse-lifter analyze`` option given and checked by its
-    :class:`~.analysis.Option`, as :class:`~.analysis.AnalysisOptions`' are.
+    :class:`~.options.Option`, as :class:`~.analysis.AnalysisOptions`' are.
 
     Attributes
     ----------
@@ -169,61 +166,57 @@ class BatchOptions:
         no dashboard).
     """
 
-    scheduler: str | None = _option(
+    scheduler: str | None = option(
         None, "--scheduler", "run on this running Dask scheduler instead of starting a "
         "cluster; its workers need this package and the same paths",
-        valid=_none_or(lambda v: isinstance(v, str) and "://" in v),
+        valid=none_or(lambda v: isinstance(v, str) and "://" in v),
         allowed="a Dask scheduler address, tcp://HOST:PORT", metavar="tcp://HOST:PORT",
         group=_WHERE)
-    cluster: str = _option(
+    cluster: str = option(
         "local", "--cluster", "start this cluster: local (one worker per core) or "
         f"{', '.join(CLUSTERS[1:])} through dask-jobqueue (default local)",
         valid=lambda v: v in CLUSTERS, allowed=f"one of {', '.join(CLUSTERS)}",
         metavar="KIND", group=_WHERE)
-    cluster_options: Mapping[str, Any] | None = _option(
+    cluster_options: Mapping[str, Any] | None = option(
         None, "--cluster-options", "the dask-jobqueue cluster's keyword arguments as a JSON "
         'object, e.g. \'{"queue": "short", "cores": 8, "memory": "16GB", "walltime": '
         '"02:00:00"}\' (the rest from its jobqueue.yaml)',
-        valid=_none_or(lambda v: isinstance(v, Mapping)),
+        valid=none_or(lambda v: isinstance(v, Mapping)),
         allowed="a JSON object of the dask-jobqueue cluster's keyword arguments",
         parse=json.loads, metavar="JSON", group=_WHERE)
-    workers: int | None = _option(
+    workers: int | None = option(
         None, "--workers", "worker processes (local; default one per core), or the most "
         "the dask-jobqueue cluster scales to (default one per task)",
-        valid=_none_or(_int_in(1, 10000)), allowed="an integer from 1 to 10000",
+        valid=none_or(_int_in(1, 10000)), allowed="an integer from 1 to 10000",
         parse=int, metavar="N", group=_WHERE)
-    chunk_frames: int = _option(
+    chunk_frames: int = option(
         CHUNK_FRAMES, "--chunk-frames", "frames per task of a long video; the joined "
         f"output equals one pass's (0: one task per movie; default {CHUNK_FRAMES})",
         valid=_int_in(0, 10**9), allowed="an integer >= 0 (frames; 0: one task per movie)",
         parse=int, metavar="FRAMES", group=_WHERE)
-    retries: int = _option(
+    retries: int = option(
         1, "--retries", "times a task that failed is run again (a killed worker's task is "
         "always run again; default 1)", valid=_int_in(0, 10),
         allowed="an integer from 0 to 10", parse=int, metavar="N", group=_WHERE)
-    resume: bool = _option(
+    resume: bool = option(
         True, "--resume", "skip movies an earlier run into --out finished with the same "
-        "input, options and models (default: on)", valid=_boolean,
+        "input, options and models (default: on)", valid=boolean,
         allowed="true or false", group=_WHERE)
-    nwb: bool = _option(
+    nwb: bool = option(
         False, "--nwb", "also write STEM.nwb per movie (NWB with ndx-pose: 2D and 3D "
-        "keypoints, camera and arena calibration, behaviour bouts)", valid=_boolean,
+        "keypoints, camera and arena calibration, behaviour bouts)", valid=boolean,
         allowed="true or false")
-    dashboard: str | None = _option(
+    dashboard: str | None = option(
         ":8787", "--dashboard", "local cluster: the Dask dashboard's address (:0 any free "
         "port, none: no dashboard; default :8787)",
-        valid=_none_or(lambda v: isinstance(v, str)), allowed="an address such as :8787, "
+        valid=none_or(lambda v: isinstance(v, str)), allowed="an address such as :8787, "
         "or none", parse=_none_text, metavar="ADDRESS", group=_WHERE)
 
 
 def batch_problems(batch: BatchOptions) -> list[str]:
     """Every problem of ``batch``, each naming the option's flag, its value and what is
-    allowed (:class:`~.analysis.Option`)."""
-    problems = []
-    for f in fields(batch):
-        option, value = option_of(f), getattr(batch, f.name)
-        if option.valid is not None and not option.valid(value):
-            problems.append(f"{option.flag} {value!r}: {option.allowed}")
+    allowed (:class:`~.options.Option`)."""
+    problems = option_problems(batch)
     if isinstance(batch.cluster_options, Mapping) and batch.cluster_options and (
             batch.cluster == "local" or batch.scheduler is not None):
         problems.append(f"--cluster-options {batch.cluster_options!r}: only with --cluster "
@@ -601,7 +594,7 @@ def _write_summary(out: Path, rows: Sequence[Mapping[str, Any]]) -> tuple[Path, 
 def _annotations(out: Path, options: AnalysisOptions, names: Sequence[str],
                  tracks: Sequence[tuple[int, Path]]) -> Path:
     """The annotations table over the done movies, in input order (atomically)."""
-    from mouse_lifter_ros.core.analysis import _annotate
+    from mouse_lifter_ros.core.analysis import annotate
     from mouse_lifter_ros.core.record import AnnotationsWriter
 
     table = out / f"annotations.{options.fmt}"
@@ -612,7 +605,7 @@ def _annotations(out: Path, options: AnalysisOptions, names: Sequence[str],
                                checkpoint_every=0, overwrite=True) as writer:
             for index, path in tracks:
                 track = load_track(path)
-                _annotate(writer, track, index, frame0, offset)
+                annotate(writer, track, index, frame0, offset)
                 frame0 += len(track.times)
                 offset += len(track.times) / track.fps
 
@@ -763,7 +756,7 @@ def analyze_batch(inputs: Sequence[str | os.PathLike[str]], options: AnalysisOpt
     rows: dict[str, dict[str, Any]] = {}
     for m in list(todo):
         try:
-            src = _Source(m, options.image_topic)
+            src = MovieSource(m, options.image_topic)
         except MouseLifterError as exc:  # cannot even be opened: failed, the rest runs
             todo.remove(m)
             _failed(m, movies.index(m), keys[m.stem], exc, 0.0, entries, rows, notice)
