@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from mouse_lifter_ros.core.body import KEYPOINTS
-from mouse_lifter_ros.core.record import read_annotations, read_dlc_csv, read_dlc_h5
+from mouse_lifter_ros.core.pose_files import read_annotations, read_dlc_csv, read_dlc_h5
 from mouse_lifter_ros.core.recorder import Behavior, Keypoints, Pose, Recorder
 
 K = len(KEYPOINTS)

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from mouse_lifter_ros.core.body import KEYPOINTS, forward_kinematics
-from mouse_lifter_ros.core.record import read_dlc_csv
+from mouse_lifter_ros.core.pose_files import read_dlc_csv
 from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
 from mouse_lifter_ros.core.synth.motion import sample_pose

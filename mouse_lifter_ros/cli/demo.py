@@ -79,7 +79,7 @@ def flow_problems(frames: int, summary: Path, records: Path) -> list[str]:
     ``frames`` (the monitor's totals in ``summary``, the recorder's rows in ``records``)
     and a stimulus that never fired."""
     from mouse_lifter_ros.core import stats
-    from mouse_lifter_ros.core.record import read_dlc_csv
+    from mouse_lifter_ros.core.pose_files import read_dlc_csv
 
     try:
         totals = json.loads(summary.read_text(encoding="utf-8"))

@@ -6,7 +6,7 @@ more movies, ``.mp4``/``.avi`` files or rosbag2 folders, without ROS, and writes
 movie ``<stem>`` into the output folder:
 
 ``<stem>.h5``, ``<stem>.csv``
-    The 2D keypoints as DeepLabCut writes its predictions (:class:`~.record.DlcWriter`):
+    The 2D keypoints as DeepLabCut writes its predictions (:class:`~.pose_files.DlcWriter`):
     every keypoint of every frame with its likelihood, whatever the p-cutoff; NaN where
     the detector found no mouse.
 ``<stem>_labelled.mp4``
@@ -23,7 +23,7 @@ movie ``<stem>`` into the output folder:
     calibration, pixels without.
 
 and one annotations table across all movies, ``annotations.csv`` or
-``annotations.parquet`` (:class:`~.record.AnnotationsWriter`: the Inscopix IDEAS columns
+``annotations.parquet`` (:class:`~.pose_files.AnnotationsWriter`: the Inscopix IDEAS columns
 with ``Movie number`` 0, 1, ... in the order given, ``Frame number`` counting across the
 movies, ``Local frame number`` within each and ``Time since start (s)`` from the start of
 the first movie, the movies laid end to end; then depth, 3D and behaviour).
@@ -75,7 +75,7 @@ from mouse_lifter_ros.core.locomotion import (
 )
 from mouse_lifter_ros.core.options import boolean, none_or, option, option_of, parse_names
 from mouse_lifter_ros.core.params import is_finite, is_int
-from mouse_lifter_ros.core.record import (
+from mouse_lifter_ros.core.pose_files import (
     ANNOTATIONS_FORMATS,
     AnnotationsFormat,
     AnnotationsWriter,
@@ -738,7 +738,7 @@ def _track(movie: Movie, options: AnalysisOptions, model: KeypointModel,
 
 
 def _write_dlc(stem: Path, track: Track, names: Sequence[str], scorer: str) -> None:
-    from mouse_lifter_ros.core.record import DlcWriter, FrameRecord
+    from mouse_lifter_ros.core.pose_files import DlcWriter, FrameRecord
 
     with DlcWriter(stem, names, scorer=scorer, checkpoint_every=0, overwrite=True) as w:
         for i, t in enumerate(track.times.tolist()):
@@ -750,7 +750,7 @@ def annotate(writer: AnnotationsWriter, track: Track, movie: int, first_frame: i
              offset_s: float) -> None:
     """Append one movie's rows to the annotations table: movie number ``movie``, frame
     numbers from ``first_frame``, times ``offset_s`` seconds after the first movie's start."""
-    from mouse_lifter_ros.core.record import FrameRecord
+    from mouse_lifter_ros.core.pose_files import FrameRecord
 
     for i, t in enumerate(track.times.tolist()):
         has_3d = track.positions is not None

@@ -595,7 +595,7 @@ def _annotations(out: Path, options: AnalysisOptions, names: Sequence[str],
                  tracks: Sequence[tuple[int, Path]]) -> Path:
     """The annotations table over the done movies, in input order (atomically)."""
     from mouse_lifter_ros.core.analysis import annotate
-    from mouse_lifter_ros.core.record import AnnotationsWriter
+    from mouse_lifter_ros.core.pose_files import AnnotationsWriter
 
     table = out / f"annotations.{options.fmt}"
 

@@ -41,7 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mouse_lifter_ros.core.errors import InputError
-from mouse_lifter_ros.core.record import DLC_H5_KEY, DLC_LEVELS
+from mouse_lifter_ros.core.pose_files import DLC_H5_KEY, DLC_LEVELS
 
 #: The name DeepLabCut gives its labels files (``CollectedData_<scorer>``).
 LABELS_PREFIX: Final = "CollectedData_"

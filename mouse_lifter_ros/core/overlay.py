@@ -456,7 +456,7 @@ def write_labelled_video(video: str | Path, out: str | Path, model: KeypointMode
     """
     from tqdm import tqdm
 
-    from mouse_lifter_ros.core.record import DlcWriter, FrameRecord
+    from mouse_lifter_ros.core.pose_files import DlcWriter, FrameRecord
 
     _check_args(p_cutoff, trail, max_frames)
     out = Path(out)

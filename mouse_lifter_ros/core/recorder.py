@@ -2,8 +2,8 @@
 
 ``recorder_node`` hands each message's content to a :class:`Recorder`; it pairs the
 three streams by their stamp (:class:`StampMatcher`) and writes one
-:class:`~.record.FrameRecord` per complete frame through :class:`~.record.DlcWriter`
-(``<prefix>.h5``, ``<prefix>.csv``) and :class:`~.record.AnnotationsWriter`
+:class:`~.pose_files.FrameRecord` per complete frame through :class:`~.pose_files.DlcWriter`
+(``<prefix>.h5``, ``<prefix>.csv``) and :class:`~.pose_files.AnnotationsWriter`
 (``<prefix>_annotations.csv`` or ``.parquet``).
 
 Pairing: all three messages of a frame carry the capture stamp of its source image
@@ -46,15 +46,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mouse_lifter_ros.core.errors import InputError
-from mouse_lifter_ros.core.record import (
+from mouse_lifter_ros.core.pose_files import (
     AnnotationsFormat,
     AnnotationsWriter,
     DlcWriter,
     FileFailures,
     FrameRecord,
     RecordingWriteError,
-    _import,
     annotations_csv_to_parquet,
+    import_or_explain,
 )
 
 #: The streams a frame needs, in the order of :meth:`StampMatcher.add`'s ``stream``.
@@ -203,9 +203,9 @@ def describe_recording(output_dir: str | Path, prefix: str, fmt: str = "csv") ->
     ``pandas.read_hdf(path, "df_with_missing")``), and the annotations' behaviour labels;
     the messages per topic of the rosbag2 ``<prefix>_bag`` when there is one. A file that
     is missing or unreadable says so in its line."""
-    from mouse_lifter_ros.core.record import BEHAVIOR_COLUMN, read_annotations, read_dlc_csv
+    from mouse_lifter_ros.core.pose_files import BEHAVIOR_COLUMN, read_annotations, read_dlc_csv
 
-    pandas = _import("pandas", "reading a recording")
+    pandas = import_or_explain("pandas", "reading a recording")
     stem, annotations = recording_paths(output_dir, prefix, fmt)
     readers: tuple[tuple[Path, Any], ...] = (
         (Path(f"{stem}.h5"), lambda p: pandas.read_hdf(p, "df_with_missing")),
@@ -299,9 +299,9 @@ class Recorder:
         # while frames arrive).
         for module, purpose in (("pandas", "writing a DeepLabCut .h5"),
                                 ("tables", "writing a DeepLabCut .h5")):
-            _import(module, purpose)
+            import_or_explain(module, purpose)
         if fmt == "parquet":
-            _import("pyarrow.parquet", "writing a Parquet annotations table")
+            import_or_explain("pyarrow.parquet", "writing a Parquet annotations table")
 
     def add(self, stamp_ns: int, stream: str, item: Keypoints | Pose | Behavior) -> int:
         """Add one message's content; return the number of frames written by it (0 or 1).

@@ -47,7 +47,7 @@ from mouse_lifter_ros.core.democlip import (  # noqa: E402
 )
 from mouse_lifter_ros.core.node_params import STIMULUS_PARAMS  # noqa: E402
 from mouse_lifter_ros.core.params import validate  # noqa: E402
-from mouse_lifter_ros.core.record import (  # noqa: E402
+from mouse_lifter_ros.core.pose_files import (  # noqa: E402
     BEHAVIOR_COLUMN,
     TIME_COLUMN,
     read_annotations,

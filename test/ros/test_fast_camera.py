@@ -13,7 +13,7 @@ pytest.importorskip("sensor_msgs.msg", reason="sensor_msgs (ROS 2) is not instal
 
 from conftest import write_params
 
-from mouse_lifter_ros.core.record import read_dlc_csv
+from mouse_lifter_ros.core.pose_files import read_dlc_csv
 from mouse_lifter_ros.runner import GraphRun
 
 

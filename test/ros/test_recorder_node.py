@@ -39,7 +39,7 @@ from conftest import (  # noqa: E402
 from mouse_lifter_ros.msg import Behavior, Keypoints2D, Pose3D  # noqa: E402
 
 from mouse_lifter_ros.core.body import KEYPOINTS  # noqa: E402
-from mouse_lifter_ros.core.record import read_annotations, read_dlc_csv  # noqa: E402
+from mouse_lifter_ros.core.pose_files import read_annotations, read_dlc_csv  # noqa: E402
 from mouse_lifter_ros.nodes._ros import PUBLISH_QOS, RELIABLE_QOS  # noqa: E402
 from mouse_lifter_ros.runner import GraphRun  # noqa: E402
 

@@ -28,7 +28,7 @@ from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.core.democlip import DemoClip, write_demo_clip
 from mouse_lifter_ros.core.errors import ParameterError, SourceError
 from mouse_lifter_ros.core.overlay import Labeller, LabelStyle, colormap_colours
-from mouse_lifter_ros.core.record import read_annotations, read_dlc_csv
+from mouse_lifter_ros.core.pose_files import read_annotations, read_dlc_csv
 
 FRAMES = 174
 OUTPUTS = ("{}.h5", "{}.csv", "{}_labelled.mp4", "{}_jumps.png", "{}_likelihood.png",

@@ -19,7 +19,7 @@ from mouse_lifter_ros.core.analysis import (
 )
 from mouse_lifter_ros.core.democlip import write_demo_clip
 from mouse_lifter_ros.core.nwb import write_nwb
-from mouse_lifter_ros.core.record import read_dlc_h5
+from mouse_lifter_ros.core.pose_files import read_dlc_h5
 from mouse_lifter_ros.core.synth.body import KEYPOINTS
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from mouse_lifter_ros.core.behavior import KeypointMapper
 from mouse_lifter_ros.core.errors import InputError
-from mouse_lifter_ros.core.record import read_annotations, read_dlc_csv, read_dlc_h5
+from mouse_lifter_ros.core.pose_files import read_annotations, read_dlc_csv, read_dlc_h5
 from mouse_lifter_ros.core.recorder import (
     Keypoints,
     Pose,

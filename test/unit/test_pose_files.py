@@ -1,4 +1,4 @@
-"""Tests of mouse_lifter_ros.core.record: DeepLabCut files, annotation tables, crash safety.
+"""Tests of mouse_lifter_ros.core.pose_files: DeepLabCut files, annotation tables, crash safety.
 
 The crash tests run a real writer in a child process (``python -m`` of this file's
 ``child`` entry point) and stop it with SIGINT, SIGTERM or SIGKILL.
@@ -21,7 +21,7 @@ import pytest
 
 from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.core.errors import InputError, ParameterError
-from mouse_lifter_ros.core.record import (
+from mouse_lifter_ros.core.pose_files import (
     AnnotationsWriter,
     DlcWriter,
     FrameRecord,
@@ -368,7 +368,7 @@ def test_readers_name_the_file(tmp_path: Path) -> None:
 
 
 def test_importing_the_module_does_not_import_pandas() -> None:
-    probe = ("import sys, mouse_lifter_ros.core.record; "
+    probe = ("import sys, mouse_lifter_ros.core.pose_files; "
              "print([m for m in ('pandas', 'tables', 'pyarrow') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                          text=True, timeout=60, check=True, env=_child_env())
@@ -413,7 +413,7 @@ def _child_env() -> dict[str, str]:
 def run_child_until(tmp_path: Path, min_frame: int, sig: int) -> tuple[int, int]:
     """Start the child, send ``sig`` once it reports ``min_frame``; return (last, rc)."""
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-            f"import test_record; test_record.child({str(tmp_path)!r}, True)")
+            f"import test_pose_files; test_pose_files.child({str(tmp_path)!r}, True)")
     err_path = tmp_path / "child.stderr"
     with open(err_path, "w") as err_file:
         proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=_child_env(),

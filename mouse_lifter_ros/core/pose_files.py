@@ -259,7 +259,7 @@ def _float_array(record: FrameRecord, name: str, problems: list[str]) -> FloatAr
     return arr
 
 
-def _import(module: str, purpose: str) -> Any:
+def import_or_explain(module: str, purpose: str) -> Any:
     """Import ``module`` lazily, saying what needs it when it is not installed."""
     try:
         return importlib.import_module(module)
@@ -772,7 +772,7 @@ class DlcWriter(_Recording):
 
     def _frame(self, n: int) -> pd.DataFrame:
         """The first ``n`` rows held, as DeepLabCut's table."""
-        pandas = _import("pandas", "writing a DeepLabCut .h5")
+        pandas = import_or_explain("pandas", "writing a DeepLabCut .h5")
         columns = pandas.MultiIndex.from_product(
             [[self.scorer], list(self.bodyparts), list(DLC_COORDS)], names=list(DLC_LEVELS)
         )
@@ -784,8 +784,8 @@ class DlcWriter(_Recording):
     def _create(self) -> None:
         # PyTables cannot create an empty table from an empty frame: create it with one
         # row, then cut that off. ``expectedrows`` sizes its chunks for long sessions.
-        pandas = _import("pandas", "writing a DeepLabCut .h5")
-        _import("tables", "writing a DeepLabCut .h5")
+        pandas = import_or_explain("pandas", "writing a DeepLabCut .h5")
+        import_or_explain("tables", "writing a DeepLabCut .h5")
         self._rows.append((0,), np.zeros(self._rows.floats.shape[1]), "")
         try:
             with pandas.HDFStore(self.h5_path, mode="w") as store:
@@ -800,7 +800,7 @@ class DlcWriter(_Recording):
     def _checkpoint(self) -> None:
         """Append the rows held to the ``.h5`` (opened for it, closed after); they are
         dropped from memory either way."""
-        pandas = _import("pandas", "writing a DeepLabCut .h5")
+        pandas = import_or_explain("pandas", "writing a DeepLabCut .h5")
         n, path = self._rows.n, self.h5_path
         try:
             if not n:
@@ -908,8 +908,8 @@ class AnnotationsWriter(_Recording):
         return fields, row
 
     def _write_snapshot(self, tmp: Path) -> None:
-        pandas = _import("pandas", "writing a Parquet annotations table")
-        _import("pyarrow", "writing a Parquet annotations table")
+        pandas = import_or_explain("pandas", "writing a Parquet annotations table")
+        import_or_explain("pyarrow", "writing a Parquet annotations table")
         n = self._rows.n
         ints, floats = self._rows.ints[:n], self._rows.floats[:n]
         data: dict[str, Any] = {
@@ -937,8 +937,8 @@ def read_dlc_h5(path: str | os.PathLike[str]) -> pd.DataFrame:
     InputError
         When the file is missing or holds no DeepLabCut table.
     """
-    pandas = _import("pandas", "reading a DeepLabCut .h5")
-    _import("tables", "reading a DeepLabCut .h5")
+    pandas = import_or_explain("pandas", "reading a DeepLabCut .h5")
+    import_or_explain("tables", "reading a DeepLabCut .h5")
     p = Path(path)
     if not p.is_file():
         raise InputError(f"DeepLabCut file '{p}' does not exist")
@@ -958,7 +958,7 @@ def read_dlc_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     labelled-data file (``CollectedData_*.csv``). A last row without its line break
     (torn by a hard kill) is left out.
     """
-    pandas = _import("pandas", "reading a DeepLabCut CSV")
+    pandas = import_or_explain("pandas", "reading a DeepLabCut CSV")
     p = Path(path)
     data = _complete_csv(p, "DeepLabCut CSV")
     try:
@@ -985,7 +985,7 @@ def read_annotations(path: str | os.PathLike[str]) -> pd.DataFrame:
     InputError
         When the file is missing, has another extension, or cannot be parsed.
     """
-    pandas = _import("pandas", "reading an annotations table")
+    pandas = import_or_explain("pandas", "reading an annotations table")
     p = Path(path)
     ext = p.suffix.lower().lstrip(".")
     if ext not in ANNOTATIONS_FORMATS:
@@ -995,7 +995,7 @@ def read_annotations(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise InputError(f"annotations table '{p}' does not exist")
     try:
         if ext == "parquet":
-            _import("pyarrow", "reading a Parquet annotations table")
+            import_or_explain("pyarrow", "reading a Parquet annotations table")
             df: pd.DataFrame = pandas.read_parquet(p)
         else:
             data = _complete_csv(p, "annotations table")
@@ -1009,7 +1009,7 @@ def read_annotations(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 def _annotations_csv_options(data: io.BytesIO) -> dict[str, Any]:
     """``pandas.read_csv`` options for an annotations CSV: the dtypes of its columns."""
-    pandas = _import("pandas", "reading an annotations table")
+    pandas = import_or_explain("pandas", "reading an annotations table")
     names = pandas.read_csv(io.BytesIO(data.getvalue()[:1 << 16]), nrows=0).columns.tolist()
     ints = {FRAME_COLUMN, MOVIE_COLUMN, LOCAL_FRAME_COLUMN}
     dtypes = {c: ("int64" if c in ints else str if c == BEHAVIOR_COLUMN else "float64")
@@ -1034,9 +1034,9 @@ def annotations_csv_to_parquet(src: str | os.PathLike[str], dst: str | os.PathLi
     OSError
         When ``dst`` cannot be written (no ``.tmp`` is left behind).
     """
-    pandas = _import("pandas", "writing a Parquet annotations table")
-    pa = _import("pyarrow", "writing a Parquet annotations table")
-    pq = _import("pyarrow.parquet", "writing a Parquet annotations table")
+    pandas = import_or_explain("pandas", "writing a Parquet annotations table")
+    pa = import_or_explain("pyarrow", "writing a Parquet annotations table")
+    pq = import_or_explain("pyarrow.parquet", "writing a Parquet annotations table")
     source, final = Path(src), Path(dst)
     tmp = final.with_name(final.name + ".tmp")
     data = _complete_csv(source, "annotations table")
