@@ -49,9 +49,9 @@ def register(sub: Subparsers) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     from mouse_lifter_ros.core.eval2d import evaluate_2d, format_tables
+    from mouse_lifter_ros.core.keypoint_maps import parse_map
     from mouse_lifter_ros.core.keypoints import KeypointModel
     from mouse_lifter_ros.core.labels import all_bodyparts, read_labelled
-    from mouse_lifter_ros.core.synth.keypoint_maps import parse_map
 
     sets = read_labelled(ns.labels)
     model = KeypointModel(ns.model, device=ns.device)
@@ -83,7 +83,7 @@ def _default_map(training: dict[str, object], parts: list[str], names: tuple[str
                  ) -> dict[str, str] | None:
     """The map the model was fine-tuned with when the labels have its body parts, else
     None (the parts named as model keypoints) when some are, else the openfield map."""
-    from mouse_lifter_ros.core.synth.keypoint_maps import parse_map
+    from mouse_lifter_ros.core.keypoint_maps import parse_map
 
     recorded = training.get("label_map")
     if isinstance(recorded, dict) and recorded and all(p in parts for p in recorded):

@@ -59,7 +59,7 @@ def run(ns: argparse.Namespace) -> int:
         from mouse_lifter_ros.training.finetune import FinetuneConfig, finetune
     except ImportError as exc:
         raise training_extra("finetune", exc) from exc
-    from mouse_lifter_ros.core.synth.keypoint_maps import parse_map
+    from mouse_lifter_ros.core.keypoint_maps import parse_map
 
     defaults = FinetuneConfig(labels=(), out=Path(ns.out))
     cfg = FinetuneConfig(

@@ -65,7 +65,7 @@ def run(ns: argparse.Namespace) -> int:
         from mouse_lifter_ros.training.train2d import Train2DConfig, train_2d
     except ImportError as exc:
         raise training_extra("train-2d", exc) from exc
-    from mouse_lifter_ros.core.synth.keypoint_maps import parse_map
+    from mouse_lifter_ros.core.keypoint_maps import parse_map
 
     cfg = Train2DConfig(out=Path(ns.out), seed=ns.seed,
                         labels=optional_path(ns.labels), label_map=parse_map(ns.map),

@@ -23,8 +23,8 @@ from mouse_lifter_ros.core.body import KEYPOINTS, FloatArray, MouseShape
 from mouse_lifter_ros.core.bodyfit import estimate_scale, estimate_tail_length
 from mouse_lifter_ros.core.camera import Camera, look_at
 from mouse_lifter_ros.core.errors import InputError, ParameterError
+from mouse_lifter_ros.core.keypoint_maps import keypoint_map
 from mouse_lifter_ros.core.lifter import Lifter
-from mouse_lifter_ros.core.synth.keypoint_maps import keypoint_map
 from mouse_lifter_ros.core.synth.priors import DANNCE_JOINTS, load_dannce_3d
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def floor_baseline(camera: Camera, pixels: FloatArray) -> FloatArray:
 
 def dannce_keypoints(points: FloatArray) -> tuple[FloatArray, dict[str, str]]:
     """DANNCE joints (F, 22, 3) -> our keypoints (F, 14, 3) through the ``dannce22`` map
-    (:mod:`~.synth.keypoint_maps`), NaN for our keypoints without a counterpart; and
+    (:mod:`~.keypoint_maps`), NaN for our keypoints without a counterpart; and
     the mapping used (DANNCE name -> ours)."""
     mapping = keypoint_map("dannce22")
     pts = np.asarray(points, dtype=np.float64)
@@ -173,7 +173,7 @@ def evaluate_dannce(mat_path: str | Path, *, seed: int = 0,
        is more than 1 mm off 0 (the output says by how much), so that a paw on the
        floor is where the body model puts one.
     2. Maps DANNCE joints to our keypoints (``dannce22`` of
-       :mod:`~.synth.keypoint_maps`); our keypoints without a counterpart (head,
+       :mod:`~.keypoint_maps`); our keypoints without a counterpart (head,
        spine_center) and unlabelled joints get confidence 0 (missing).
     3. A pinhole camera ``camera_height`` m above the centre of the poses looks down
        (``focal`` px, ``size`` pixels, no distortion).

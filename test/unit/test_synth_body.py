@@ -1,5 +1,5 @@
 """Tests of the articulated body model (mouse_lifter_ros.core.synth.body) and the keypoint
-name maps (mouse_lifter_ros.core.synth.keypoint_maps)."""
+name maps (mouse_lifter_ros.core.keypoint_maps)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ from mouse_lifter_ros.core.body import (
     forward_kinematics,
 )
 from mouse_lifter_ros.core.errors import InputError
+from mouse_lifter_ros.core.keypoint_maps import (
+    KEYPOINT_MAPS,
+    KEYPOINT_SETS,
+    keypoint_map,
+    parse_map,
+    unmapped,
+)
 from mouse_lifter_ros.core.synth.body import (
     EAR,
     FUR,
@@ -28,13 +35,6 @@ from mouse_lifter_ros.core.synth.body import (
     body_ellipsoids,
     keypoint_surface_offsets,
     sample_shape,
-)
-from mouse_lifter_ros.core.synth.keypoint_maps import (
-    KEYPOINT_MAPS,
-    KEYPOINT_SETS,
-    keypoint_map,
-    parse_map,
-    unmapped,
 )
 
 FORE = (0.012, 0.015)  # shoulder-elbow, elbow-paw at scale 1 (body.py's _FORELIMB)

@@ -43,7 +43,7 @@ DANNCE_BONES: Final[tuple[tuple[str, str], ...]] = (
 #: same place.
 #: Wrists and ankles have no counterpart (the model's limbs have two bones). DANNCE's
 #: ``SpineM`` sits 25 mm in front of the tail base, nearest our ``lumbar_spine`` (20 mm;
-#: ``spine_center`` is 40 mm), as in :mod:`.keypoint_maps`.
+#: ``spine_center`` is 40 mm), as in :mod:`~mouse_lifter_ros.core.keypoint_maps`.
 DANNCE_TO_JOINTS: Final[dict[str, str]] = {
     "EarL": "left_ear", "EarR": "right_ear", "Snout": "nose", "SpineF": "neck",
     "SpineM": "lumbar_spine", "Tail(base)": "tail_base", "Tail(mid)": "tail_mid",
