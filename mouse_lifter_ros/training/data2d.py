@@ -65,7 +65,7 @@ def scaled_image(camera: Camera, s: float, width: int, height: int) -> Camera:
     return Camera(K=k, dist=camera.dist, R=camera.R, t=camera.t, width=width, height=height)
 
 
-def _rng(seed: int, i: int, stream: int) -> np.random.Generator:
+def item_rng(seed: int, i: int, stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, stream, i]))
 
 
@@ -78,7 +78,7 @@ def _mouse(rng: np.random.Generator, width: int, height: int) -> tuple[Any, ...]
     return shape, scene, camera, forward_kinematics(shape, pose)
 
 
-def _grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+def to_grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
@@ -107,18 +107,18 @@ def keypoint_window(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[n
     (14, 2) px in the window, and a state per keypoint: 2 visible, 1 hidden, 0 out of
     the window."""
     seed, i = args
-    _, sample = render_window(_rng(seed, i, 1), f"keypoint window {i}",
+    _, sample = render_window(item_rng(seed, i, 1), f"keypoint window {i}",
                               lambda c, size: (c, WINDOW_SCALE * size, WINDOW_PX))
     kp = sample.keypoints_2d.astype(np.float32)
     flag = np.where(sample.visible, 2, np.where(sample.in_view, 1, 0)).astype(np.uint8)
-    return _grey(sample.image), kp, flag
+    return to_grey(sample.image), kp, flag
 
 
 def detector_frame(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
     """Frame ``i``: grey letterboxed detector input (H, W) and the target
     ``[present, centre x, centre y, size]`` in input pixels."""
     seed, i = args
-    rng = _rng(seed, i, 2)
+    rng = item_rng(seed, i, 2)
     width, height = _SIZES[int(rng.integers(len(_SIZES)))]
     shape, scene, camera, state = _mouse(rng, width, height)
     px, _ = camera.project(state.keypoints)
@@ -137,7 +137,7 @@ def detector_frame(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np
     cam = scaled_image(camera, s, out_w, out_h)
     sample = render(shape, state, cam, scene, rng)
     canvas = np.zeros((DETECTOR_INPUT[1], DETECTOR_INPUT[0]), np.uint8)
-    canvas[:out_h, :out_w] = _grey(sample.image)
+    canvas[:out_h, :out_w] = to_grey(sample.image)
     c, sz = body_box(sample.keypoints_2d)
     present = float(0 <= c[0] < out_w and 0 <= c[1] < out_h and sample.mask.sum() > 4)
     return canvas, np.array([present, c[0], c[1], sz], np.float32)
@@ -151,7 +151,7 @@ def _map(fn: Any, jobs: list[tuple[int, int]], workers: int, desc: str) -> list[
                          unit="img"))
 
 
-def _rendered(fn: Any, name: str, keys: tuple[str, ...], count: int, seed: int,
+def rendered_cached(fn: Any, name: str, keys: tuple[str, ...], count: int, seed: int,
               workers: int, cache: Path | None, desc: str) -> dict[str, NDArray[Any]]:
     """``fn((seed, i))`` for i < ``count``, stacked per output under ``keys``; kept in
     ``cache/<name>.npz`` and read from there when it exists. Item i depends on
@@ -185,7 +185,7 @@ def synth_keypoint_windows(count: int, seed: int, *, workers: int = 2,
                            cache: Path | None = None) -> dict[str, NDArray[Any]]:
     """``count`` keypoint windows: ``images``, ``keypoints`` and ``flags`` (see
     :func:`keypoint_window`), cached as ``.npz``."""
-    return _rendered(keypoint_window, f"kp_windows_s{seed}_n{count}_{WINDOW_PX}",
+    return rendered_cached(keypoint_window, f"kp_windows_s{seed}_n{count}_{WINDOW_PX}",
                      ("images", "keypoints", "flags"), count, seed, workers, cache,
                      "render windows")
 
@@ -194,7 +194,7 @@ def synth_detector_frames(count: int, seed: int, *, workers: int = 2,
                           cache: Path | None = None) -> dict[str, NDArray[Any]]:
     """``count`` letterboxed detector frames: ``images`` and ``targets`` (see
     :func:`detector_frame`), cached as ``.npz``."""
-    return _rendered(detector_frame, f"det_frames_s{seed}_n{count}", ("images", "targets"),
+    return rendered_cached(detector_frame, f"det_frames_s{seed}_n{count}", ("images", "targets"),
                      count, seed, workers, cache, "render frames")
 
 
@@ -218,7 +218,7 @@ def real_labels(sets: Sequence[LabelledSet], mapping: Mapping[str, str],
     for s in sets:
         xy = mapped_xy(s, mapping, targets).astype(np.float32)
         for i, path in enumerate(s.images):
-            images.append(_grey(read_image(path)))
+            images.append(to_grey(read_image(path)))
             kps.append(xy[i])
             names.append(f"{s.name}/{path.name}")
     if not images:

@@ -20,8 +20,8 @@ from numpy.typing import NDArray
 
 from mouse_lifter_ros.core.depth import CROP_PX
 from mouse_lifter_ros.core.keypoints import CROP_SCALE
-from mouse_lifter_ros.core.synth.render import _rays
-from mouse_lifter_ros.training.data2d import _grey, _rendered, _rng, render_window
+from mouse_lifter_ros.core.synth.render import ray_grid
+from mouse_lifter_ros.training.data2d import item_rng, render_window, rendered_cached, to_grey
 
 
 def depth_crop(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.float16],
@@ -29,7 +29,7 @@ def depth_crop(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.flo
     """Crop ``i`` of seed ``seed``: grey image, height over the floor in metres (0 off
     the mouse) and mouse coverage (0..255), each (CROP_PX, CROP_PX)."""
     seed, i = args
-    rng = _rng(seed, i, 3)
+    rng = item_rng(seed, i, 3)
 
     def window(centre: NDArray[Any], size: float) -> tuple[NDArray[Any], float, int]:
         # the detector's scale and centre jitter; rendered at the image's resolution
@@ -38,7 +38,7 @@ def depth_crop(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.flo
         return centre, side, int(np.clip(round(side), 48, 2 * CROP_PX))
 
     win, sample = render_window(rng, f"depth crop {i}", window)
-    rays = _rays(win)
+    rays = ray_grid(win)
     z = sample.depth.astype(np.float64)
     pts = np.stack([rays.x * z, rays.y * z, z], axis=-1)
     height = (pts - win.t) @ win.R[:, 2]  # arena z of each surface point, metres
@@ -46,7 +46,7 @@ def depth_crop(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.flo
     h = np.where(mask > 0, height, 0.0).astype(np.float32)
     size2 = (CROP_PX, CROP_PX)
     interp = cv2.INTER_AREA if win.width > CROP_PX else cv2.INTER_LINEAR
-    img = cv2.resize(_grey(sample.image), size2, interpolation=interp)
+    img = cv2.resize(to_grey(sample.image), size2, interpolation=interp)
     cover = cv2.resize(mask, size2, interpolation=interp)
     hm = cv2.resize(h * mask, size2, interpolation=interp)
     h_out = np.where(cover > 1e-3, hm / np.maximum(cover, 1e-3), 0.0)
@@ -57,6 +57,6 @@ def depth_crop(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.flo
 def synth_depth_crops(count: int, seed: int, *, workers: int = 2,
                       cache: Path | None = None) -> dict[str, NDArray[Any]]:
     """``count`` crops of :func:`depth_crop`, cached as ``.npz``."""
-    return _rendered(depth_crop, f"depth_crops_m_s{seed}_n{count}_{CROP_PX}",
+    return rendered_cached(depth_crop, f"depth_crops_m_s{seed}_n{count}_{CROP_PX}",
                      ("images", "heights", "masks"), count, seed, workers, cache,
                      "render depth crops")

@@ -91,13 +91,13 @@ from mouse_lifter_ros.training.train2d import (
     KP_STRIDE,
     MEAN,
     STD,
-    _fit,
-    _phase_rng,
     det_batch,
     det_loss,
     det_sample,
+    fit_network,
     kp_batch,
     kp_loss,
+    phase_rng,
     weights_sha256,
 )
 
@@ -472,10 +472,10 @@ def finetune(cfg: FinetuneConfig, *, say: Callable[[str], None] = print) -> dict
     bs, nr = cfg.batch, cfg.real_per_batch
     log: dict[str, Any] = {}
     if train_det:
-        rd = lab_detector_samples(real, cfg.det_copies, _phase_rng(cfg.seed, 9))
-        log["detector_loss"] = _fit(
+        rd = lab_detector_samples(real, cfg.det_copies, phase_rng(cfg.seed, 9))
+        log["detector_loss"] = fit_network(
             det_net, lambda r: det_batch(frames, rd, bs - nr, nr, r), det_loss,
-            cfg.det_steps, cfg.det_lr, _phase_rng(cfg.seed, 10), "detector (lab frames)",
+            cfg.det_steps, cfg.det_lr, phase_rng(cfg.seed, 10), "detector (lab frames)",
             device=cfg.device, frozen_bn=True)[-50:]
     t_det = time.perf_counter()
     if train_kp:
@@ -483,9 +483,9 @@ def finetune(cfg: FinetuneConfig, *, say: Callable[[str], None] = print) -> dict
         sw = np.where(labelled, cfg.synth_weight_labelled, 1.0).astype(np.float32)
         sw[len(KEYPOINTS):] = 0.0  # synthetic frames have no position for added parts
         flip = dataclasses.replace(base, keypoints=tuple(targets)).flip_index
-        log["keypoints_loss"] = _fit(
+        log["keypoints_loss"] = fit_network(
             kp_net, lambda r: kp_batch(windows, real, bs - nr, nr, r, sw, flip=flip),
-            kp_loss, cfg.steps, cfg.lr, _phase_rng(cfg.seed, 11), "keypoints (lab frames)",
+            kp_loss, cfg.steps, cfg.lr, phase_rng(cfg.seed, 11), "keypoints (lab frames)",
             device=cfg.device, frozen_bn=True)[-50:]
     t_kp = time.perf_counter()
 

@@ -108,7 +108,7 @@ def weights_sha256(path: Path) -> str:
 # ----------------------------------------------------------------------- augmentation
 
 
-def _photometric(img: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
+def photometric(img: NDArray[np.float32], rng: np.random.Generator) -> NDArray[np.float32]:
     """Grey levels 0..255 in, the same out: gain, offset, gamma, blur, noise, cut-outs."""
     x = img / 255.0
     x = np.clip(x, 0, 1) ** math.exp(rng.normal(0, 0.35))
@@ -218,7 +218,7 @@ def kp_batch(windows: dict[str, NDArray[Any]], real: RealLabels | None, n_synth:
             known = np.isfinite(kp).all(axis=1)
             peak = np.asarray(known, np.float32)
             w = np.asarray(known, np.float32)
-        crop = _photometric(crop, rng)
+        crop = photometric(crop, rng)
         h, o, m = _kp_targets(kp, peak)
         imgs.append((crop - MEAN) / STD)
         heats.append(h)
@@ -286,7 +286,7 @@ def det_batch(frames: dict[str, NDArray[Any]], real: list[tuple[NDArray[np.uint8
             img[:, :valid_w] = img[:, :valid_w][:, ::-1]
             tg[1] = valid_w - 1 - tg[1]
         pad = img == 0
-        img = _photometric(img, rng)
+        img = photometric(img, rng)
         img[pad] = 0.0
         h, b, m = _det_targets(tg)
         imgs.append((img - MEAN) / STD)
@@ -340,10 +340,11 @@ def det_loss(net: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
 # -------------------------------------------------------------------------- training
 
 
-def _fit(net: nn.Module, make_batch: Callable[[np.random.Generator], tuple[Tensor, ...]],
-         loss_fn: Callable[[nn.Module, tuple[Tensor, ...]], Tensor], steps: int, lr: float,
-         rng: np.random.Generator, desc: str, *, device: str = "cpu",
-         frozen_bn: bool = False) -> list[float]:
+def fit_network(net: nn.Module,
+                make_batch: Callable[[np.random.Generator], tuple[Tensor, ...]],
+                loss_fn: Callable[[nn.Module, tuple[Tensor, ...]], Tensor], steps: int,
+                lr: float, rng: np.random.Generator, desc: str, *, device: str = "cpu",
+                frozen_bn: bool = False) -> list[float]:
     """Train ``net`` for ``steps`` batches (one-cycle AdamW) on ``device``; it is back on
     the CPU, in eval mode, on return. ``frozen_bn`` keeps the batch norms in eval mode
     (their running statistics, not the batch's), as fine-tuning from weights read back
@@ -403,7 +404,7 @@ def det_sample(image: NDArray[np.uint8], kp: NDArray[np.float32] | None
     return canvas, np.array([1.0, c[0], c[1], size * s], np.float32)
 
 
-def _real_det_samples(real: RealLabels) -> list[tuple[NDArray[np.uint8], NDArray[np.float32]]]:
+def real_det_samples(real: RealLabels) -> list[tuple[NDArray[np.uint8], NDArray[np.float32]]]:
     return [det_sample(img, kp) for img, kp in zip(real.images, real.keypoints, strict=True)]
 
 
@@ -444,7 +445,7 @@ def split_labels(names: list[str], holdout_last: int, gap: int) -> tuple[list[st
     return names[:cut - gap], names[cut:]
 
 
-def _phase_rng(seed: int, phase: int) -> np.random.Generator:
+def phase_rng(seed: int, phase: int) -> np.random.Generator:
     """Each phase draws from its own stream, so a resumed run equals a full one."""
     torch.manual_seed(seed * 1000 + phase)
     return np.random.default_rng(np.random.SeedSequence([seed, phase]))
@@ -482,7 +483,7 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     unknown = set(cfg.parts) - {"detector", "keypoints"}
     if unknown or not cfg.parts:
         raise ValueError(f"parts={cfg.parts}: detector and/or keypoints")
-    _phase_rng(cfg.seed, 0)
+    phase_rng(cfg.seed, 0)
     det = DetectorNet()
     kp = KeypointNet(len(KEYPOINTS))
     nets: dict[str, tuple[nn.Module, str, str, tuple[int, int, int, int]]] = {
@@ -502,12 +503,13 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                          "error_median": float(np.median(errors)),
                          "missed_or_false": int((errors == 3.0).sum()),
                          "hard_frames": max(1, round(cfg.mine_fraction * len(errors)))}
-    synthetic = {"detector": lambda: _fit(det, lambda r: det_batch(frames, [], bs, 0, r, pool),
-                                          det_loss, cfg.det_steps, cfg.lr,
-                                          _phase_rng(cfg.seed, 1), "detector (synthetic)"),
-                 "keypoints": lambda: _fit(kp, lambda r: kp_batch(windows, None, bs, 0, r),
-                                           kp_loss, cfg.kp_steps, cfg.lr,
-                                           _phase_rng(cfg.seed, 2), "keypoints (synthetic)")}
+    synthetic = {
+        "detector": lambda: fit_network(det, lambda r: det_batch(frames, [], bs, 0, r, pool),
+                                        det_loss, cfg.det_steps, cfg.lr,
+                                        phase_rng(cfg.seed, 1), "detector (synthetic)"),
+        "keypoints": lambda: fit_network(kp, lambda r: kp_batch(windows, None, bs, 0, r),
+                                         kp_loss, cfg.kp_steps, cfg.lr,
+                                         phase_rng(cfg.seed, 2), "keypoints (synthetic)")}
     for part in cfg.parts:
         net, out1, out2, shape = nets[part]
         pt = synth_dir / f"{part}.pt"
@@ -527,18 +529,18 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     if real is not None and cfg.finetune_steps > 0:
         nr = cfg.real_per_batch
         if "detector" in cfg.parts:
-            rd = _real_det_samples(real)
-            log["det_ft_loss"] = _fit(det, lambda r: det_batch(frames, rd, bs - nr, nr, r,
-                                                               pool),
-                                      det_loss, cfg.det_real_steps, cfg.lr / 4,
-                                      _phase_rng(cfg.seed, 3), "detector (+ real)")[-100:]
+            rd = real_det_samples(real)
+            log["det_ft_loss"] = fit_network(
+                det, lambda r: det_batch(frames, rd, bs - nr, nr, r, pool), det_loss,
+                cfg.det_real_steps, cfg.lr / 4, phase_rng(cfg.seed, 3),
+                "detector (+ real)")[-100:]
         if "keypoints" in cfg.parts:
             labelled = np.isfinite(real.keypoints).all(axis=2).any(axis=0)
             sw = np.where(labelled, cfg.synth_weight_labelled, 1.0).astype(np.float32)
-            log["kp_ft_loss"] = _fit(kp, lambda r: kp_batch(windows, real, bs - nr, nr, r,
-                                                            sw),
-                                     kp_loss, cfg.finetune_steps, cfg.lr / 2,
-                                     _phase_rng(cfg.seed, 4), "keypoints (+ real)")[-100:]
+            log["kp_ft_loss"] = fit_network(
+                kp, lambda r: kp_batch(windows, real, bs - nr, nr, r, sw), kp_loss,
+                cfg.finetune_steps, cfg.lr / 2, phase_rng(cfg.seed, 4),
+                "keypoints (+ real)")[-100:]
         notes = {**notes, "real_frames": len(real.names), "real_labels": str(cfg.labels),
                  "real_train_names": [Path(n).name for n in real.names]}
     for part in cfg.parts:

@@ -33,9 +33,9 @@ from mouse_lifter_ros.training.nets import DepthNet, count_parameters, export_on
 from mouse_lifter_ros.training.train2d import (
     MEAN,
     STD,
-    _fit,
-    _phase_rng,
-    _photometric,
+    fit_network,
+    phase_rng,
+    photometric,
     weights_sha256,
 )
 
@@ -76,7 +76,7 @@ def _augment(img: NDArray[np.uint8], height: NDArray[Any], cover: NDArray[np.uin
         h = cv2.warpAffine(h * m, rot, size, flags=cv2.INTER_LINEAR)
         m = cv2.warpAffine(m, rot, size, flags=cv2.INTER_LINEAR)
         h = np.where(m > 1e-3, h / np.maximum(m, 1e-3), 0.0).astype(np.float32)
-        x = _photometric(x, rng)
+        x = photometric(x, rng)
     n = CROP_PX // STRIDE
     cover_t = cv2.resize(m, (n, n), interpolation=cv2.INTER_AREA)
     hsum = cv2.resize(h * m, (n, n), interpolation=cv2.INTER_AREA)
@@ -149,13 +149,14 @@ def train_depth(cfg: TrainDepthConfig) -> dict[str, Any]:
     n_train = cfg.crops - cfg.val
     if n_train <= 0:
         raise ValueError(f"crops={cfg.crops} must exceed val={cfg.val}")
-    _phase_rng(cfg.seed, 0)
+    phase_rng(cfg.seed, 0)
     net = DepthNet()
     if cfg.init is not None:
         net.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=True))
     bs = cfg.batch
-    losses = _fit(net, lambda r: depth_batch(data, r.integers(0, n_train, bs), r), depth_loss,
-                  cfg.steps, cfg.lr, _phase_rng(cfg.seed, 5), "depth (synthetic)")
+    losses = fit_network(net, lambda r: depth_batch(data, r.integers(0, n_train, bs), r),
+                         depth_loss, cfg.steps, cfg.lr, phase_rng(cfg.seed, 5),
+                         "depth (synthetic)")
     val = evaluate(net, data, np.arange(n_train, cfg.crops))
     export_onnx(net, str(cfg.out / "depth.onnx"), (1, 1, CROP_PX, CROP_PX),
                 output_names=("height", "mask"))

@@ -122,7 +122,7 @@ class SynthConfig:
         return max(1, round(self.sequence_s * self.fps)) if self.sequence_s > 0 else 1
 
 
-def _rng(seed: int, item: int) -> np.random.Generator:
+def item_rng(seed: int, item: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, item]))
 
 
@@ -141,7 +141,7 @@ class Item:
 
 def render_item(config: SynthConfig, item: int) -> Item:
     """Draw still or sequence ``item`` of ``config`` (its mouse, scene, camera, motion)."""
-    rng = _rng(config.seed, item)
+    rng = item_rng(config.seed, item)
     shape = sample_shape(rng)
     scene = sample_scene(rng, view=config.view, colour=config.colour)
     arena = Arena(size=scene.arena, wall_height=scene.wall_height)

@@ -92,7 +92,7 @@ def camera_over_arena(*, view: str, height_m: float, K: ArrayLike, dist: ArrayLi
 
 
 @dataclass(frozen=True)
-class _Rays:
+class RayGrid:
     """Unit-z ray directions of every pixel, camera frame: (x, y, 1); (H, W) float32."""
 
     x: F32
@@ -101,10 +101,10 @@ class _Rays:
     one_plus_r2: F32  # 1 + x^2 + y^2 = 1 / cos^2 of the angle off the optical axis
 
 
-_RAY_CACHE: OrderedDict[tuple[bytes, bytes, int, int], _Rays] = OrderedDict()
+_RAY_CACHE: OrderedDict[tuple[bytes, bytes, int, int], RayGrid] = OrderedDict()
 
 
-def _compute_rays(camera: Camera) -> _Rays:
+def _compute_rays(camera: Camera) -> RayGrid:
     w, h = camera.width, camera.height
     xd, yd = camera.normalised(np.arange(w, dtype=np.float64)[None, :],
                                np.arange(h, dtype=np.float64)[:, None])
@@ -127,7 +127,7 @@ def _compute_rays(camera: Camera) -> _Rays:
     xy = cv2.merge([x, y])
     for a in (x, y, xy, one_plus_r2):
         a.setflags(write=False)
-    return _Rays(x, y, xy, one_plus_r2)
+    return RayGrid(x, y, xy, one_plus_r2)
 
 
 def _undistort_radial(xd: F32, yd: F32, d: FloatArray) -> tuple[F32, F32]:
@@ -158,7 +158,7 @@ def _undistort_radial(xd: F32, yd: F32, d: FloatArray) -> tuple[F32, F32]:
     return xd * rho, yd * rho
 
 
-def _rays(camera: Camera) -> _Rays:
+def ray_grid(camera: Camera) -> RayGrid:
     """The (cached) ray grid of ``camera``'s intrinsics and image size.
 
     Raises
@@ -820,7 +820,7 @@ def _floor_homography(camera: Camera) -> tuple[FloatArray, FloatArray]:
     return hom, w
 
 
-def _background(camera: Camera, scene: Scene, rays: _Rays, albedo: dict[str, float]
+def _background(camera: Camera, scene: Scene, rays: RayGrid, albedo: dict[str, float]
                 ) -> _Background:
     """Floor, walls and wall rims: depth, region and shading (shadows and marks later).
 
@@ -872,7 +872,7 @@ def _background(camera: Camera, scene: Scene, rays: _Rays, albedo: dict[str, flo
     return _Background(depth=depth_f, region=region_f, shade=shade, floor_xy=floor_xy)
 
 
-def _walls(camera: Camera, scene: Scene, rays: _Rays, ridx: NDArray[np.intp], depth: F32,
+def _walls(camera: Camera, scene: Scene, rays: RayGrid, ridx: NDArray[np.intp], depth: F32,
            region: NDArray[np.uint8], shade: F32, albedo: dict[str, float]) -> None:
     """Top view: the inner wall faces and the wall tops on pixels ``ridx`` (in place).
 
@@ -954,7 +954,7 @@ def _ellipsoid_boxes(camera: Camera, centers: FloatArray, axes: FloatArray,
     return boxes
 
 
-def _cast_ellipsoids(camera: Camera, rays: _Rays, centers: FloatArray, axes: FloatArray,
+def _cast_ellipsoids(camera: Camera, rays: RayGrid, centers: FloatArray, axes: FloatArray,
                      radii: FloatArray, zbuf: F32) -> _Hits:
     """Ray-cast ellipsoids into the flat z-buffer ``zbuf`` (modified); return the winners.
 
@@ -1237,7 +1237,7 @@ def _smooth_on_mask(values: F32, pix: NDArray[np.intp], width: int, sigma: float
 
 
 def _shade_hits(hits: _Hits, surf: _Surfaces, shape: MouseShape, state: BodyState,
-                scene: Scene, camera: Camera, rays: _Rays) -> F32:
+                scene: Scene, camera: Camera, rays: RayGrid) -> F32:
     """(N, 3) linear RGB radiance (before the illumination field) of the winning hits.
 
     Lambertian light plus ambient, darker where the surface turns away from the
@@ -1304,7 +1304,7 @@ def _shade_hits(hits: _Hits, surf: _Surfaces, shape: MouseShape, state: BodyStat
     return np.asarray(rad, dtype=np.float32)
 
 
-def _illumination(scene: Scene, rays: _Rays) -> F32:
+def _illumination(scene: Scene, rays: RayGrid) -> F32:
     """(H, W) illumination light: exposure, gradient, spotlight and vignetting."""
     light = cv2.pow(rays.one_plus_r2, -2.0 * scene.vignetting)  # cos^(4 v)
     gx, gy = scene.light_gradient
@@ -1384,7 +1384,7 @@ def render(shape: MouseShape, state: BodyState, camera: Camera, scene: Scene,
     """
     h, w = camera.height, camera.width
     n = h * w
-    rays = _rays(camera)
+    rays = ray_grid(camera)
     ir = scene.light == "infrared"
     floor_rgb = np.asarray(scene.floor_albedo, dtype=np.float64)
     wall_rgb = np.asarray(scene.wall_albedo, dtype=np.float64)
