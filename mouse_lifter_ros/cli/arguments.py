@@ -20,6 +20,17 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 DEVICES: Final = ("auto", "cpu", "cuda")
 
 
+def add_workers_and_cache(p: argparse.ArgumentParser, *, cache: str,
+                          workers: int | None = None) -> None:
+    """``--workers`` (processes; ``workers``, None: one per core) and ``--cache`` (a
+    folder keeping ``cache`` between runs), as the rendering and training commands take
+    them."""
+    default = "CPU cores" if workers is None else str(workers)
+    p.add_argument("--workers", type=int, default=workers,
+                   help=f"processes rendering or lifting (default: {default})")
+    p.add_argument("--cache", default=None, help=f"folder keeping {cache} between runs")
+
+
 def lenient(kind: Callable[[str], object]) -> Callable[[str], object]:
     """An argparse type converting with ``kind`` and keeping the text when it cannot: the
     options' own check then lists every bad value in one error instead of argparse

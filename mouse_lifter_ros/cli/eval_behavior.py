@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mouse_lifter_ros.cli.arguments import Subparsers, workers
+from mouse_lifter_ros.cli.arguments import Subparsers, add_workers_and_cache, workers
 
 
 def register(sub: Subparsers) -> None:
@@ -22,8 +22,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--lifted", type=int, default=0,
                    help="also score this many held-out sequences rendered and lifted by the "
                    "whole image-to-pose core (about 16 s each per core)")
-    p.add_argument("--cache", default=None, help="folder keeping the lifted poses")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: CPU cores)")
+    add_workers_and_cache(p, cache="the lifted poses")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mouse_lifter_ros.cli.arguments import (
     Subparsers,
+    add_workers_and_cache,
     labels_argument,
     name_list,
     optional_path,
@@ -45,8 +46,7 @@ def register(sub: Subparsers) -> None:
                    help="networks to fine-tune: detector, keypoints or both")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--threads", type=int, default=None, help="PyTorch threads (default: cores)")
-    p.add_argument("--workers", type=int, default=1, help="render processes")
-    p.add_argument("--cache", default=None, help="folder to keep rendered data between runs")
+    add_workers_and_cache(p, cache="the rendered synthetic data", workers=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default=None, help="the new model's name")
     p.set_defaults(func=run)

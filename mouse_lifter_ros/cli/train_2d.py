@@ -9,6 +9,7 @@ from pathlib import Path
 from mouse_lifter_ros.cli.arguments import (
     OPENFIELD_MAP,
     Subparsers,
+    add_workers_and_cache,
     optional_path,
     training_extra,
     workers,
@@ -55,8 +56,7 @@ def register(sub: Subparsers) -> None:
                    "more often")
     p.add_argument("--mine-fraction", type=float, default=0.15)
     p.add_argument("--mine-repeat", type=int, default=3)
-    p.add_argument("--workers", type=int, default=None, help="render processes")
-    p.add_argument("--cache", default=None, help="folder to keep rendered data between runs")
+    add_workers_and_cache(p, cache="the rendered synthetic data")
     p.set_defaults(func=run)
 
 

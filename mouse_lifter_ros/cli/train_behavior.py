@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from mouse_lifter_ros.cli.arguments import Subparsers, workers
+from mouse_lifter_ros.cli.arguments import Subparsers, add_workers_and_cache, workers
 
 
 def register(sub: Subparsers) -> None:
@@ -25,8 +25,7 @@ def register(sub: Subparsers) -> None:
                    "added to the training data (about 16 s each per core)")
     p.add_argument("--eval-lifted", type=int, default=0,
                    help="held-out lifted sequences scored after training")
-    p.add_argument("--cache", default=None, help="folder keeping the lifted poses")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: CPU cores)")
+    add_workers_and_cache(p, cache="the lifted poses")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 

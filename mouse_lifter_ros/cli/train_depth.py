@@ -7,7 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from mouse_lifter_ros.cli.arguments import Subparsers, optional_path, training_extra, workers
+from mouse_lifter_ros.cli.arguments import (
+    Subparsers,
+    add_workers_and_cache,
+    optional_path,
+    training_extra,
+    workers,
+)
 
 
 def register(sub: Subparsers) -> None:
@@ -24,8 +30,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     p.add_argument("--init", default=None,
                    help="depth.pt of an earlier run to start from (fine-tuning)")
-    p.add_argument("--workers", type=int, default=None, help="render processes")
-    p.add_argument("--cache", default=None, help="folder to keep rendered data between runs")
+    add_workers_and_cache(p, cache="the rendered synthetic data")
     p.set_defaults(func=run)
 
 
