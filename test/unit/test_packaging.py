@@ -22,7 +22,8 @@ def test_wheel_holds_core_and_command(tmp_path: Path) -> None:
         assert "mouse-lifter = mouse_lifter_ros.cli:main" in zf.read(entry_points).decode()
         metadata = zf.read(next(n for n in names if n.endswith("METADATA"))).decode()
     for module in ("core/images.py", "core/calibration.py", "core/video.py", "core/bag.py",
-                   "core/synth/render.py", "cli.py", "models/behavior/default.npz",
+                   "core/synth/render.py", "cli/__init__.py", "cli/analyze.py",
+                   "models/behavior/default.npz",
                    "models/behavior/MODEL_CARD.md", "core/keypoints.py",
                    "models/keypoints2d/default.yaml", "models/keypoints2d/keypoints.onnx",
                    "models/keypoints2d/detector.yaml", "models/keypoints2d/detector.onnx",
