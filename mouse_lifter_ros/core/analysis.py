@@ -73,7 +73,14 @@ from mouse_lifter_ros.core.locomotion import (
     locomotion,
     median_filter,
 )
-from mouse_lifter_ros.core.options import boolean, none_or, option, option_of, parse_names
+from mouse_lifter_ros.core.options import (
+    boolean,
+    none_or,
+    option,
+    option_of,
+    option_problems,
+    parse_names,
+)
 from mouse_lifter_ros.core.params import is_finite, is_int
 from mouse_lifter_ros.core.pose_files import (
     ANNOTATIONS_FORMATS,
@@ -346,12 +353,8 @@ def check_options(inputs: Sequence[str | os.PathLike[str]],
         problems.append(f"{FLAGS[name]} {getattr(o, name)!r}: {allowed}")
 
     movies = movies_of(inputs, problems)
-    fine = {}
-    for f in fields(o):
-        option = option_of(f)
-        fine[f.name] = option.valid is None or option.valid(getattr(o, f.name))
-        if not fine[f.name]:
-            bad(f.name, option.allowed)
+    invalid = option_problems(o)
+    problems.extend(invalid.values())
     out = Path(o.out)
     if out.exists() and not out.is_dir():
         bad("out", "an output folder (this is a file)")
@@ -383,10 +386,10 @@ def check_options(inputs: Sequence[str | os.PathLike[str]],
         if o.colormap not in colormap_names():
             bad("colormap", "a matplotlib colormap name, e.g. rainbow, viridis, jet, "
                 "plasma, cool, autumn")
-    if (fine["rest_speed"] and fine["move_speed"] and o.rest_speed is not None
+    if (not {"rest_speed", "move_speed"} & invalid.keys() and o.rest_speed is not None
             and o.move_speed is not None and o.rest_speed > o.move_speed):
         bad("rest_speed", f"at most --move-speed ({o.move_speed!r})")
-    if fine["image_topic"]:
+    if "image_topic" not in invalid:
         problems.extend(_image_topic_problems(movies, o.image_topic))
     if problems:
         raise ParameterError("analyze: invalid options:\n  " + "\n  ".join(problems))

@@ -216,7 +216,7 @@ class BatchOptions:
 def batch_problems(batch: BatchOptions) -> list[str]:
     """Every problem of ``batch``, each naming the option's flag, its value and what is
     allowed (:class:`~.options.Option`)."""
-    problems = option_problems(batch)
+    problems = list(option_problems(batch).values())
     if isinstance(batch.cluster_options, Mapping) and batch.cluster_options and (
             batch.cluster == "local" or batch.scheduler is not None):
         problems.append(f"--cluster-options {batch.cluster_options!r}: only with --cluster "

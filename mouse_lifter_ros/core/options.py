@@ -6,8 +6,11 @@ so that the command line, the dataclass default and the validation read one defi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import Field, dataclass, field
-from typing import Any, cast
+from dataclasses import Field, dataclass, field, fields
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 @dataclass(frozen=True)
@@ -74,14 +77,12 @@ def option_of(f: Field[Any]) -> Option:
     return cast(Option, f.metadata["option"])
 
 
-def option_problems(options: object) -> list[str]:
-    """Every field of the dataclass instance ``options`` whose :class:`Option` check
-    fails, as ``"<flag> <value>: <what is allowed>"``."""
-    from dataclasses import fields
-
-    problems = []
-    for f in fields(options):  # type: ignore[arg-type]
+def option_problems(options: DataclassInstance) -> dict[str, str]:
+    """Each field of ``options`` (an options dataclass instance) whose :class:`Option`
+    check fails: field name -> ``"<flag> <value>: <what is allowed>"``."""
+    problems = {}
+    for f in fields(options):
         option, value = option_of(f), getattr(options, f.name)
         if option.valid is not None and not option.valid(value):
-            problems.append(f"{option.flag} {value!r}: {option.allowed}")
+            problems[f.name] = f"{option.flag} {value!r}: {option.allowed}"
     return problems
