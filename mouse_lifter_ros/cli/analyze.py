@@ -40,8 +40,9 @@ def register(sub: Subparsers) -> None:
     groups: dict[str, argparse._ArgumentGroup] = {}
     for f in (f for cls in _OPTIONS for f in fields(cls)):
         option = option_of(f)
-        where = p if option.group is None else groups.setdefault(
-            option.group, p.add_argument_group(option.group))
+        if option.group is not None and option.group not in groups:
+            groups[option.group] = p.add_argument_group(option.group)
+        where = p if option.group is None else groups[option.group]
         kwargs: dict[str, Any] = {"dest": f.name, "help": option.help}
         if option.negated:
             kwargs.update(action="store_false", default=f.default)
