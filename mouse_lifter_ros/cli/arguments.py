@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final, TypeAlias
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 from mouse_lifter_ros.core.errors import MouseLifterError
+
+if TYPE_CHECKING:
+    from mouse_lifter_ros.core.keypoints import KeypointModel
 
 #: ``--map`` of the openfield-dlc labels (their body part = our keypoint).
 OPENFIELD_MAP: Final = "snout=nose,leftear=left_ear,rightear=right_ear,tailbase=tail_base"
@@ -16,8 +20,6 @@ OPENFIELD_MAP: Final = "snout=nose,leftear=left_ear,rightear=right_ear,tailbase=
 #: What each command module's ``register`` adds its parser to.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-#: The ``--device`` choices of the commands that run the ONNX models.
-DEVICES: Final = ("auto", "cpu", "cuda")
 
 
 def add_workers_and_cache(p: argparse.ArgumentParser, *, cache: str,
@@ -29,6 +31,28 @@ def add_workers_and_cache(p: argparse.ArgumentParser, *, cache: str,
     p.add_argument("--workers", type=int, default=workers,
                    help=f"processes rendering or lifting (default: {default})")
     p.add_argument("--cache", default=None, help=f"folder keeping {cache} between runs")
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    """``--device``: where ONNX Runtime runs the networks (:data:`~.keypoints.DEVICES`)."""
+    from mouse_lifter_ros.core.keypoints import DEVICES
+
+    p.add_argument("--device", default="auto", choices=DEVICES)
+
+
+def add_keypoint_model(p: argparse.ArgumentParser) -> None:
+    """``--model`` (a 2D model YAML) and ``--device``, read by :func:`keypoint_model`."""
+    p.add_argument("--model", default=None, help="model YAML (default: the shipped model)")
+    add_device(p)
+
+
+def keypoint_model(ns: argparse.Namespace) -> KeypointModel:
+    """The 2D model of ``--model`` on ``--device``; says which on stderr."""
+    from mouse_lifter_ros.core.keypoints import KeypointModel
+
+    model = KeypointModel(ns.model, device=ns.device)
+    print(f"model: {model.description}", file=sys.stderr)
+    return model
 
 
 def lenient(kind: Callable[[str], object]) -> Callable[[str], object]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from mouse_lifter_ros.cli.arguments import (
-    DEVICES,
     OPENFIELD_MAP,
     Subparsers,
+    add_keypoint_model,
+    keypoint_model,
     labels_argument,
     name_list,
 )
@@ -27,12 +27,11 @@ def register(sub: Subparsers) -> None:
         "and PCK at 5 and 10 px over all labelled points. A detection whose crop holds fewer "
         "than half of a frame's labels is counted as a wrong detection, not as found.")
     labels_argument(p)
-    p.add_argument("--model", default=None, help="model YAML (default: the shipped model)")
+    add_keypoint_model(p)
     p.add_argument("--map", default=None,
                    help="their_part=model_keypoint,... (default: the map the model was "
                    "fine-tuned with, else the body parts named as model keypoints, else the "
                    "openfield project's)")
-    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--frames", default=None,
                    help="only these images: name or set/name, a,b,c or @file with one per "
                    "line")
@@ -50,12 +49,10 @@ def register(sub: Subparsers) -> None:
 def run(ns: argparse.Namespace) -> int:
     from mouse_lifter_ros.core.eval2d import evaluate_2d, format_tables
     from mouse_lifter_ros.core.keypoint_maps import parse_map
-    from mouse_lifter_ros.core.keypoints import KeypointModel
     from mouse_lifter_ros.core.labels import all_bodyparts, read_labelled
 
     sets = read_labelled(ns.labels)
-    model = KeypointModel(ns.model, device=ns.device)
-    print(f"model: {model.description}", file=sys.stderr)
+    model = keypoint_model(ns)
     training = _training_notes(model.spec.path)
     frames = name_list(ns.frames)
     if ns.split != "all":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mouse_lifter_ros.cli.arguments import DEVICES, Subparsers
+from mouse_lifter_ros.cli.arguments import Subparsers, add_device
 
 
 def register(sub: Subparsers) -> None:
@@ -29,7 +29,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--seconds", type=float, default=2.0, help="--synthetic: seconds each")
     p.add_argument("--model", default=None, help="2D model YAML (default: shipped)")
     p.add_argument("--depth-model", default=None, help="depth model YAML (default: shipped)")
-    p.add_argument("--device", default="auto", choices=DEVICES)
+    add_device(p)
     p.add_argument("--depth-noise-mm", type=float, default=3.0,
                    help="--dannce: depth reading noise (sd, mm)")
     p.add_argument("--quiet", action="store_true")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mouse_lifter_ros.cli.arguments import DEVICES, Subparsers, name_list
+from mouse_lifter_ros.cli.arguments import Subparsers, add_keypoint_model, keypoint_model, name_list
 from mouse_lifter_ros.core.extract_frames import DEFAULT_CANDIDATES, DEFAULT_UNSURE_FRACTION
 from mouse_lifter_ros.core.keypoints import P_CUTOFF
 
@@ -36,18 +36,15 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--scorer", default="lab", help="the labeller's name in config.yaml")
     p.add_argument("--p-cutoff", type=float, default=P_CUTOFF,
                    help=f"predictions below this confidence are left out (default {P_CUTOFF})")
-    p.add_argument("--model", default=None, help="model YAML (default: the shipped model)")
-    p.add_argument("--device", default="auto", choices=DEVICES)
+    add_keypoint_model(p)
     p.add_argument("--seed", type=int, default=0, help="k-means seed")
     p.set_defaults(func=run)
 
 
 def run(ns: argparse.Namespace) -> int:
     from mouse_lifter_ros.core.extract_frames import extract_frames
-    from mouse_lifter_ros.core.keypoints import KeypointModel
 
-    model = KeypointModel(ns.model, device=ns.device)
-    print(f"model: {model.description}", file=sys.stderr)
+    model = keypoint_model(ns)
     picked = extract_frames(ns.videos, ns.out, model, count=ns.count,
                             candidates=ns.candidates, unsure_fraction=ns.unsure,
                             start=ns.start, stop=ns.stop, scorer=ns.scorer,

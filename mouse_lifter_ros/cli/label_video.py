@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from mouse_lifter_ros.cli.arguments import DEVICES, Subparsers
+from mouse_lifter_ros.cli.arguments import Subparsers, add_keypoint_model, keypoint_model
 from mouse_lifter_ros.core.keypoints import P_CUTOFF
 
 
@@ -17,8 +16,7 @@ def register(sub: Subparsers) -> None:
         "--dlc, the predictions as DeepLabCut .h5/.csv.")
     p.add_argument("video")
     p.add_argument("--out", required=True, help="labelled video to write (.mp4)")
-    p.add_argument("--model", default=None, help="model YAML (default: the shipped model)")
-    p.add_argument("--device", default="auto", choices=DEVICES)
+    add_keypoint_model(p)
     p.add_argument("--p-cutoff", type=float, default=P_CUTOFF,
                    help=f"keypoints below this likelihood are not drawn (default {P_CUTOFF})")
     p.add_argument("--trail", type=int, default=15, help="frames of trail per keypoint")
@@ -29,11 +27,9 @@ def register(sub: Subparsers) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from mouse_lifter_ros.core.keypoints import KeypointModel
     from mouse_lifter_ros.core.overlay import write_labelled_video
 
-    model = KeypointModel(ns.model, device=ns.device)
-    print(f"model: {model.description}", file=sys.stderr)
+    model = keypoint_model(ns)
     stats = write_labelled_video(ns.video, ns.out, model, p_cutoff=ns.p_cutoff,
                                  trail=ns.trail, max_frames=ns.max_frames,
                                  dlc_stem=ns.dlc, progress=not ns.quiet)
