@@ -87,6 +87,7 @@ from mouse_lifter_ros.core.pose_files import (
     AnnotationsFormat,
     AnnotationsWriter,
 )
+from mouse_lifter_ros.core.tracking import REDETECT_EVERY, MouseTracker, key_frame_before
 
 if TYPE_CHECKING:
     from mouse_lifter_ros.core.arena import ArenaCalibration
@@ -180,6 +181,12 @@ class AnalysisOptions:
         "video, plots, 2D locomotion); the files keep every keypoint "
         f"(default {P_CUTOFF:g})", valid=lambda v: is_finite(v) and 0.0 <= v <= 1.0,
         allowed="a number from 0 to 1", parse=float)
+    redetect_every: int = option(
+        REDETECT_EVERY, "--redetect-every", "the mouse is searched for near where it was "
+        "in the frame before, and on the whole frame when it is lost and at every N-th "
+        f"frame; 1: each frame on its own (default {REDETECT_EVERY})",
+        valid=lambda v: is_int(v) and v >= 1, allowed="an integer >= 1", parse=int,
+        metavar="N")
     median_window: int = option(
         0, "--median-window", "median filter of the keypoint coordinates over this many "
         "frames: odd, >= 3; 0 or 1: none (default 0)",
@@ -534,8 +541,9 @@ def _seam(src: MovieSource, frame: U8) -> Seam:
 @dataclass
 class Observed:
     """Pass 1 up to the lifter over frames ``first`` .. ``first + T - 1`` of one movie:
-    what the networks give each frame on its own (:meth:`~.pipeline.PosePipeline.see`,
-    no state carried from frame to frame). Parts of a movie observed apart, in any
+    what the networks give each frame (:meth:`~.pipeline.PosePipeline.see`; the only
+    state carried from frame to frame is the mouse tracker's, which restarts at every
+    key frame). Parts of a movie observed apart, in any
     order and process, then joined in frame order (:func:`track_of`) give exactly what
     one pass over the movie gives.
 
@@ -582,8 +590,17 @@ def observe(movie: Movie, options: AnalysisOptions, model: KeypointModel,
             stop: int | None = None, seek: bool = True, progress: bool = False) -> Observed:
     """Pass 1 up to the lifter over frames ``start`` .. ``stop - 1`` of ``movie`` (``stop``
     None: to its end), see :class:`Observed`. ``seek``: a video seeks to ``start``
-    instead of decoding the frames before it. ``pipe`` None: 2D only (``model``)."""
+    instead of decoding the frames before it. ``pipe`` None: 2D only (``model``).
+
+    The mouse tracker reads the frames from the key frame at or before ``start`` on
+    (:func:`~.tracking.key_frame_before`), so that any cut of a movie into parts gives
+    what one pass gives."""
     src = MovieSource(movie, options.image_topic)
+    tracker = (MouseTracker(model.detector, redetect_every=options.redetect_every)
+               if model.detector is not None else None)
+    first = start if tracker is None else key_frame_before(start, options.redetect_every)
+    if tracker is not None:
+        tracker.reset(first)
     total = src.count if stop is None else min(src.count or stop, stop)
     bar = _bar(None if total is None else max(0, total - start), f"analyse {movie.stem}",
                progress)
@@ -598,7 +615,11 @@ def observe(movie: Movie, options: AnalysisOptions, model: KeypointModel,
     first_seam = after = None
     ended = True
     try:
-        for t, frame in src.frames(start, seek=seek):
+        for t, frame in src.frames(first, seek=seek):
+            if src.delivered < start:
+                assert tracker is not None
+                tracker(frame)
+                continue
             if stop is not None and src.delivered >= stop:
                 ended, after = False, _seam(src, frame)
                 break
@@ -608,12 +629,12 @@ def observe(movie: Movie, options: AnalysisOptions, model: KeypointModel,
                 if pipe is not None and arena is not None:
                     pipe.set_arena(arena.scaled(*size))
             if pipe is not None:
-                seen = pipe.see(frame)
+                seen = pipe.see(frame, tracker)
                 kp = seen.uncut if seen.uncut is not None else seen.keypoints
                 readings.append(seen.readings if seen.depth.found else np.full(k, np.nan))
                 depth_found.append(bool(seen.depth.found))
             else:
-                kp = model(frame)
+                kp = model(frame, tracker=tracker)
             times.append(t)
             xys.append(kp.xy)
             likes.append(kp.confidence)

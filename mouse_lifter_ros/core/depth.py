@@ -223,7 +223,7 @@ class DepthModel:
         mouse (found by the detector unless ``detection`` is given)."""
         frame = check_image(frame)
         fh, fw = frame.shape[:2]
-        det = detection if detection is not None else self.detector(frame)
+        det = detection if detection is not None else self.detector.locate(frame)
         if not det.found:
             empty = np.zeros((0, 0), np.float32)
             return DepthMap(empty, empty, np.zeros((0, 0), bool), (0, 0, 0, 0), det)

@@ -17,6 +17,7 @@ top-left pixel, x to the right and y down (as in ``msg/Keypoints2D.msg``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -39,6 +40,16 @@ BODY_KEYPOINTS: Final = ("nose", "left_ear", "right_ear", "tail_base")
 CROP_SCALE: Final = 1.6
 #: Smallest crop side, px of the source image.
 MIN_CROP: Final = 24.0
+#: A whole-frame peak of at least this fraction of the detector's threshold is looked at
+#: again in a window (:meth:`Detector.locate`): a small mouse may only reach the
+#: threshold when it is seen larger.
+CANDIDATE: Final = 0.6
+#: Side of the detector's second look (:meth:`Detector.locate`) and of the tracker's
+#: search window, in mouse sizes: the mouse is then about 26 px of the detector's input,
+#: the scale it was trained on, and may move two sizes either way between frames.
+WINDOW_SIZES: Final = 5.0
+#: Smallest side of a detector window, px.
+MIN_WINDOW: Final = 64.0
 MODELS_DIR: Final = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL: Final = MODELS_DIR / "keypoints2d" / "default.yaml"
 DEVICES: Final = ("auto", "cpu", "cuda")
@@ -562,7 +573,8 @@ def check_image(frame: object) -> NDArray[np.uint8]:
 
 
 class Detector:
-    """Finds the mouse in a whole frame (any size) at the cost of a 160 x 128 image."""
+    """Finds the mouse in a whole frame (any size), or in a square window of it, at the
+    cost of a 160 x 128 image."""
 
     def __init__(self, spec: DetectorSpec | str | Path, *, device: str = "auto",
                  threads: int = 0, backend: Backend | None = None) -> None:
@@ -572,20 +584,65 @@ class Detector:
             raise ModelError(f"detector {self.spec.onnx}: 2 outputs (centre, box) needed, "
                              f"it has {len(self.backend.output_names)}")
 
-    def __call__(self, frame: NDArray[np.uint8]) -> Detection:
-        """Detect in ``frame`` (H, W) grey or (H, W, 3) BGR uint8."""
-        small, s = letterbox(check_image(frame))
+    def __call__(self, frame: NDArray[np.uint8],
+                 window: tuple[float, float, float] | None = None, *,
+                 within: float | None = None) -> Detection:
+        """Detect in ``frame`` (H, W) grey or (H, W, 3) BGR uint8: the whole frame
+        letterboxed, or the square ``window`` (centre x, centre y, side) px resampled into
+        the input's left 128 x 128 px (a small mouse is seen larger there). ``within``
+        (px): only a mouse whose centre lies that close to the window's centre counts."""
+        frame = check_image(frame)
+        h = DETECTOR_INPUT[1]
+        if window is None:
+            small, s = letterbox(frame)
+            to_src = np.array([[1 / s, 0.0, 0.5 / s - 0.5], [0.0, 1 / s, 0.5 / s - 0.5]])
+            cols = DETECTOR_INPUT[0]
+        else:
+            cx, cy, side = window
+            small = np.zeros((h, DETECTOR_INPUT[0]), np.uint8)
+            small[:, :h] = cut_crop(frame, np.array([cx, cy]), side, h)
+            to_src = crop_matrix(np.array([cx, cy]), side, h)
+            cols = h
         centre, box = self.backend.run(normalise(small, self.spec.input))
-        c = centre[0, 0]
+        st = self.spec.stride
+        c = centre[0, 0, :, :max(1, int(cols // st))]
+        if window is not None and within is not None:
+            r = within * h / window[2] / st  # cells
+            gy, gx = np.ogrid[:c.shape[0], :c.shape[1]]
+            o = (h / st - 1) / 2
+            c = np.where((gx - o) ** 2 + (gy - o) ** 2 <= r * r, c, -np.inf)
         iy, ix = np.unravel_index(int(c.argmax()), c.shape)
         conf = float(_sigmoid(c[iy, ix]))
-        st = self.spec.stride
         g = (st - 1) / 2.0
-        x = (ix + box[0, 0, iy, ix]) * st + g
-        y = (iy + box[0, 1, iy, ix]) * st + g
+        xy = np.array([(ix + box[0, 0, iy, ix]) * st + g, (iy + box[0, 1, iy, ix]) * st + g])
         size = float(np.exp(np.clip(box[0, 2, iy, ix], -5, 8)) * st)
-        full = (np.array([x, y], np.float64) + 0.5) / s - 0.5
-        return Detection(full, size / s, conf, conf >= self.spec.threshold)
+        full = to_src[:, :2] @ xy + to_src[:, 2]
+        return Detection(full.astype(np.float64), size * float(to_src[0, 0]), conf,
+                         conf >= self.spec.threshold)
+
+
+    def locate(self, frame: NDArray[np.uint8], *, refine: float = WINDOW_SIZES
+               ) -> Detection:
+        """Detect in the whole ``frame``; with ``refine`` > 0, look again in a window
+        ``refine`` mouse sizes wide around what it found, where the mouse is seen at
+        about the scale the detector was trained on (a small mouse is more than a few
+        cells of the whole frame's letterbox). When the window finds the mouse within
+        half a mouse size of the first answer, the two answers' mean is returned. A
+        whole-frame peak a little under the threshold (:data:`CANDIDATE`) gets the second
+        look too, and is found when the window finds it."""
+        first = self(frame)
+        if refine <= 0 or first.confidence < self.spec.threshold * CANDIDATE:
+            return first
+        side = max(MIN_WINDOW, refine * first.size)
+        second = self(frame, (float(first.centre[0]), float(first.centre[1]), side))
+        near = float(np.linalg.norm(second.centre - first.centre)) <= 0.5 * first.size
+        if not (second.found and near):
+            return first
+        # two scales, one answer: their mean is steadier than either (the window alone
+        # was better on real rigs, worse on rendered frames with a cut-off mouse)
+        conf = max(first.confidence, second.confidence)
+        return Detection(0.5 * (first.centre + second.centre), 0.5 * (first.size + second.size),
+                         conf, True)
 
 
 class KeypointModel:
@@ -652,8 +709,14 @@ class KeypointModel:
                              f"not match {k} keypoints and kind {self.spec.output.kind}")
 
     def __call__(self, frame: NDArray[np.uint8],
-                 roi: tuple[int, int, int, int] | None = None) -> Keypoints:
-        """Keypoints of the mouse in ``frame`` (H, W) grey or (H, W, 3) BGR uint8."""
+                 roi: tuple[int, int, int, int] | None = None, *,
+                 tracker: Callable[[NDArray[np.uint8]], Detection] | None = None
+                 ) -> Keypoints:
+        """Keypoints of the mouse in ``frame`` (H, W) grey or (H, W, 3) BGR uint8.
+
+        ``tracker`` (a :class:`~.tracking.MouseTracker` of this model's detector) finds
+        the mouse instead of the detector on the whole frame: in a video, pass the same
+        tracker for each frame, in order."""
         frame = check_image(frame)
         ox = oy = 0
         if roi is not None and roi[2] > 0 and roi[3] > 0:
@@ -668,7 +731,7 @@ class KeypointModel:
         det = None
         shift = np.array([ox, oy], np.float64)
         if self.detector is not None:
-            det = self.detector(frame)
+            det = tracker(frame) if tracker is not None else self.detector.locate(frame)
             if not det.found:
                 nan = np.full((k, 2), np.nan, np.float32)
                 det = Detection(det.centre + shift, det.size, det.confidence, det.found)

@@ -29,6 +29,7 @@ from mouse_lifter_ros.core.params import (
 from mouse_lifter_ros.core.recorder import FLUSH_PERIOD_S, MIN_FREE_MB
 from mouse_lifter_ros.core.stimulus.loader import SPEC_FORMS, rule_params_problem, spec_problem
 from mouse_lifter_ros.core.stimulus.regions import region_problem
+from mouse_lifter_ros.core.tracking import REDETECT_EVERY
 
 
 def _node_names(value: str) -> str | None:
@@ -153,6 +154,9 @@ KEYPOINT_PARAMS = (
               "[x, y, width, height], x, y >= 0, width, height > 0, or all zeros", kind=int),
     ParamSpec("threads", 0, "CPU threads of ONNX Runtime per network; 0 = its default "
               "(one per physical core)", between(0, 64), ">= 0 and <= 64"),
+    ParamSpec("redetect_every", REDETECT_EVERY, "The mouse is searched for near where it was "
+              "in the image before, and in the whole image when it is lost and at every N-th "
+              "image; 1 = each image on its own", at_least(1), ">= 1"),
     _READY,
 )
 
@@ -166,6 +170,7 @@ DEPTH_PARAMS = (
     _ARENA,
     KEYPOINT_PARAMS[1],  # device
     KEYPOINT_PARAMS[4],  # threads
+    KEYPOINT_PARAMS[5],  # redetect_every
     _READY,
 )
 

@@ -457,6 +457,7 @@ def write_labelled_video(video: str | Path, out: str | Path, model: KeypointMode
     from tqdm import tqdm
 
     from mouse_lifter_ros.core.pose_files import DlcWriter, FrameRecord
+    from mouse_lifter_ros.core.tracking import MouseTracker
 
     _check_args(p_cutoff, trail, max_frames)
     out = Path(out)
@@ -477,6 +478,7 @@ def write_labelled_video(video: str | Path, out: str | Path, model: KeypointMode
     times: list[float] = []
     confs: list[NDArray[np.float32]] = []
     n = found_frames = 0
+    tracker = MouseTracker(model.detector) if model.detector is not None else None
     try:
         writer = open_video_writer(out, fps, (width, height))
         if dlc_stem is not None:
@@ -486,7 +488,7 @@ def write_labelled_video(video: str | Path, out: str | Path, model: KeypointMode
             if frame is None:
                 break
             t0 = time.perf_counter()
-            kp = model(frame)
+            kp = model(frame, tracker=tracker)
             times.append((time.perf_counter() - t0) * 1e3)
             if dlc is not None:
                 dlc.write(FrameRecord(frame=n, time_s=n / fps, keypoints_2d=kp.xy,

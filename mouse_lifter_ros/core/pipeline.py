@@ -1,8 +1,9 @@
 """The whole image-to-3D core in one process: what the keypoint, depth and lifter nodes
 do over ROS, for offline analysis and evaluation.
 
-One detector finds the mouse once per frame and both networks crop around it; the
-lifter pairs nothing (both results belong to the same frame by construction).
+One detector finds the mouse once per frame (a :class:`~.tracking.MouseTracker` follows it
+from frame to frame) and both networks crop around it; the lifter pairs nothing (both
+results belong to the same frame by construction).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mouse_lifter_ros.core.lifter import (
     keypoints_by_name,
     sample_depth,
 )
+from mouse_lifter_ros.core.tracking import REDETECT_EVERY, MouseTracker
 
 
 @dataclass(frozen=True)
@@ -55,14 +57,20 @@ class PosePipeline:
         As the keypoint node's: keypoints below it are NaN (and filled by the lifter).
     lifter:
         Keyword arguments of :class:`~mouse_lifter_ros.core.lifter.Lifter`.
+    redetect_every:
+        The tracker's key frame period (:class:`~.tracking.MouseTracker`) that
+        :meth:`__call__` uses; 1: every frame on its own.
     """
 
     def __init__(self, arena: ArenaCalibration, *,
                  keypoint_model: str | Path | ModelSpec | None = None,
                  depth_model: str | Path | DepthSpec | None = None, device: str = "auto",
                  threads: int = 0, p_cutoff: float = P_CUTOFF,
-                 lifter: dict[str, Any] | None = None) -> None:
+                 lifter: dict[str, Any] | None = None,
+                 redetect_every: int = REDETECT_EVERY) -> None:
         self.keypoints = KeypointModel(keypoint_model, device=device, threads=threads)
+        self.redetect_every = redetect_every
+        self.tracker = self.new_tracker()
         self.depth = DepthModel(depth_model, arena=arena, device=device, threads=threads,
                                 detector=self.keypoints.detector)
         self.p_cutoff = p_cutoff
@@ -70,21 +78,32 @@ class PosePipeline:
                              **(lifter or {})}
         self.lifter = Lifter(arena.camera, **self._lifter_args)
 
+    def new_tracker(self) -> MouseTracker | None:
+        """A tracker of this pipeline's detector for a video read in order (None: the
+        keypoint model has no detector)."""
+        det = self.keypoints.detector
+        return MouseTracker(det, redetect_every=self.redetect_every) if det else None
+
     def set_arena(self, arena: ArenaCalibration) -> None:
-        """Another camera (or animal): the models stay, the lifter starts afresh."""
+        """Another camera (or animal): the models stay, the lifter and the tracker start
+        afresh."""
         self.depth.arena = arena
         self.lifter = Lifter(arena.camera, **self._lifter_args)
+        self.tracker = self.new_tracker()
 
     def __call__(self, frame: NDArray[np.uint8], stamp_s: float) -> Frame3D:
-        """Run one frame (H, W) grey or (H, W, 3) BGR uint8 taken at ``stamp_s`` seconds."""
-        seen = self.see(frame)
+        """Run one frame (H, W) grey or (H, W, 3) BGR uint8 taken at ``stamp_s`` seconds,
+        the next of a video (the pipeline's tracker follows the mouse)."""
+        seen = self.see(frame, self.tracker)
         return replace(seen, lifted=self.lift(stamp_s, seen.keypoints,
                                               seen.readings if seen.depth.found else None))
 
-    def see(self, frame: NDArray[np.uint8]) -> Frame3D:
+    def see(self, frame: NDArray[np.uint8], tracker: MouseTracker | None = None) -> Frame3D:
         """The networks' half of :meth:`__call__` (``lifted`` None): it keeps no state
-        from frame to frame, so frames may go through it in any order, in any process."""
-        uncut = self.keypoints(frame)
+        from frame to frame, so frames may go through it in any order, in any process.
+        ``tracker`` (:meth:`new_tracker`, the caller's, given the frames of one video in
+        order) finds the mouse; None: the detector on this frame alone."""
+        uncut = self.keypoints(frame, tracker=tracker)
         kp = uncut.with_cutoff(self.p_cutoff)
         depth = self.depth(frame, kp.detection)
         if not depth.found:

@@ -24,6 +24,7 @@ from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.images import image_to_grey_or_bgr
 from mouse_lifter_ros.core.node_params import DEPTH_PARAMS
 from mouse_lifter_ros.core.stats import StageCounts
+from mouse_lifter_ros.core.tracking import MouseTracker
 from mouse_lifter_ros.nodes._diagnostics import publish_stage
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
@@ -44,6 +45,7 @@ class DepthNode(Node):
         arena = load_arena(resolve_path(p["arena_file"]))
         path = resolve_path(p["model"]) if p["model"] else None
         self.model = DepthModel(path, arena=arena, device=p["device"], threads=p["threads"])
+        self.tracker = MouseTracker(self.model.detector, redetect_every=p["redetect_every"])
         self.counts = StageCounts()
         publish_stage(self, "depth", lambda: (
             self.counts.skipped == 0, self.counts.line("depth images"), self.counts.values()))
@@ -61,7 +63,8 @@ class DepthNode(Node):
         c.frames_in += 1
         try:
             start = time.perf_counter()
-            d = self.model(image_to_grey_or_bgr(msg))
+            frame = image_to_grey_or_bgr(msg)
+            d = self.model(frame, self.tracker(frame))
             info = camera_info_fields(self.model.arena.intrinsics,
                                       frame_size=(msg.width, msg.height),
                                       crop=d.roi if d.found else None)

@@ -23,6 +23,7 @@ from mouse_lifter_ros.core.images import image_to_grey_or_bgr
 from mouse_lifter_ros.core.keypoints import KeypointModel
 from mouse_lifter_ros.core.node_params import KEYPOINT_PARAMS
 from mouse_lifter_ros.core.stats import StageCounts
+from mouse_lifter_ros.core.tracking import MouseTracker
 from mouse_lifter_ros.msg import Keypoints2D
 from mouse_lifter_ros.nodes._diagnostics import publish_stage
 from mouse_lifter_ros.nodes._ros import (
@@ -50,6 +51,8 @@ class KeypointNode(Node):
         self.roi = tuple(p["crop"]) if any(p["crop"]) else None
         path = resolve_path(p["model"]) if p["model"] else None
         self.model = KeypointModel(path, device=p["device"], threads=p["threads"])
+        self.tracker = (MouseTracker(self.model.detector, redetect_every=p["redetect_every"])
+                        if self.model.detector is not None else None)
         self.counts = StageCounts()
         publish_stage(self, "keypoints", lambda: (
             self.counts.skipped == 0, self.counts.line("keypoint messages"),
@@ -67,7 +70,7 @@ class KeypointNode(Node):
         try:
             frame = image_to_grey_or_bgr(msg)
             start = time.perf_counter()
-            kp = self.model(frame, self.roi).with_cutoff(self.p_cutoff)
+            kp = self.model(frame, self.roi, tracker=self.tracker).with_cutoff(self.p_cutoff)
             c.busy_s += time.perf_counter() - start
         except InputError as exc:
             c.skipped += 1

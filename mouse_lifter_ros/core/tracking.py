@@ -1,0 +1,130 @@
+"""Follow the one mouse through a video, so that a distractor elsewhere does not take it.
+
+A frame on its own is all the detector has on a still image; in a video the mouse is
+where it just was. :class:`MouseTracker` searches a square window around the last
+detection (:data:`~.keypoints.WINDOW_SIZES` mouse sizes wide, resampled to the
+detector's input, so a small mouse is also seen larger than in the whole frame
+letterboxed) and takes only a mouse within :data:`STEP_SIZES` of where it was. It runs
+the detector on the whole frame when
+
+- there is no track yet, or the window lost the mouse (it answers on that same frame,
+  with :meth:`~.keypoints.Detector.locate`'s second look);
+- the frame is a *key frame*: its number is a multiple of ``redetect_every``. There the
+  track starts afresh from the whole frame, so a track that followed something else
+  ends within ``redetect_every`` frames, and what the tracker answers for a frame
+  depends only on the frames since the key frame before it: a video cut into parts that
+  start anywhere gives the same answers as one pass, when each part first feeds the
+  frames from its key frame on (:func:`key_frame_before`).
+
+Frame numbers count from 0 at the start of the video (or of the stream, in a node).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mouse_lifter_ros.core.errors import ParameterError
+from mouse_lifter_ros.core.keypoints import MIN_WINDOW, WINDOW_SIZES, Detection, Detector
+
+#: The farthest the mouse's centre may move from one frame to the next, in mouse sizes: a
+#: mouse-like thing farther than that from the track is not taken for it (a mouse running
+#: at 1 m/s moves about a third of its size per frame at 30 fps).
+STEP_SIZES: Final = 1.0
+#: Weight of a frame's own window answer against the track's last (centre and size).
+SMOOTHING: Final = 0.5
+#: Every this many frames the detector looks at the whole frame and the track restarts.
+REDETECT_EVERY: Final = 30
+
+
+def key_frame_before(frame: int, redetect_every: int = REDETECT_EVERY) -> int:
+    """The key frame at or before frame number ``frame``: where a tracker reading a
+    video from ``frame`` on starts, to answer as one pass over the video would."""
+    return frame - frame % max(1, redetect_every)
+
+
+@dataclass
+class TrackCounts:
+    """What a :class:`MouseTracker` did: ``frames`` seen, ``in_window`` found in the
+    search window, ``whole_frame`` detections on the whole frame (first frame, key
+    frames, losses), ``lost`` times the window did not hold the mouse."""
+
+    frames: int = 0
+    in_window: int = 0
+    whole_frame: int = 0
+    lost: int = 0
+
+
+class MouseTracker:
+    """Where the mouse is in each frame of a video, given in order.
+
+    >>> tracker = MouseTracker(model.detector)                     # doctest: +SKIP
+    >>> kp = model(frame, tracker=tracker)                         # doctest: +SKIP
+
+    ``search``: window side in mouse sizes (>= 1.5); ``redetect_every``: key frame
+    period in frames (>= 1; 1 detects on every whole frame, as without a tracker).
+    """
+
+    def __init__(self, detector: Detector, *, search: float = WINDOW_SIZES,
+                 redetect_every: int = REDETECT_EVERY) -> None:
+        problems = []
+        if not (np.isfinite(search) and search >= 1.5):
+            problems.append(f"search={search!r}: a number >= 1.5 (mouse sizes)")
+        if not (isinstance(redetect_every, int) and redetect_every >= 1):
+            problems.append(f"redetect_every={redetect_every!r}: an integer >= 1 (frames)")
+        if problems:
+            raise ParameterError("tracker: " + "; ".join(problems))
+        self.detector = detector
+        self.search = float(search)
+        self.redetect_every = redetect_every
+        self.counts = TrackCounts()
+        self._next = 0
+        self._last: Detection | None = None
+        self._side = MIN_WINDOW
+        self._size = 0.0
+
+    def reset(self, frame: int = 0) -> None:
+        """Forget the track; the next frame given is number ``frame``."""
+        self._next = frame
+        self._last = None
+
+    @property
+    def next_frame(self) -> int:
+        """The number the next frame given will have."""
+        return self._next
+
+    def __call__(self, frame: NDArray[np.uint8]) -> Detection:
+        """The mouse in ``frame`` (H, W) grey or (H, W, 3) BGR uint8, the next of the
+        video; ``found`` False when neither the window nor the whole frame holds it."""
+        n = self._next
+        self._next += 1
+        c = self.counts
+        c.frames += 1
+        last = self._last
+        det: Detection | None = None
+        if last is not None and n % self.redetect_every:
+            det = self.detector(frame, (float(last.centre[0]), float(last.centre[1]),
+                                        self._side), within=STEP_SIZES * self._size)
+            if det.found:
+                c.in_window += 1
+                # the crop follows the window's answers smoothed with the last crop: the
+                # keypoint network then sees the mouse at a steadier scale and place
+                det = Detection(SMOOTHING * det.centre + (1 - SMOOTHING) * last.centre,
+                                SMOOTHING * det.size + (1 - SMOOTHING) * last.size,
+                                det.confidence, True)
+            else:
+                c.lost += 1
+                det = None
+        if det is None:
+            det = self.detector.locate(frame, refine=self.search)
+            c.whole_frame += 1
+            # the window keeps the scale of this detection until the next one on the whole
+            # frame: sized by the window's own answers, it could shrink onto a part of the
+            # mouse and zoom further in, frame after frame
+            self._side = max(MIN_WINDOW, self.search * det.size)
+            self._size = det.size
+        self._last = det if det.found else None
+        return det

@@ -1,0 +1,117 @@
+"""The mouse tracker: it follows the mouse, keeps to it when something mouse-like appears
+elsewhere, restarts at key frames, and a video cut anywhere gives what one pass gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from mouse_lifter_ros.core.analysis import AnalysisOptions, Movie, observe
+from mouse_lifter_ros.core.democlip import demo_samples, write_demo_clip
+from mouse_lifter_ros.core.errors import ParameterError
+from mouse_lifter_ros.core.keypoints import KeypointModel, body_box
+from mouse_lifter_ros.core.synth.render import Sample
+from mouse_lifter_ros.core.tracking import MouseTracker, key_frame_before
+
+EVERY = 30
+
+
+@pytest.fixture(scope="module")
+def model() -> KeypointModel:
+    return KeypointModel(threads=1)
+
+
+@pytest.fixture(scope="module")
+def clip() -> list[Sample]:
+    return [s for s, _, _ in demo_samples(seconds=2.0)]  # 60 frames, 30 fps
+
+
+def test_follows_the_demo_mouse(model: KeypointModel, clip: list[Sample]) -> None:
+    assert model.detector is not None
+    tracker = MouseTracker(model.detector, redetect_every=EVERY)
+    nose, tail = model.names.index("nose"), model.names.index("tail_base")
+    errors = []
+    for s in clip:
+        kp = model(s.image, tracker=tracker)
+        assert kp.detection is not None and kp.detection.found
+        errors.append(np.linalg.norm(kp.xy[[nose, tail]] - s.keypoints_2d[[nose, tail]], axis=1))
+    assert np.median(errors) < 4.0, np.round(errors, 1)
+    c = tracker.counts
+    # the whole frame at the key frames 0 and 30 only: the window never lost the mouse
+    assert (c.frames, c.whole_frame, c.lost, c.in_window) == (60, 2, 0, 58)
+
+
+def paste_decoy(image: NDArray[np.uint8], centre: NDArray[np.float64], size: float
+                ) -> NDArray[np.uint8]:
+    """``image`` with its mouse (a square of 1.6 sizes around ``centre``) copied, darker,
+    to the far side of the frame: a second, stronger mouse for the whole-frame detector."""
+    out = image.copy()
+    h, w = image.shape[:2]
+    half = int(0.8 * size)
+    x0, y0 = int(centre[0]) - half, int(centre[1]) - half
+    patch = image[max(0, y0):y0 + 2 * half, max(0, x0):x0 + 2 * half]
+    tx = 40 if centre[0] > w / 2 else w - 40 - patch.shape[1]
+    ty = (h - patch.shape[0]) // 2
+    region = out[ty:ty + patch.shape[0], tx:tx + patch.shape[1]]
+    region[:] = np.minimum(region, (patch.astype(np.float32) * 0.6).astype(np.uint8))
+    return out
+
+
+def test_a_decoy_elsewhere_does_not_take_the_track(model: KeypointModel,
+                                                   clip: list[Sample]) -> None:
+    """From the second frame on, a darker copy of the mouse lies far from it: between key
+    frames the tracker stays on the mouse it had, whatever the whole frame says."""
+    assert model.detector is not None
+    tracker = MouseTracker(model.detector, redetect_every=EVERY)
+    on_mouse = on_decoy_whole_frame = 0
+    for i, s in enumerate(clip[:EVERY]):
+        centre, size = body_box(s.keypoints_2d)
+        image = s.image if i == 0 else paste_decoy(s.image, centre, size)
+        det = tracker(image)
+        if i:
+            on_mouse += bool(det.found and np.linalg.norm(det.centre - centre) < 0.5 * size)
+            whole = model.detector(image)
+            on_decoy_whole_frame += bool(np.linalg.norm(whole.centre - centre) > 2 * size)
+    assert on_mouse == EVERY - 1
+    # the decoy is real: the whole-frame detector alone takes it in some frames
+    assert on_decoy_whole_frame > 0
+
+
+def test_key_frames() -> None:
+    assert [key_frame_before(f, 30) for f in (0, 1, 29, 30, 59, 61)] == [0, 0, 0, 30, 30, 60]
+    assert key_frame_before(7, 1) == 7
+
+
+def test_bad_options_are_listed_together(model: KeypointModel) -> None:
+    assert model.detector is not None
+    with pytest.raises(ParameterError) as e:
+        MouseTracker(model.detector, search=0.5, redetect_every=0)
+    assert "search=0.5" in str(e.value) and "redetect_every=0" in str(e.value)
+
+
+def test_a_part_from_any_frame_equals_one_pass(model: KeypointModel, tmp_path: Path) -> None:
+    """``observe`` from frame 40 (ten frames after a key frame) gives, frame for frame,
+    what one pass over the whole video gives for those frames."""
+    clip = write_demo_clip(tmp_path, seconds=2.0)
+    movie = Movie(clip.video, "video", "demo")
+    options = AnalysisOptions(out=tmp_path / "out", threads=1, progress=False,
+                              redetect_every=EVERY)
+    whole = observe(movie, options, model, None, None)
+    part = observe(movie, options, model, None, None, start=40)
+    assert len(whole.xy) == 60 and len(part.xy) == 20
+    np.testing.assert_array_equal(part.xy, whole.xy[40:])
+    np.testing.assert_array_equal(part.confidence, whole.confidence[40:])
+    # without the frames from the key frame on, the tracker's answers would differ
+    frames = []
+    cap = cv2.VideoCapture(str(clip.video))
+    while (ok_frame := cap.read())[0]:
+        frames.append(ok_frame[1])
+    assert model.detector is not None
+    cold = MouseTracker(model.detector, redetect_every=EVERY)
+    cold.reset(40)
+    fresh = np.array([model(f, tracker=cold).xy for f in frames[40:]])
+    assert not np.array_equal(fresh, whole.xy[40:])
