@@ -12,8 +12,9 @@ frame (``benchmarks/resnet50_onnx.py``, random weights, built once and cached un
 the same 640x480 BGR frames, one at a time: the labelled DeepLabCut openfield frames when
 ``../shared/data`` has them, else frames of the rendered demo clip, cycled.
 
-Prints frames per second and latency percentiles of each, the speed-up, and where our
-pipeline's time goes (detector, crop, keypoint net, decode; timed piece by piece in a
+Prints frames per second and latency percentiles of each, the speed-up, our detection
+modes at 640x480 and 2048x2048 (whole frame only, with the second look, tracked), and
+where our pipeline's time goes (detector, crop, keypoint net, decode; timed piece by piece in a
 separate pass). Wall-clock figures depend on the machine and on what else runs on it;
 the load average at the start is printed with them. Exits non-zero only on errors.
 """
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +168,33 @@ def split_ours(model: KeypointModel, frames: list[np.ndarray], n: int
             (float("nan"), float("nan")) for k, v in t.items()}
 
 
+def modes(model: KeypointModel, frames: list[np.ndarray], n: int) -> None:
+    """Ours at 640x480 and at 2048x2048 (the frames upscaled): the detector on the whole
+    frame only (as before the second look), with :meth:`Detector.locate`'s second look
+    (what a still image gets), and with the tracker (what a video gets; frames cycled in
+    order, so a far jump between unrelated frames costs a whole-frame search)."""
+    from mouse_lifter_ros.core.tracking import MouseTracker
+
+    det = model.detector
+    if det is None:
+        return
+    for w, h in ((WIDTH, HEIGHT), (2048, 2048)):
+        fr = frames if (w, h) == (WIDTH, HEIGHT) else \
+            [cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in frames[:60]]
+        tracker = MouseTracker(det)
+        base = time_calls(lambda f: model(f, tracker=det), fr, n, warmup=10)
+        print(f"{f'detection modes, {w}x{h}, CPU':44s} {'fps':>8s} {'p50 ms':>9s} "
+              f"{'p99 ms':>9s} {'mean ms':>9s} {'frames':>6s}")
+        print(row("whole frame only (before)", base))
+        look = time_calls(model, fr, n, warmup=10)
+        print(row("+ second look (stills, default)", look))
+        tracked = time_calls(partial(model, tracker=tracker), fr, n, warmup=10)
+        print(row("tracked (video)", tracked))
+        print(f"  cost against whole frame only: second look x{look.mean() / base.mean():.2f}, "
+              f"tracked x{tracked.mean() / base.mean():.2f} (mean ms); tracker "
+              f"{tracker.counts}")
+
+
 def row(name: str, ms: np.ndarray) -> str:
     p50, p99 = np.percentile(ms, [50, 99])
     return (f"{name:44s} {1e3 / ms.mean():8.1f} {p50:9.2f} {p99:9.2f} {ms.mean():9.2f} "
@@ -215,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'sum':14s} {total[0]:7.2f} {total[1]:7.2f}")
     print(f"  (flip_test {'on' if ours.spec.flip_test else 'off'}: the mirrored crop is "
           f"{'' if ours.spec.flip_test else 'not '}run too)")
+    print()
+    modes(ours, frames, min(ns.frames, 300))
     if np.median(t_ours) > 1.5 * total[0]:
         print(f"  the whole call's p50 ({np.median(t_ours):.2f} ms) is well above the sum: "
               "threads waiting for busy cores (compare --threads 1)")
