@@ -26,6 +26,9 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--crop", type=int, default=0,
                    help="render only a square window this big around the mouse (0: full image)")
     p.add_argument("--colour", choices=("grey", "colour", "mixed"), default="grey")
+    p.add_argument("--no-objects", action="store_true",
+                   help="no distractor objects (cups, shelters, tubes, cables...) in the "
+                   "scenes; every other draw is the same")
     p.add_argument("--workers", type=int, default=None, help="processes (default: CPU cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -40,7 +43,7 @@ def run(ns: argparse.Namespace) -> int:
     colour = {"grey": False, "colour": True, "mixed": None}[ns.colour]
     config = SynthConfig(count=ns.count, seed=ns.seed, view=ns.view, width=int(width),
                          height=int(height), crop=ns.crop, sequence_s=ns.sequence, fps=ns.fps,
-                         colour=colour)
+                         colour=colour, objects=not ns.no_objects)
     start = time.monotonic()
     out = write_dataset(ns.out, config, workers=ns.workers, progress=not ns.quiet)
     n = config.count * config.frames_per_item

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from mouse_lifter_ros.core.keypoints import (
 from mouse_lifter_ros.core.labels import LabelledSet, mapped_xy, read_image
 from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.motion import Arena, sample_pose
+from mouse_lifter_ros.core.synth.objects import clear_of_mouse
 from mouse_lifter_ros.core.synth.render import Sample, render, sample_camera, sample_scene
 
 WINDOW_PX = 224
@@ -75,7 +76,10 @@ def _mouse(rng: np.random.Generator, width: int, height: int) -> tuple[Any, ...]
     camera = sample_camera(rng, scene, width=width, height=height)
     pose, _ = sample_pose(rng, shape, arena=Arena(size=scene.arena,
                                                   wall_height=scene.wall_height))
-    return shape, scene, camera, forward_kinematics(shape, pose)
+    state = forward_kinematics(shape, pose)
+    if scene.objects:  # distractors (cups, shelters, ...), none where the mouse is
+        scene = replace(scene, objects=clear_of_mouse(scene.objects, shape, [state]))
+    return shape, scene, camera, state
 
 
 def to_grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:

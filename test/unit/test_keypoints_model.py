@@ -33,9 +33,10 @@ def model() -> KeypointModel:
 
 @functools.cache
 def frames(width: int, height: int, n: int = 12) -> list[Sample]:
-    """Open-field-like synthetic frames with the mouse well inside the image."""
+    """Open-field-like synthetic frames with the mouse well inside the image (without
+    the distractor objects, which the shipped model was not trained with)."""
     out = []
-    cfg = SynthConfig(count=200, seed=4242, width=width, height=height)
+    cfg = SynthConfig(count=200, seed=4242, width=width, height=height, objects=False)
     for i in range(200):
         s = next(render_item(cfg, i).frames)[0]
         body = s.keypoints_2d[[K["nose"], K["tail_base"]]]

@@ -7,7 +7,7 @@ A dataset folder holds::
     images/NNNNNN.png  grey (mono8) or colour (bgr8) image
     depth/NNNNNN.npy   float32 (H, W) camera-frame z in metres; 0 where nothing is hit
     regions/NNNNNN.png uint8 (H, W): what each pixel sees: 0 nothing, 1 floor, 2 wall,
-                       3 clutter, 4 mouse (the mouse mask is ``regions == 4``)
+                       3 clutter or object, 4 mouse (the mouse mask is ``regions == 4``)
 
 Each manifest record has: ``index``, ``sequence`` and ``frame`` (which sequence and
 which frame of it; stills are sequences of one frame), ``time`` (s since the sequence
@@ -30,7 +30,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -49,6 +49,7 @@ from mouse_lifter_ros.core.camera import Camera
 from mouse_lifter_ros.core.errors import InputError, ParameterError
 from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.motion import Arena, generate_sequence, sample_pose
+from mouse_lifter_ros.core.synth.objects import clear_of_mouse
 from mouse_lifter_ros.core.synth.render import (
     REGION_MOUSE,
     VIEWS,
@@ -85,6 +86,10 @@ class SynthConfig:
         Length of each sequence (s; 0 = independent stills) and its frame rate.
     colour:
         ``True`` colour, ``False`` grey, ``None`` either (drawn per scene).
+    objects:
+        Draw distractor objects (cups, shelters, tubes...; half the scenes have some).
+        ``False`` renders the scenes as they were before objects existed (every other
+        draw is the same either way).
     """
 
     count: int
@@ -96,6 +101,7 @@ class SynthConfig:
     sequence_s: float = 0.0
     fps: float = 30.0
     colour: bool | None = False
+    objects: bool = True
 
     def validate(self) -> None:
         """Raise one :class:`ParameterError` listing every bad field."""
@@ -140,10 +146,16 @@ class Item:
 
 
 def render_item(config: SynthConfig, item: int) -> Item:
-    """Draw still or sequence ``item`` of ``config`` (its mouse, scene, camera, motion)."""
+    """Draw still or sequence ``item`` of ``config`` (its mouse, scene, camera, motion).
+
+    The scene's distractor objects (half the scenes have some) are drawn from their own
+    generator, so the mouse, its motion, the camera and the rest of the scene of an
+    item are those it had before objects existed; objects the mouse would pass through
+    are dropped (:func:`~.synth.objects.clear_of_mouse`).
+    """
     rng = item_rng(config.seed, item)
     shape = sample_shape(rng)
-    scene = sample_scene(rng, view=config.view, colour=config.colour)
+    scene = sample_scene(rng, view=config.view, colour=config.colour, objects=config.objects)
     arena = Arena(size=scene.arena, wall_height=scene.wall_height)
     camera = sample_camera(rng, scene, width=config.width, height=config.height)
     if config.sequence_s > 0:
@@ -153,6 +165,9 @@ def render_item(config: SynthConfig, item: int) -> Item:
     else:
         pose, label = sample_pose(rng, shape, arena=arena)
         motion = [(forward_kinematics(shape, pose), label, 0.0)]
+    if scene.objects:  # no object where the mouse goes (it may go under a shelter)
+        scene = replace(scene, objects=clear_of_mouse(scene.objects, shape,
+                                                      [m[0] for m in motion]))
 
     def frames() -> Iterator[tuple[Sample, str, float]]:
         for state, label, t in motion:

@@ -3,11 +3,13 @@
 Numpy and OpenCV only (no GL): every pixel's ray, from the lens-distorted pixel grid
 undistorted exactly, meets the floor and the walls analytically over the whole image
 and each surface ellipsoid of the body (and of the clutter on the floor) over the
-bounding box of its projection. The nearest hit gives the depth map, the region map
-(floor, wall, clutter, mouse) and the surface normal; Lambertian shading with a
-directional light, ambient light, soft cast shadows of the body on the floor, floor
-textures and marks make the linear image, then the camera effects follow in order:
-optics blur, motion blur around the mouse, flare, sensor noise, the tone curve, JPEG.
+bounding box of its projection, as it meets the primitives of the distractor objects
+(cups, shelters, tubes...: :mod:`.objects`). The nearest hit gives the depth map, the
+region map (floor, wall, clutter and objects, mouse) and the surface normal;
+Lambertian shading with a directional light, ambient light, soft cast shadows of the
+body and the objects on the floor, floor textures and marks make the linear image,
+then the camera effects follow in order: optics blur, motion blur around the mouse,
+flare, sensor noise, the tone curve, JPEG.
 
 Frames and units: the arena frame follows REP-103 (metres, z up, the floor is z = 0,
 origin at the arena centre, walls at x = +-arena[0]/2 and y = +-arena[1]/2); the
@@ -46,6 +48,15 @@ from mouse_lifter_ros.core.synth.body import (
     SKIN,
     body_ellipsoids,
     keypoint_surface_offsets,
+)
+from mouse_lifter_ros.core.synth.objects import (
+    SceneObject,
+    cast_parts,
+    floor_shading,
+    object_rng,
+    sample_objects,
+    scene_parts,
+    shade_parts,
 )
 
 FloatArray = NDArray[np.float64]
@@ -268,7 +279,12 @@ class Scene:
     marks:
         Stains on the floor (texture only).
     clutter:
-        Objects on the floor; they are in the depth map as region 3.
+        Small objects on the floor (pellets, droppings); they are in the depth map as
+        region 3.
+    objects:
+        Distractor objects (cups, bowls, shelters, tubes, hoppers, bottles, cables; see
+        :class:`~.synth.objects.SceneObject`): they hide the mouse where in front of
+        it, cast shadows, and are region 3 too.
     light:
         ``white``, ``infrared`` (grey, flat, fur brighter than in visible light) or
         ``uneven`` (a strong gradient and a spotlight).
@@ -325,6 +341,7 @@ class Scene:
     line_darkness: float = 0.35
     marks: tuple[FloorMark, ...] = ()
     clutter: tuple[ClutterObject, ...] = ()
+    objects: tuple[SceneObject, ...] = ()
     light: str = "white"
     light_dir: tuple[float, float, float] = (0.25, 0.15, 0.956)
     light_tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -382,6 +399,8 @@ class Scene:
                             for m in d.get("marks", ()))
         kw["clutter"] = tuple(ClutterObject(**{k: _tuples(v) for k, v in c.items()})
                               for c in d.get("clutter", ()))
+        kw["objects"] = tuple(SceneObject(**{k: _tuples(v) for k, v in o.items()})
+                              for o in d.get("objects", ()))
         return cls(**kw)
 
 
@@ -415,13 +434,20 @@ def _sample_lines(rng: np.random.Generator, hx: float, hy: float
 
 
 def sample_scene(rng: np.random.Generator, *, view: str = "top",
-                 colour: bool | None = None) -> Scene:
+                 colour: bool | None = None, objects: bool = True) -> Scene:
     """Draw an arena, its light and the camera's image effects.
 
     ``colour`` forces colour (True) or grey (False) output; None draws it (infrared
     light always gives grey). Almost a third of the top-view draws are the classic
     lit white open field (see :func:`_open_field_rig`); the rest span white, black,
     textured and bedding floors under white, infrared and uneven light.
+
+    ``objects``: draw distractor objects (:func:`~.synth.objects.sample_objects`: half
+    the scenes get 1-3). They come from their own generator
+    (:func:`~.synth.objects.object_rng` of the scene's ``texture_seed``), so that
+    ``rng`` draws the same numbers either way and ``objects=False`` gives the scene
+    without them, everything else equal. Use
+    :func:`~.synth.objects.clear_of_mouse` once the mouse is posed.
     """
     if view not in VIEWS:
         raise InputError(f"view {view!r}: allowed {', '.join(VIEWS)}")
@@ -508,6 +534,9 @@ def sample_scene(rng: np.random.Generator, *, view: str = "top",
     )
     if view == "top" and rng.random() < 0.3:
         scene = _open_field_rig(rng, scene)
+    if objects:
+        scene = replace(scene, objects=sample_objects(object_rng(scene.texture_seed),
+                                                      scene.arena, scene.wall_height))
     return scene
 
 
@@ -655,13 +684,13 @@ class Sample:
     mask:
         (H, W) uint8, 1 where the mouse is.
     region:
-        (H, W) uint8: 0 nothing, 1 floor, 2 wall, 3 clutter object, 4 mouse.
+        (H, W) uint8: 0 nothing, 1 floor, 2 wall, 3 clutter or object, 4 mouse.
     keypoints_2d:
         (14, 2) distorted pixel coordinates in this image.
     keypoints_camera, keypoints_arena:
         (14, 3) in the camera and arena frames, metres.
     visible:
-        (14,) in view and not hidden by the body or clutter.
+        (14,) in view and not hidden by the body, clutter or an object.
     in_view:
         (14,) in front of the camera and inside the image.
     camera:
@@ -1399,6 +1428,7 @@ def render(shape: MouseShape, state: BodyState, camera: Camera, scene: Scene,
     bg = _background(camera, scene, rays, albedo)
     top = scene.view == "top"
     shade = bg.shade.reshape(h, w)
+    parts = scene_parts(scene.objects) if scene.objects else []
 
     # floor texture, marks and the body's shadows (the walls overwrite their pixels)
     footprint = abs(float(camera.position[2])) / float(camera.K[0, 0])
@@ -1426,19 +1456,31 @@ def render(shape: MouseShape, state: BodyState, camera: Camera, scene: Scene,
                 sh *= np.float32(-scene.shadow)
                 sh += 1.0
                 mult[y0:y1, x0:x1] *= sh
+        if parts and top:
+            for om, (x0, y0, x1, y1) in floor_shading(
+                    parts, scene.objects, camera, light_dir=scene.light_dir,
+                    shadow=scene.shadow, softness=scene.shadow_softness,
+                    ambient=scene.ambient):
+                mult[y0:y1, x0:x1] *= om
         cv2.copyTo(shade * mult, floor_px.reshape(h, w).view(np.uint8), shade)
     else:
         surf = _surfaces(shape, state, scene, camera)
 
-    # the body and the clutter; from below the clear floor does not hide them
+    # the objects, the body and the clutter; from below the clear floor does not hide them
     zbuf = bg.depth.copy() if top else np.full(n, np.inf, dtype=np.float32)
+    obj_hits = cast_parts(camera, rays.x, rays.y, parts, zbuf) if parts else None
     hits = _cast_ellipsoids(camera, rays, surf.centers, surf.axes, surf.radii, zbuf)
+    region = bg.region.copy()
+    if obj_hits is not None:  # what the body or the clutter hides loses
+        obj_hits = obj_hits.select(obj_hits.t <= zbuf[obj_hits.pix])
+        region[obj_hits.pix] = REGION_CLUTTER
     if top:
         depth = zbuf
     else:
         depth = bg.depth
+        if obj_hits is not None:
+            depth[obj_hits.pix] = obj_hits.t
         depth[hits.pix] = hits.t
-    region = bg.region.copy()
     is_body = hits.eid < surf.n_body
     region[hits.pix] = np.where(is_body, REGION_MOUSE, REGION_CLUTTER).astype(np.uint8)
 
@@ -1446,6 +1488,11 @@ def render(shape: MouseShape, state: BodyState, camera: Camera, scene: Scene,
     light = _illumination(scene, rays)
     hit_rad = _shade_hits(hits, surf, shape, state, scene, camera, rays)
     alpha = surf.coverage.astype(np.float32)[hits.eid]
+    obj_rad = None
+    if obj_hits is not None:
+        obj_rad = shade_parts(obj_hits, parts, scene.objects, camera,
+                              light_dir=scene.light_dir, ambient=scene.ambient,
+                              shadow=scene.shadow, infrared=ir)
     if colour:
         tint = np.asarray(scene.light_tint, dtype=np.float32)
         table = (np.stack([np.ones(3), floor_rgb, wall_rgb, np.ones(3), np.ones(3)])
@@ -1454,12 +1501,16 @@ def render(shape: MouseShape, state: BodyState, camera: Camera, scene: Scene,
         img: F32 = np.empty((n, 3), dtype=np.float32)
         for ch in range(3):
             img[:, ch] = flat * np.take(table[:, ch], bg.region)
+        if obj_hits is not None and obj_rad is not None:
+            img[obj_hits.pix] = (obj_rad * tint)[:, ::-1]
         img[hits.pix] += alpha[:, None] * ((hit_rad * tint)[:, ::-1] - img[hits.pix])
         img = img.reshape(h, w, 3)
         img *= light[:, :, None]
     else:
         img = shade
         flat = img.reshape(n)
+        if obj_hits is not None and obj_rad is not None:
+            flat[obj_hits.pix] = obj_rad @ _LUMA.astype(np.float32)
         flat[hits.pix] += alpha * (hit_rad @ _LUMA.astype(np.float32) - flat[hits.pix])
         img *= light
     mask2d = (region == REGION_MOUSE).reshape(h, w)
