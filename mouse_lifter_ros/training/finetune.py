@@ -80,6 +80,11 @@ from mouse_lifter_ros.training.data2d import (
     synth_detector_frames,
     synth_keypoint_windows,
 )
+from mouse_lifter_ros.training.loader import (
+    default_loader_workers,
+    device_problems,
+    training_device,
+)
 from mouse_lifter_ros.training.nets import (
     DetectorNet,
     KeypointNet,
@@ -136,7 +141,13 @@ class FinetuneConfig:
     windows: int = 2000
     detector_frames: int = 1000
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
+    """Where the networks train: cpu, cuda, or auto (cuda when PyTorch sees one)."""
+    loader_workers: int = field(default_factory=default_loader_workers)
+    """Processes building the batches (0: the main process); the result does not
+    depend on it."""
+    amp: bool = False
+    """Mixed precision on cuda (ignored on the CPU)."""
     threads: int = 2
     workers: int = 1
     cache: Path | None = None
@@ -174,10 +185,7 @@ def check_config(cfg: FinetuneConfig) -> None:
     bad = sorted(set(cfg.parts) - {"detector", "keypoints"})
     if bad or not cfg.parts:
         problems.append(f"parts={cfg.parts}: detector and/or keypoints")
-    if cfg.device not in ("cpu", "cuda"):
-        problems.append(f"device={cfg.device!r}: cpu or cuda")
-    elif cfg.device == "cuda" and not torch.cuda.is_available():
-        problems.append("device='cuda': this PyTorch sees no CUDA device (use cpu)")
+    problems += device_problems(cfg.device, cfg.loader_workers)
     if cfg.threads < 1 or cfg.workers < 1:
         problems.append(f"threads={cfg.threads}, workers={cfg.workers}: at least 1")
     out = cfg.out.resolve()
@@ -403,6 +411,7 @@ def finetune(cfg: FinetuneConfig, *, say: Callable[[str], None] = print) -> dict
     ``out/finetune_log.json``. ``say`` prints the report lines."""
     t0 = time.perf_counter()
     check_config(cfg)
+    device = training_device("finetune", cfg.device, cfg.loader_workers)
     base = load_model_spec(cfg.base)
     check_base(base)
     assert base.detector is not None
@@ -476,7 +485,8 @@ def finetune(cfg: FinetuneConfig, *, say: Callable[[str], None] = print) -> dict
         log["detector_loss"] = fit_network(
             det_net, lambda r: det_batch(frames, rd, bs - nr, nr, r), det_loss,
             cfg.det_steps, cfg.det_lr, phase_rng(cfg.seed, 10), "detector (lab frames)",
-            device=cfg.device, frozen_bn=True)[-50:]
+            device=device, loader_workers=cfg.loader_workers, amp=cfg.amp,
+            frozen_bn=True)[-50:]
     t_det = time.perf_counter()
     if train_kp:
         labelled = np.isfinite(real.keypoints).all(axis=2).any(axis=0)
@@ -486,7 +496,8 @@ def finetune(cfg: FinetuneConfig, *, say: Callable[[str], None] = print) -> dict
         log["keypoints_loss"] = fit_network(
             kp_net, lambda r: kp_batch(windows, real, bs - nr, nr, r, sw, flip=flip),
             kp_loss, cfg.steps, cfg.lr, phase_rng(cfg.seed, 11), "keypoints (lab frames)",
-            device=cfg.device, frozen_bn=True)[-50:]
+            device=device, loader_workers=cfg.loader_workers, amp=cfg.amp,
+            frozen_bn=True)[-50:]
     t_kp = time.perf_counter()
 
     # ---- export
@@ -512,7 +523,7 @@ def finetune(cfg: FinetuneConfig, *, say: Callable[[str], None] = print) -> dict
         "steps": cfg.steps if train_kp else 0, "detector_steps": cfg.det_steps if train_det
         else 0, "batch": bs, "real_per_batch": nr, "lr": cfg.lr, "det_lr": cfg.det_lr,
         "synthetic_windows": cfg.windows, "synthetic_detector_frames": cfg.detector_frames,
-        "seed": cfg.seed, "device": cfg.device, "frozen": list(cfg.frozen),
+        "seed": cfg.seed, "device": device, "frozen": list(cfg.frozen),
         "real_frames": len(train_keys), "real_train_names": train_keys,
         "holdout": held_keys, **cfg.notes}
     path = write_finetuned_yaml(cfg.out, base, name=name, keypoints=targets, notes=notes)

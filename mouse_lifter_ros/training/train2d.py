@@ -10,8 +10,9 @@ Steps, each with a progress bar:
    keypoints are supervised by the labels, all others by the synthetic samples only;
 5. export both networks to ONNX beside their YAML descriptions.
 
-Everything draws from ``seed``; on the same machine and torch build the same command
-gives the same weights.
+Everything draws from ``seed``; on the same machine, device and torch build the same
+command gives the same weights, whatever the number of processes building the batches
+(``loader_workers``).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import json
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,13 @@ from mouse_lifter_ros.training.data2d import (
     real_labels,
     synth_detector_frames,
     synth_keypoint_windows,
+)
+from mouse_lifter_ros.training.loader import (
+    BatchLoader,
+    MakeBatch,
+    default_loader_workers,
+    prepare_device,
+    training_device,
 )
 from mouse_lifter_ros.training.nets import DetectorNet, KeypointNet, export_onnx
 
@@ -97,6 +105,13 @@ class Train2DConfig:
     times more often by both detector phases."""
     mine_fraction: float = 0.15
     mine_repeat: int = 3
+    device: str = "auto"
+    """Where the networks train: cpu, cuda, or auto (cuda when PyTorch sees one)."""
+    loader_workers: int = field(default_factory=default_loader_workers)
+    """Processes building the batches (0: the main process); the result does not
+    depend on it."""
+    amp: bool = False
+    """Mixed precision on cuda (ignored on the CPU)."""
 
 
 def weights_sha256(path: Path) -> str:
@@ -340,15 +355,20 @@ def det_loss(net: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
 # -------------------------------------------------------------------------- training
 
 
-def fit_network(net: nn.Module,
-                make_batch: Callable[[np.random.Generator], tuple[Tensor, ...]],
+def fit_network(net: nn.Module, make_batch: MakeBatch,
                 loss_fn: Callable[[nn.Module, tuple[Tensor, ...]], Tensor], steps: int,
                 lr: float, rng: np.random.Generator, desc: str, *, device: str = "cpu",
+                loader_workers: int = 0, amp: bool = False,
                 frozen_bn: bool = False) -> list[float]:
-    """Train ``net`` for ``steps`` batches (one-cycle AdamW) on ``device``; it is back on
-    the CPU, in eval mode, on return. ``frozen_bn`` keeps the batch norms in eval mode
-    (their running statistics, not the batch's), as fine-tuning from weights read back
-    from ONNX needs. Returns the losses."""
+    """Train ``net`` for ``steps`` batches (one-cycle AdamW) on ``device`` (``cpu`` or
+    ``cuda``); it is back on the CPU, in eval mode, on return. The batches are built by
+    ``loader_workers`` processes (0: in this one; :class:`~.loader.BatchLoader`), each
+    from its own generator spawned from ``rng``, so the result does not depend on their
+    number. ``amp``: mixed precision (float16 with a gradient scaler) on cuda; ignored on
+    the CPU. ``frozen_bn`` keeps the batch norms in eval mode (their running statistics,
+    not the batch's), as fine-tuning from weights read back from ONNX needs. Returns the
+    losses."""
+    prepare_device(device)
     net.to(device)
     opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=lr,
                             weight_decay=1e-4)
@@ -356,24 +376,23 @@ def fit_network(net: nn.Module,
     pct = 0.05 if round(0.05 * steps, 9) != 1.0 else 0.1
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1),
                                                 pct_start=pct)
+    scaler = (torch.amp.GradScaler("cuda") if amp and torch.device(device).type == "cuda"
+              else None)
     net.train()
     if frozen_bn:
         for m in net.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.eval()
     losses: list[float] = []
-    bar = tqdm(range(steps), desc=desc, unit="batch")
-    # the next batch is drawn in a thread while this one trains; each batch has its
-    # own generator, spawned in order, so the result does not depend on timing
-    seeds = np.random.SeedSequence(int(rng.integers(2**63))).spawn(steps + 1)
-    with ThreadPoolExecutor(1) as pool:
-        nxt = pool.submit(make_batch, np.random.default_rng(seeds[0]))
-        for step in bar:
-            batch = tuple(t.to(device, non_blocking=True) for t in nxt.result())
-            if step + 1 < steps:
-                nxt = pool.submit(make_batch, np.random.default_rng(seeds[step + 1]))
-            _step(net, opt, sched, loss_fn, batch, losses)
-            if len(losses) % 25 == 0:
+    pending: list[Tensor] = []  # read back 25 at a time: no wait for the device each step
+    seeds = np.random.SeedSequence(int(rng.integers(2**63))).spawn(steps)
+    with BatchLoader(make_batch, seeds, workers=loader_workers, device=device) as batches:
+        bar = tqdm(batches, total=steps, desc=desc, unit="batch")
+        for step, batch in enumerate(bar):
+            pending.append(_step(net, opt, sched, loss_fn, batch, scaler))
+            if len(pending) == 25 or step + 1 == steps:
+                losses += torch.stack(pending).tolist()
+                pending.clear()
                 bar.set_postfix(loss=f"{np.mean(losses[-25:]):.4f}")
     net.eval()
     net.to("cpu")
@@ -382,13 +401,21 @@ def fit_network(net: nn.Module,
 
 def _step(net: nn.Module, opt: torch.optim.Optimizer, sched: Any,
           loss_fn: Callable[[nn.Module, tuple[Tensor, ...]], Tensor],
-          batch: tuple[Tensor, ...], losses: list[float]) -> None:
-    loss = loss_fn(net, batch)
+          batch: tuple[Tensor, ...], scaler: torch.amp.GradScaler | None) -> Tensor:
+    """One optimiser step; returns the loss (detached, on the device)."""
     opt.zero_grad()
-    loss.backward()  # type: ignore[no-untyped-call]
-    opt.step()
+    if scaler is None:
+        loss = loss_fn(net, batch)
+        loss.backward()  # type: ignore[no-untyped-call]
+        opt.step()
+    else:
+        with torch.autocast("cuda", dtype=torch.float16):
+            loss = loss_fn(net, batch)
+        scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+        scaler.step(opt)
+        scaler.update()
     sched.step()
-    losses.append(float(loss.detach()))
+    return loss.detach().float()
 
 
 def det_sample(image: NDArray[np.uint8], kp: NDArray[np.float32] | None
@@ -460,6 +487,7 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     Every phase draws from its own seeded stream, so either way the result is the same
     as a full run's.
     """
+    device = training_device("train-2d", cfg.device, cfg.loader_workers)
     torch.set_num_threads(cfg.threads)
     cv2.setNumThreads(1)
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -478,7 +506,8 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
         train_names, holdout = split_labels(names, cfg.holdout_last, cfg.gap)
         real = real_labels(select_frames(sets, train_names), cfg.label_map)
     log: dict[str, Any] = {"config": {k: str(v) if isinstance(v, Path) else v
-                                      for k, v in asdict(cfg).items()}}
+                                      for k, v in asdict(cfg).items()}, "device": device}
+    fit = partial(fit_network, device=device, loader_workers=cfg.loader_workers, amp=cfg.amp)
     bs = cfg.batch
     unknown = set(cfg.parts) - {"detector", "keypoints"}
     if unknown or not cfg.parts:
@@ -504,12 +533,12 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                          "missed_or_false": int((errors == 3.0).sum()),
                          "hard_frames": max(1, round(cfg.mine_fraction * len(errors)))}
     synthetic = {
-        "detector": lambda: fit_network(det, lambda r: det_batch(frames, [], bs, 0, r, pool),
-                                        det_loss, cfg.det_steps, cfg.lr,
-                                        phase_rng(cfg.seed, 1), "detector (synthetic)"),
-        "keypoints": lambda: fit_network(kp, lambda r: kp_batch(windows, None, bs, 0, r),
-                                         kp_loss, cfg.kp_steps, cfg.lr,
-                                         phase_rng(cfg.seed, 2), "keypoints (synthetic)")}
+        "detector": lambda: fit(det, lambda r: det_batch(frames, [], bs, 0, r, pool),
+                                det_loss, cfg.det_steps, cfg.lr, phase_rng(cfg.seed, 1),
+                                "detector (synthetic)"),
+        "keypoints": lambda: fit(kp, lambda r: kp_batch(windows, None, bs, 0, r), kp_loss,
+                                 cfg.kp_steps, cfg.lr, phase_rng(cfg.seed, 2),
+                                 "keypoints (synthetic)")}
     for part in cfg.parts:
         net, out1, out2, shape = nets[part]
         pt = synth_dir / f"{part}.pt"
@@ -530,14 +559,14 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
         nr = cfg.real_per_batch
         if "detector" in cfg.parts:
             rd = real_det_samples(real)
-            log["det_ft_loss"] = fit_network(
+            log["det_ft_loss"] = fit(
                 det, lambda r: det_batch(frames, rd, bs - nr, nr, r, pool), det_loss,
                 cfg.det_real_steps, cfg.lr / 4, phase_rng(cfg.seed, 3),
                 "detector (+ real)")[-100:]
         if "keypoints" in cfg.parts:
             labelled = np.isfinite(real.keypoints).all(axis=2).any(axis=0)
             sw = np.where(labelled, cfg.synth_weight_labelled, 1.0).astype(np.float32)
-            log["kp_ft_loss"] = fit_network(
+            log["kp_ft_loss"] = fit(
                 kp, lambda r: kp_batch(windows, real, bs - nr, nr, r, sw), kp_loss,
                 cfg.finetune_steps, cfg.lr / 2, phase_rng(cfg.seed, 4),
                 "keypoints (+ real)")[-100:]

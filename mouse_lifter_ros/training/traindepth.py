@@ -6,8 +6,8 @@
    the 2D stage's photometric augmentation;
 3. report the held-out error, export ONNX beside its YAML description.
 
-Everything draws from ``seed``; on the same machine and torch build the same command
-gives the same weights.
+Everything draws from ``seed``; on the same machine, device and torch build the same
+command gives the same weights, whatever the number of processes building the batches.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from mouse_lifter_ros.core.depth import CROP_PX, DEPTH_UNIT
 from mouse_lifter_ros.core.keypoints import DEFAULT_MODEL
 from mouse_lifter_ros.training.datadepth import synth_depth_crops
+from mouse_lifter_ros.training.loader import default_loader_workers, training_device
 from mouse_lifter_ros.training.nets import DepthNet, count_parameters, export_onnx
 from mouse_lifter_ros.training.train2d import (
     MEAN,
@@ -58,6 +59,13 @@ class TrainDepthConfig:
     cache: Path | None = None
     init: Path | None = None
     """Weights (``depth.pt`` of an earlier run) to start from instead of random ones."""
+    device: str = "auto"
+    """Where the network trains: cpu, cuda, or auto (cuda when PyTorch sees one)."""
+    loader_workers: int = field(default_factory=default_loader_workers)
+    """Processes building the batches (0: the main process); the result does not
+    depend on it."""
+    amp: bool = False
+    """Mixed precision on cuda (ignored on the CPU)."""
 
 
 def _augment(img: NDArray[np.uint8], height: NDArray[Any], cover: NDArray[np.uint8],
@@ -141,6 +149,7 @@ def write_depth_yaml(out: Path, *, notes: dict[str, Any]) -> Path:
 
 def train_depth(cfg: TrainDepthConfig) -> dict[str, Any]:
     """Render (or load), train, evaluate and export under ``cfg.out``."""
+    device = training_device("train-depth", cfg.device, cfg.loader_workers)
     torch.set_num_threads(cfg.threads)
     cv2.setNumThreads(1)
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -156,7 +165,8 @@ def train_depth(cfg: TrainDepthConfig) -> dict[str, Any]:
     bs = cfg.batch
     losses = fit_network(net, lambda r: depth_batch(data, r.integers(0, n_train, bs), r),
                          depth_loss, cfg.steps, cfg.lr, phase_rng(cfg.seed, 5),
-                         "depth (synthetic)")
+                         "depth (synthetic)", device=device,
+                         loader_workers=cfg.loader_workers, amp=cfg.amp)
     val = evaluate(net, data, np.arange(n_train, cfg.crops))
     export_onnx(net, str(cfg.out / "depth.onnx"), (1, 1, CROP_PX, CROP_PX),
                 output_names=("height", "mask"))
@@ -166,7 +176,8 @@ def train_depth(cfg: TrainDepthConfig) -> dict[str, Any]:
              "held_out": {k: round(v, 4) for k, v in val.items()}}
     write_depth_yaml(cfg.out, notes=notes)
     log = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
-           "loss": losses[-100:], "held_out": val, "seconds": time.perf_counter() - t0}
+           "device": device, "loss": losses[-100:], "held_out": val,
+           "seconds": time.perf_counter() - t0}
     (cfg.out / "training_log.json").write_text(json.dumps(log, indent=1))
     torch.save(net.state_dict(), cfg.out / "depth.pt")
     return log
