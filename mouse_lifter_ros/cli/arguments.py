@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from mouse_lifter_ros.core.errors import MouseLifterError
 
@@ -33,11 +33,33 @@ def add_workers_and_cache(p: argparse.ArgumentParser, *, cache: str,
     p.add_argument("--cache", default=None, help=f"folder keeping {cache} between runs")
 
 
-def add_device(p: argparse.ArgumentParser) -> None:
-    """``--device``: where ONNX Runtime runs the networks (:data:`~.keypoints.DEVICES`)."""
+def add_device(p: argparse.ArgumentParser, *, help: str | None = None) -> None:
+    """``--device``: where ONNX Runtime runs the networks, or PyTorch trains them
+    (:data:`~.keypoints.DEVICES`)."""
     from mouse_lifter_ros.core.keypoints import DEVICES
 
-    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--device", default="auto", choices=DEVICES, help=help)
+
+
+def add_training_device(p: argparse.ArgumentParser) -> None:
+    """``--device``, ``--loader-workers`` and ``--amp`` of the training commands, read by
+    :func:`training_device_args`."""
+    add_device(p, help="where PyTorch trains: cpu, cuda, or auto (default: cuda when "
+               "PyTorch sees a CUDA device, else cpu)")
+    p.add_argument("--loader-workers", type=int, default=None, metavar="N",
+                   help="processes building the training batches, 0: the main process "
+                   "(default: one per core but one, at most 4); the same weights either way")
+    p.add_argument("--amp", action="store_true",
+                   help="mixed precision (float16) on cuda; ignored on the CPU")
+
+
+def training_device_args(ns: argparse.Namespace) -> dict[str, Any]:
+    """The config fields of :func:`add_training_device`'s options (``loader_workers``
+    only when given: the config's default otherwise)."""
+    args: dict[str, Any] = {"device": ns.device, "amp": ns.amp}
+    if ns.loader_workers is not None:
+        args["loader_workers"] = ns.loader_workers
+    return args
 
 
 def add_keypoint_model(p: argparse.ArgumentParser) -> None:

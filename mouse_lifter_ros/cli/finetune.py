@@ -7,10 +7,12 @@ from pathlib import Path
 
 from mouse_lifter_ros.cli.arguments import (
     Subparsers,
+    add_training_device,
     add_workers_and_cache,
     labels_argument,
     name_list,
     optional_path,
+    training_device_args,
     training_extra,
 )
 
@@ -44,7 +46,7 @@ def register(sub: Subparsers) -> None:
                    help="synthetic detector frames rendered (or read from --cache)")
     p.add_argument("--parts", default="detector,keypoints",
                    help="networks to fine-tune: detector, keypoints or both")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    add_training_device(p)
     p.add_argument("--threads", type=int, default=None, help="PyTorch threads (default: cores)")
     add_workers_and_cache(p, cache="the rendered synthetic data", workers=1)
     p.add_argument("--seed", type=int, default=0)
@@ -71,7 +73,7 @@ def run(ns: argparse.Namespace) -> int:
         windows=defaults.windows if ns.windows is None else ns.windows,
         detector_frames=(defaults.detector_frames if ns.detector_frames is None
                          else ns.detector_frames),
-        parts=tuple(name_list(ns.parts) or ()), device=ns.device,
+        parts=tuple(name_list(ns.parts) or ()), **training_device_args(ns),
         threads=ns.threads or os.cpu_count() or 1, workers=ns.workers,
         cache=optional_path(ns.cache), seed=ns.seed, name=ns.name)
     finetune(cfg, say=lambda s: print(s, flush=True))

@@ -9,8 +9,10 @@ from pathlib import Path
 from mouse_lifter_ros.cli.arguments import (
     OPENFIELD_MAP,
     Subparsers,
+    add_training_device,
     add_workers_and_cache,
     optional_path,
+    training_device_args,
     training_extra,
     workers,
 )
@@ -57,6 +59,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--mine-fraction", type=float, default=0.15)
     p.add_argument("--mine-repeat", type=int, default=3)
     add_workers_and_cache(p, cache="the rendered synthetic data")
+    add_training_device(p)
     p.set_defaults(func=run)
 
 
@@ -80,7 +83,8 @@ def run(ns: argparse.Namespace) -> int:
                         init_keypoints=optional_path(ns.init_keypoints),
                         init_detector=optional_path(ns.init_detector),
                         mine_with=optional_path(ns.mine_with),
-                        mine_fraction=ns.mine_fraction, mine_repeat=ns.mine_repeat)
+                        mine_fraction=ns.mine_fraction, mine_repeat=ns.mine_repeat,
+                        **training_device_args(ns))
     log = train_2d(cfg, resume=ns.resume)
     print(f"wrote {ns.out}/default.yaml (+ synthetic_only/) in {log['seconds']:.0f} s",
           file=sys.stderr)

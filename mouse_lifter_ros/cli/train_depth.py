@@ -9,8 +9,10 @@ from pathlib import Path
 
 from mouse_lifter_ros.cli.arguments import (
     Subparsers,
+    add_training_device,
     add_workers_and_cache,
     optional_path,
+    training_device_args,
     training_extra,
     workers,
 )
@@ -31,6 +33,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--init", default=None,
                    help="depth.pt of an earlier run to start from (fine-tuning)")
     add_workers_and_cache(p, cache="the rendered synthetic data")
+    add_training_device(p)
     p.set_defaults(func=run)
 
 
@@ -41,7 +44,8 @@ def run(ns: argparse.Namespace) -> int:
         raise training_extra("train-depth", exc) from exc
     cfg = TrainDepthConfig(out=Path(ns.out), seed=ns.seed, crops=ns.crops, val=ns.val,
                            steps=ns.steps, lr=ns.lr, workers=workers(ns.workers),
-                           cache=optional_path(ns.cache), init=optional_path(ns.init))
+                           cache=optional_path(ns.cache), init=optional_path(ns.init),
+                           **training_device_args(ns))
     log = train_depth(cfg)
     print(json.dumps(log["held_out"], indent=2))
     print(f"wrote {ns.out}/default.yaml and depth.onnx in {log['seconds']:.0f} s",
