@@ -285,6 +285,13 @@ class Scene:
         Distractor objects (cups, bowls, shelters, tubes, hoppers, bottles, cables; see
         :class:`~.synth.objects.SceneObject`): they hide the mouse where in front of
         it, cast shadows, and are region 3 too.
+    glare:
+        Reflections of the room's lights on glossy floors and walls (a real rig's bright
+        spots and streaks, which a detector may take for a white mouse): each ``(cx, cy,
+        sx, sy, angle, gain)``, centre and half-axes in normalised image coordinates
+        (0..1 of the width and height), angle in radians, gain in linear light added at
+        the centre of a Gaussian spot. They lie on the floor and walls only: the mouse
+        and the objects hide them.
     light:
         ``white``, ``infrared`` (grey, flat, fur brighter than in visible light) or
         ``uneven`` (a strong gradient and a spotlight).
@@ -342,6 +349,7 @@ class Scene:
     marks: tuple[FloorMark, ...] = ()
     clutter: tuple[ClutterObject, ...] = ()
     objects: tuple[SceneObject, ...] = ()
+    glare: tuple[tuple[float, float, float, float, float, float], ...] = ()
     light: str = "white"
     light_dir: tuple[float, float, float] = (0.25, 0.15, 0.956)
     light_tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -535,9 +543,44 @@ def sample_scene(rng: np.random.Generator, *, view: str = "top",
     if view == "top" and rng.random() < 0.3:
         scene = _open_field_rig(rng, scene)
     if objects:
-        scene = replace(scene, objects=sample_objects(object_rng(scene.texture_seed),
-                                                      scene.arena, scene.wall_height))
+        orng = object_rng(scene.texture_seed)
+        scene = replace(scene, objects=sample_objects(orng, scene.arena, scene.wall_height))
+        scene = replace(scene, glare=sample_glare(orng))
     return scene
+
+
+def sample_glare(rng: np.random.Generator, p_any: float = 0.35
+                 ) -> tuple[tuple[float, float, float, float, float, float], ...]:
+    """A scene's :attr:`Scene.glare`: none in ``1 - p_any`` of scenes, else 1-4 spots and
+    streaks, round to elongated, small (a few mouse widths) to large."""
+    if rng.random() >= p_any:
+        return ()
+    out = []
+    for _ in range(int(rng.integers(1, 5))):
+        sx = float(math.exp(rng.uniform(math.log(0.008), math.log(0.08))))
+        out.append((float(rng.uniform(0.0, 1.0)), float(rng.uniform(0.0, 1.0)), sx,
+                    sx * float(rng.uniform(0.25, 1.0)), float(rng.uniform(0.0, math.pi)),
+                    float(rng.uniform(0.3, 1.5))))
+    return tuple(out)
+
+
+def _glare(scene: Scene, h: int, w: int) -> F32:
+    """(h, w) linear light the scene's glare adds."""
+    out = np.zeros((h, w), np.float32)
+    for cx, cy, sx, sy, angle, gain in scene.glare:
+        x0, y0 = cx * w, cy * h
+        a, b = max(sx * w, 0.5), max(sy * w, 0.5)
+        r = 3.0 * max(a, b)
+        xs0, xs1 = max(0, int(x0 - r)), min(w, int(x0 + r) + 1)
+        ys0, ys1 = max(0, int(y0 - r)), min(h, int(y0 + r) + 1)
+        if xs0 >= xs1 or ys0 >= ys1:
+            continue
+        gy, gx = np.mgrid[ys0:ys1, xs0:xs1].astype(np.float32)
+        c, s_ = math.cos(angle), math.sin(angle)
+        u = ((gx - x0) * c + (gy - y0) * s_) / a
+        v = (-(gx - x0) * s_ + (gy - y0) * c) / b
+        out[ys0:ys1, xs0:xs1] += np.float32(gain) * np.exp(-0.5 * (u * u + v * v))
+    return out
 
 
 def _open_field_rig(rng: np.random.Generator, scene: Scene) -> Scene:
@@ -1513,6 +1556,10 @@ def render(shape: MouseShape, state: BodyState, camera: Camera, scene: Scene,
             flat[obj_hits.pix] = obj_rad @ _LUMA.astype(np.float32)
         flat[hits.pix] += alpha * (hit_rad @ _LUMA.astype(np.float32) - flat[hits.pix])
         img *= light
+    if scene.glare:
+        on_surface = np.isin(region, (REGION_FLOOR, REGION_WALL)).reshape(h, w)
+        spots = _glare(scene, h, w) * on_surface
+        img += spots[:, :, None] if img.ndim == 3 else spots
     mask2d = (region == REGION_MOUSE).reshape(h, w)
 
     # camera effects: optics blur, motion blur, flare, noise, tone curve, JPEG
