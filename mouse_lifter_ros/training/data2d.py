@@ -29,6 +29,7 @@ from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.keypoints import (
     BODY_KEYPOINTS,
     DETECTOR_INPUT,
+    WINDOW_SIZES,
     body_box,
     letterbox_geometry,
 )
@@ -41,6 +42,10 @@ from mouse_lifter_ros.core.synth.render import Sample, render, sample_camera, sa
 WINDOW_PX = 224
 WINDOW_SCALE = 2.0
 _BODY_IDX = np.array([KEYPOINTS.index(n) for n in BODY_KEYPOINTS])
+#: Share of detector frames that show part of the arena without the mouse.
+NO_MOUSE = 0.25
+#: Share of detector frames that are a second-look window around the mouse.
+SECOND_LOOK = 0.2
 _SIZES = ((640, 480), (640, 480), (1280, 720), (1920, 1080), (1280, 1024), (800, 600))
 
 
@@ -127,7 +132,8 @@ def detector_frame(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np
     shape, scene, camera, state = _mouse(rng, width, height)
     px, _ = camera.project(state.keypoints)
     centre, size = body_box(px)
-    if rng.random() < 0.125:
+    kind = rng.random()
+    if kind < NO_MOUSE:
         # a window of the frame that misses the mouse: the arena without it
         w, h = int(width * rng.uniform(0.4, 0.7)), int(height * rng.uniform(0.4, 0.7))
         far = max(w, h) / 2 + 1.5 * size
@@ -137,9 +143,21 @@ def detector_frame(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np
                 camera = camera.crop(x0, y0, w, h)
                 width, height = w, h
                 break
-    s, out_w, out_h = letterbox_geometry(width, height)
-    cam = scaled_image(camera, s, out_w, out_h)
-    sample = render(shape, state, cam, scene, rng)
+    sample = None
+    if NO_MOUSE <= kind < NO_MOUSE + SECOND_LOOK:
+        # what Detector.locate and the tracker show it: a square window a few mouse sizes
+        # wide around an estimate of where the mouse is, in the input's left 128 x 128
+        side = size * rng.uniform(0.8, 1.2) * WINDOW_SIZES
+        near = centre + rng.normal(0.0, 0.35 * size, 2)
+        out_w = out_h = DETECTOR_INPUT[1]
+        try:
+            sample = render(shape, state, scaled_window(camera, near, side, out_h), scene,
+                            rng)
+        except InputError:  # past the edge of a strong barrel lens: the whole frame
+            pass
+    if sample is None:
+        s, out_w, out_h = letterbox_geometry(width, height)
+        sample = render(shape, state, scaled_image(camera, s, out_w, out_h), scene, rng)
     canvas = np.zeros((DETECTOR_INPUT[1], DETECTOR_INPUT[0]), np.uint8)
     canvas[:out_h, :out_w] = to_grey(sample.image)
     c, sz = body_box(sample.keypoints_2d)
