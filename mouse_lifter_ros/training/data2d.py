@@ -12,6 +12,7 @@ a part of the arena without the mouse (a window of the image away from it).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -150,11 +151,10 @@ def detector_frame(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np
         side = size * rng.uniform(0.8, 1.2) * WINDOW_SIZES
         near = centre + rng.normal(0.0, 0.35 * size, 2)
         out_w = out_h = DETECTOR_INPUT[1]
-        try:
+        # past the edge of a strong barrel lens: the whole frame instead
+        with contextlib.suppress(InputError):
             sample = render(shape, state, scaled_window(camera, near, side, out_h), scene,
                             rng)
-        except InputError:  # past the edge of a strong barrel lens: the whole frame
-            pass
     if sample is None:
         s, out_w, out_h = letterbox_geometry(width, height)
         sample = render(shape, state, scaled_image(camera, s, out_w, out_h), scene, rng)
