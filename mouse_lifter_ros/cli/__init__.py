@@ -10,6 +10,7 @@
     mouse-lifter train-behavior --out PATH      train the behaviour classifier (synthetic data)
     mouse-lifter eval-2d --labels CSV           2D keypoint error and PCK on DLC-labelled frames
     mouse-lifter train-2d --out DIR             train the 2D detector and keypoint network
+    mouse-lifter train-verifier --out DIR       teach the detector a mouse from a cup
     mouse-lifter extract-frames VIDEO... --out PROJECT   frames to label, with the model's guesses
     mouse-lifter finetune --labels PROJECT --out DIR     fit the 2D model to a lab's labels
     mouse-lifter label-video VIDEO --out MP4    draw the 2D model's skeleton on a video
@@ -42,13 +43,14 @@ from mouse_lifter_ros.cli import (
     train_2d,
     train_behavior,
     train_depth,
+    train_verifier,
 )
 from mouse_lifter_ros.core.errors import MouseLifterError
 
 #: The command modules, in ``--help`` order.
 COMMANDS = (demo_clip, synth, bag_info, run, demo, eval_behavior, train_behavior, eval_2d,
-            train_2d, extract_frames, finetune, train_depth, eval_3d, label_video, analyze,
-            calibrate)
+            train_2d, train_verifier, extract_frames, finetune, train_depth, eval_3d,
+            label_video, analyze, calibrate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,6 +48,14 @@ CANDIDATE: Final = 0.6
 #: search window, in mouse sizes: the mouse is then about 26 px of the detector's input,
 #: the scale it was trained on, and may move two sizes either way between frames.
 WINDOW_SIZES: Final = 5.0
+#: With a verifier: the whole-frame peaks it looks at (the one with the highest detector
+#: confidence x verifier probability is taken), and the least verifier probability that
+#: counts as a mouse (99 % of held-out synthetic mouse crops score above it).
+VERIFY_PEAKS: Final = 4
+MOUSE_PROBABILITY: Final = 0.1
+#: The verifier's crop: side in px, and its width in detected mouse sizes.
+VERIFIER_PX: Final = 64
+VERIFIER_SCALE: Final = 2.0
 #: Smallest side of a detector window, px.
 MIN_WINDOW: Final = 64.0
 MODELS_DIR: Final = Path(__file__).resolve().parent.parent / "models"
@@ -237,6 +245,11 @@ class DetectorSpec:
     input: InputSpec
     stride: float = 8.0
     threshold: float = 0.3
+    verifier: Path | None = None
+    """Optional second-stage network: a grey crop (``verifier_px`` square, ``verifier_scale``
+    detected sizes wide, normalised as the detector's input) in, one logit "a mouse" out."""
+    verifier_px: int = VERIFIER_PX
+    verifier_scale: float = VERIFIER_SCALE
 
 
 def read_model_yaml(path: Path, what: str) -> dict[str, Any]:
@@ -402,10 +415,18 @@ def load_detector_spec(path: str | Path) -> DetectorSpec:
     threshold = float(d.get("threshold", 0.3))
     if not 0.0 < threshold < 1.0:
         problems.append(f"threshold={threshold}: between 0 and 1")
+    ver = d.get("verifier")
+    if ver is not None and not (isinstance(ver, dict) and "onnx" in ver):
+        problems.append(f"verifier={ver!r}: a mapping with onnx (and px, scale)")
+        ver = None
     if problems:
         raise ModelError(f"detector description {p}: " + "; ".join(problems))
+    extra: dict[str, Any] = {} if ver is None else {
+        "verifier": p.parent / str(ver["onnx"]), "verifier_px": int(ver.get("px", VERIFIER_PX)),
+        "verifier_scale": float(ver.get("scale", VERIFIER_SCALE))}
     return DetectorSpec(path=p, name=str(d.get("name", p.stem)), onnx=p.parent / str(d["onnx"]),
-                        input=inp, stride=float(d.get("stride", 8)), threshold=threshold)
+                        input=inp, stride=float(d.get("stride", 8)), threshold=threshold,
+                        **extra)
 
 
 # ---------------------------------------------------------------------------- backends
@@ -504,6 +525,11 @@ class Keypoints:
         return Keypoints(xy, self.confidence, self.names, self.detection, self.crop)
 
 
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
 def _sigmoid(x: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.asarray(1.0 / (1.0 + np.exp(-np.clip(x, -30, 30))), np.float32)
 
@@ -583,10 +609,19 @@ class Detector:
         if len(self.backend.output_names) != 2:
             raise ModelError(f"detector {self.spec.onnx}: 2 outputs (centre, box) needed, "
                              f"it has {len(self.backend.output_names)}")
+        self.verifier = (OnnxBackend(self.spec.verifier, device=device, threads=threads)
+                         if self.spec.verifier is not None else None)
 
     def __call__(self, frame: NDArray[np.uint8],
                  window: tuple[float, float, float] | None = None, *,
                  within: float | None = None) -> Detection:
+        """The most confident of :meth:`candidates` (found or not)."""
+        return self.candidates(frame, window, within=within)[0]
+
+    def candidates(self, frame: NDArray[np.uint8],
+                   window: tuple[float, float, float] | None = None, *,
+                   within: float | None = None, count: int = 1,
+                   floor: float = 0.0) -> list[Detection]:
         """Detect in ``frame`` (H, W) grey or (H, W, 3) BGR uint8: the whole frame
         letterboxed, or the square ``window`` (centre x, centre y, side) px resampled into
         the input's left 128 x 128 px (a small mouse is seen larger there). ``within``
@@ -611,14 +646,33 @@ class Detector:
             gy, gx = np.ogrid[:c.shape[0], :c.shape[1]]
             o = (h / st - 1) / 2
             c = np.where((gx - o) ** 2 + (gy - o) ** 2 <= r * r, c, -np.inf)
-        iy, ix = np.unravel_index(int(c.argmax()), c.shape)
-        conf = float(_sigmoid(c[iy, ix]))
+        cells = [np.unravel_index(int(c.argmax()), c.shape)]
+        if count > 1:  # the other local maxima, most confident first
+            peak = (c >= cv2.dilate(c.astype(np.float32), np.ones((3, 3), np.uint8))) & \
+                (c >= _logit(floor))
+            ys, xs = np.nonzero(peak)
+            order = np.argsort(-c[ys, xs])
+            cells += [(ys[k], xs[k]) for k in order if (ys[k], xs[k]) != cells[0]]
         g = (st - 1) / 2.0
-        xy = np.array([(ix + box[0, 0, iy, ix]) * st + g, (iy + box[0, 1, iy, ix]) * st + g])
-        size = float(np.exp(np.clip(box[0, 2, iy, ix], -5, 8)) * st)
-        full = to_src[:, :2] @ xy + to_src[:, 2]
-        return Detection(full.astype(np.float64), size * float(to_src[0, 0]), conf,
-                         conf >= self.spec.threshold)
+        out = []
+        for iy, ix in cells[:count]:
+            conf = float(_sigmoid(c[iy, ix]))
+            xy = np.array([(ix + box[0, 0, iy, ix]) * st + g, (iy + box[0, 1, iy, ix]) * st + g])
+            size = float(np.exp(np.clip(box[0, 2, iy, ix], -5, 8)) * st)
+            full = to_src[:, :2] @ xy + to_src[:, 2]
+            out.append(Detection(full.astype(np.float64), size * float(to_src[0, 0]), conf,
+                                 conf >= self.spec.threshold))
+        return out
+
+    def mouse_probability(self, frame: NDArray[np.uint8], det: Detection) -> float:
+        """The verifier's belief (0..1) that ``det`` in ``frame`` is a mouse; 1 without a
+        verifier."""
+        if self.verifier is None:
+            return 1.0
+        spec = self.spec
+        crop = cut_crop(check_image(frame), det.centre, max(MIN_CROP, spec.verifier_scale
+                                                           * det.size), spec.verifier_px)
+        return float(_sigmoid(self.verifier.run(normalise(crop, spec.input))[0].ravel()[:1])[0])
 
 
     def locate(self, frame: NDArray[np.uint8], *, refine: float = WINDOW_SIZES
@@ -630,7 +684,18 @@ class Detector:
         half a mouse size of the first answer, the two answers' mean is returned. A
         whole-frame peak a little under the threshold (:data:`CANDIDATE`) gets the second
         look too, and is found when the window finds it."""
-        first = self(frame)
+        if self.verifier is None:
+            first = self(frame)
+        else:
+            # the peaks a little under the threshold or above, each weighed by how much
+            # its crop looks like a mouse: a cup or a glare spot scores low
+            cands = self.candidates(frame, count=VERIFY_PEAKS,
+                                    floor=self.spec.threshold * CANDIDATE)
+            probs = [self.mouse_probability(frame, c) for c in cands]
+            k = int(np.argmax([c.confidence * q for c, q in zip(cands, probs, strict=True)]))
+            first = cands[k]
+            if probs[k] < MOUSE_PROBABILITY:
+                return Detection(first.centre, first.size, first.confidence, False)
         if refine <= 0 or first.confidence < self.spec.threshold * CANDIDATE:
             return first
         side = max(MIN_WINDOW, refine * first.size)

@@ -76,7 +76,9 @@ def item_rng(seed: int, i: int, stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, stream, i]))
 
 
-def _mouse(rng: np.random.Generator, width: int, height: int) -> tuple[Any, ...]:
+def draw_mouse(rng: np.random.Generator, width: int, height: int) -> tuple[Any, ...]:
+    """A random mouse, scene (objects kept clear of the mouse), ``width`` x ``height`` camera
+    and posed body: (shape, scene, camera, state)."""
     shape = sample_shape(rng)
     scene = sample_scene(rng, view="top", colour=None if rng.random() < 0.3 else False)
     camera = sample_camera(rng, scene, width=width, height=height)
@@ -100,7 +102,7 @@ def render_window(rng: np.random.Generator, what: str,
     (px of the image) and output size (px). Drawn again, up to 20 times, while the
     window reaches past the edge of a strong barrel lens. Returns its camera and sample."""
     for _ in range(20):
-        shape, scene, camera, state = _mouse(rng, 640, 480)
+        shape, scene, camera, state = draw_mouse(rng, 640, 480)
         px, _ = camera.project(state.keypoints)
         centre, side, out = window(*body_box(px))
         win = scaled_window(camera, centre, side, out)
@@ -130,7 +132,7 @@ def detector_frame(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np
     seed, i = args
     rng = item_rng(seed, i, 2)
     width, height = _SIZES[int(rng.integers(len(_SIZES)))]
-    shape, scene, camera, state = _mouse(rng, width, height)
+    shape, scene, camera, state = draw_mouse(rng, width, height)
     px, _ = camera.project(state.keypoints)
     centre, size = body_box(px)
     kind = rng.random()

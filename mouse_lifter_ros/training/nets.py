@@ -140,12 +140,27 @@ class DepthNet(nn.Module):
         return self.height(f), self.mask(f)
 
 
+class VerifierNet(nn.Module):
+    """Is this crop a mouse? Grey (N, 1, 64, 64) in, one logit (N, 1, 1, 1) out: strided
+    convolutions, then the mean over the image and a 1x1 convolution (45k parameters)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(_conv(1, 16, 3, 2), _conv(16, 32, 3, 2), _conv(32, 32),
+                                      _conv(32, 64, 3, 2), _conv(64, 64), _conv(64, 96, 3, 2))
+        self.head = nn.Conv2d(96, 1, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y: Tensor = self.head(self.features(x).mean(dim=(2, 3), keepdim=True))
+        return y
+
+
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
 def export_onnx(net: nn.Module, path: str, shape: tuple[int, int, int, int], *,
-                output_names: tuple[str, str], dynamic_hw: bool = False) -> None:
+                output_names: tuple[str, ...], dynamic_hw: bool = False) -> None:
     """Export ``net`` in eval mode to ONNX (opset 17), input name ``image``."""
     net = net.eval()
     dummy = torch.zeros(shape)

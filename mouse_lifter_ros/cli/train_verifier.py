@@ -1,0 +1,53 @@
+"""``mouse-lifter train-verifier``: teach a 2D model's detector to tell a mouse from a cup."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mouse_lifter_ros.cli.arguments import (
+    Subparsers,
+    add_training_device,
+    add_workers_and_cache,
+    optional_path,
+    training_device_args,
+    training_extra,
+    workers,
+)
+from mouse_lifter_ros.core.keypoints import DEFAULT_MODEL
+
+
+def register(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "train-verifier", help="train the detector's verifier on synthetic crops (PyTorch)",
+        description="Render synthetic frames (objects, glare, every floor, light and coat), "
+        "cut the model's detector peaks and the mouse, train a small network that says "
+        "whether a crop is a mouse, and write a copy of the model whose detector uses it: "
+        "the peak with the highest detector confidence x mouse probability is taken.")
+    p.add_argument("--model", default=str(DEFAULT_MODEL),
+                   help="2D model YAML whose detector is extended (default: shipped)")
+    p.add_argument("--out", required=True,
+                   help="folder for the extended copy (the model's own folder: in place)")
+    p.add_argument("--frames", type=int, default=8000, help="synthetic frames rendered")
+    p.add_argument("--steps", type=int, default=3000, help="training batches of 128")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    p.add_argument("--seed", type=int, default=0)
+    add_workers_and_cache(p, cache="the rendered crops")
+    add_training_device(p)
+    p.set_defaults(func=run)
+
+
+def run(ns: argparse.Namespace) -> int:
+    try:
+        from mouse_lifter_ros.training.verifier import VerifierConfig, train_verifier
+    except ImportError as exc:
+        raise training_extra("train-verifier", exc) from exc
+    cfg = VerifierConfig(model=Path(ns.model), out=Path(ns.out), frames=ns.frames,
+                         steps=ns.steps, lr=ns.lr, seed=ns.seed, workers=workers(ns.workers),
+                         cache=optional_path(ns.cache), **training_device_args(ns))
+    log = train_verifier(cfg, say=lambda m: print(m, file=sys.stderr))
+    print(json.dumps(log, indent=2))
+    print(f"wrote {ns.out}/verifier.onnx", file=sys.stderr)
+    return 0

@@ -1,0 +1,83 @@
+"""The detector's verifier: its crops, its training, and how the detector uses it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from mouse_lifter_ros.core.keypoints import (
+    DEFAULT_MODEL,
+    VERIFIER_PX,
+    Detector,
+    KeypointModel,
+    ModelError,
+    load_detector_spec,
+)
+from mouse_lifter_ros.core.synth.heldout import distractor_frames
+
+needs_torch = pytest.mark.skipif(
+    __import__("importlib").util.find_spec("torch") is None,
+    reason="the train extra (PyTorch) is not installed")
+
+
+def test_candidates_are_distinct_peaks_most_confident_first() -> None:
+    det = Detector(DEFAULT_MODEL.parent / "detector.yaml", threads=1)
+    f = distractor_frames(5, 1)[0]
+    cands = det.candidates(f.image, count=4, floor=0.05)
+    conf = [c.confidence for c in cands]
+    assert conf == sorted(conf, reverse=True) and conf[0] == det(f.image).confidence
+    centres = np.array([c.centre for c in cands])
+    d = np.linalg.norm(centres[:, None] - centres[None], axis=2)
+    assert len(cands) >= 2 and d[np.triu_indices(len(cands), 1)].min() > 8.0  # one cell
+
+
+def test_a_bad_verifier_entry_is_a_model_error(tmp_path: Path) -> None:
+    src = DEFAULT_MODEL.parent / "detector.yaml"
+    d = yaml.safe_load(src.read_text())
+    d["verifier"] = "verifier.onnx"
+    bad = tmp_path / "detector.yaml"
+    bad.write_text(yaml.safe_dump(d))
+    with pytest.raises(ModelError, match="verifier='verifier.onnx': a mapping with onnx"):
+        load_detector_spec(bad)
+
+
+@needs_torch
+def test_items_hold_mouse_and_other_crops() -> None:
+    from mouse_lifter_ros.training.verifier import SLOTS, verifier_item
+
+    detector = str(DEFAULT_MODEL.parent / "detector.yaml")
+    labels = []
+    for i in range(6):
+        crops, lab = verifier_item((3, i), detector=detector)
+        assert crops.shape == (SLOTS, VERIFIER_PX, VERIFIER_PX) and lab.shape == (SLOTS,)
+        assert (crops[lab < 0] == 0).all()
+        labels.extend(lab[lab >= 0].tolist())
+    assert labels.count(1) >= 6 and labels.count(0) >= 6
+
+
+@needs_torch
+def test_a_tiny_training_extends_a_model_that_then_runs(tmp_path: Path) -> None:
+    from mouse_lifter_ros.training.verifier import VerifierConfig, train_verifier
+
+    base = tmp_path / "base"
+    shutil.copytree(DEFAULT_MODEL.parent, base)
+    (base / "detector.yaml").write_text(yaml.safe_dump(
+        {k: v for k, v in yaml.safe_load((base / "detector.yaml").read_text()).items()
+         if k != "verifier"}))
+    out = tmp_path / "extended"
+    log = train_verifier(VerifierConfig(model=base / "default.yaml", out=out, frames=24,
+                                        steps=10, batch=16, device="cpu", loader_workers=0),
+                         say=lambda _m: None)
+    assert log["crops"] > 24 and 0.0 <= log["held_out_mouse_recall"] <= 1.0
+    spec = load_detector_spec(out / "detector.yaml")
+    assert spec.verifier == out / "verifier.onnx"
+    model = KeypointModel(out / "default.yaml", threads=1)
+    assert model.detector is not None and model.detector.verifier is not None
+    f = distractor_frames(5, 1)[0]
+    p = model.detector.mouse_probability(f.image, model.detector(f.image))
+    assert 0.0 <= p <= 1.0
+    assert np.isfinite(model(f.image).confidence).all()
