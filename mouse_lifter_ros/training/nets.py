@@ -142,7 +142,7 @@ class DepthNet(nn.Module):
 
 class VerifierNet(nn.Module):
     """Is this crop a mouse? Grey (N, 1, 64, 64) in, one logit (N, 1, 1, 1) out: strided
-    convolutions, then the mean over the image and a 1x1 convolution (45k parameters)."""
+    convolutions, then the mean over the image and a 1x1 convolution (125k parameters)."""
 
     def __init__(self) -> None:
         super().__init__()
