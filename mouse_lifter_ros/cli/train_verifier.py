@@ -33,6 +33,9 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--frames", type=int, default=8000, help="synthetic frames rendered")
     p.add_argument("--steps", type=int, default=3000, help="training batches of 128")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    p.add_argument("--real-frames", action="store_true",
+                   help="also crops of the real frames the model's YAML records as its "
+                   "training frames (training: real_labels, real_train_names)")
     p.add_argument("--seed", type=int, default=0)
     add_workers_and_cache(p, cache="the rendered crops")
     add_training_device(p)
@@ -46,6 +49,7 @@ def run(ns: argparse.Namespace) -> int:
         raise training_extra("train-verifier", exc) from exc
     cfg = VerifierConfig(model=Path(ns.model), out=Path(ns.out), frames=ns.frames,
                          steps=ns.steps, lr=ns.lr, seed=ns.seed, workers=workers(ns.workers),
+                         real_frames=ns.real_frames,
                          cache=optional_path(ns.cache), **training_device_args(ns))
     log = train_verifier(cfg, say=lambda m: print(m, file=sys.stderr))
     print(json.dumps(log, indent=2))

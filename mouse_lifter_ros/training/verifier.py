@@ -14,6 +14,10 @@ sees them:
 - a mouse: jittered boxes around the mouse, and the detector's own peaks on it;
 - not a mouse: the detector's peaks elsewhere (objects, glare, droppings, walls), any
   point of the frame, and part of the mouse (a window on one end of it).
+
+and, with ``real_frames``, from the real frames the model was fine-tuned on, when its
+YAML records them (``training: real_labels, real_train_names``; never its held-out
+frames): the mouse, jittered, and points of the arena away from it.
 """
 
 from __future__ import annotations
@@ -118,6 +122,53 @@ def verifier_crops(count: int, seed: int, *, detector: Path, workers: int,
     return crops[keep], labels[keep]
 
 
+#: Crops cut from each real training frame: of the mouse, and of the arena away from it;
+#: and how many times the real crops are repeated in the training pool.
+REAL_MOUSE_CROPS, REAL_OTHER_CROPS, REAL_REPEAT = 20, 10, 4
+
+
+def real_crops(model_yaml: Path, seed: int, *, say: Any = print
+               ) -> tuple[NDArray[np.uint8], NDArray[np.int8]] | None:
+    """Crops (N, px, px) and labels (N,) of the real frames ``model_yaml`` records as its
+    training frames (None when it records none or its labels file is not there). The
+    mouse's centre and size come from whatever points a frame has labelled (the middle
+    of their box, their largest distance apart)."""
+    from mouse_lifter_ros.core.labels import read_image, read_labelled, select_frames
+
+    training = (yaml.safe_load(Path(model_yaml).read_text()) or {}).get("training") or {}
+    labels, names = training.get("real_labels"), training.get("real_train_names")
+    if not labels or not names:
+        return None
+    if not Path(labels).exists():
+        say(f"real training frames: {labels} (from {model_yaml}) is not here; synthetic "
+            "crops only")
+        return None
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x2EA1]))
+    crops, out = [], []
+    for s in select_frames(read_labelled(labels), list(names)):
+        for i, path in enumerate(s.images):
+            pts = s.xy[i][np.isfinite(s.xy[i]).all(axis=1)]
+            if len(pts) < 2:
+                continue
+            grey = to_grey(read_image(path))
+            centre = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
+            size = float(np.linalg.norm(pts[:, None] - pts[None], axis=2).max())
+            for _ in range(REAL_MOUSE_CROPS):
+                crops.append(crop_at(grey, centre + rng.normal(0.0, 0.15 * size, 2),
+                                     size * math.exp(rng.normal(0.0, 0.15))))
+                out.append(1)
+            h, w = grey.shape
+            for _ in range(REAL_OTHER_CROPS):
+                at = np.array([rng.uniform(0, w), rng.uniform(0, h)])
+                if np.linalg.norm(at - centre) > 1.5 * size:
+                    crops.append(crop_at(grey, at, size * math.exp(rng.normal(0.0, 0.3))))
+                    out.append(0)
+    if not crops:
+        return None
+    say(f"real training frames: {len(crops)} crops from {labels}")
+    return np.stack(crops), np.asarray(out, np.int8)
+
+
 def verifier_batch(crops: NDArray[np.uint8], labels: NDArray[np.int8], n: int,
                    rng: np.random.Generator) -> tuple[Tensor, Tensor]:
     """Half mouse crops, half others, each turned, mirrored and recoloured."""
@@ -156,6 +207,8 @@ class VerifierConfig:
     device: str = "auto"
     loader_workers: int = field(default_factory=default_loader_workers)
     amp: bool = False
+    real_frames: bool = False
+    """Also crops of the real frames the model records as its training frames."""
 
 
 def held_out_split(labels: NDArray[np.int8], seed: int) -> NDArray[np.bool_]:
@@ -178,6 +231,10 @@ def train_verifier(cfg: VerifierConfig, *, say: Any = print) -> dict[str, Any]:
                                    workers=cfg.workers, cache=cfg.cache)
     held = held_out_split(labels, cfg.seed)
     tc, tl = crops[~held], labels[~held]
+    real = real_crops(cfg.model, cfg.seed, say=say) if cfg.real_frames else None
+    if real is not None:
+        tc = np.concatenate([tc, np.repeat(real[0], REAL_REPEAT, axis=0)])
+        tl = np.concatenate([tl, np.repeat(real[1], REAL_REPEAT)])
     say(f"{int((labels == 1).sum())} mouse crops, {int((labels == 0).sum())} others; "
         f"{int(held.sum())} held out")
     net = VerifierNet()
@@ -191,6 +248,7 @@ def train_verifier(cfg: VerifierConfig, *, say: Any = print) -> dict[str, Any]:
     log = {"crops": len(labels), "mouse_crops": int((labels == 1).sum()),
            "held_out": int(held.sum()), "steps": cfg.steps, "seed": cfg.seed,
            "frames": cfg.frames, "cut": MOUSE_PROBABILITY, "device": device,
+           "real_crops": 0 if real is None else len(real[1]),
            "held_out_mouse_recall": float((p[hl == 1] >= MOUSE_PROBABILITY).mean()),
            "held_out_other_pass": float((p[hl == 0] >= MOUSE_PROBABILITY).mean()),
            "final_loss": float(np.mean(losses[-50:]))}

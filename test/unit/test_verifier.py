@@ -61,6 +61,25 @@ def test_items_hold_mouse_and_other_crops() -> None:
 
 
 @needs_torch
+@pytest.mark.skipif(not (DEFAULT_MODEL.parents[3].parent / "shared" / "data").is_dir(),
+                    reason="../shared/data (the model's real training frames) is not here")
+def test_real_crops_come_from_the_model_s_training_frames_only(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from mouse_lifter_ros.training.verifier import REAL_MOUSE_CROPS, real_crops
+
+    monkeypatch.chdir(DEFAULT_MODEL.parents[3])  # the YAML's paths are from the repo root
+    training = yaml.safe_load(DEFAULT_MODEL.read_text())["training"]
+    got = real_crops(DEFAULT_MODEL, 0, say=lambda _m: None)
+    assert got is not None
+    crops, labels = got
+    assert crops.shape[1:] == (VERIFIER_PX, VERIFIER_PX)
+    # the mouse crops of each training frame, never of a held-out one
+    assert (labels == 1).sum() == REAL_MOUSE_CROPS * len(training["real_train_names"])
+    assert (labels == 0).sum() > 0
+    assert not set(training["holdout"]) & set(training["real_train_names"])
+
+
+@needs_torch
 def test_a_tiny_training_extends_a_model_that_then_runs(tmp_path: Path) -> None:
     from mouse_lifter_ros.training.verifier import VerifierConfig, train_verifier
 
