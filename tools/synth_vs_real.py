@@ -4,7 +4,11 @@
     tools/ros-env.sh python tools/synth_vs_real.py [--real ../shared/data/openfield-dlc/labeled]
 
 Top rows: frames from `mouse-lifter synth` (seed 7, top view, 640x480, grey, the real
-rig's look not forced); bottom rows: real frames of the DeepLabCut openfield example.
+rig's look not forced), then one held-out frame of each scene kind the engine draws for
+the detector's hard cases (a dark object near the mouse, infrared, bedding, a small mouse
+in a large frame; :mod:`~mouse_lifter_ros.core.synth.heldout`); bottom rows: real frames
+of the DeepLabCut openfield example and, where it is there, of the XMWell beige box
+(`--real2`).
 Each tile is scaled to 320x240 and captioned. It also prints head geometry as seen from
 above, real labels against synthetic poses: snout to ear midpoint and ear spacing as
 fractions of the snout to tail base distance (10/50/90th percentiles).
@@ -22,6 +26,7 @@ from mouse_lifter_ros.core.body import KEYPOINTS, forward_kinematics
 from mouse_lifter_ros.core.pose_files import read_dlc_csv
 from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
+from mouse_lifter_ros.core.synth.heldout import HELD_OUT_KINDS, held_out_frame
 from mouse_lifter_ros.core.synth.motion import sample_pose
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,6 +84,8 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--real", type=Path,
                         default=ROOT.parent / "shared" / "data" / "openfield-dlc" / "labeled")
+    parser.add_argument("--real2", type=Path,
+                        default=ROOT.parent / "shared" / "data" / "xmwell-oft" / "labeled-data")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "synth_vs_real.png")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--cols", type=int, default=4)
@@ -91,12 +98,18 @@ def main() -> int:
         sample, label, _ = next(drawn.frames)
         synth.append(_tile(sample.image, f"synth {item}: {drawn.shape.fur_name}, "
                                          f"{drawn.scene.floor} floor, {label}"))
+    for kind in HELD_OUT_KINDS:
+        f = held_out_frame(kind, args.seed, 0)
+        synth.append(_tile(f.image, f"held-out {kind}, mouse {f.mouse_length_px:.0f} px"))
     real_files = sorted(args.real.glob("*.png"))
     if not real_files:
         raise SystemExit(f"no PNG frames in {args.real}")
     picks = [real_files[round(i * (len(real_files) - 1) / (args.cols * 2 - 1))]
              for i in range(args.cols * 2)]
     real = [_tile(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), f"real {p.name}") for p in picks]
+    other = sorted(args.real2.glob("*/*.png"))
+    real += [_tile(cv2.imread(str(p), cv2.IMREAD_COLOR), f"real xmwell {p.parent.name}/{p.name}")
+             for p in other[:: max(1, len(other) // args.cols)][:args.cols]]
     rows = [np.hstack(synth[i:i + args.cols]) for i in range(0, len(synth), args.cols)]
     rows += [np.hstack(real[i:i + args.cols]) for i in range(0, len(real), args.cols)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
