@@ -13,6 +13,8 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from typing import Any
 
 #: Seconds a stopped node's teardown (ROS, DDS, the interpreter) may take.
 EXIT_GRACE_S = 3.0
@@ -50,6 +52,10 @@ class StopRequest:
         ``grace_s`` seconds (DDS participants have been seen to hang there, only SIGKILL
         then ended the node), exit with ``code`` anyway; stuck where even that cannot
         run, exit with 1 after printing the stack."""
+        # A signal of the burst that the C handler took just before the switch reaches
+        # Python's check after it, finds SIG_IGN, and CPython reports it as an
+        # unraisable "Signal N ignored due to race condition": ignoring it is what we ask.
+        sys.unraisablehook = late_signal_hook(sys.unraisablehook)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
 
@@ -66,6 +72,20 @@ class StopRequest:
         # watchdog is a C thread: 2 s later it prints where every thread is stuck and
         # exits with 1, before a launch or the graph runner would have to SIGKILL.
         faulthandler.dump_traceback_later(grace_s + 2.0, exit=True)
+
+
+def late_signal_hook(previous: Callable[[Any], object]) -> Callable[[Any], object]:
+    """An ``sys.unraisablehook`` that drops CPython's report of a signal that arrived while
+    its handler was being set to SIG_IGN (an ``OSError`` "Signal N ignored due to race
+    condition") and passes everything else to ``previous``."""
+
+    def hook(unraisable: Any) -> None:
+        exc = unraisable.exc_value
+        if isinstance(exc, OSError) and "ignored due to race condition" in str(exc):
+            return
+        previous(unraisable)
+
+    return hook
 
 
 #: The stop request of this process (one per process: signal handlers are).
