@@ -681,7 +681,6 @@ class Detector:
                                                            * det.size), spec.verifier_px)
         return float(_sigmoid(self.verifier.run(normalise(crop, spec.input))[0].ravel()[:1])[0])
 
-
     def locate(self, frame: NDArray[np.uint8], *, refine: float = WINDOW_SIZES
                ) -> Detection:
         """Detect in the whole ``frame``; with ``refine`` > 0, look again in a window
@@ -713,9 +712,9 @@ class Detector:
         peaks (down to :data:`VERIFY_FLOOR`), the one with the highest detector confidence
         x verifier probability, found when its probability reaches
         :data:`MOUSE_PROBABILITY` and the product :data:`VERIFIED` x the threshold; the
-        product is the detection's confidence. Low
-        peaks count: a detector trained on one mouse per frame often leaves the mouse only
-        a low peak when an object took the highest."""
+        product is the detection's confidence. Low peaks count: a detector trained on one
+        mouse per frame often leaves the mouse only a low peak when an object took the
+        highest."""
         cands = self.candidates(frame, count=VERIFY_PEAKS, floor=VERIFY_FLOOR)
         probs = [self.mouse_probability(frame, c) for c in cands]
         score = [c.confidence * q for c, q in zip(cands, probs, strict=True)]
