@@ -157,6 +157,14 @@ def cut_crop(frame: NDArray[np.uint8], centre: NDArray[Any], side: float, out: i
     return np.asarray(crop, np.uint8)
 
 
+def verifier_crop(frame: NDArray[np.uint8], centre: NDArray[Any], size: float, *,
+                  px: int = VERIFIER_PX, scale: float = VERIFIER_SCALE) -> U8:
+    """The grey (px, px) crop a detector's verifier judges: ``scale`` mouse sizes wide
+    around ``centre`` (2,) px for a mouse of ``size`` px; the runtime and the verifier's
+    training cut it here alike."""
+    return cut_crop(frame, np.asarray(centre, np.float64), max(MIN_CROP, scale * size), px)
+
+
 # ------------------------------------------------------------------------ model specs
 
 
@@ -677,8 +685,8 @@ class Detector:
         if self.verifier is None:
             return 1.0
         spec = self.spec
-        crop = cut_crop(check_image(frame), det.centre, max(MIN_CROP, spec.verifier_scale
-                                                           * det.size), spec.verifier_px)
+        crop = verifier_crop(check_image(frame), det.centre, det.size, px=spec.verifier_px,
+                             scale=spec.verifier_scale)
         return float(_sigmoid(self.verifier.run(normalise(crop, spec.input))[0].ravel()[:1])[0])
 
     def locate(self, frame: NDArray[np.uint8], *, refine: float = WINDOW_SIZES

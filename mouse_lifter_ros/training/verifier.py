@@ -37,13 +37,12 @@ from torch import Tensor, nn
 
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.keypoints import (
-    MIN_CROP,
     VERIFIER_PX,
     VERIFIER_SCALE,
     Detector,
     body_box,
-    cut_crop,
     load_model_spec,
+    verifier_crop,
 )
 from mouse_lifter_ros.core.synth.render import render
 from mouse_lifter_ros.training.data2d import draw_mouse, item_rng, rendered_cached, to_grey
@@ -58,13 +57,6 @@ FRAME_SIZES = ((640, 480), (800, 600), (1024, 768), (1280, 960), (1600, 1200))
 PEAK_FLOOR = 0.15
 
 _detectors: dict[str, Detector] = {}
-
-
-def crop_at(grey: NDArray[np.uint8], centre: NDArray[Any], size: float) -> NDArray[np.uint8]:
-    """The verifier's crop of ``grey`` (H, W) around ``centre`` (2,) px for a mouse of
-    ``size`` px, as :meth:`~..core.keypoints.Detector.mouse_probability` cuts it."""
-    return cut_crop(grey, np.asarray(centre, np.float64), max(MIN_CROP, VERIFIER_SCALE * size),
-                    VERIFIER_PX)
 
 
 def verifier_item(args: tuple[int, int], *, detector: str
@@ -90,20 +82,21 @@ def verifier_item(args: tuple[int, int], *, detector: str
     found: list[tuple[NDArray[np.uint8], int]] = []
     if seen:
         for _ in range(2):
-            found.append((crop_at(grey, centre + rng.normal(0.0, 0.15 * size, 2),
+            found.append((verifier_crop(grey, centre + rng.normal(0.0, 0.15 * size, 2),
                                   size * math.exp(rng.normal(0.0, 0.15))), 1))
     for c in det.candidates(grey, count=4, floor=PEAK_FLOOR):
         d = float(np.linalg.norm(c.centre - centre))
         if not seen or d > 0.6 * size:
-            found.append((crop_at(grey, c.centre, c.size), 0))
+            found.append((verifier_crop(grey, c.centre, c.size), 0))
         elif d < 0.3 * size and 0.6 < c.size / size < 1.6:
-            found.append((crop_at(grey, c.centre, c.size), 1))
+            found.append((verifier_crop(grey, c.centre, c.size), 1))
     anywhere = np.array([rng.uniform(0, w), rng.uniform(0, h)])
     if np.linalg.norm(anywhere - centre) > size:
-        found.append((crop_at(grey, anywhere, size * math.exp(rng.normal(0.0, 0.3))), 0))
+        found.append((verifier_crop(grey, anywhere, size * math.exp(rng.normal(0.0, 0.3))),
+                      0))
     if seen and rng.random() < 0.3:
         way = rng.normal(0.0, 1.0, 2)  # a window on one end of the mouse
-        found.append((crop_at(grey, centre + 0.8 * size * way / np.linalg.norm(way),
+        found.append((verifier_crop(grey, centre + 0.8 * size * way / np.linalg.norm(way),
                               0.6 * size), 0))
     for k, (crop, label) in enumerate(found[:SLOTS]):
         crops[k], labels[k] = crop, label
@@ -154,14 +147,15 @@ def real_crops(model_yaml: Path, seed: int, *, say: Any = print
             centre = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
             size = float(np.linalg.norm(pts[:, None] - pts[None], axis=2).max())
             for _ in range(REAL_MOUSE_CROPS):
-                crops.append(crop_at(grey, centre + rng.normal(0.0, 0.15 * size, 2),
+                crops.append(verifier_crop(grey, centre + rng.normal(0.0, 0.15 * size, 2),
                                      size * math.exp(rng.normal(0.0, 0.15))))
                 out.append(1)
             h, w = grey.shape
             for _ in range(REAL_OTHER_CROPS):
                 at = np.array([rng.uniform(0, w), rng.uniform(0, h)])
                 if np.linalg.norm(at - centre) > 1.5 * size:
-                    crops.append(crop_at(grey, at, size * math.exp(rng.normal(0.0, 0.3))))
+                    crops.append(verifier_crop(grey, at,
+                                               size * math.exp(rng.normal(0.0, 0.3))))
                     out.append(0)
     if not crops:
         return None
