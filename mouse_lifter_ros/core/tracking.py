@@ -83,8 +83,7 @@ class MouseTracker:
         self.counts = TrackCounts()
         self._next = 0
         self._last: Detection | None = None
-        self._side = MIN_WINDOW
-        self._size = 0.0
+        self._size = 0.0  # the last whole-frame detection's: the window's scale
 
     def reset(self, frame: int = 0) -> None:
         """Forget the track; the next frame given is number ``frame``."""
@@ -106,8 +105,9 @@ class MouseTracker:
         last = self._last
         det: Detection | None = None
         if last is not None and n % self.redetect_every:
-            det = self.detector(frame, (float(last.centre[0]), float(last.centre[1]),
-                                        self._side), within=STEP_SIZES * self._size)
+            side = max(MIN_WINDOW, self.search * self._size)
+            det = self.detector(frame, (float(last.centre[0]), float(last.centre[1]), side),
+                                within=STEP_SIZES * self._size)
             if det.found:
                 c.in_window += 1
                 # the crop follows the window's answers smoothed with the last crop: the
@@ -124,7 +124,6 @@ class MouseTracker:
             # the window keeps the scale of this detection until the next one on the whole
             # frame: sized by the window's own answers, it could shrink onto a part of the
             # mouse and zoom further in, frame after frame
-            self._side = max(MIN_WINDOW, self.search * det.size)
             self._size = det.size
         self._last = det if det.found else None
         return det
