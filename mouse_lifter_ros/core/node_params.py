@@ -141,6 +141,11 @@ BEHAVIOR_PARAMS = (
     _READY,
 )
 
+#: The keypoint and depth nodes' default ``niceness``: under overload (a camera faster than
+#: the machine) it took the 600 fps replay's p99 frame-to-Pose3D latency from 43-56 ms to
+#: about 31 ms on the 2-core reference machine, at the same poses per second.
+PERCEPTION_NICENESS = 4
+
 KEYPOINT_PARAMS = (
     ParamSpec("model", "", "2D keypoint model description (.yaml beside its .onnx files; "
               "path, file:// or package:// URL); empty = the shipped model"),
@@ -157,6 +162,11 @@ KEYPOINT_PARAMS = (
     ParamSpec("redetect_every", REDETECT_EVERY, "The mouse is searched for near where it was "
               "in the image before, and in the whole image when it is lost and at every N-th "
               "image; 1 = each image on its own", at_least(1), ">= 1"),
+    ParamSpec("niceness", PERCEPTION_NICENESS, "How much lower this node's CPU priority is "
+              "than the nodes after it (nice value added to each of its threads): when the "
+              "machine is busy, the lifter finishes the pose in progress before the networks "
+              "take the next frame's CPU, which bounds the latency; 0 = the same priority",
+              between(0, 19), ">= 0 and <= 19"),
     _READY,
 )
 
@@ -171,6 +181,7 @@ DEPTH_PARAMS = (
     KEYPOINT_PARAMS[1],  # device
     KEYPOINT_PARAMS[4],  # threads
     KEYPOINT_PARAMS[5],  # redetect_every
+    KEYPOINT_PARAMS[6],  # niceness
     _READY,
 )
 

@@ -29,6 +29,7 @@ from mouse_lifter_ros.nodes._diagnostics import publish_stage
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
     declare_parameters,
+    lower_priority,
     resolve_path,
     run,
     to_camera_info_msg,
@@ -42,6 +43,7 @@ class DepthNode(Node):
     def __init__(self) -> None:
         super().__init__("depth")
         p = declare_parameters(self, DEPTH_PARAMS)
+        lower_priority(self, p["niceness"])  # before the networks start their threads
         arena = load_arena(resolve_path(p["arena_file"]))
         path = resolve_path(p["model"]) if p["model"] else None
         self.model = DepthModel(path, arena=arena, device=p["device"], threads=p["threads"])

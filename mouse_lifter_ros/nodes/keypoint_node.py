@@ -30,6 +30,7 @@ from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
     PUBLISH_QOS,
     declare_parameters,
+    lower_priority,
     resolve_path,
     run,
 )
@@ -47,6 +48,7 @@ class KeypointNode(Node):
     def __init__(self) -> None:
         super().__init__("keypoint")
         p = declare_parameters(self, KEYPOINT_PARAMS)
+        lower_priority(self, p["niceness"])  # before the networks start their threads
         self.p_cutoff = p["p_cutoff"]
         self.roi = tuple(p["crop"]) if any(p["crop"]) else None
         path = resolve_path(p["model"]) if p["model"] else None

@@ -10,6 +10,7 @@ missing or corrupt model (exit 1) and invalid parameters (exit 2).
 from __future__ import annotations
 
 import csv
+import os
 import re
 import shutil
 import time
@@ -159,7 +160,8 @@ def test_encodings_crop_and_no_mouse(listener: Listener, namespace: str, tmp_pat
     truth = {name: (xy + 0.5) / 2 - 0.5 for name, xy in _truth(clip).items()}
     # The node searches only a part of the image; coordinates stay image pixels.
     crop = [20, 15, 280, 210]
-    params = write_params(tmp_path / "p.yaml", {"keypoint": {"crop": crop, "threads": 1}})
+    params = write_params(tmp_path / "p.yaml", {"keypoint": {"crop": crop, "threads": 2,
+                                                             "niceness": 3}})
     out = listener.subscribe(Keypoints2D, f"/{namespace}/keypoints", RELIABLE_QOS)
     pub = listener.node.create_publisher(msgs.Image, f"/{namespace}/camera/image_raw",
                                          LATEST_FRAME_QOS)
@@ -174,6 +176,7 @@ def test_encodings_crop_and_no_mouse(listener: Listener, namespace: str, tmp_pat
                                                            "cam")), out)
         listener.wait_for(lambda: False, 0.5)
         n = len(out)
+        niceness = _thread_niceness(run.processes["keypoint"].pid)
         stamps = [START_NS + i for i in range(len(cases))]
         # Images that the model cannot take are skipped with a warning.
         pub.publish(to_image_msg(np.zeros((48, 64), np.uint16), "mono16", to_time(99), "cam"))
@@ -200,6 +203,19 @@ def test_encodings_crop_and_no_mouse(listener: Listener, namespace: str, tmp_pat
     frames_in, published, no_mouse, _ = _totals(log)
     assert no_mouse >= 1 and frames_in == published + 1, log
     assert f"crop {crop}" in log, log
+    # Every thread runs 3 nice steps below this process (ONNX Runtime's too: 2 threads).
+    assert len(niceness) >= 3 and set(niceness.values()) == {os.getpriority(
+        os.PRIO_PROCESS, 0) + 3}, niceness
+
+
+def _thread_niceness(pid: int) -> dict[str, int]:
+    """Nice value of each thread of process ``pid`` (name: nice), from /proc."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        stat = (task / "stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        out[f"{task.name} {stat[stat.index('(') + 1:stat.rindex(')')]}"] = int(fields[16])
+    return out
 
 
 def test_missing_model_exits_1_naming_it(namespace: str, ros_domain: int,
