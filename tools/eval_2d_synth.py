@@ -2,6 +2,7 @@
 
     tools/ros-env.sh python tools/eval_2d_synth.py [--model YAML] [--count 300] [--seed 999]
         [--kinds distractor,infrared,bedding,small_mouse] [--kind-count 100]
+        [--empty-count 80]
 
 Real labels cover 4 of the 14 keypoints; this scores every one on full 640x480 frames of
 the synthetic engine drawn from a seed training never used (training draws from seed 0
@@ -10,7 +11,9 @@ per held-out scene kind (:func:`~mouse_lifter_ros.core.synth.heldout.held_out_fr
 dark object near the mouse, infrared, bedding, a small mouse in a 1500-2048 px frame),
 with how often the detection was on the mouse (``found``), elsewhere (``wrong_detection``:
 its crop holds fewer than half the visible keypoints, as eval-2d counts it) or absent
-(``missed``). Prints JSON.
+(``missed``). Then ``--empty-count`` arenas without a mouse (640x480 windows of
+1600x1200 frames, away from the mouse) and how many the model took for one. Prints JSON
+(a median is null where half the points or more were not found).
 """
 
 from __future__ import annotations
@@ -52,10 +55,29 @@ def score(model: KeypointModel,
     out: dict[str, Any] = {"frames": n, **counts, "keypoints": {}}
     for name, e in zip(KEYPOINTS, errs, strict=True):
         a = np.array(e)
-        out["keypoints"][name] = {
-            "n": int(a.size), "median_px": round(float(np.median(a)), 2) if a.size else None,
+        median = float(np.median(a)) if a.size else np.inf
+        out["keypoints"][name] = {  # median null: none, or half of them or more not found
+            "n": int(a.size), "median_px": round(median, 2) if np.isfinite(median) else None,
             "pck@5px": round(100 * float((a <= 5).mean()), 1) if a.size else None,
             "pck@10px": round(100 * float((a <= 10).mean()), 1) if a.size else None}
+    return out
+
+
+def empty_windows(seed: int, count: int) -> list[NDArray[np.uint8]]:
+    """``count`` 640x480 windows of 1600x1200 synthetic frames (``seed``) at a corner
+    farther than 80 px from every keypoint of the mouse: arenas with no mouse."""
+    cfg = SynthConfig(count=10 * count, seed=seed, colour=None, width=1600, height=1200)
+    out: list[NDArray[np.uint8]] = []
+    for i in range(cfg.count):
+        if len(out) >= count:
+            break
+        s = next(render_item(cfg, i).frames)[0]
+        x, y = s.keypoints_2d[:, 0], s.keypoints_2d[:, 1]
+        for x0, y0 in ((0, 0), (960, 0), (0, 720), (960, 720)):
+            near = (x > x0 - 80) & (x < x0 + 720) & (y > y0 - 80) & (y < y0 + 560)
+            if not near.any():
+                out.append(s.image[y0:y0 + 480, x0:x0 + 640])
+                break
     return out
 
 
@@ -67,6 +89,7 @@ def main() -> None:
     ap.add_argument("--kinds", default=",".join(HELD_OUT_KINDS),
                     help="held-out scene kinds, comma-separated ('' for none)")
     ap.add_argument("--kind-count", type=int, default=100)
+    ap.add_argument("--empty-count", type=int, default=80)
     ns = ap.parse_args()
     model = KeypointModel(ns.model, threads=2)
     cfg = SynthConfig(count=ns.count, seed=ns.seed, colour=None)
@@ -80,7 +103,10 @@ def main() -> None:
     for kind in filter(None, ns.kinds.split(",")):
         frames = held_out_frames(kind, ns.seed, ns.kind_count)
         out["kinds"][kind] = score(model, ((f.image, f.keypoints, f.visible) for f in frames))
-    print(json.dumps(out, indent=1))
+    empty = empty_windows(ns.seed, ns.empty_count)
+    out["empty"] = {"windows": len(empty),
+                    "reported_a_mouse": sum(bool(np.isfinite(model(w).xy).any()) for w in empty)}
+    print(json.dumps(out, indent=1, allow_nan=False))
 
 
 if __name__ == "__main__":

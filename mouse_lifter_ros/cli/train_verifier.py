@@ -30,9 +30,10 @@ def register(sub: Subparsers) -> None:
                    help="2D model YAML whose detector is extended (default: shipped)")
     p.add_argument("--out", required=True,
                    help="folder for the extended copy (the model's own folder: in place)")
-    p.add_argument("--frames", type=int, default=8000, help="synthetic frames rendered")
-    p.add_argument("--steps", type=int, default=3000, help="training batches of 128")
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    shipped = "(default: as the shipped verifier, whose detector.yaml records it)"
+    p.add_argument("--frames", type=int, help=f"synthetic frames rendered {shipped}")
+    p.add_argument("--steps", type=int, help=f"training batches of 128 {shipped}")
+    p.add_argument("--lr", type=float, help=f"peak learning rate {shipped}")
     p.add_argument("--real-frames", action="store_true",
                    help="also crops of the real frames the model's YAML records as its "
                    "training frames (training: real_labels, real_train_names)")
@@ -47,10 +48,11 @@ def run(ns: argparse.Namespace) -> int:
         from mouse_lifter_ros.training.verifier import VerifierConfig, train_verifier
     except ImportError as exc:
         raise training_extra("train-verifier", exc) from exc
-    cfg = VerifierConfig(model=Path(ns.model), out=Path(ns.out), frames=ns.frames,
-                         steps=ns.steps, lr=ns.lr, seed=ns.seed, workers=workers(ns.workers),
-                         real_frames=ns.real_frames,
-                         cache=optional_path(ns.cache), **training_device_args(ns))
+    given = {k: v for k, v in (("frames", ns.frames), ("steps", ns.steps), ("lr", ns.lr))
+             if v is not None}  # the rest: VerifierConfig's defaults, defined once there
+    cfg = VerifierConfig(model=Path(ns.model), out=Path(ns.out), seed=ns.seed,
+                         workers=workers(ns.workers), real_frames=ns.real_frames,
+                         cache=optional_path(ns.cache), **given, **training_device_args(ns))
     log = train_verifier(cfg, say=lambda m: print(m, file=sys.stderr))
     print(json.dumps(log, indent=2))
     print(f"wrote {ns.out}/verifier.onnx", file=sys.stderr)

@@ -101,3 +101,30 @@ def test_a_tiny_training_extends_a_model_that_then_runs(tmp_path: Path) -> None:
     p = model.detector.mouse_probability(f.image, model.detector(f.image))
     assert 0.0 <= p <= 1.0
     assert np.isfinite(model(f.image).confidence).all()
+
+
+@needs_torch
+def test_edge_cut_blacks_out_one_side_or_a_corner_as_the_runtime_crop_does() -> None:
+    """Training crops cut as at the frame's edge: black (what ``cut_crop`` gives outside
+    the frame) over a band of one side, or of two adjacent ones; the rest untouched."""
+    from mouse_lifter_ros.core.keypoints import cut_crop
+    from mouse_lifter_ros.training.verifier import EDGE_DEPTH, at_edge
+
+    frame = np.full((100, 100), 200, np.uint8)
+    runtime = cut_crop(frame, np.array([5.0, 50.0]), 64.0, 64)  # 27 px left of the frame
+    assert (runtime[:, :20] == 0).all() and (runtime[:, 30:] == 200).all()
+    px, corners = VERIFIER_PX, 0
+    for seed in range(40):
+        img = np.ones((px, px), np.float32)
+        at_edge(img, np.random.default_rng(seed))
+        black = img == 0
+        rows, cols = black.all(axis=1), black.all(axis=0)
+        sides = [rows[0], cols[-1], rows[-1], cols[0]]
+        assert 1 <= sum(sides) <= 2 and not (sides[0] and sides[2]) \
+            and not (sides[1] and sides[3]), seed  # never opposite sides
+        corners += sum(sides) == 2
+        for full, side in ((rows, sides[0] or sides[2]), (cols, sides[1] or sides[3])):
+            if side:
+                assert EDGE_DEPTH[0] * px - 1 <= full.sum() <= EDGE_DEPTH[1] * px + 1, seed
+        assert img[~black].size and (img[~black] == 1).all()
+    assert 5 <= corners <= 35
