@@ -5,7 +5,6 @@ It converts between ROS types and the core's plain types: no image math, model o
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -86,21 +85,6 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]
                       owner=node.get_fully_qualified_name())
     announce_when_ready(node)  # a timer: it looks at the subscriptions made after this
     return values
-
-
-def lower_priority(node: Node, niceness: int) -> None:
-    """Lower the CPU scheduling priority of every thread of this process by ``niceness``
-    (nice values; threads started later, such as ONNX Runtime's, inherit it from the
-    thread that starts them). Lowering needs no privilege; where the system does not
-    allow it the node logs one warning and runs on as it was."""
-    if niceness <= 0:
-        return
-    try:
-        for tid in (int(t) for t in os.listdir("/proc/self/task")):
-            now = os.getpriority(os.PRIO_PROCESS, tid)
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, now + niceness))
-    except (OSError, AttributeError) as exc:  # no /proc (not Linux), or not permitted
-        node.get_logger().warning(f"niceness {niceness} not applied: {exc}")
 
 
 def resolve_path(url: str) -> Path:

@@ -23,13 +23,13 @@ from mouse_lifter_ros.core.depth import DepthModel
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.images import image_to_grey_or_bgr
 from mouse_lifter_ros.core.node_params import DEPTH_PARAMS
+from mouse_lifter_ros.core.process import lower_priority
 from mouse_lifter_ros.core.stats import StageCounts
 from mouse_lifter_ros.core.tracking import MouseTracker
 from mouse_lifter_ros.nodes._diagnostics import publish_stage
 from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
     declare_parameters,
-    lower_priority,
     resolve_path,
     run,
     to_camera_info_msg,
@@ -43,7 +43,8 @@ class DepthNode(Node):
     def __init__(self) -> None:
         super().__init__("depth")
         p = declare_parameters(self, DEPTH_PARAMS)
-        lower_priority(self, p["niceness"])  # before the networks start their threads
+        if (why := lower_priority(p["niceness"])) is not None:  # before the networks' threads
+            self.get_logger().warning(why)
         arena = load_arena(resolve_path(p["arena_file"]))
         path = resolve_path(p["model"]) if p["model"] else None
         self.model = DepthModel(path, arena=arena, device=p["device"], threads=p["threads"])

@@ -22,6 +22,7 @@ from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.images import image_to_grey_or_bgr
 from mouse_lifter_ros.core.keypoints import KeypointModel
 from mouse_lifter_ros.core.node_params import KEYPOINT_PARAMS
+from mouse_lifter_ros.core.process import lower_priority
 from mouse_lifter_ros.core.stats import StageCounts
 from mouse_lifter_ros.core.tracking import MouseTracker
 from mouse_lifter_ros.msg import Keypoints2D
@@ -30,7 +31,6 @@ from mouse_lifter_ros.nodes._ros import (
     LATEST_FRAME_QOS,
     PUBLISH_QOS,
     declare_parameters,
-    lower_priority,
     resolve_path,
     run,
 )
@@ -48,7 +48,8 @@ class KeypointNode(Node):
     def __init__(self) -> None:
         super().__init__("keypoint")
         p = declare_parameters(self, KEYPOINT_PARAMS)
-        lower_priority(self, p["niceness"])  # before the networks start their threads
+        if (why := lower_priority(p["niceness"])) is not None:  # before the networks' threads
+            self.get_logger().warning(why)
         self.p_cutoff = p["p_cutoff"]
         self.roi = tuple(p["crop"]) if any(p["crop"]) else None
         path = resolve_path(p["model"]) if p["model"] else None
