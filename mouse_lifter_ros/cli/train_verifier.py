@@ -30,7 +30,7 @@ def register(sub: Subparsers) -> None:
                    help="2D model YAML whose detector is extended (default: shipped)")
     p.add_argument("--out", required=True,
                    help="folder for the extended copy (the model's own folder: in place)")
-    shipped = "(default: as the shipped verifier, whose detector.yaml records it)"
+    shipped = "(default: as the shipped verifier was trained)"
     p.add_argument("--frames", type=int, help=f"synthetic frames rendered {shipped}")
     p.add_argument("--steps", type=int, help=f"training batches of 128 {shipped}")
     p.add_argument("--lr", type=float, help=f"peak learning rate {shipped}")
