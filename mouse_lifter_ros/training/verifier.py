@@ -65,6 +65,21 @@ EDGE_DEPTH = (0.05, 0.45)
 _detectors: dict[str, Detector] = {}
 
 
+def mouse_crop(grey: NDArray[np.uint8], centre: NDArray[Any], size: float,
+               rng: np.random.Generator) -> NDArray[np.uint8]:
+    """A verifier crop of the mouse at ``centre`` px of ``size`` px, jittered as a
+    detector's answer is: the centre by 0.15 sizes, the size by a factor e^N(0, 0.15)."""
+    return verifier_crop(grey, centre + rng.normal(0.0, 0.15 * size, 2),
+                         size * math.exp(rng.normal(0.0, 0.15)))
+
+
+def other_crop(grey: NDArray[np.uint8], at: NDArray[Any], size: float,
+               rng: np.random.Generator) -> NDArray[np.uint8]:
+    """A verifier crop of the scene at ``at`` px (away from the mouse), about a mouse
+    ``size`` px wide (a factor e^N(0, 0.3))."""
+    return verifier_crop(grey, at, size * math.exp(rng.normal(0.0, 0.3)))
+
+
 def verifier_item(args: tuple[int, int], *, detector: str
                   ) -> tuple[NDArray[np.uint8], NDArray[np.int8]]:
     """Frame ``i`` of ``seed``: crops (SLOTS, px, px) uint8 and labels (SLOTS,): 1 a
@@ -88,8 +103,7 @@ def verifier_item(args: tuple[int, int], *, detector: str
     found: list[tuple[NDArray[np.uint8], int]] = []
     if seen:
         for _ in range(2):
-            found.append((verifier_crop(grey, centre + rng.normal(0.0, 0.15 * size, 2),
-                                  size * math.exp(rng.normal(0.0, 0.15))), 1))
+            found.append((mouse_crop(grey, centre, size, rng), 1))
     for c in det.candidates(grey, count=4, floor=PEAK_FLOOR):
         d = float(np.linalg.norm(c.centre - centre))
         if not seen or d > 0.6 * size:
@@ -98,8 +112,7 @@ def verifier_item(args: tuple[int, int], *, detector: str
             found.append((verifier_crop(grey, c.centre, c.size), 1))
     anywhere = np.array([rng.uniform(0, w), rng.uniform(0, h)])
     if np.linalg.norm(anywhere - centre) > size:
-        found.append((verifier_crop(grey, anywhere, size * math.exp(rng.normal(0.0, 0.3))),
-                      0))
+        found.append((other_crop(grey, anywhere, size, rng), 0))
     if seen and rng.random() < 0.3:
         way = rng.normal(0.0, 1.0, 2)  # a window on one end of the mouse
         found.append((verifier_crop(grey, centre + 0.8 * size * way / np.linalg.norm(way),
@@ -153,15 +166,13 @@ def real_crops(model_yaml: Path, seed: int, *, say: Any = print
             centre = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
             size = float(np.linalg.norm(pts[:, None] - pts[None], axis=2).max())
             for _ in range(REAL_MOUSE_CROPS):
-                crops.append(verifier_crop(grey, centre + rng.normal(0.0, 0.15 * size, 2),
-                                     size * math.exp(rng.normal(0.0, 0.15))))
+                crops.append(mouse_crop(grey, centre, size, rng))
                 out.append(1)
             h, w = grey.shape
             for _ in range(REAL_OTHER_CROPS):
                 at = np.array([rng.uniform(0, w), rng.uniform(0, h)])
                 if np.linalg.norm(at - centre) > 1.5 * size:
-                    crops.append(verifier_crop(grey, at,
-                                               size * math.exp(rng.normal(0.0, 0.3))))
+                    crops.append(other_crop(grey, at, size, rng))
                     out.append(0)
     if not crops:
         return None
