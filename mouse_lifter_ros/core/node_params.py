@@ -142,8 +142,8 @@ BEHAVIOR_PARAMS = (
 )
 
 #: The keypoint and depth nodes' default ``niceness``: under overload (a camera faster than
-#: the machine) it took the 600 fps replay's p99 frame-to-Pose3D latency from 43-56 ms to
-#: about 31 ms on the 2-core reference machine, at the same poses per second.
+#: the machine) it bounds the frame-to-Pose3D latency; the README's "Fast cameras" section
+#: gives the measured figures.
 PERCEPTION_NICENESS = 4
 
 KEYPOINT_PARAMS = (
