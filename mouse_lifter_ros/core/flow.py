@@ -6,8 +6,15 @@ its own, their outputs would rarely share a stamp, and the lifter could pair alm
 nothing. Instead the source keeps count of the frames in flight: a frame is in flight
 from when the source publishes it until every per-frame output (the keypoints and the
 depth stage's camera info, one message each per frame, stamped with the frame's stamp)
-has come back. While ``max_in_flight`` frames are out, a live source skips the frame at
-hand (counted) and a replay may wait for the stages instead (a lossless replay).
+has come back. While ``max_in_flight`` frames are out, a live source holds the frame at
+hand until a slot frees or its next frame is nearly due (:data:`HOLD_SHARE`), and skips it
+(counted) only then; a replay may wait for the stages instead (a lossless replay).
+
+Holding matters when frames come a little faster than the stages work: skipping at once,
+the stages would idle from the moment they are free until the next frame arrives (at 180
+fps offered, a frame needing 6 ms would be served every second frame, 90 poses/s); held,
+the frame goes out the moment they are free, a little late (its stamp keeps the time it
+was captured, so the latency it shows includes the hold).
 
 A frame whose outputs do not all come back within ``timeout_s`` (a stage skipped an
 undecodable image, or a best-effort sample was lost) stops counting as in flight, so
@@ -16,6 +23,7 @@ the source never stalls; such frames are counted as ``expired``.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +37,9 @@ WhenBusy = Literal["skip", "wait"]
 WHEN_BUSY: Final = ("skip", "wait")
 #: Seconds after which a frame still missing an output stops counting as in flight.
 FLOW_TIMEOUT_S: Final = 0.5
+#: Share of the time until its next frame that a skipping source holds a frame for a
+#: free slot (under 1: the next frame, when it comes, replaces it).
+HOLD_SHARE: Final = 0.9
 
 
 @dataclass(frozen=True)
@@ -36,8 +47,8 @@ class FlowCounts:
     """What a source offered and what became of it (frames).
 
     offered = sent + skipped; ``completed`` of the sent frames came back whole,
-    ``expired`` did not within the timeout; ``waited_s`` is the time a waiting source
-    spent for the stages, seconds.
+    ``expired`` did not within the timeout; ``waited_s`` is the time the source spent
+    waiting for the stages (a waiting replay, or a frame held for a free slot), seconds.
     """
 
     offered: int
@@ -102,25 +113,28 @@ class FlowGate:
         self._expired += len(old)
 
     def reserve(self, when_busy: WhenBusy,
-                stopped: Callable[[], bool] = lambda: False) -> bool:
+                stopped: Callable[[], bool] = lambda: False, *,
+                next_frame_s: float = 0.0) -> bool:
         """Offer a frame: True when the source should send it now (a slot is then held
-        for it until :meth:`sent` gives its stamp), False when it is skipped (``"skip"``
-        with the stages busy) or ``stopped()`` became true while waiting (``"wait"``)."""
+        for it until :meth:`sent` gives its stamp). With the stages busy, ``"wait"`` waits
+        for a slot however long it takes, and ``"skip"`` at most :data:`HOLD_SHARE` of
+        ``next_frame_s`` (seconds until the source's next frame; 0 skips at once), then
+        skips the frame: False. False too when ``stopped()`` became true meanwhile."""
         with self._cond:
             start = self._clock()
             self._expire(start)
-            if self._out() >= self.max_in_flight:
-                if when_busy == "skip":
-                    self._skipped += 1
+            limit = math.inf if when_busy == "wait" else start + HOLD_SHARE * next_frame_s
+            while self._out() >= self.max_in_flight:
+                now = self._clock()
+                if now >= limit or stopped():
+                    self._waited += now - start
+                    self._skipped += when_busy == "skip"
                     return False
-                while self._out() >= self.max_in_flight:
-                    if stopped():
-                        return False
-                    oldest = min((t for t, _ in self._flight.values()), default=start)
-                    self._cond.wait(max(0.0, min(0.05, oldest + self.timeout_s
-                                                 - self._clock())))
-                    self._expire(self._clock())
-                self._waited += self._clock() - start
+                oldest = min((t for t, _ in self._flight.values()), default=now)
+                self._cond.wait(max(0.0, min(0.05, oldest + self.timeout_s - now,
+                                             limit - now)))
+                self._expire(self._clock())
+            self._waited += self._clock() - start
             self._reserved += 1
             return True
 

@@ -88,8 +88,9 @@ CAMERA_PARAMS = (
               "to image_raw before the first frame", at_least(0), ">= 0"),
     *_SOURCE_WAIT,
     ParamSpec("when_busy", "skip", "Flow control, while max_in_flight frames are out: skip "
-              "= drop the frame (a live camera cannot wait; counted), wait = video files "
-              "only: hold it until the stages are free (every frame, slower than its rate)",
+              "= send the frame when the stages free up before the next one is due, else "
+              "drop it (a live camera cannot wait; counted), wait = video files only: hold "
+              "it until the stages are free (every frame, slower than its rate)",
               one_of(*WHEN_BUSY), " or ".join(WHEN_BUSY)),
 )
 
@@ -105,15 +106,17 @@ BAG_SOURCE_PARAMS = (
     ParamSpec("start_offset", 0.0, "Seconds to skip at the start of the bag", at_least(0.0),
               ">= 0 and before the end of the bag"),
     ParamSpec("loop", False, "Start again at the end of the bag instead of shutting down"),
-    ParamSpec("restamp", True, "Stamp headers with the publish time, like a live camera "
-              "(false: keep the recorded stamps)"),
+    ParamSpec("restamp", True, "Stamp headers with the time each frame is offered (a live "
+              "camera's capture time; with when_busy wait, the time it goes out), false: "
+              "keep the recorded stamps"),
     ParamSpec("wait_for_subscribers", 0, "Wait until this many nodes subscribe to "
               "image_raw before replaying", at_least(0), ">= 0"),
     *_SOURCE_WAIT,
     ParamSpec("when_busy", "wait", "Flow control, while max_in_flight frames are out: wait "
               "= hold the frame until the stages are free (every frame is processed; the "
-              "replay falls behind its rate), skip = drop it, as a live camera must "
-              "(counted)", one_of(*WHEN_BUSY), " or ".join(WHEN_BUSY)),
+              "replay falls behind its rate), skip = as a live camera must: send it when "
+              "the stages free up before the next frame is due, else drop it (counted)",
+              one_of(*WHEN_BUSY), " or ".join(WHEN_BUSY)),
 )
 
 MONITOR_PARAMS = (

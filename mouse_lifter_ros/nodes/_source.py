@@ -41,7 +41,8 @@ class SourceNode(Node):
 
     With ``flow_topics``, :meth:`reserve` says whether to send a frame now
     (:class:`~mouse_lifter_ros.core.flow.FlowGate`: at most ``max_in_flight`` frames out;
-    ``when_busy`` skip or wait while they are).
+    ``when_busy`` skip, after holding the frame until shortly before the next one, or
+    wait while they are).
     """
 
     def __init__(self, name: str) -> None:
@@ -52,10 +53,12 @@ class SourceNode(Node):
         self.gate: FlowGate | None = None
         self.when_busy: WhenBusy = "skip"
 
-    def reserve(self) -> bool:
-        """Flow control: True to send the next frame now (then call :meth:`sent` with
-        its stamp); False to skip it (stages busy and ``when_busy`` skip, or stopping)."""
-        return self.gate is None or self.gate.reserve(self.when_busy, self.done.is_set)
+    def reserve(self, next_frame_s: float = 0.0) -> bool:
+        """Flow control: True to send the frame at hand now (then call :meth:`sent` with
+        its stamp); False to skip it (stages still busy shortly before the next frame is
+        due, ``next_frame_s`` seconds from now, and ``when_busy`` skip; or stopping)."""
+        return self.gate is None or self.gate.reserve(self.when_busy, self.done.is_set,
+                                                      next_frame_s=next_frame_s)
 
     def sent(self, stamp_ns: int) -> None:
         """Flow control: the frame :meth:`reserve` allowed went out with this stamp."""

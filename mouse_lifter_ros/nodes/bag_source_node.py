@@ -62,7 +62,7 @@ class BagSourceNode(SourceNode):
         # work a real camera does not put on the host).
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), REPLAY_NICENESS)
         restamper = Restamper()
-        count = 0
+        count = offered_ns = 0
         decided: dict[tuple[int, int], bool] = {}  # frame (loop, recorded ns) -> sent
         for msg in self.replay:
             if self.done.is_set():
@@ -70,19 +70,31 @@ class BagSourceNode(SourceNode):
             key = (msg.loop, msg.recorded_ns)
             first = key not in decided  # the frame's first message: its image or info
             if first:
-                decided[key] = self.reserve()
+                offered_ns = self.get_clock().now().nanoseconds
+                decided[key] = self.reserve(self._frame_interval(key, decided))
                 while len(decided) > 8:
                     del decided[next(iter(decided))]
             if not decided[key]:
                 continue
-            data = msg.data  # stamped after any wait for the stages: when it goes out
-            if self.restamp:
-                data = restamper(msg, self.get_clock().now().nanoseconds)
+            data = msg.data
+            if self.restamp:  # a frame held for a free slot keeps the time it was offered,
+                # as a camera's would; a lossless replay's, the time it goes out after waiting
+                data = restamper(msg, self.get_clock().now().nanoseconds
+                                 if self.when_busy == "wait" else offered_ns)
             if first:
                 self.sent(cdr_stamp_ns(data))
             self.publishers_by_topic[msg.topic].publish(data)
             count += 1
         self.get_logger().info(f"bag ended after {count} messages; shutting down")
+
+    def _frame_interval(self, key: tuple[int, int], decided: dict[tuple[int, int], bool]
+                        ) -> float:
+        """Seconds from the previous frame to frame ``key`` at the replay rate (0 for a
+        loop's first frame): the expected wait for the next one."""
+        prev = next(reversed(decided), None)
+        if prev is None or prev[0] != key[0]:
+            return 0.0
+        return max(0.0, (key[1] - prev[1]) * 1e-9 / self.replay.rate)
 
     def release(self) -> None:
         """Close the bag."""

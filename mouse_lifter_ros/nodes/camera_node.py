@@ -62,6 +62,7 @@ class CameraNode(SourceNode):
         """Read, stamp and publish frames until the file ends or the node stops."""
         # Devices deliver at their own rate; files are paced to theirs (or to `fps`).
         pacer = FramePacer(self.source.fps if self.source.is_file else 0.0)
+        interval = 1.0 / self.source.fps if self.source.fps > 0 else 0.0
         while not self.done.is_set():
             pacer.wait()
             frame = self.source.read()
@@ -69,9 +70,12 @@ class CameraNode(SourceNode):
                 self.get_logger().info(
                     f"video ended after {self.source.frames_read} frames; shutting down")
                 return
-            if not self.reserve():
+            captured = self.get_clock().now()
+            if not self.reserve(interval):
                 continue
-            now = self.get_clock().now()
+            # a frame held for a free slot keeps its capture time; a paced file waiting
+            # for the stages (when_busy wait) goes out as new
+            now = self.get_clock().now() if self.when_busy == "wait" else captured
             self.sent(now.nanoseconds)
             stamp = now.to_msg()
             self.image_pub.publish(to_image_msg(frame, self.encoding, stamp, self.frame_id))

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from mouse_lifter_ros.core.errors import InputError
-from mouse_lifter_ros.core.flow import FLOW_TIMEOUT_S, FlowGate
+from mouse_lifter_ros.core.flow import FLOW_TIMEOUT_S, HOLD_SHARE, FlowGate
 
 
 class Clock:
@@ -79,6 +79,34 @@ def test_wait_holds_the_frame_until_the_stages_are_free() -> None:
     c = gate.counts()
     assert c.skipped == 0 and c.completed == 1 and c.waited_s >= 0.15
     timer.join()
+
+
+def test_skip_holds_the_frame_for_a_slot_that_frees_before_the_next_frame() -> None:
+    """Frames a little faster than the stages: the frame at hand goes out late, the
+    moment the stages are free, instead of being skipped and leaving them idle."""
+    gate = FlowGate(1)
+    assert gate.reserve("skip")
+    gate.sent(7)
+    timer = threading.Timer(0.1, gate.returned, args=(7, 0))
+    timer.start()
+    start = time.monotonic()
+    assert gate.reserve("skip", next_frame_s=1.0)
+    held = time.monotonic() - start
+    assert 0.08 <= held < 0.5 * HOLD_SHARE, held
+    c = gate.counts()
+    assert (c.sent, c.skipped, c.completed) == (1, 0, 1) and c.waited_s >= 0.08
+    timer.join()
+
+
+def test_skip_gives_up_the_frame_shortly_before_the_next_is_due() -> None:
+    gate = FlowGate(1)
+    assert gate.reserve("skip")
+    gate.sent(7)
+    start = time.monotonic()
+    assert not gate.reserve("skip", next_frame_s=0.2)
+    held = time.monotonic() - start
+    assert 0.9 * HOLD_SHARE * 0.2 <= held < 0.2, held
+    assert gate.counts().skipped == 1
 
 
 def test_wait_ends_when_the_source_stops() -> None:
