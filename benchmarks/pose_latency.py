@@ -1,6 +1,7 @@
 """Frame-to-Pose3D latency and throughput through the ROS graph, on this machine.
 
     tools/ros-env.sh python benchmarks/pose_latency.py [--seconds 10] [--fast-rate 20]
+        [--repeat 3]
 
 Renders the demo clip (640x480 mono8, 30 fps, ``--seconds`` long), then replays it
 twice through the ``replay`` graph of ``config/graph.yaml`` in real node processes
@@ -9,7 +10,7 @@ twice through the ``replay`` graph of ``config/graph.yaml`` in real node process
 
 1. at the clip's own 30 fps, restamped with the publish time like a live camera: the
    latency of each ``Pose3D`` is its arrival here minus its source stamp (the moment the
-   bag source published the frame), so it covers DDS transport of the image, both
+   bag source offered the frame), so it covers DDS transport of the image, both
    networks, pairing, the body-model fit and the pose's own transport;
 2. at ``--fast-rate`` times the clip's speed (default 3, 6 and 20), looping over the
    clip for ``--seconds`` of wall time, faster than the nodes can take it, as a fast
@@ -21,7 +22,11 @@ twice through the ``replay`` graph of ``config/graph.yaml`` in real node process
 Prints p50/p90/p99/max latency, the rate and drop figures of each run, the source's flow
 counts and the nodes' own totals (inference and lift means), then a table of every row
 with its poses per second against the best row's. Wall-clock figures depend on what else
-runs on the machine; the load average at the start is printed with them.
+runs on the machine; the load average at the start is printed with them. On a shared
+machine whose speed drifts from one minute to the next, ``--repeat N`` runs every row N
+times, the rows in turn, and the table gives each row's best poses per second (what the
+graph gets out of the machine when nothing else takes it) beside its worst p99 and the
+range of both over the repeats.
 """
 
 from __future__ import annotations
@@ -126,7 +131,11 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0, help="clip length (s)")
     ap.add_argument("--fast-rate", type=float, nargs="+", default=[3.0, 6.0, 20.0],
                     help="speed factors of the faster-than-real-time runs")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of every row, the rows in turn (table: best poses/s, worst p99)")
     ns = ap.parse_args()
+    if ns.repeat < 1:
+        ap.error(f"--repeat {ns.repeat}: must be >= 1")
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
           f"{os.cpu_count()} CPUs")
@@ -136,8 +145,8 @@ def main() -> int:
         print(f"demo clip: {clip.frames} frames, 640x480 mono8, {clip.fps:g} fps")
         runs = [("at 30 fps", 1.0)] + [(f"offered x{r:g} ({30 * r:g} fps)", r)
                                        for r in ns.fast_rate]
-        table: list[tuple[str, int, float, float]] = []
-        for label, rate in runs:
+        table: dict[str, list[tuple[int, float, float]]] = {label: [] for label, _ in runs}
+        for label, rate in [run for _ in range(ns.repeat) for run in runs]:
             got, logs, _ = replay(clip.bag, clip.arena, rate, work, ns.seconds)
             offered = _total(logs["bag_source"], r"flow: (\d+) frames offered")
             frames = int(offered) if offered.isdigit() else clip.frames
@@ -152,7 +161,7 @@ def main() -> int:
                 print(f"   frame-to-Pose3D latency: p50 {p50:.1f} ms, p90 {p90:.1f} ms, "
                       f"p99 {p99:.1f} ms, max {lat.max():.1f} ms")
                 print(f"   poses per second of source time: {rate_out:.1f}")
-                table.append((label, len(got), rate_out, float(p99)))
+                table[label].append((len(got), rate_out, float(p99)))
             flow = _total(logs["bag_source"], r"flow: ([^\n]*)")
             print(f"   bag_source flow: {flow}")
             infer = r"inference mean ([\d.]+ ms)"
@@ -161,11 +170,26 @@ def main() -> int:
             drops = [_total(logs["lifter"], rf"dropped_{k} (\d+)") for k in ("keypoints", "depth")]
             print(f"   keypoint node: inference mean {kp_ms}; depth node: {depth_ms}; lifter: "
                   f"lift mean {lift_ms} ms, dropped keypoints {drops[0]}, depth {drops[1]}")
-        best = max((r for _, _, r, _ in table), default=float("nan"))
-        print(f"\n{'row':<26} {'poses':>6} {'poses/s':>8} {'of best':>8} {'p99 ms':>7}")
-        for label, poses, rate_out, p99 in table:
-            print(f"{label:<26} {poses:6d} {rate_out:8.1f} {rate_out / best:8.0%} {p99:7.1f}")
+        print_table(table)
     return 0
+
+
+def print_table(table: dict[str, list[tuple[int, float, float]]]) -> None:
+    """One line per row: poses of its best run, best poses/s and its share of the best
+    row's, worst p99 ms; with repeats also the range of poses/s and p99 over them."""
+    best = max((r for runs in table.values() for _, r, _ in runs), default=float("nan"))
+    print(f"\n{'row':<30} {'poses':>6} {'poses/s':>8} {'of best':>8} {'p99 ms':>7}"
+          + ("   poses/s range   p99 range" if any(len(r) > 1 for r in table.values()) else ""))
+    for label, runs in table.items():
+        if not runs:
+            print(f"{label:<30} no pose")
+            continue
+        poses, rate_out, _ = max(runs, key=lambda r: r[1])
+        rates, p99s = [r for _, r, _ in runs], [p for _, _, p in runs]
+        spread = (f"   {min(rates):6.1f}-{max(rates):<6.1f}  {min(p99s):5.1f}-{max(p99s):<5.1f}"
+                  if len(runs) > 1 else "")
+        print(f"{label:<30} {poses:6d} {rate_out:8.1f} {rate_out / best:8.0%} "
+              f"{max(p99s):7.1f}{spread}")
 
 
 if __name__ == "__main__":
