@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mouse_lifter_ros.cli.arguments import Subparsers, pair, pixel_corners
@@ -24,9 +25,11 @@ def register(sub: Subparsers) -> None:
         description="Calibrate the camera's pose over the arena floor (mouse_lifter_ros/core/"
         "arena.py) from the arena's four corners of known size in an image (--corners or "
         "--pick) or a checkerboard / ChArUco board lying flat on the floor "
-        "(--checkerboard). Prints the reprojection error; exits 1 when the calibration "
-        "is refused, saying why.")
-    p.add_argument("--intrinsics", required=True, help="camera_calibration YAML (intrinsics)")
+        "(--checkerboard), or an earlier calibration (--from) given a new --bedding. "
+        "Prints the reprojection error; exits 1 when the calibration is refused, saying "
+        "why.")
+    p.add_argument("--intrinsics", default=None,
+                   help="camera_calibration YAML (intrinsics); not with --from")
     p.add_argument("--out", required=True, help="arena calibration YAML to write")
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--corners", type=pixel_corners, metavar="'x1,y1 x2,y2 x3,y3 x4,y4'",
@@ -36,6 +39,12 @@ def register(sub: Subparsers) -> None:
                       help="click the four corners in a window showing --image")
     mode.add_argument("--checkerboard", type=pair(int, "9x6"), metavar="COLSxROWS",
                       help="inner corners of a checkerboard (squares with --charuco)")
+    mode.add_argument("--from", dest="source", default=None, metavar="ARENA.yaml",
+                      help="an arena calibration to write again with --bedding")
+    p.add_argument("--bedding", type=float, default=0.0, metavar="METRES",
+                   help="depth of the bedding over the calibrated floor (the board or "
+                   "corners lie on the cage floor; the mouse stands on the bedding): the 3D "
+                   "nodes place the mouse on it and measure heights from it (default 0)")
     p.add_argument("--arena-size", type=pair(float, "0.46x0.34"), metavar="WxH",
                    help="floor extent along arena x and y, metres (with --corners/--pick)")
     p.add_argument("--image", default=None, help="image of the arena / board")
@@ -112,6 +121,10 @@ def run(ns: argparse.Namespace) -> int:
     from mouse_lifter_ros.core.errors import CalibrationError
 
     parser: argparse.ArgumentParser = ns.calibrate_parser
+    if (ns.source is None) == (ns.intrinsics is None):
+        parser.error("--intrinsics YAML is needed, except with --from ARENA.yaml")
+    if ns.source is not None:
+        return _rewrite(ns)
     corner_mode = ns.corners is not None or ns.pick
     if corner_mode and ns.arena_size is None:
         parser.error("--corners and --pick need --arena-size WxH (metres)")
@@ -142,6 +155,7 @@ def run(ns: argparse.Namespace) -> int:
             corners = ns.corners if ns.corners is not None else _pick_corners(ns.image, image)
             arena = arena_from_corners(intrinsics, corners, ns.arena_size,
                                        max_error=ns.max_error)
+        arena = replace(arena, bedding=ns.bedding)
     except CalibrationError as exc:
         print(f"mouse-lifter: error: calibration refused: {exc}", file=sys.stderr)
         return 1
@@ -149,8 +163,9 @@ def run(ns: argparse.Namespace) -> int:
                f"intrinsics {ns.intrinsics}" + (f" and image {ns.image}" if ns.image else ""))
     tilt = float(np.degrees(np.arccos(min(1.0, abs(float(arena.rotation[2, 2]))))))
     print(f"reprojection error {arena.reprojection_error:.3f} px RMS ({arena.method}); camera "
-          f"{abs(arena.camera_position[2]):.3f} m from the floor ({arena.view} view), optical "
-          f"axis {tilt:.1f} degrees off the floor normal; wrote {ns.out}")
+          f"{abs(arena.camera_position[2]) + arena.bedding:.3f} m from the floor ({arena.view} "
+          f"view), optical axis {tilt:.1f} degrees off the floor normal{_bedding(arena)}; "
+          f"wrote {ns.out}")
     if ns.preview:
         if ns.checkerboard is not None:
             cols, rows = ns.checkerboard
@@ -160,6 +175,28 @@ def run(ns: argparse.Namespace) -> int:
             outline = ns.arena_size
         _write_preview(ns.preview, image, arena, outline)
         print(f"wrote {ns.preview}")
+    return 0
+
+
+def _bedding(arena: ArenaCalibration) -> str:
+    return (f"; the mouse stands on bedding {arena.bedding * 1000:.0f} mm deep"
+            if arena.bedding else "")
+
+
+def _rewrite(ns: argparse.Namespace) -> int:
+    """--from: the calibration ``ns.source`` again, with ``ns.bedding``."""
+    from mouse_lifter_ros.core.arena import load_arena, save_arena
+    from mouse_lifter_ros.core.errors import CalibrationError
+
+    try:
+        arena = replace(load_arena(ns.source), bedding=ns.bedding)
+    except CalibrationError as exc:
+        print(f"mouse-lifter: error: calibration refused: {exc}", file=sys.stderr)
+        return 1
+    save_arena(ns.out, arena, comment=f"mouse-lifter calibrate --from {ns.source} "
+               f"--bedding {ns.bedding:g}")
+    print(f"camera {abs(arena.camera_position[2]) + arena.bedding:.3f} m from the floor "
+          f"({arena.view} view){_bedding(arena)}; wrote {ns.out}")
     return 0
 
 

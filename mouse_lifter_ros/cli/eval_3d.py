@@ -30,6 +30,12 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--model", default=None, help="2D model YAML (default: shipped)")
     p.add_argument("--depth-model", default=None, help="depth model YAML (default: shipped)")
     add_device(p)
+    p.add_argument("--bedding", type=float, default=0.0, metavar="METRES",
+                   help="--synthetic: the mouse stands on bedding this deep over the floor "
+                   "the arena calibration was made on, which gives the depth (calibrate "
+                   "--bedding) unless --bedding-undeclared")
+    p.add_argument("--bedding-undeclared", action="store_true",
+                   help="--synthetic: the calibration knows only the floor under the bedding")
     p.add_argument("--depth-noise-mm", type=float, default=3.0,
                    help="--dannce: depth reading noise (sd, mm)")
     p.add_argument("--quiet", action="store_true")
@@ -45,6 +51,8 @@ def run(ns: argparse.Namespace) -> int:
     else:
         result = eval3d.evaluate_synthetic(seed=ns.seed, count=ns.count, seconds=ns.seconds,
                                            keypoint_model=ns.model, depth_model=ns.depth_model,
-                                           device=ns.device, progress=not ns.quiet)
+                                           device=ns.device, progress=not ns.quiet,
+                                           bedding=ns.bedding,
+                                           bedding_declared=not ns.bedding_undeclared)
     print(json.dumps(result, indent=2, allow_nan=False))  # JSON has no NaN: null instead
     return 0

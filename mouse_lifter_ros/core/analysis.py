@@ -1014,17 +1014,20 @@ def analyze(inputs: Sequence[str | os.PathLike[str]], options: AnalysisOptions, 
             offset += len(track.times) / track.fps
             for problem in track.problems:
                 notice(f"{movie.path}: {problem}")
-    return summary(results, table, arena is not None, model.description, options, start)
+    return summary(results, table, arena, model.description, options, start)
 
 
-def summary(movies: list[dict[str, Any]], table: Path, in_3d: bool, model: str,
-            options: AnalysisOptions, start: float) -> dict[str, Any]:
+def summary(movies: list[dict[str, Any]], table: Path, arena: ArenaCalibration | None,
+            model: str, options: AnalysisOptions, start: float) -> dict[str, Any]:
     """:func:`analyze`'s summary of ``movies`` (their entries) and ``table`` (the
-    annotations) by ``model``, begun at ``start`` (``time.monotonic()``)."""
+    annotations) by ``model`` (in 3D over ``arena``), begun at ``start``
+    (``time.monotonic()``). ``surface_height_m``: the z = 0 of the 3D columns over the
+    calibrated floor (the bedding's depth the calibration gives; null in 2D)."""
     return {
         "movies": movies,
         "annotations": str(table),
-        "mode": "3d" if in_3d else "2d",
+        "mode": "3d" if arena is not None else "2d",
+        "surface_height_m": arena.bedding if arena is not None else None,
         "model": model,
         "p_cutoff": options.p_cutoff,
         "median_window": options.median_window,

@@ -11,9 +11,11 @@ far or tilted), raising :class:`CalibrationError` that lists every problem. nump
 OpenCV and PyYAML only: no ROS import here.
 
 Frames and units: the arena frame follows REP-103 (metres; x, y on the floor, z up
-away from the floor, the floor is z = 0); the camera frame is the optical one (z
-forward, x right, y down), ``x_cam = rotation @ x_arena + translation``; pixel (0, 0)
-is the centre of the top-left pixel. Distortion models: those of
+away from the floor, z = 0 the surface the mouse stands on: the calibrated floor, or the
+top of the bedding ``bedding`` metres above it); the camera frame is the optical one (z
+forward, x right, y down), ``x_cam = rotation @ x_floor + translation`` for the calibrated
+floor's frame (the arena frame lowered by ``bedding``); pixel (0, 0) is the centre of the
+top-left pixel. Distortion models: those of
 ``camera.DISTORTION_MODELS`` (OpenCV's formulas).
 
 File layout (written by :func:`save_arena`, read by :func:`load_arena`)::
@@ -23,10 +25,11 @@ File layout (written by :func:`save_arena`, read by :func:`load_arena`)::
     method: corners                  # checkerboard | charuco | corners | camera
     reprojection_error_px: 0.21      # RMS over the points used to calibrate
     arena_size_m: [0.46, 0.34]       # arena x, y extent centred on the origin, or null
+    bedding_m: 0.02                  # bedding depth over the calibrated floor (optional, 0)
     camera_height_m: 0.4703          # for people reading the file: ignored when loading
     view: top                        # likewise (top: camera above the floor)
-    rotation: {rows: 3, cols: 3, data: [...]}   # row-major, x_cam = R x_arena + t
-    translation: [x, y, z]           # metres
+    rotation: {rows: 3, cols: 3, data: [...]}   # row-major, x_cam = R x_floor + t
+    translation: [x, y, z]           # metres (the calibrated floor's pose)
     camera:                          # the intrinsics, camera_calibration YAML layout
       image_width: 640
       ...
@@ -37,7 +40,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -69,6 +72,8 @@ MAX_DISTANCE_M: Final = 10.0
 MAX_TILT_DEG: Final = 60.0
 #: Values of :attr:`ArenaCalibration.method`.
 METHODS: Final = ("checkerboard", "charuco", "corners", "camera")
+#: Deepest bedding (metres over the calibrated floor) a calibration takes.
+MAX_BEDDING_M: Final = 0.1
 FORMAT: Final = "mouse_lifter_arena"
 VERSION: Final = 1
 
@@ -80,9 +85,12 @@ VERSION: Final = 1
 class ArenaCalibration:
     """Intrinsics plus the camera's pose over the arena floor.
 
-    Arena frame (REP-103): x, y on the floor, z up away from the floor, z = 0 the floor
-    plane, metres. ``x_cam = rotation @ x_arena + translation`` (camera optical frame:
-    z forward, x right, y down). The geometry is :attr:`camera`'s; :meth:`project`,
+    Arena frame (REP-103): x, y on the floor, z up away from the floor, z = 0 the surface
+    the mouse stands on (the calibrated floor raised by :attr:`bedding`), metres.
+    ``x_cam = rotation @ x_floor + translation`` with ``x_floor`` the arena point
+    lowered by ``bedding`` (camera optical frame: z forward, x right, y down); the
+    :attr:`camera` is placed in the arena frame. The geometry is :attr:`camera`'s;
+    :meth:`project`,
     :meth:`rays`, :meth:`ray_grid`, :meth:`backproject`, :meth:`points_at_height` and
     :meth:`depth_at_height` are its methods.
 
@@ -91,8 +99,8 @@ class ArenaCalibration:
     intrinsics:
         The camera's intrinsics (must be calibrated).
     rotation, translation:
-        (3, 3) and (3,) float64, read-only (:attr:`camera`'s ``R`` and ``t``);
-        translation in metres.
+        (3, 3) and (3,) float64, read-only: the calibrated pose over the floor
+        (translation in metres).
     reprojection_error:
         RMS pixel error over the points used to calibrate (0.0 when exact or from a
         known camera).
@@ -100,9 +108,13 @@ class ArenaCalibration:
         One of :data:`METHODS`.
     arena_size:
         Arena extent along arena x and y (metres, centred on the origin), when known.
+    bedding:
+        Depth of the bedding over the calibrated floor, metres (0 to
+        :data:`MAX_BEDDING_M`): the mouse stands that much higher. A board calibrates
+        the cage floor; the lab gives the bedding's depth (``calibrate --bedding``).
     camera:
-        The :class:`~.camera.Camera` of ``intrinsics`` at this pose (derived, not a
-        constructor argument).
+        The :class:`~.camera.Camera` of ``intrinsics`` in the arena frame: the pose
+        raised by ``bedding`` (derived, not a constructor argument).
     """
 
     intrinsics: CameraCalibration
@@ -111,6 +123,7 @@ class ArenaCalibration:
     reprojection_error: float
     method: str
     arena_size: tuple[float, float] | None = None
+    bedding: float = 0.0
     camera: Camera = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -118,12 +131,20 @@ class ArenaCalibration:
                 or not self.intrinsics.is_calibrated:
             raise CalibrationError("arena calibration: intrinsics missing or uncalibrated")
         try:  # the pose is the camera's (float64, read-only)
-            camera = _camera(self.intrinsics, self.rotation, self.translation)
+            floor = _camera(self.intrinsics, self.rotation, self.translation)
         except InputError as exc:
             raise CalibrationError(f"arena calibration: {exc}") from None
+        bedding = float(self.bedding)
+        problems = _bedding_problems(bedding, floor)
+        if problems:
+            raise CalibrationError("arena calibration: " + "; ".join(problems))
+        # x_cam = R x_floor + t and x_floor = x_arena + bedding * z: the arena frame's t
+        camera = floor if bedding == 0.0 else _camera(
+            self.intrinsics, floor.R, floor.t + bedding * floor.R[:, 2])
         object.__setattr__(self, "camera", camera)
-        object.__setattr__(self, "rotation", camera.R)
-        object.__setattr__(self, "translation", camera.t)
+        object.__setattr__(self, "rotation", floor.R)
+        object.__setattr__(self, "translation", floor.t)
+        object.__setattr__(self, "bedding", bedding)
         object.__setattr__(self, "reprojection_error", float(self.reprojection_error))
         if self.method not in METHODS:
             raise CalibrationError(f"arena calibration: method {self.method!r} not one of "
@@ -199,7 +220,16 @@ class ArenaCalibration:
         sx, sy = width / self.width, height / self.height
         return ArenaCalibration(intr, self.rotation, self.translation,
                                 self.reprojection_error * math.sqrt((sx * sx + sy * sy) / 2),
-                                self.method, self.arena_size)
+                                self.method, self.arena_size, self.bedding)
+
+
+def floor_below(arena: ArenaCalibration, bedding: float) -> ArenaCalibration:
+    """The calibration of ``arena``'s camera made on a floor ``bedding`` metres under the
+    surface the mouse stands on (``arena``'s z = 0), giving that bedding: the floor's
+    pose, the same :attr:`~ArenaCalibration.camera`. What a lab has that calibrated the
+    cage floor with a board and then filled in bedding (``calibrate --bedding``)."""
+    camera = arena.camera
+    return replace(arena, translation=camera.t - bedding * camera.R[:, 2], bedding=bedding)
 
 
 def _camera(intr: CameraCalibration, rotation: FloatArray, translation: FloatArray) -> Camera:
@@ -209,6 +239,21 @@ def _camera(intr: CameraCalibration, rotation: FloatArray, translation: FloatArr
 
 
 # ---------------------------------------------------------------------- validation
+
+
+def _bedding_problems(bedding: float, floor: Camera) -> list[str]:
+    """A bedding depth that is no number, negative, deeper than :data:`MAX_BEDDING_M`,
+    or under a bottom-view camera (which sees the mouse through the floor)."""
+    if not (math.isfinite(bedding) and 0.0 <= bedding <= MAX_BEDDING_M):
+        return [f"bedding {bedding!r} m: must be >= 0 and <= {MAX_BEDDING_M:g} m"]
+    height = float(floor.position[2])
+    if bedding > 0.0 and height < 0:
+        return [f"bedding {bedding:g} m under a bottom-view camera: the mouse stands on "
+                "the clear floor it films through (bedding 0)"]
+    if bedding > 0.0 and height - bedding < MIN_DISTANCE_M:
+        return [f"bedding {bedding:g} m leaves the camera {(height - bedding) * 100:.1f} cm "
+                f"over its top: closer than {MIN_DISTANCE_M * 100:.0f} cm"]
+    return []
 
 
 def _intrinsics_problems(intr: CameraCalibration) -> list[str]:
@@ -572,14 +617,22 @@ def parse_arena(data: Mapping[str, Any], *, source: str = "<arena>") -> ArenaCal
             problems.append(f"arena_size_m must be null or [w, h] in metres, got {size!r}")
         else:
             problems += _size_problems(size, "arena_size_m")
+    bedding = yaml_number(data.get("bedding_m", 0.0))
+    if bedding is None:
+        problems.append(f"bedding_m must be a number of metres, got {data.get('bedding_m')!r}")
     if rotation is not None and translation is not None:
         problems += _pose_problems(rotation, translation)
+    if not problems and bedding is not None:  # the pose is sound: the bedding under it
+        assert intr is not None and rotation is not None and translation is not None
+        problems += [f"bedding_m: {p.removeprefix('bedding ')}" for p in
+                     _bedding_problems(bedding, _camera(intr, rotation, translation))]
     if problems:
         raise CalibrationError(f"{head}: " + "; ".join(problems))
     assert intr is not None and rotation is not None and translation is not None
-    assert error is not None and isinstance(method, str)
+    assert error is not None and isinstance(method, str) and bedding is not None
     return ArenaCalibration(intr, rotation, translation, error, method,
-                            None if size is None else (float(size[0]), float(size[1])))
+                            None if size is None else (float(size[0]), float(size[1])),
+                            bedding)
 
 
 def load_arena(path: str | os.PathLike[str]) -> ArenaCalibration:
@@ -611,8 +664,11 @@ def arena_to_yaml(arena: ArenaCalibration, *, comment: str | None = None) -> str
     lines += [f"format: {FORMAT}", f"version: {VERSION}", f"method: {arena.method}",
               f"reprojection_error_px: {yaml_float(arena.reprojection_error)}",
               f"arena_size_m: {size}",
-              "# camera_height_m and view are for people reading this file: not loaded",
-              f"camera_height_m: {abs(float(arena.camera_position[2])):.4f}",
+              "# the bedding's depth over the calibrated floor: the mouse stands on its top",
+              f"bedding_m: {yaml_float(arena.bedding)}",
+              "# camera_height_m (over the calibrated floor) and view are for people reading",
+              "# this file: not loaded",
+              f"camera_height_m: {abs(float(arena.camera_position[2]) + arena.bedding):.4f}",
               f"view: {arena.view}",
               "rotation:", "  rows: 3", "  cols: 3", f"  data: {floats(arena.rotation)}",
               f"translation: {floats(arena.translation)}", "camera:"]

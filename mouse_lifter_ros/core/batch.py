@@ -799,7 +799,7 @@ def analyze_batch(inputs: Sequence[str | os.PathLike[str]], options: AnalysisOpt
     counts = {s: sum(r["status"] == s for r in summary_rows)
               for s in ("done", "skipped", "failed")}
     return {
-        **summary(results, table, arena is not None, spec.name, options, start),
+        **summary(results, table, arena, spec.name, options, start),
         "failed": failed,
         "batch": {"manifest": str(out / MANIFEST), "summary_csv": str(path_csv),
                   "summary_json": str(path_json), "ran_on": where, "dashboard": dashboard,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import abc
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -28,6 +29,7 @@ from mouse_lifter_ros.core.lifter import Lifter
 from mouse_lifter_ros.core.synth.priors import DANNCE_JOINTS, load_dannce_3d
 
 if TYPE_CHECKING:
+    from mouse_lifter_ros.core.arena import ArenaCalibration
     from mouse_lifter_ros.core.synth.render import Scene
 
 __all__ = [
@@ -308,7 +310,8 @@ def evaluate_dannce(mat_path: str | Path, *, seed: int = 0,
 def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
                        fps: float = 30.0, keypoint_model: str | Path | None = None,
                        depth_model: str | Path | None = None, device: str = "auto",
-                       threads: int = 0, progress: bool = False) -> dict[str, Any]:
+                       threads: int = 0, progress: bool = False, bedding: float = 0.0,
+                       bedding_declared: bool = True) -> dict[str, Any]:
     """The whole image-to-Pose3D core on held-out synthetic sequences.
 
     Renders ``count`` top-view sequences of ``seconds`` at ``fps`` with the synthetic
@@ -318,6 +321,13 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
     the shipped models trained on (``SeedSequence([0, stream, i])``). Each frame goes
     through :class:`~.pipeline.PosePipeline` as the nodes run it: one lifter per
     sequence, its body scale estimated online as a node does.
+
+    ``bedding`` (metres): the mouse stands that much above the floor the arena
+    calibration was made on, as on bedding over a cage floor calibrated with a board.
+    With ``bedding_declared`` the calibration gives that depth (``calibrate
+    --bedding``) and the errors are measured from the bedding's top (z = 0 of the
+    arena frame); without, it knows only the floor, and they are measured from the
+    floor.
 
     Returns JSON-able figures: :func:`joint_errors` of the lifter (every keypoint, the
     filled ones included), of the lifter where the 2D model found the keypoint, and of
@@ -329,7 +339,6 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
     """
     from tqdm import tqdm
 
-    from mouse_lifter_ros.core.arena import arena_from_camera
     from mouse_lifter_ros.core.body import KEYPOINTS
     from mouse_lifter_ros.core.lifter import keypoint_depth
     from mouse_lifter_ros.core.pipeline import PosePipeline
@@ -354,7 +363,7 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
         start, missed_before = len(truth), missed
         for sample, _, t in rendered.frames:
             if arena is None:
-                arena = arena_from_camera(sample.camera)
+                arena = _over_bedding(sample.camera, bedding, bedding_declared)
                 if pipe is None:
                     pipe = PosePipeline(arena, keypoint_model=keypoint_model,
                                         depth_model=depth_model, device=device,
@@ -363,7 +372,8 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
                     pipe.set_arena(arena)
             assert pipe is not None
             f = pipe(sample.image, float(t))
-            truth.append(sample.keypoints_arena)
+            # in the pipeline's arena frame: from the bedding's top, or from the floor
+            truth.append(sample.keypoints_arena + np.array([0.0, 0.0, bedding - arena.bedding]))
             base.append(floor_baseline(arena.camera,
                                        f.keypoints.xy[None].astype(np.float64))[0])
             if f.lifted is None:
@@ -389,7 +399,8 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
         return round(float(np.median(a)), 2) if a.size else None
 
     return {"input": "synthetic", "seed": seed, "sequences": count, "seconds": seconds,
-            "fps": fps, "frames": len(truth), "frames_without_mouse": missed,
+            "fps": fps, "bedding_m": bedding, "bedding_declared": bedding_declared,
+            "frames": len(truth), "frames_without_mouse": missed,
             "models": {"keypoints": pipe.keypoints.description if pipe else "",
                        "depth": pipe.depth.description if pipe else ""},
             "lifter": joint_errors(p_arr, t_arr, names),
@@ -402,6 +413,16 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
                                          t_arr[slice(*seq["frames"])], names)}
                              for seq in sequences],
             "per_scene_kind": _by_kind(sequences, p_arr, t_arr, names)}
+
+
+def _over_bedding(camera: Camera, bedding: float, declared: bool) -> ArenaCalibration:
+    """The arena calibration a lab would have of ``camera`` (placed over the surface the
+    mouse stands on) when that surface is ``bedding`` metres over the floor it
+    calibrated: the floor's pose, with the bedding's depth when ``declared``."""
+    from mouse_lifter_ros.core.arena import arena_from_camera, floor_below
+
+    floor = floor_below(arena_from_camera(camera), bedding)
+    return floor if declared else replace(floor, bedding=0.0)
 
 
 def scene_kinds(scene: Scene, shape: MouseShape) -> dict[str, str]:

@@ -99,12 +99,13 @@ def _camera(arena: ArenaCalibration | None) -> Any:
     return CalibratedCamera(
         name="camera", intrinsic_matrix=np.asarray(k.k, np.float64).reshape(3, 3),
         distortion_coefficients=np.asarray(k.d, np.float64).ravel(),
-        rotation_matrix=np.asarray(arena.rotation, np.float64),
-        translation_vector=np.asarray(arena.translation, np.float64),
+        rotation_matrix=np.asarray(arena.camera.R, np.float64),
+        translation_vector=np.asarray(arena.camera.t, np.float64),
         description=f"camera {k.camera_name!r}, {k.width} x {k.height} px, "
         f"{k.distortion_model} distortion, posed over the arena (x_cam = R @ x_arena + t, "
-        f"metres); arena {size}; calibrated by {arena.method}, reprojection error "
-        f"{arena.reprojection_error:.3g} px")
+        f"metres; z = 0 the surface the mouse stands on, {arena.bedding * 1000:g} mm of "
+        f"bedding over the calibrated floor); arena {size}; calibrated by {arena.method}, "
+        f"reprojection error {arena.reprojection_error:.3g} px")
 
 
 def write_nwb(path: str | os.PathLike[str], *, track: Track, names: Sequence[str],

@@ -7,13 +7,12 @@ an unmatched message is dropped and counted, nothing blocks) and lifts each pair
 (:class:`~mouse_lifter_ros.core.lifter.Lifter`: depth sampled at each keypoint,
 back-projected, body model fitted, occluded keypoints filled, one-euro filtered).
 
-Publishes ``pose`` (``Pose3D``, reliable, arena frame ``frame_id``, metres; stamped with
-the source image's stamp), ``markers`` (``visualization_msgs/MarkerArray``: keypoints,
-green where observed and grey where the model filled them, and the skeleton, for RViz)
-and ``/diagnostics`` (frame rate, drops, latency from the source stamp p50/p99) every
-``diagnostics_period``. Frames without a mouse publish nothing and are counted. With
-``tf2_ros`` it broadcasts the calibrated ``frame_id`` -> ``camera_frame`` on /tf_static.
-"""
+Publishes ``pose`` (``Pose3D``, reliable, arena frame ``frame_id`` with z from the
+bedding the calibration gives, metres; the source image's stamp), ``markers`` (keypoints
+green where observed, grey where filled, and the skeleton, for RViz) and ``/diagnostics``
+(frame rate, drops, latency p50/p99) every ``diagnostics_period``. Frames without a
+mouse publish nothing and are counted. With ``tf2_ros`` it broadcasts the calibrated
+``frame_id`` -> ``camera_frame`` on /tf_static."""
 
 from __future__ import annotations
 
@@ -94,7 +93,8 @@ class LifterNode(Node):
         self.tf = broadcast_camera(self, self.arena, self.frame_id, p["camera_frame"])
         self.get_logger().info(
             f"arena {p['arena_file']} ({self.arena.method}, camera "
-            f"{self.arena.camera_position[2]:.3f} m over the floor); body scale "
+            f"{self.arena.camera_position[2]:.3f} m over the surface, bedding "
+            f"{self.arena.bedding * 1000:.0f} mm); body scale "
             f"{p['body_scale'] or 'estimated'}; {self.kp_sub.topic_name} + "
             f"{self.depth_sub.topic_name} -> {self.pub.topic_name}")
 
@@ -151,7 +151,7 @@ class LifterNode(Node):
 
     def _pose(self, kp: Keypoints2D, lifted: Lifted) -> Pose3D:
         msg = Pose3D(names=list(KEYPOINTS), valid=lifted.valid.tolist(),
-                     residual=float(lifted.residual_px))
+                     residual=float(lifted.residual_px), surface_height=self.arena.bedding)
         msg.header.stamp = kp.header.stamp
         msg.header.frame_id = self.frame_id
         msg.source_stamp = kp.header.stamp

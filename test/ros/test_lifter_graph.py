@@ -156,11 +156,14 @@ def _hand_made(stamp: int, arena: object) -> tuple[Keypoints2D, object, object, 
 def test_lifter_alone_pairs_drops_and_skips(listener: Listener, namespace: str,
                                             tmp_path: Path) -> None:
     ns = f"/{namespace}"
+    from mouse_lifter_ros.core.arena import floor_below, save_arena
+
+    # the mouse stands on bedding 15 mm over the floor the file was calibrated on, and
+    # the file says so: a lifter that ignored it would put every point 15 mm off
     arena = demo_arena()
     arena_file = tmp_path / "arena.yaml"
-    from mouse_lifter_ros.core.arena import save_arena
 
-    save_arena(arena_file, arena)
+    save_arena(arena_file, floor_below(arena, 0.015))
     params = write_params(tmp_path / "p.yaml", {"lifter": {
         "arena_file": str(arena_file), "body_scale": 1.0, "queue_size": 4}})
     poses = listener.subscribe(Pose3D, f"{ns}/pose", RELIABLE_QOS)
@@ -205,6 +208,7 @@ def test_lifter_alone_pairs_drops_and_skips(listener: Listener, namespace: str,
     pred = np.array([[p.x, p.y, p.z] for p in got[-1].positions])
     err_mm = np.linalg.norm(pred - truths[-1], axis=1) * 1e3
     assert np.mean(err_mm) < 5.0, np.round(err_mm, 1)
+    assert got[-1].surface_height == pytest.approx(0.015)
     # every keypoint observed, but the paws: their depth is the body model's
     paws = [i for i, k in enumerate(KEYPOINTS) if k.endswith("paw")]
     assert [v for i, v in enumerate(got[-1].valid) if i not in paws] == [True] * 10

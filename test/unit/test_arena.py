@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -355,6 +356,42 @@ def test_yaml_round_trip_is_exact(tmp_path: Path) -> None:
         assert path.read_text().startswith("# two\n# lines\n")
 
 
+def test_bedding_raises_the_surface_the_arena_frame_stands_on(tmp_path: Path) -> None:
+    """With bedding b over the calibrated floor, arena height h is floor height h + b:
+    both calibrations see the same point at the same pixel and depth."""
+    floor = arena_from_camera(CAMERAS["tilted_distorted"])
+    bed = replace(floor, bedding=0.02)
+    assert np.array_equal(bed.rotation, floor.rotation)
+    assert np.array_equal(bed.translation, floor.translation)  # the calibrated pose
+    pts = np.random.default_rng(8).uniform([-0.2, -0.15, 0.0], [0.2, 0.15, 0.08], (50, 3))
+    px_bed, z_bed = bed.project(pts)
+    px_floor, z_floor = floor.project(pts + np.array([0.0, 0.0, 0.02]))
+    assert np.allclose(px_bed, px_floor, atol=1e-9) and np.allclose(z_bed, z_floor)
+    assert bed.camera_position[2] == pytest.approx(floor.camera_position[2] - 0.02)
+    path = tmp_path / "bed.yaml"
+    save_arena(path, bed)
+    back = load_arena(path)
+    assert back.bedding == 0.02 and np.array_equal(back.camera.t, bed.camera.t)
+    data = yaml.safe_load(path.read_text())
+    assert data["bedding_m"] == 0.02
+    assert data["camera_height_m"] == pytest.approx(floor.camera_position[2], abs=1e-4)
+    del data["bedding_m"]  # a file from before bedding: none
+    assert parse_arena(data).bedding == 0.0
+
+
+def test_impossible_bedding_is_refused() -> None:
+    top = arena_from_camera(CAMERAS["straight"])
+    for bedding, part in ((-0.01, "must be >= 0"), (0.5, "<= 0.1 m"),
+                          (math.nan, "must be >= 0")):
+        with pytest.raises(CalibrationError, match=part):
+            replace(top, bedding=bedding)
+    with pytest.raises(CalibrationError, match="bottom-view camera"):
+        replace(arena_from_camera(CAMERAS["bottom"]), bedding=0.01)
+    good = yaml.safe_load(arena_to_yaml(top))
+    assert "bedding_m must be a number" in _corrupt(dict(good, bedding_m="deep"))
+    assert "bedding_m: -0.02 m: must be >= 0" in _corrupt(dict(good, bedding_m=-0.02))
+
+
 def _corrupt(data: dict[str, object]) -> str:
     with pytest.raises(CalibrationError) as exc:
         parse_arena(data, source="'x.yaml'")
@@ -445,6 +482,29 @@ def test_cli_calibrate_from_a_checkerboard(tmp_path: Path,
     assert "(checkerboard)" in capsys.readouterr().out
     assert float(np.linalg.norm(load_arena(out).camera_position - cam.position)) < 2e-3
     assert (tmp_path / "p.png").is_file()
+
+
+def test_cli_gives_an_earlier_calibration_a_bedding_depth(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = tmp_path / "arena.yaml"
+    save_arena(first, arena_from_camera(CAMERAS["straight"]))
+    out = tmp_path / "bedded.yaml"
+    assert main(["calibrate", "--from", str(first), "--bedding", "0.015", "--out", str(out)]
+                ) == 0
+    assert "0.600 m from the floor (top view); the mouse stands on bedding 15 mm deep" \
+        in capsys.readouterr().out
+    a = load_arena(out)
+    assert a.bedding == 0.015 and a.camera_position[2] == pytest.approx(0.585)
+    assert main(["calibrate", "--from", str(first), "--bedding", "0.3", "--out",
+                 str(tmp_path / "no.yaml")]) == 1
+    assert "bedding 0.3 m: must be >= 0 and <= 0.1 m" in capsys.readouterr().err
+    assert not (tmp_path / "no.yaml").exists()
+    for argv in (["calibrate", "--from", str(first), "--intrinsics", "x.yaml", "--out", "o"],
+                 ["calibrate", "--out", "o", "--corners", "1,2 3,4 5,6 7,8"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2 and "--intrinsics YAML is needed" in \
+            capsys.readouterr().err
 
 
 def test_cli_refusals_and_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -59,6 +59,20 @@ def test_eval_3d_direct_call_is_seeded() -> None:
     assert a["lifter"]["mean_mm"] == b["lifter"]["mean_mm"]
 
 
+def test_bedding_the_calibration_gives_costs_nothing_and_bedding_it_hides_does() -> None:
+    """The mouse on bedding 20 mm over the calibrated floor: given the depth (calibrate
+    --bedding), the pose is measured from the bedding's top as well as without bedding;
+    not given, the whole mouse is placed too low and too far along its rays."""
+    plain = evaluate_synthetic(seed=3, count=1, seconds=0.5, threads=1)
+    given = evaluate_synthetic(seed=3, count=1, seconds=0.5, threads=1, bedding=0.02)
+    hidden = evaluate_synthetic(seed=3, count=1, seconds=0.5, threads=1, bedding=0.02,
+                                bedding_declared=False)
+    assert given["bedding_m"] == 0.02 and hidden["bedding_declared"] is False
+    assert abs(given["lifter"]["mean_mm"] - plain["lifter"]["mean_mm"]) < 0.1
+    assert hidden["lifter"]["mean_mm"] > plain["lifter"]["mean_mm"] + 5.0, (
+        hidden["lifter"]["mean_mm"], plain["lifter"]["mean_mm"])
+
+
 def test_eval_3d_reports_sequences_and_scene_kinds_as_strict_json(
         capsys: pytest.CaptureFixture[str]) -> None:
     from mouse_lifter_ros.cli import main
