@@ -67,12 +67,19 @@ def test_a_frame_that_never_comes_back_expires() -> None:
     assert gate.counts().completed == 0
 
 
-def test_wait_holds_the_frame_until_the_stages_are_free() -> None:
+def _one_out(back_after_s: float) -> tuple[FlowGate, threading.Timer]:
+    """A gate (one output, one frame at most) with frame 7 out, and the timer that gives
+    its output back ``back_after_s`` from now."""
     gate = FlowGate(1)
-    assert gate.reserve("wait")
+    assert gate.reserve("skip")
     gate.sent(7)
-    timer = threading.Timer(0.2, gate.returned, args=(7, 0))
+    timer = threading.Timer(back_after_s, gate.returned, args=(7, 0))
     timer.start()
+    return gate, timer
+
+
+def test_wait_holds_the_frame_until_the_stages_are_free() -> None:
+    gate, timer = _one_out(0.2)
     start = time.monotonic()
     assert gate.reserve("wait")
     assert time.monotonic() - start >= 0.15
@@ -84,11 +91,7 @@ def test_wait_holds_the_frame_until_the_stages_are_free() -> None:
 def test_skip_holds_the_frame_for_a_slot_that_frees_before_the_next_frame() -> None:
     """Frames a little faster than the stages: the frame at hand goes out late, the
     moment the stages are free, instead of being skipped and leaving them idle."""
-    gate = FlowGate(1)
-    assert gate.reserve("skip")
-    gate.sent(7)
-    timer = threading.Timer(0.1, gate.returned, args=(7, 0))
-    timer.start()
+    gate, timer = _one_out(0.1)
     start = time.monotonic()
     assert gate.reserve("skip", next_frame_s=1.0)
     held = time.monotonic() - start
