@@ -350,7 +350,7 @@ def test_topic_bag_writer_round_trips_our_messages(tmp_path: Path, storage: str)
             msg = types["mouse_lifter_ros/msg/Pose3D"](
                 header=header, source_stamp=header.stamp, names=["nose"], positions=[point],
                 confidence=np.array([0.5], np.float32), valid=np.array([True]),
-                body_pose=pose, residual=np.float32(1.5))
+                body_pose=pose, residual=np.float32(1.5), surface_height=np.float32(0.02))
             writer.write("/ns/pose", 1_000 + i, store.serialize_cdr(msg, msg.__msgtype__))
             sent.append(0.01 * i)
         flag = types["std_msgs/msg/Bool"](data=True)
@@ -365,6 +365,7 @@ def test_topic_bag_writer_round_trips_our_messages(tmp_path: Path, storage: str)
             if conn.topic == "/ns/pose":
                 got.append(msg.positions[0].x)
                 assert msg.names == ["nose"] and msg.header.frame_id == "arena"
+                assert msg.surface_height == pytest.approx(0.02)
             else:
                 assert msg.data is True and t == 2_000
     assert got == pytest.approx(sent)
