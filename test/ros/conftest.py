@@ -144,6 +144,16 @@ def run_alone(node: str, namespace: str, params: Path, *, timeout: float) -> tup
         return run.processes[node].returncode, run.output(node)
 
 
+def failed_exits(codes: dict[str, int | None], logs: dict[str, str], *,
+                 tail: int = 3000) -> str:
+    """The exit codes, and the end of the log of each node that did not exit 0 (where a
+    teardown stuck in DDS prints its threads' stacks), for an assertion message that
+    pytest does not cut short."""
+    return f"exit codes {codes}" + "".join(
+        f"\n--- {name} (exit {code}), last {tail} characters of its log:\n"
+        f"{logs.get(name, '')[-tail:]}" for name, code in codes.items() if code != 0)
+
+
 def write_params(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
     """A ROS parameter file: the shipped config/params.yaml with ``sections`` merged in."""
     import yaml

@@ -35,7 +35,14 @@ import yaml
 pd = pytest.importorskip("pandas")
 msgs = pytest.importorskip("sensor_msgs.msg", reason="sensor_msgs (ROS 2) is not installed")
 
-from conftest import Listener, prime, to_time, wait_matched, write_params  # noqa: E402
+from conftest import (  # noqa: E402
+    Listener,
+    failed_exits,
+    prime,
+    to_time,
+    wait_matched,
+    write_params,
+)
 from mouse_lifter_ros.msg import Behavior, Keypoints2D, Pose3D  # noqa: E402
 from std_msgs.msg import Bool, Float64  # noqa: E402
 
@@ -144,7 +151,7 @@ def test_full_graph_triggers_on_rearing_only(listener: Listener, namespace: str,
         listener.wait_for(lambda: len(latencies) == len(triggers), 5)
         codes = run.stop(timeout=15)
         logs = {n: run.output(n) for n in run.processes}
-    assert set(codes.values()) == {0}, (codes, logs)
+    assert set(codes.values()) == {0}, failed_exits(codes, logs)
     assert "Traceback" not in "".join(logs.values())
 
     # Frames: nearly all of them made it through (best effort images, real time).
@@ -239,7 +246,7 @@ def test_closed_loop_graph_on_a_video_file(listener: Listener, namespace: str,
         time.sleep(1.0)
         codes = run.stop(timeout=15)
         logs = {n: run.output(n) for n in run.processes}
-    assert set(codes.values()) == {0}, (codes, logs)
+    assert set(codes.values()) == {0}, failed_exits(codes, logs)
     assert "Traceback" not in "".join(logs.values())
     rows = len(read_annotations(out / "session1_annotations.csv"))
     # Frames are dropped where the machine is busy (latest-frame QoS): most, not all, arrive.

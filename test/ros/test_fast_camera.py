@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("sensor_msgs.msg", reason="sensor_msgs (ROS 2) is not installed")
 
-from conftest import write_params
+from conftest import failed_exits, write_params
 
 from mouse_lifter_ros.core.pose_files import read_dlc_csv
 from mouse_lifter_ros.runner import GraphRun
@@ -35,7 +35,7 @@ def test_120_fps_offered_records_every_pose_the_lifter_published(
         time.sleep(4.0)  # the last frames' poses reach the recorder
         codes = run.stop()
         logs = {name: run.output(name) for name in run.processes}
-    assert set(codes.values()) == {0}, (codes, logs)
+    assert set(codes.values()) == {0}, failed_exits(codes, logs)
     flow = re.search(r"flow: (\d+) frames offered, (\d+) sent, (\d+) skipped", logs["bag_source"])
     assert flow, logs["bag_source"]
     offered, sent, skipped = map(int, flow.groups())

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
 from conftest import (  # noqa: E402
     Listener,
     demo_truth,
+    failed_exits,
     prime,
     to_time,
     wait_matched,
@@ -100,7 +101,8 @@ def test_finetuned_model_in_the_replay_graph(listener: Listener, namespace: str,
         listener.wait_for(lambda: stamp_ns(poses[-1][1].header.stamp) == last, 10)
         codes = run.stop()
         logs = {n: run.output(n) for n in ("keypoint", "depth", "lifter")}
-    assert codes == {"bag_source": 0, "keypoint": 0, "depth": 0, "lifter": 0}, logs
+    assert codes == {"bag_source": 0, "keypoint": 0, "depth": 0, "lifter": 0}, \
+        failed_exits(codes, logs)
     assert "Traceback" not in "".join(logs.values())
     assert f"model {model}:" in logs["keypoint"], logs["keypoint"]
     kps = [m for _, m in keypoints if stamp_ns(m.header.stamp) >= START_NS]

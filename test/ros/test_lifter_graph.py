@@ -22,6 +22,7 @@ msgs = pytest.importorskip("sensor_msgs.msg", reason="sensor_msgs (ROS 2) is not
 from conftest import (  # noqa: E402
     Listener,
     demo_truth,
+    failed_exits,
     prime,
     run_alone,
     to_time,
@@ -93,7 +94,8 @@ def test_replay_gives_a_pose_for_every_frame(listener: Listener, namespace: str,
         listener.wait_for(lambda: len(diags) > 0, 3)
         codes = run.stop()
         logs = {n: run.output(n) for n in ("keypoint", "depth", "lifter")}
-    assert codes == {"bag_source": 0, "keypoint": 0, "depth": 0, "lifter": 0}, logs
+    assert codes == {"bag_source": 0, "keypoint": 0, "depth": 0, "lifter": 0}, \
+        failed_exits(codes, logs)
     assert "Traceback" not in "".join(logs.values())
     got = [m for _, m in poses if stamp_ns(m.header.stamp) >= START_NS]
     index = [round((stamp_ns(m.header.stamp) - START_NS) * FPS / 1e9) for m in got]
