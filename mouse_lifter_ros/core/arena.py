@@ -171,6 +171,11 @@ class ArenaCalibration:
         q = np.asarray(Rotation.from_matrix(self.rotation.T).as_quat(), dtype=np.float64)
         return q if q[3] >= 0 else -q
 
+    def describe(self) -> str:
+        """E.g. ``corners, camera 0.450 m over the surface, bedding 20 mm``: for logs."""
+        return (f"{self.method}, camera {abs(float(self.camera_position[2])):.3f} m over the "
+                f"surface, bedding {self.bedding * 1000:.0f} mm")
+
     @property
     def view(self) -> str:
         """``top`` when the camera is above the floor (z > 0), else ``bottom``."""

@@ -58,8 +58,8 @@ class DepthNode(Node):
         self.sub = self.create_subscription(Image, "image", self._on_image, LATEST_FRAME_QOS)
         self.get_logger().info(
             f"model {self.model.spec.path}: {self.model.description}; arena "
-            f"{p['arena_file']} ({arena.method}, camera {arena.camera_position[2]:.3f} m over "
-            f"the floor); {self.sub.topic_name} -> {self.pub.topic_name}")
+            f"{p['arena_file']} ({arena.describe()}); {self.sub.topic_name} -> "
+            f"{self.pub.topic_name}")
 
     def _on_image(self, msg: Image) -> None:
         c = self.counts

@@ -92,9 +92,7 @@ class LifterNode(Node):
         self.create_timer(p["diagnostics_period"], self._diagnostics)
         self.tf = broadcast_camera(self, self.arena, self.frame_id, p["camera_frame"])
         self.get_logger().info(
-            f"arena {p['arena_file']} ({self.arena.method}, camera "
-            f"{self.arena.camera_position[2]:.3f} m over the surface, bedding "
-            f"{self.arena.bedding * 1000:.0f} mm); body scale "
+            f"arena {p['arena_file']} ({self.arena.describe()}); body scale "
             f"{p['body_scale'] or 'estimated'}; {self.kp_sub.topic_name} + "
             f"{self.depth_sub.topic_name} -> {self.pub.topic_name}")
 

@@ -210,7 +210,7 @@ def test_lifter_alone_pairs_drops_and_skips(listener: Listener, namespace: str,
     pred = np.array([[p.x, p.y, p.z] for p in got[-1].positions])
     err_mm = np.linalg.norm(pred - truths[-1], axis=1) * 1e3
     assert np.mean(err_mm) < 5.0, np.round(err_mm, 1)
-    assert got[-1].surface_height == pytest.approx(0.015)
+    assert got[-1].surface_height == pytest.approx(0.015) and "bedding 15 mm" in log
     # every keypoint observed, but the paws: their depth is the body model's
     paws = [i for i, k in enumerate(KEYPOINTS) if k.endswith("paw")]
     assert [v for i, v in enumerate(got[-1].valid) if i not in paws] == [True] * 10

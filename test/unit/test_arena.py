@@ -368,6 +368,7 @@ def test_bedding_raises_the_surface_the_arena_frame_stands_on(tmp_path: Path) ->
     px_floor, z_floor = floor.project(pts + np.array([0.0, 0.0, 0.02]))
     assert np.allclose(px_bed, px_floor, atol=1e-9) and np.allclose(z_bed, z_floor)
     assert bed.camera_position[2] == pytest.approx(floor.camera_position[2] - 0.02)
+    assert bed.describe().endswith("m over the surface, bedding 20 mm")
     path = tmp_path / "bed.yaml"
     save_arena(path, bed)
     back = load_arena(path)
