@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from mouse_lifter_ros.core.arena import ArenaCalibration
+    from mouse_lifter_ros.core.calibration import CameraCalibration
 
 
 def register(sub: Subparsers) -> None:
@@ -25,13 +26,15 @@ def register(sub: Subparsers) -> None:
         description="Calibrate the camera's pose over the arena floor (mouse_lifter_ros/core/"
         "arena.py) from the arena's four corners of known size in an image (--corners or "
         "--pick) or a checkerboard / ChArUco board lying flat on the floor "
-        "(--checkerboard), or an earlier calibration (--from) given a new --bedding. "
+        "(--checkerboard), or an earlier calibration (--from) given a new --bedding, or "
+        "measuring it from an image of the board laid on the bedding (--from with "
+        "--checkerboard). "
         "Prints the reprojection error; exits 1 when the calibration is refused, saying "
         "why.")
     p.add_argument("--intrinsics", default=None,
                    help="camera_calibration YAML (intrinsics); not with --from")
     p.add_argument("--out", required=True, help="arena calibration YAML to write")
-    mode = p.add_mutually_exclusive_group(required=True)
+    mode = p.add_mutually_exclusive_group()
     mode.add_argument("--corners", type=pixel_corners, metavar="'x1,y1 x2,y2 x3,y3 x4,y4'",
                       help="pixels of the floor's corners at arena (-w/2,-h/2), (+w/2,-h/2), "
                       "(+w/2,+h/2), (-w/2,+h/2)")
@@ -39,9 +42,10 @@ def register(sub: Subparsers) -> None:
                       help="click the four corners in a window showing --image")
     mode.add_argument("--checkerboard", type=pair(int, "9x6"), metavar="COLSxROWS",
                       help="inner corners of a checkerboard (squares with --charuco)")
-    mode.add_argument("--from", dest="source", default=None, metavar="ARENA.yaml",
-                      help="an arena calibration to write again with --bedding")
-    p.add_argument("--bedding", type=float, default=0.0, metavar="METRES",
+    p.add_argument("--from", dest="source", default=None, metavar="ARENA.yaml",
+                   help="an arena calibration to write again with --bedding, or with the "
+                   "bedding measured by --checkerboard from --image of the board on it")
+    p.add_argument("--bedding", type=float, default=None, metavar="METRES",
                    help="depth of the bedding over the calibrated floor (the board or "
                    "corners lie on the cage floor; the mouse stands on the bedding): the 3D "
                    "nodes place the mouse on it and measure heights from it (default 0)")
@@ -109,11 +113,9 @@ def _pick_corners(image_path: str, image: np.ndarray) -> list[tuple[float, float
 
 
 def run(ns: argparse.Namespace) -> int:
-    import cv2
     import numpy as np
 
     from mouse_lifter_ros.core.arena import (
-        arena_from_checkerboard,
         arena_from_corners,
         save_arena,
     )
@@ -124,7 +126,9 @@ def run(ns: argparse.Namespace) -> int:
     if (ns.source is None) == (ns.intrinsics is None):
         parser.error("--intrinsics YAML is needed, except with --from ARENA.yaml")
     if ns.source is not None:
-        return _rewrite(ns)
+        return _rewrite(ns, parser)
+    if ns.corners is None and not ns.pick and ns.checkerboard is None:
+        parser.error("one of --corners, --pick, --checkerboard or --from is needed")
     corner_mode = ns.corners is not None or ns.pick
     if corner_mode and ns.arena_size is None:
         parser.error("--corners and --pick need --arena-size WxH (metres)")
@@ -138,24 +142,17 @@ def run(ns: argparse.Namespace) -> int:
     if (ns.pick or ns.preview) and ns.image is None:
         parser.error("--pick and --preview need --image IMG")
     intrinsics = load_calibration(ns.intrinsics)
-    image = np.zeros((0, 0, 3), np.uint8)  # --image is required where it is used
-    if ns.image is not None:
-        read = cv2.imread(ns.image, cv2.IMREAD_COLOR)
-        if read is None:
-            raise MouseLifterError(f"image {ns.image!r} cannot be read")
-        image = read
+    # --image is required where it is used
+    image = _read_image(ns.image) if ns.image is not None else np.zeros((0, 0, 3), np.uint8)
     try:
         arena: ArenaCalibration
         if ns.checkerboard is not None:
-            arena = arena_from_checkerboard(
-                intrinsics, image, pattern=ns.checkerboard, square=ns.square,
-                charuco=ns.charuco, dictionary=ns.dictionary or "DICT_4X4_50",
-                marker=ns.marker, view=ns.view, max_error=ns.max_error)
+            arena = _board(ns, intrinsics, image, ns.view)
         else:
             corners = ns.corners if ns.corners is not None else _pick_corners(ns.image, image)
             arena = arena_from_corners(intrinsics, corners, ns.arena_size,
                                        max_error=ns.max_error)
-        arena = replace(arena, bedding=ns.bedding)
+        arena = replace(arena, bedding=ns.bedding or 0.0)
     except CalibrationError as exc:
         print(f"mouse-lifter: error: calibration refused: {exc}", file=sys.stderr)
         return 1
@@ -183,18 +180,51 @@ def _bedding(arena: ArenaCalibration) -> str:
             if arena.bedding else "")
 
 
-def _rewrite(ns: argparse.Namespace) -> int:
-    """--from: the calibration ``ns.source`` again, with ``ns.bedding``."""
-    from mouse_lifter_ros.core.arena import load_arena, save_arena
+def _read_image(path: str) -> np.ndarray:
+    import cv2
+
+    image: np.ndarray | None = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise MouseLifterError(f"image {path!r} cannot be read")
+    return image
+
+
+def _board(ns: argparse.Namespace, intrinsics: CameraCalibration, image: np.ndarray,
+           view: str) -> ArenaCalibration:
+    """The pose of the --checkerboard in ``image``."""
+    from mouse_lifter_ros.core.arena import arena_from_checkerboard
+
+    return arena_from_checkerboard(
+        intrinsics, image, pattern=ns.checkerboard, square=ns.square,
+        charuco=ns.charuco, dictionary=ns.dictionary or "DICT_4X4_50", marker=ns.marker,
+        view=view, max_error=ns.max_error)
+
+
+def _rewrite(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """--from: the calibration ``ns.source`` again, with the bedding given (--bedding) or
+    measured from an image of the board laid on the bedding (--checkerboard)."""
+    from mouse_lifter_ros.core.arena import bedding_from_board, load_arena, save_arena
     from mouse_lifter_ros.core.errors import CalibrationError
 
+    if ns.corners is not None or ns.pick or ns.arena_size is not None:
+        parser.error("--corners, --pick and --arena-size do not go with --from")
+    if ns.checkerboard is not None and (ns.square is None or ns.image is None
+                                        or ns.bedding is not None):
+        parser.error("--from with --checkerboard measures the bedding: it needs --square "
+                     "METRES and --image of the board laid on the bedding, and no --bedding")
     try:
-        arena = replace(load_arena(ns.source), bedding=ns.bedding)
+        floor = load_arena(ns.source)
+        bedding = ns.bedding or 0.0
+        if ns.checkerboard is not None:
+            board = _board(ns, floor.intrinsics, _read_image(ns.image), floor.view)
+            bedding = bedding_from_board(floor, board)
+        arena = replace(floor, bedding=bedding)
     except CalibrationError as exc:
         print(f"mouse-lifter: error: calibration refused: {exc}", file=sys.stderr)
         return 1
-    save_arena(ns.out, arena, comment=f"mouse-lifter calibrate --from {ns.source} "
-               f"--bedding {ns.bedding:g}")
+    how = f"board image {ns.image}" if ns.checkerboard is not None else f"--bedding {bedding:g}"
+    save_arena(ns.out, arena, comment=f"mouse-lifter calibrate --from {ns.source}, bedding "
+               f"from {how}")
     print(f"camera {abs(arena.camera_position[2]) + arena.bedding:.3f} m from the floor "
           f"({arena.view} view){_bedding(arena)}; wrote {ns.out}")
     return 0

@@ -228,6 +228,47 @@ class ArenaCalibration:
                                 self.method, self.arena_size, self.bedding)
 
 
+#: Largest angle between the floor and a board laid on the bedding, degrees, for
+#: :func:`bedding_from_board`: more, and the bedding is not one level surface.
+MAX_BEDDING_TILT_DEG: Final = 8.0
+
+
+def bedding_from_board(floor: ArenaCalibration, board: ArenaCalibration) -> float:
+    """The bedding's depth, metres: how much nearer the camera a board laid on the
+    bedding (``board``, calibrated from its image with the same camera) lies than the
+    floor ``floor`` was calibrated on, along the floor's normal.
+
+    Raises
+    ------
+    CalibrationError
+        Listing every problem: the two are of different cameras (intrinsics or view),
+        the planes are tilted more than :data:`MAX_BEDDING_TILT_DEG` against each other,
+        or the depth is negative or deeper than :data:`MAX_BEDDING_M`.
+    """
+    problems = []
+    if floor.intrinsics != board.intrinsics:
+        problems.append("the board was calibrated with other intrinsics than the floor")
+    if floor.view != board.view:
+        problems.append(f"the board's view ({board.view}) is not the floor's ({floor.view})")
+    # the floor plane's normal and the board plane's, in the camera frame
+    cos = float(abs(floor.rotation[:, 2] @ board.rotation[:, 2]))
+    tilt = math.degrees(math.acos(min(1.0, cos)))
+    if tilt > MAX_BEDDING_TILT_DEG:
+        problems.append(f"the board lies {tilt:.1f} degrees off the floor's plane (at most "
+                        f"{MAX_BEDDING_TILT_DEG:g}): lay it flat on levelled bedding")
+    # the floor's calibrated pose (not raised by any bedding it gives) against the board's
+    over_floor = float((-floor.rotation.T @ floor.translation)[2])
+    over_board = float((-board.rotation.T @ board.translation)[2])
+    depth = abs(over_floor) - abs(over_board)
+    if not problems and not 0.0 <= depth <= MAX_BEDDING_M:
+        problems.append(f"the board lies {depth * 1000:.1f} mm over the floor: bedding must "
+                        f"be >= 0 and <= {MAX_BEDDING_M * 1000:g} mm (the same camera, not "
+                        "moved between the two images?)")
+    if problems:
+        raise CalibrationError("bedding from a board: " + "; ".join(problems))
+    return depth
+
+
 def floor_below(arena: ArenaCalibration, bedding: float) -> ArenaCalibration:
     """The calibration of ``arena``'s camera made on a floor ``bedding`` metres under the
     surface the mouse stands on (``arena``'s z = 0), giving that bedding: the floor's

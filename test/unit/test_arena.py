@@ -20,6 +20,7 @@ from mouse_lifter_ros.core.arena import (
     arena_from_checkerboard,
     arena_from_corners,
     arena_to_yaml,
+    bedding_from_board,
     load_arena,
     parse_arena,
     save_arena,
@@ -202,6 +203,33 @@ def test_checkerboard_image_gives_the_pose(name: str) -> None:
     b = arena_from_checkerboard(intr, grey3, pattern=(9, 6), square=SQUARE, view="bottom")
     assert b.view == "bottom" and np.allclose(b.camera_position[:2], a.camera_position[:2] *
                                               [1, -1], atol=1e-6)
+
+
+#: The board cameras 20 mm nearer the board: what they see of a board laid on 20 mm of
+#: bedding (the board plane is z = 0 of the camera's frame).
+RAISED_BOARD_CAMERAS = {
+    "straight": camera_over_arena(view="top", height_m=0.48, K=K, dist=None, width=640,
+                                  height=480, yaw=0.2),
+    "tilted": look_at((0.1, -0.25, 0.43), (0.0, 0.0, -0.02), **PINHOLE)}
+
+
+@pytest.mark.parametrize("name", list(BOARD_CAMERAS))
+def test_a_board_laid_on_the_bedding_measures_its_depth(name: str) -> None:
+    floor = arena_from_checkerboard(
+        arena_from_camera(BOARD_CAMERAS[name]).intrinsics,
+        _render_plane(BOARD_CAMERAS[name], _checkerboard(9, 6, 40), 40 / SQUARE),
+        pattern=(9, 6), square=SQUARE)
+    raised = RAISED_BOARD_CAMERAS[name]
+    board = arena_from_checkerboard(
+        floor.intrinsics, _render_plane(raised, _checkerboard(9, 6, 40), 40 / SQUARE),
+        pattern=(9, 6), square=SQUARE)
+    assert bedding_from_board(floor, board) == pytest.approx(0.02, abs=1e-3)
+    with pytest.raises(CalibrationError, match=r"-(19|20)\.\d mm over the floor"):
+        bedding_from_board(board, floor)  # the board under the floor
+    tilted = replace(board, rotation=board.rotation @ cv2.Rodrigues(np.array(
+        [0.3, 0.0, 0.0]))[0])  # a board 17 degrees off the floor
+    with pytest.raises(CalibrationError, match=r"17\.2 degrees off the floor's plane"):
+        bedding_from_board(floor, tilted)
 
 
 def test_checkerboard_refusals() -> None:
@@ -506,6 +534,25 @@ def test_cli_gives_an_earlier_calibration_a_bedding_depth(
             main(argv)
         assert exc.value.code == 2 and "--intrinsics YAML is needed" in \
             capsys.readouterr().err
+
+
+def test_cli_measures_the_bedding_from_a_board_laid_on_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    floor = tmp_path / "floor.yaml"
+    save_arena(floor, arena_from_camera(BOARD_CAMERAS["straight"]))
+    cv2.imwrite(str(tmp_path / "on_bedding.png"), _render_plane(
+        RAISED_BOARD_CAMERAS["straight"], _checkerboard(9, 6, 40), 40 / SQUARE))
+    out = tmp_path / "bedded.yaml"
+    base = ["calibrate", "--from", str(floor), "--checkerboard", "9x6", "--square", "0.03",
+            "--out", str(out)]
+    assert main([*base, "--image", str(tmp_path / "on_bedding.png")]) == 0
+    assert "the mouse stands on bedding 20 mm deep" in capsys.readouterr().out
+    a = load_arena(out)
+    assert a.bedding == pytest.approx(0.02, abs=1e-3)
+    assert np.array_equal(a.translation, load_arena(floor).translation)
+    with pytest.raises(SystemExit) as exit_:
+        main([*base, "--image", str(tmp_path / "on_bedding.png"), "--bedding", "0.01"])
+    assert exit_.value.code == 2 and "and no --bedding" in capsys.readouterr().err
 
 
 def test_cli_refusals_and_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
