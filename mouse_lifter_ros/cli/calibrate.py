@@ -160,9 +160,8 @@ def run(ns: argparse.Namespace) -> int:
                f"intrinsics {ns.intrinsics}" + (f" and image {ns.image}" if ns.image else ""))
     tilt = float(np.degrees(np.arccos(min(1.0, abs(float(arena.rotation[2, 2]))))))
     print(f"reprojection error {arena.reprojection_error:.3f} px RMS ({arena.method}); camera "
-          f"{abs(arena.camera_position[2]) + arena.bedding:.3f} m from the floor ({arena.view} "
-          f"view), optical axis {tilt:.1f} degrees off the floor normal{_bedding(arena)}; "
-          f"wrote {ns.out}")
+          f"{arena.floor_distance:.3f} m from the floor ({arena.view} view), optical axis "
+          f"{tilt:.1f} degrees off the floor normal{_bedding(arena)}; wrote {ns.out}")
     if ns.preview:
         if ns.checkerboard is not None:
             cols, rows = ns.checkerboard
@@ -225,8 +224,8 @@ def _rewrite(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     how = f"board image {ns.image}" if ns.checkerboard is not None else f"--bedding {bedding:g}"
     save_arena(ns.out, arena, comment=f"mouse-lifter calibrate --from {ns.source}, bedding "
                f"from {how}")
-    print(f"camera {abs(arena.camera_position[2]) + arena.bedding:.3f} m from the floor "
-          f"({arena.view} view){_bedding(arena)}; wrote {ns.out}")
+    print(f"camera {arena.floor_distance:.3f} m from the floor ({arena.view} view)"
+          f"{_bedding(arena)}; wrote {ns.out}")
     return 0
 
 

@@ -171,6 +171,12 @@ class ArenaCalibration:
         q = np.asarray(Rotation.from_matrix(self.rotation.T).as_quat(), dtype=np.float64)
         return q if q[3] >= 0 else -q
 
+    @property
+    def floor_distance(self) -> float:
+        """The camera's distance from the calibrated floor's plane (under any bedding),
+        metres."""
+        return abs(float((-self.rotation.T @ self.translation)[2]))
+
     def describe(self) -> str:
         """E.g. ``corners, camera 0.450 m over the surface, bedding 20 mm``: for logs."""
         return (f"{self.method}, camera {abs(float(self.camera_position[2])):.3f} m over the "
@@ -257,9 +263,7 @@ def bedding_from_board(floor: ArenaCalibration, board: ArenaCalibration) -> floa
         problems.append(f"the board lies {tilt:.1f} degrees off the floor's plane (at most "
                         f"{MAX_BEDDING_TILT_DEG:g}): lay it flat on levelled bedding")
     # the floor's calibrated pose (not raised by any bedding it gives) against the board's
-    over_floor = float((-floor.rotation.T @ floor.translation)[2])
-    over_board = float((-board.rotation.T @ board.translation)[2])
-    depth = abs(over_floor) - abs(over_board)
+    depth = floor.floor_distance - board.floor_distance
     if not problems and not 0.0 <= depth <= MAX_BEDDING_M:
         problems.append(f"the board lies {depth * 1000:.1f} mm over the floor: bedding must "
                         f"be >= 0 and <= {MAX_BEDDING_M * 1000:g} mm (the same camera, not "
@@ -714,7 +718,7 @@ def arena_to_yaml(arena: ArenaCalibration, *, comment: str | None = None) -> str
               f"bedding_m: {yaml_float(arena.bedding)}",
               "# camera_height_m (over the calibrated floor) and view are for people reading",
               "# this file: not loaded",
-              f"camera_height_m: {abs(float(arena.camera_position[2]) + arena.bedding):.4f}",
+              f"camera_height_m: {arena.floor_distance:.4f}",
               f"view: {arena.view}",
               "rotation:", "  rows: 3", "  cols: 3", f"  data: {floats(arena.rotation)}",
               f"translation: {floats(arena.translation)}", "camera:"]
