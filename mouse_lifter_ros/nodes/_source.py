@@ -60,6 +60,13 @@ class SourceNode(Node):
         return self.gate is None or self.gate.reserve(self.when_busy, self.done.is_set,
                                                       next_frame_s=next_frame_s)
 
+    def frame_stamp_ns(self, offered_ns: int) -> int:
+        """The stamp of a frame offered at ``offered_ns`` that :meth:`reserve` let out: a
+        frame held for a free slot keeps the time it was offered, as a camera's capture
+        stamp would; one a lossless source waited for (``when_busy`` wait) goes out as
+        new, stamped now."""
+        return self.get_clock().now().nanoseconds if self.when_busy == "wait" else offered_ns
+
     def sent(self, stamp_ns: int) -> None:
         """Flow control: the frame :meth:`reserve` allowed went out with this stamp."""
         if self.gate is not None:

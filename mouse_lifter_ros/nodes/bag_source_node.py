@@ -76,11 +76,7 @@ class BagSourceNode(SourceNode):
                     del decided[next(iter(decided))]
             if not decided[key]:
                 continue
-            data = msg.data
-            if self.restamp:  # a frame held for a free slot keeps the time it was offered,
-                # as a camera's would; a lossless replay's, the time it goes out after waiting
-                data = restamper(msg, self.get_clock().now().nanoseconds
-                                 if self.when_busy == "wait" else offered_ns)
+            data = restamper(msg, self.frame_stamp_ns(offered_ns)) if self.restamp else msg.data
             if first:
                 self.sent(cdr_stamp_ns(data))
             self.publishers_by_topic[msg.topic].publish(data)

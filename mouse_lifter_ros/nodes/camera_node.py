@@ -8,6 +8,7 @@ a source that cannot be opened is one error and exit 1.
 
 from __future__ import annotations
 
+from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
 from mouse_lifter_ros.core.calibration import camera_info_fields, load_calibration, uncalibrated
@@ -70,14 +71,12 @@ class CameraNode(SourceNode):
                 self.get_logger().info(
                     f"video ended after {self.source.frames_read} frames; shutting down")
                 return
-            captured = self.get_clock().now()
+            captured = self.get_clock().now().nanoseconds
             if not self.reserve(interval):
                 continue
-            # a frame held for a free slot keeps its capture time; a paced file waiting
-            # for the stages (when_busy wait) goes out as new
-            now = self.get_clock().now() if self.when_busy == "wait" else captured
-            self.sent(now.nanoseconds)
-            stamp = now.to_msg()
+            now = self.frame_stamp_ns(captured)
+            self.sent(now)
+            stamp = Time(nanoseconds=now).to_msg()
             self.image_pub.publish(to_image_msg(frame, self.encoding, stamp, self.frame_id))
             self.info_msg.header.stamp = stamp
             self.info_pub.publish(self.info_msg)
