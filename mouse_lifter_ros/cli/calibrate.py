@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from mouse_lifter_ros.cli.arguments import Subparsers, pair, pixel_corners
 from mouse_lifter_ros.core.errors import MouseLifterError
+from mouse_lifter_ros.core.views import VIEWS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,7 +58,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--dictionary", default=None, help="ArUco dictionary (DICT_4X4_50)")
     p.add_argument("--marker", type=float, default=None,
                    help="ChArUco marker side, metres (default: 0.75 square)")
-    p.add_argument("--view", choices=("top", "bottom"), default="top",
+    p.add_argument("--view", choices=VIEWS, default="top",
                    help="with a board: camera above the floor or below a clear floor")
     p.add_argument("--max-error", type=float, default=2.0, metavar="PX",
                    help="refuse an RMS reprojection error above this (default 2 px)")

@@ -7,6 +7,7 @@ import time
 
 from mouse_lifter_ros.cli.arguments import Subparsers
 from mouse_lifter_ros.core.errors import MouseLifterError
+from mouse_lifter_ros.core.views import VIEWS
 
 
 def register(sub: Subparsers) -> None:
@@ -18,7 +19,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--count", type=int, required=True,
                    help="number of stills, or of sequences with --sequence")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--view", choices=("top", "bottom"), default="top")
+    p.add_argument("--view", choices=VIEWS, default="top")
     p.add_argument("--sequence", type=float, default=0.0, metavar="SECONDS",
                    help="render sequences this long instead of stills")
     p.add_argument("--fps", type=float, default=30.0, help="frame rate of sequences")

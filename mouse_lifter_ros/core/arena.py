@@ -60,6 +60,7 @@ from mouse_lifter_ros.core.calibration import (
 from mouse_lifter_ros.core.calibration import scaled as scaled_intrinsics
 from mouse_lifter_ros.core.camera import ROTATION_TOL, Camera
 from mouse_lifter_ros.core.errors import CalibrationError, InputError
+from mouse_lifter_ros.core.views import view_of, view_problem
 
 FloatArray = NDArray[np.float64]
 
@@ -185,7 +186,7 @@ class ArenaCalibration:
     @property
     def view(self) -> str:
         """``top`` when the camera is above the floor (z > 0), else ``bottom``."""
-        return "top" if self.camera_position[2] > 0 else "bottom"
+        return view_of(float(self.camera_position[2]))
 
     @property
     def width(self) -> int:
@@ -584,8 +585,8 @@ def arena_from_checkerboard(intrinsics: CameraCalibration, image: NDArray[Any], 
                             f"square {square:g} m")
         if not (dictionary.startswith("DICT_") and hasattr(cv2.aruco, dictionary)):
             problems.append(f"unknown ArUco dictionary {dictionary!r}")
-    if view not in ("top", "bottom"):
-        problems.append(f"view must be 'top' or 'bottom', got {view!r}")
+    if (problem := view_problem(view)) is not None:
+        problems.append(problem)
     if problems:
         raise CalibrationError(f"{what}: " + "; ".join(problems))
     grey = _grey(img)

@@ -52,7 +52,6 @@ from mouse_lifter_ros.core.synth.motion import Arena, generate_sequence, sample_
 from mouse_lifter_ros.core.synth.objects import clear_of_mouse
 from mouse_lifter_ros.core.synth.render import (
     REGION_MOUSE,
-    VIEWS,
     Sample,
     Scene,
     mouse_window,
@@ -60,6 +59,7 @@ from mouse_lifter_ros.core.synth.render import (
     sample_camera,
     sample_scene,
 )
+from mouse_lifter_ros.core.views import VIEWS
 
 FORMAT: Final = "mouse_lifter_synth"
 VERSION: Final = 1

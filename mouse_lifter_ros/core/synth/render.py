@@ -58,12 +58,11 @@ from mouse_lifter_ros.core.synth.objects import (
     scene_parts,
     shade_parts,
 )
+from mouse_lifter_ros.core.views import VIEWS
 
 FloatArray = NDArray[np.float64]
 F32 = NDArray[np.float32]
 
-#: Camera placements: ``top`` above the arena, ``bottom`` under its clear floor.
-VIEWS: Final[tuple[str, ...]] = ("top", "bottom")
 #: Floor kinds.
 FLOORS: Final[tuple[str, ...]] = ("white", "black", "textured", "bedding")
 #: Lighting kinds.
@@ -542,6 +541,8 @@ def sample_scene(rng: np.random.Generator, *, view: str = "top",
     )
     if view == "top" and rng.random() < 0.3:
         scene = _open_field_rig(rng, scene)
+    elif view == "bottom":  # draws only here: the top view's streams stay as they were
+        scene = _under_the_floor(rng, scene)
     if objects:
         orng = object_rng(scene.texture_seed)
         scene = replace(scene, objects=sample_objects(orng, scene.arena, scene.wall_height))
@@ -581,6 +582,29 @@ def _glare(scene: Scene, h: int, w: int) -> F32:
         v = (-(gx - x0) * s_ + (gy - y0) * c) / b
         out[ys0:ys1, xs0:xs1] += np.float32(gain) * np.exp(-0.5 * (u * u + v * v))
     return out
+
+
+def _under_the_floor(rng: np.random.Generator, scene: Scene) -> Scene:
+    """``scene`` as a camera under its clear floor sees it. The floor is a clear plate
+    (droppings, marks and scratches on it stay); what shows through it is the room
+    above, from dark (the mouse, lit from below, bright on black, as in VAME's rig) to
+    lit (a dark mouse on a bright plate, as in B-SOiD's open box), and the light under
+    the floor makes the bottoms of the walls a band from dim to bright."""
+    room = rng.random()
+    gamma = scene.gamma
+    if room < 0.4:  # a dark room: only the mouse and the wall bottoms catch the light
+        background, ambient = rng.uniform(0.0, 0.01), rng.uniform(0.5, 0.9)
+        plate, gamma = rng.uniform(0.0, 0.3), rng.uniform(1.0, 1.3)  # a linear camera
+    elif room < 0.75:  # a lit room over a clear box
+        background, ambient = rng.uniform(0.45, 0.9), rng.uniform(0.25, 0.6)
+        plate = rng.uniform(0.3, 1.0)
+    else:  # in between
+        background, ambient = rng.uniform(0.05, 0.45), rng.uniform(0.3, 0.7)
+        plate = rng.uniform(0.3, 1.0)
+    wall = float(rng.uniform(0.25, 1.0))
+    return replace(scene, floor="white", floor_albedo=(float(plate),) * 3,  # type: ignore[arg-type]
+                   wall_albedo=(wall, wall, wall), background=float(background),
+                   ambient=float(ambient), shadow=0.0, gamma=float(gamma))
 
 
 def _open_field_rig(rng: np.random.Generator, scene: Scene) -> Scene:
@@ -923,8 +947,8 @@ def _background(camera: Camera, scene: Scene, rays: RayGrid, albedo: dict[str, f
     if top:
         shade = np.full(n, albedo["floor"] * (amb + (1.0 - amb) * max(0.0, lz)),
                         dtype=np.float32)
-    else:  # the clear plate from below: the dim inside of the arena behind it
-        shade = np.full(n, 0.05 + 0.2 * albedo["floor"] + 0.3 * albedo["background"],
+    else:  # the clear plate from below: the room beyond it, and its own faint sheen
+        shade = np.full(n, 0.85 * albedo["background"] + 0.03 * albedo["floor"],
                         dtype=np.float32)
     depth_f, region_f = depth.reshape(n), region.reshape(n)
     ridx = np.flatnonzero(inside.reshape(n) == 0)
