@@ -16,6 +16,7 @@ from mouse_lifter_ros.cli.arguments import (
     training_extra,
     workers,
 )
+from mouse_lifter_ros.core.views import VIEWS
 
 
 def register(sub: Subparsers) -> None:
@@ -31,6 +32,9 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--holdout-last", type=int, default=24)
     p.add_argument("--gap", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--view", choices=VIEWS, default="top",
+                   help="the synthetic camera above the arena (top) or under its clear "
+                   "floor (bottom); the model YAML records it")
     p.add_argument("--windows", type=int, default=40000, help="synthetic keypoint windows")
     p.add_argument("--detector-frames", type=int, default=24000)
     p.add_argument("--det-steps", type=int, default=4000)
@@ -49,9 +53,11 @@ def register(sub: Subparsers) -> None:
                    help="peak learning rate of the synthetic phases (fine-tuning on real "
                    "frames: half of it for the keypoints, a quarter for the detector)")
     p.add_argument("--init-keypoints", default=None,
-                   help="synthetic_only/keypoints.pt of an earlier run to continue from")
+                   help="synthetic_only/keypoints.pt of an earlier run, or a model's "
+                   "keypoints.onnx, to continue from")
     p.add_argument("--init-detector", default=None,
-                   help="synthetic_only/detector.pt of an earlier run to continue from")
+                   help="synthetic_only/detector.pt of an earlier run, or a model's "
+                   "detector.onnx, to continue from")
     p.add_argument("--mine-with", default=None, metavar="DETECTOR.yaml",
                    help="hard-example mining: a trained detector scores the synthetic "
                    "frames and the worst --mine-fraction are drawn --mine-repeat times "
@@ -70,7 +76,7 @@ def run(ns: argparse.Namespace) -> int:
         raise training_extra("train-2d", exc) from exc
     from mouse_lifter_ros.core.keypoint_maps import parse_map
 
-    cfg = Train2DConfig(out=Path(ns.out), seed=ns.seed,
+    cfg = Train2DConfig(out=Path(ns.out), seed=ns.seed, view=ns.view,
                         labels=optional_path(ns.labels), label_map=parse_map(ns.map),
                         holdout_last=ns.holdout_last, gap=ns.gap,
                         windows=ns.windows, detector_frames=ns.detector_frames,

@@ -16,6 +16,7 @@ from mouse_lifter_ros.cli.arguments import (
     training_extra,
     workers,
 )
+from mouse_lifter_ros.core.views import VIEWS
 
 
 def register(sub: Subparsers) -> None:
@@ -26,12 +27,16 @@ def register(sub: Subparsers) -> None:
         "the shipped model.")
     p.add_argument("--out", required=True, help="folder for default.yaml, depth.onnx, logs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--view", choices=VIEWS, default="top",
+                   help="the synthetic camera above the arena (top) or under its clear "
+                   "floor (bottom); the model YAML records it")
     p.add_argument("--crops", type=int, default=20000, help="synthetic crops rendered")
     p.add_argument("--val", type=int, default=500, help="of which held out")
     p.add_argument("--steps", type=int, default=7000, help="training batches of 32")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     p.add_argument("--init", default=None,
-                   help="depth.pt of an earlier run to start from (fine-tuning)")
+                   help="depth.pt of an earlier run, or a model's depth.onnx, to start "
+                   "from (fine-tuning)")
     add_workers_and_cache(p, cache="the rendered synthetic data")
     add_training_device(p)
     p.set_defaults(func=run)
@@ -42,7 +47,7 @@ def run(ns: argparse.Namespace) -> int:
         from mouse_lifter_ros.training.traindepth import TrainDepthConfig, train_depth
     except ImportError as exc:
         raise training_extra("train-depth", exc) from exc
-    cfg = TrainDepthConfig(out=Path(ns.out), seed=ns.seed, crops=ns.crops, val=ns.val,
+    cfg = TrainDepthConfig(out=Path(ns.out), seed=ns.seed, view=ns.view, crops=ns.crops, val=ns.val,
                            steps=ns.steps, lr=ns.lr, workers=workers(ns.workers),
                            cache=optional_path(ns.cache), init=optional_path(ns.init),
                            **training_device_args(ns))

@@ -13,6 +13,7 @@ a part of the arena without the mouse (a window of the image away from it).
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -76,11 +77,13 @@ def item_rng(seed: int, i: int, stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, stream, i]))
 
 
-def draw_mouse(rng: np.random.Generator, width: int, height: int) -> tuple[Any, ...]:
+def draw_mouse(rng: np.random.Generator, width: int, height: int, view: str = "top"
+               ) -> tuple[Any, ...]:
     """A random mouse, scene (objects kept clear of the mouse), ``width`` x ``height`` camera
-    and posed body: (shape, scene, camera, state)."""
+    (above the arena for ``view`` top, under its clear floor for bottom) and posed body:
+    (shape, scene, camera, state)."""
     shape = sample_shape(rng)
-    scene = sample_scene(rng, view="top", colour=None if rng.random() < 0.3 else False)
+    scene = sample_scene(rng, view=view, colour=None if rng.random() < 0.3 else False)
     camera = sample_camera(rng, scene, width=width, height=height)
     pose, _ = sample_pose(rng, shape, arena=Arena(size=scene.arena,
                                                   wall_height=scene.wall_height))
@@ -95,14 +98,14 @@ def to_grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
 
 
 def render_window(rng: np.random.Generator, what: str,
-                  window: Callable[[NDArray[Any], float], tuple[NDArray[Any], float, int]]
-                  ) -> tuple[Camera, Sample]:
+                  window: Callable[[NDArray[Any], float], tuple[NDArray[Any], float, int]],
+                  view: str = "top") -> tuple[Camera, Sample]:
     """Draw a mouse, scene and 640x480 camera and render a square window around the
     mouse: ``window(centre, size)`` of its body box (px) gives the window's centre, side
     (px of the image) and output size (px). Drawn again, up to 20 times, while the
     window reaches past the edge of a strong barrel lens. Returns its camera and sample."""
     for _ in range(20):
-        shape, scene, camera, state = draw_mouse(rng, 640, 480)
+        shape, scene, camera, state = draw_mouse(rng, 640, 480, view)
         px, _ = camera.project(state.keypoints)
         centre, side, out = window(*body_box(px))
         win = scaled_window(camera, centre, side, out)
@@ -113,26 +116,27 @@ def render_window(rng: np.random.Generator, what: str,
     raise InputError(f"{what}: no renderable draw in 20 tries")
 
 
-def keypoint_window(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.float32],
-                                                    NDArray[np.uint8]]:
-    """Window ``i`` of seed ``seed``: grey image (WINDOW_PX, WINDOW_PX), keypoints
-    (14, 2) px in the window, and a state per keypoint: 2 visible, 1 hidden, 0 out of
-    the window."""
+def keypoint_window(args: tuple[int, int], view: str = "top"
+                    ) -> tuple[NDArray[np.uint8], NDArray[np.float32], NDArray[np.uint8]]:
+    """Window ``i`` of seed ``seed``, seen from ``view``: grey image (WINDOW_PX,
+    WINDOW_PX), keypoints (14, 2) px in the window, and a state per keypoint: 2 visible,
+    1 hidden, 0 out of the window."""
     seed, i = args
     _, sample = render_window(item_rng(seed, i, 1), f"keypoint window {i}",
-                              lambda c, size: (c, WINDOW_SCALE * size, WINDOW_PX))
+                              lambda c, size: (c, WINDOW_SCALE * size, WINDOW_PX), view)
     kp = sample.keypoints_2d.astype(np.float32)
     flag = np.where(sample.visible, 2, np.where(sample.in_view, 1, 0)).astype(np.uint8)
     return to_grey(sample.image), kp, flag
 
 
-def detector_frame(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
-    """Frame ``i``: grey letterboxed detector input (H, W) and the target
-    ``[present, centre x, centre y, size]`` in input pixels."""
+def detector_frame(args: tuple[int, int], view: str = "top"
+                   ) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+    """Frame ``i``, seen from ``view``: grey letterboxed detector input (H, W) and the
+    target ``[present, centre x, centre y, size]`` in input pixels."""
     seed, i = args
     rng = item_rng(seed, i, 2)
     width, height = _SIZES[int(rng.integers(len(_SIZES)))]
-    shape, scene, camera, state = draw_mouse(rng, width, height)
+    shape, scene, camera, state = draw_mouse(rng, width, height, view)
     px, _ = camera.project(state.keypoints)
     centre, size = body_box(px)
     kind = rng.random()
@@ -205,21 +209,29 @@ def rendered_cached(fn: Any, name: str, keys: tuple[str, ...], count: int, seed:
     return data
 
 
-def synth_keypoint_windows(count: int, seed: int, *, workers: int = 2,
+def view_tag(view: str) -> str:
+    """The cache names' view part: none for the top view (the names before views)."""
+    return "" if view == "top" else f"_{view}"
+
+
+def synth_keypoint_windows(count: int, seed: int, *, view: str = "top", workers: int = 2,
                            cache: Path | None = None) -> dict[str, NDArray[Any]]:
-    """``count`` keypoint windows: ``images``, ``keypoints`` and ``flags`` (see
-    :func:`keypoint_window`), cached as ``.npz``."""
-    return rendered_cached(keypoint_window, f"kp_windows_s{seed}_n{count}_{WINDOW_PX}",
-                     ("images", "keypoints", "flags"), count, seed, workers, cache,
-                     "render windows")
+    """``count`` keypoint windows seen from ``view``: ``images``, ``keypoints`` and
+    ``flags`` (see :func:`keypoint_window`), cached as ``.npz``."""
+    return rendered_cached(functools.partial(keypoint_window, view=view),
+                           f"kp_windows_s{seed}_n{count}_{WINDOW_PX}{view_tag(view)}",
+                           ("images", "keypoints", "flags"), count, seed, workers, cache,
+                           "render windows")
 
 
-def synth_detector_frames(count: int, seed: int, *, workers: int = 2,
+def synth_detector_frames(count: int, seed: int, *, view: str = "top", workers: int = 2,
                           cache: Path | None = None) -> dict[str, NDArray[Any]]:
-    """``count`` letterboxed detector frames: ``images`` and ``targets`` (see
-    :func:`detector_frame`), cached as ``.npz``."""
-    return rendered_cached(detector_frame, f"det_frames_s{seed}_n{count}", ("images", "targets"),
-                     count, seed, workers, cache, "render frames")
+    """``count`` letterboxed detector frames seen from ``view``: ``images`` and
+    ``targets`` (see :func:`detector_frame`), cached as ``.npz``."""
+    return rendered_cached(functools.partial(detector_frame, view=view),
+                           f"det_frames_s{seed}_n{count}{view_tag(view)}",
+                           ("images", "targets"), count, seed, workers, cache,
+                           "render frames")
 
 
 @dataclass(frozen=True)

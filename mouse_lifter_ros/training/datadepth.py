@@ -10,6 +10,7 @@ crop pixel, metres; the inference core turns it into depth with the calibration.
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,20 @@ from numpy.typing import NDArray
 from mouse_lifter_ros.core.depth import CROP_PX
 from mouse_lifter_ros.core.keypoints import CROP_SCALE
 from mouse_lifter_ros.core.synth.render import ray_grid
-from mouse_lifter_ros.training.data2d import item_rng, render_window, rendered_cached, to_grey
+from mouse_lifter_ros.training.data2d import (
+    item_rng,
+    render_window,
+    rendered_cached,
+    to_grey,
+    view_tag,
+)
 
 
-def depth_crop(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.float16],
-                                               NDArray[np.uint8]]:
-    """Crop ``i`` of seed ``seed``: grey image, height over the floor in metres (0 off
-    the mouse) and mouse coverage (0..255), each (CROP_PX, CROP_PX)."""
+def depth_crop(args: tuple[int, int], view: str = "top"
+               ) -> tuple[NDArray[np.uint8], NDArray[np.float16], NDArray[np.uint8]]:
+    """Crop ``i`` of seed ``seed``, seen from ``view``: grey image, height of the surface
+    the camera sees over the floor in metres (0 off the mouse) and mouse coverage
+    (0..255), each (CROP_PX, CROP_PX)."""
     seed, i = args
     rng = item_rng(seed, i, 3)
 
@@ -37,7 +45,7 @@ def depth_crop(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.flo
         centre = centre + rng.normal(0, 0.07 * side, 2)
         return centre, side, int(np.clip(round(side), 48, 2 * CROP_PX))
 
-    win, sample = render_window(rng, f"depth crop {i}", window)
+    win, sample = render_window(rng, f"depth crop {i}", window, view)
     rays = ray_grid(win)
     z = sample.depth.astype(np.float64)
     pts = np.stack([rays.x * z, rays.y * z, z], axis=-1)
@@ -54,9 +62,10 @@ def depth_crop(args: tuple[int, int]) -> tuple[NDArray[np.uint8], NDArray[np.flo
             np.clip(cover * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
 
-def synth_depth_crops(count: int, seed: int, *, workers: int = 2,
+def synth_depth_crops(count: int, seed: int, *, view: str = "top", workers: int = 2,
                       cache: Path | None = None) -> dict[str, NDArray[Any]]:
-    """``count`` crops of :func:`depth_crop`, cached as ``.npz``."""
-    return rendered_cached(depth_crop, f"depth_crops_m_s{seed}_n{count}_{CROP_PX}",
-                     ("images", "heights", "masks"), count, seed, workers, cache,
-                     "render depth crops")
+    """``count`` crops of :func:`depth_crop` seen from ``view``, cached as ``.npz``."""
+    return rendered_cached(functools.partial(depth_crop, view=view),
+                           f"depth_crops_m_s{seed}_n{count}_{CROP_PX}{view_tag(view)}",
+                           ("images", "heights", "masks"), count, seed, workers, cache,
+                           "render depth crops")

@@ -60,7 +60,12 @@ from mouse_lifter_ros.training.loader import (
     prepare_device,
     training_device,
 )
-from mouse_lifter_ros.training.nets import DetectorNet, KeypointNet, export_onnx
+from mouse_lifter_ros.training.nets import (
+    DetectorNet,
+    KeypointNet,
+    export_onnx,
+    load_onnx_weights,
+)
 
 CROP_PX = 160
 KP_STRIDE = 4
@@ -76,6 +81,9 @@ class Train2DConfig:
 
     out: Path
     seed: int = 0
+    view: str = "top"
+    """Where the synthetic camera is: ``top`` (above the arena) or ``bottom`` (under its
+    clear floor); written into the model YAML, which the nodes pick models by."""
     labels: Path | None = None
     label_map: dict[str, str] = field(default_factory=dict)
     holdout_last: int = 24
@@ -95,10 +103,11 @@ class Train2DConfig:
     cache: Path | None = None
     parts: tuple[str, ...] = ("detector", "keypoints")
     init_keypoints: Path | None = None
-    """Keypoint network weights (an earlier run's ``synthetic_only/keypoints.pt``) to
-    start the synthetic phase from instead of random ones."""
+    """Keypoint network weights to start the synthetic phase from instead of random ones:
+    an earlier run's ``synthetic_only/keypoints.pt``, or a model's ``keypoints.onnx``
+    (e.g. the shipped top-view model's, to start a bottom-view one)."""
     init_detector: Path | None = None
-    """The same for the detector (``synthetic_only/detector.pt``)."""
+    """The same for the detector (``synthetic_only/detector.pt`` or ``detector.onnx``)."""
     mine_with: Path | None = None
     """Hard-example mining: a trained detector (its ``.yaml``) that scores every synthetic
     detector frame; the ``mine_fraction`` it does worst on are drawn ``mine_repeat``
@@ -435,13 +444,15 @@ def real_det_samples(real: RealLabels) -> list[tuple[NDArray[np.uint8], NDArray[
     return [det_sample(img, kp) for img, kp in zip(real.images, real.keypoints, strict=True)]
 
 
-def write_model_yaml(out: Path, *, name: str, notes: dict[str, Any]) -> Path:
-    """The YAML descriptions of a trained pair: ``default.yaml`` and ``detector.yaml``."""
+def write_model_yaml(out: Path, *, name: str, view: str = "top", notes: dict[str, Any]
+                     ) -> Path:
+    """The YAML descriptions of a trained pair: ``default.yaml`` and ``detector.yaml``;
+    ``view``: the side the camera saw the mouse from in training (top or bottom)."""
     det = {"name": f"{name}-detector", "onnx": "detector.onnx", "kind": "centre_size",
            "input": {"width": DETECTOR_INPUT[0], "height": DETECTOR_INPUT[1], "channels": 1,
                      "mean": [MEAN], "std": [STD]},
            "stride": DET_STRIDE, "threshold": 0.5}
-    kp = {"name": name, "onnx": "keypoints.onnx", "keypoints": list(KEYPOINTS),
+    kp = {"name": name, "onnx": "keypoints.onnx", "view": view, "keypoints": list(KEYPOINTS),
           "skeleton": [[KEYPOINTS[a], KEYPOINTS[b]] for a, b in SKELETON_EDGES],
           "input": {"width": CROP_PX, "height": CROP_PX, "channels": 1, "layout": "NCHW",
                     "mean": [MEAN], "std": [STD]},
@@ -494,10 +505,10 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     synth_dir = cfg.out / "synthetic_only"
     synth_dir.mkdir(exist_ok=True)
     t0 = time.perf_counter()
-    frames = synth_detector_frames(cfg.detector_frames, cfg.seed, workers=cfg.workers,
-                                   cache=cfg.cache)
-    windows = synth_keypoint_windows(cfg.windows, cfg.seed, workers=cfg.workers,
-                                     cache=cfg.cache)
+    frames = synth_detector_frames(cfg.detector_frames, cfg.seed, view=cfg.view,
+                                   workers=cfg.workers, cache=cfg.cache)
+    windows = synth_keypoint_windows(cfg.windows, cfg.seed, view=cfg.view,
+                                     workers=cfg.workers, cache=cfg.cache)
     real = None
     holdout: list[str] = []
     if cfg.labels is not None:
@@ -518,10 +529,15 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     nets: dict[str, tuple[nn.Module, str, str, tuple[int, int, int, int]]] = {
         "detector": (det, "centre", "box", (1, 1, DETECTOR_INPUT[1], DETECTOR_INPUT[0])),
         "keypoints": (kp, "heatmaps", "offsets", (1, 1, CROP_PX, CROP_PX))}
+    from_onnx = set()  # their batch norms carry folded weights: kept in eval mode
     for part, init in (("detector", cfg.init_detector), ("keypoints", cfg.init_keypoints)):
-        if init is not None:
+        if init is not None and init.suffix == ".onnx":
+            load_onnx_weights(nets[part][0], str(init))
+            from_onnx.add(part)
+        elif init is not None:
             nets[part][0].load_state_dict(torch.load(init, map_location="cpu",
                                                      weights_only=True))
+        if init is not None:
             log[f"{part}_init_sha256"] = weights_sha256(init)
     pool = None
     if cfg.mine_with is not None and "detector" in cfg.parts:
@@ -535,10 +551,10 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     synthetic = {
         "detector": lambda: fit(det, lambda r: det_batch(frames, [], bs, 0, r, pool),
                                 det_loss, cfg.det_steps, cfg.lr, phase_rng(cfg.seed, 1),
-                                "detector (synthetic)"),
+                                "detector (synthetic)", frozen_bn="detector" in from_onnx),
         "keypoints": lambda: fit(kp, lambda r: kp_batch(windows, None, bs, 0, r), kp_loss,
                                  cfg.kp_steps, cfg.lr, phase_rng(cfg.seed, 2),
-                                 "keypoints (synthetic)")}
+                                 "keypoints (synthetic)", frozen_bn="keypoints" in from_onnx)}
     for part in cfg.parts:
         net, out1, out2, shape = nets[part]
         pt = synth_dir / f"{part}.pt"
@@ -550,10 +566,13 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
             log[f"{part}_loss"] = synthetic[part]()[-100:]
             torch.save(net.state_dict(), pt)
         export_onnx(net, str(synth_dir / f"{part}.onnx"), shape, output_names=(out1, out2))
-    notes: dict[str, Any] = {"seed": cfg.seed, "synthetic_windows": cfg.windows,
+    notes: dict[str, Any] = {"seed": cfg.seed, "view": cfg.view,
+                             "synthetic_windows": cfg.windows,
                              "synthetic_detector_frames": cfg.detector_frames,
                              "real_frames": 0, "holdout": holdout}
-    write_model_yaml(synth_dir, name="mouse-lifter-2d-synthetic-only", notes=notes)
+    suffix = "" if cfg.view == "top" else f"-{cfg.view}"
+    write_model_yaml(synth_dir, name=f"mouse-lifter-2d{suffix}-synthetic-only",
+                     view=cfg.view, notes=notes)
 
     if real is not None and cfg.finetune_steps > 0:
         nr = cfg.real_per_batch
@@ -575,7 +594,7 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     for part in cfg.parts:
         net, out1, out2, shape = nets[part]
         export_onnx(net, str(cfg.out / f"{part}.onnx"), shape, output_names=(out1, out2))
-    write_model_yaml(cfg.out, name="mouse-lifter-2d", notes=notes)
+    write_model_yaml(cfg.out, name=f"mouse-lifter-2d{suffix}", view=cfg.view, notes=notes)
     log["seconds"] = time.perf_counter() - t0
     (cfg.out / "training_log.json").write_text(json.dumps(log, indent=1))
     return log

@@ -27,10 +27,15 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 
 from mouse_lifter_ros.core.depth import CROP_PX, DEPTH_UNIT
-from mouse_lifter_ros.core.keypoints import DEFAULT_MODEL
+from mouse_lifter_ros.core.keypoints import shipped_model
 from mouse_lifter_ros.training.datadepth import synth_depth_crops
 from mouse_lifter_ros.training.loader import default_loader_workers, training_device
-from mouse_lifter_ros.training.nets import DepthNet, count_parameters, export_onnx
+from mouse_lifter_ros.training.nets import (
+    DepthNet,
+    count_parameters,
+    export_onnx,
+    load_onnx_weights,
+)
 from mouse_lifter_ros.training.train2d import (
     MEAN,
     STD,
@@ -49,6 +54,10 @@ class TrainDepthConfig:
 
     out: Path
     seed: int = 0
+    view: str = "top"
+    """Where the synthetic camera is: ``top`` (above the arena) or ``bottom`` (under its
+    clear floor); the model YAML records it and the depth node refuses a calibration of
+    the other side."""
     crops: int = 20000
     val: int = 500
     steps: int = 7000
@@ -58,7 +67,8 @@ class TrainDepthConfig:
     threads: int = 2
     cache: Path | None = None
     init: Path | None = None
-    """Weights (``depth.pt`` of an earlier run) to start from instead of random ones."""
+    """Weights to start from instead of random ones: ``depth.pt`` of an earlier run, or a
+    model's ``depth.onnx`` (e.g. the shipped top-view model's, for a bottom-view one)."""
     device: str = "auto"
     """Where the network trains: cpu, cuda, or auto (cuda when PyTorch sees one)."""
     loader_workers: int = field(default_factory=default_loader_workers)
@@ -129,16 +139,17 @@ def evaluate(net: nn.Module, data: dict[str, NDArray[Any]], idx: NDArray[np.intp
             "mask_iou": inter / max(union, 1.0)}
 
 
-def write_depth_yaml(out: Path, *, notes: dict[str, Any]) -> Path:
-    """The YAML description of a trained depth network (``default.yaml``)."""
-    # the shipped 2D model's detector places the crop; a path relative to this file
-    detector = os.path.relpath(DEFAULT_MODEL.parent / "detector.yaml", out)
+def write_depth_yaml(out: Path, *, view: str = "top", notes: dict[str, Any]) -> Path:
+    """The YAML description of a trained depth network (``default.yaml``) that saw the
+    mouse from ``view``."""
+    # the view's shipped 2D model's detector places the crop; a path relative to this file
+    detector = os.path.relpath(shipped_model(view).parent / "detector.yaml", out)
     spec = {"name": "mouse-lifter-depth", "onnx": "depth.onnx", "detector": detector,
             "input": {"width": CROP_PX, "height": CROP_PX, "channels": 1, "mean": [MEAN],
                       "std": [STD]},
             "output": {"height": "height", "mask": "mask", "stride": STRIDE,
                        "unit": DEPTH_UNIT},
-            "crop_scale": 1.6, "mask_threshold": 0.0, "view": "top", "training": notes}
+            "crop_scale": 1.6, "mask_threshold": 0.0, "view": view, "training": notes}
     path = out / "default.yaml"
     head = ("# The default depth model of mouse_lifter_ros (see MODEL_CARD.md). Written by\n"
             "# mouse-lifter train-depth. Output: per stride-4 cell of the crop, the height\n"
@@ -154,27 +165,33 @@ def train_depth(cfg: TrainDepthConfig) -> dict[str, Any]:
     cv2.setNumThreads(1)
     cfg.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    data = synth_depth_crops(cfg.crops, cfg.seed, workers=cfg.workers, cache=cfg.cache)
+    data = synth_depth_crops(cfg.crops, cfg.seed, view=cfg.view, workers=cfg.workers,
+                             cache=cfg.cache)
     n_train = cfg.crops - cfg.val
     if n_train <= 0:
         raise ValueError(f"crops={cfg.crops} must exceed val={cfg.val}")
     phase_rng(cfg.seed, 0)
     net = DepthNet()
-    if cfg.init is not None:
+    from_onnx = cfg.init is not None and cfg.init.suffix == ".onnx"
+    if from_onnx:
+        load_onnx_weights(net, str(cfg.init))
+    elif cfg.init is not None:
         net.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=True))
     bs = cfg.batch
     losses = fit_network(net, lambda r: depth_batch(data, r.integers(0, n_train, bs), r),
                          depth_loss, cfg.steps, cfg.lr, phase_rng(cfg.seed, 5),
                          "depth (synthetic)", device=device,
-                         loader_workers=cfg.loader_workers, amp=cfg.amp)
+                         loader_workers=cfg.loader_workers, amp=cfg.amp,
+                         frozen_bn=from_onnx)
     val = evaluate(net, data, np.arange(n_train, cfg.crops))
     export_onnx(net, str(cfg.out / "depth.onnx"), (1, 1, CROP_PX, CROP_PX),
                 output_names=("height", "mask"))
-    notes = {"seed": cfg.seed, "synthetic_crops": cfg.crops, "held_out_crops": cfg.val,
+    notes = {"seed": cfg.seed, "view": cfg.view, "synthetic_crops": cfg.crops,
+             "held_out_crops": cfg.val,
              "steps": cfg.steps, "lr": cfg.lr, "parameters": count_parameters(net),
              **({"init_sha256": weights_sha256(cfg.init)} if cfg.init is not None else {}),
              "held_out": {k: round(v, 4) for k, v in val.items()}}
-    write_depth_yaml(cfg.out, notes=notes)
+    write_depth_yaml(cfg.out, view=cfg.view, notes=notes)
     log = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
            "device": device, "loss": losses[-100:], "held_out": val,
            "seconds": time.perf_counter() - t0}
