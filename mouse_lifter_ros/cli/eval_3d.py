@@ -6,6 +6,7 @@ import argparse
 import json
 
 from mouse_lifter_ros.cli.arguments import Subparsers, add_device
+from mouse_lifter_ros.core.views import VIEWS
 
 
 def register(sub: Subparsers) -> None:
@@ -30,6 +31,9 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--model", default=None, help="2D model YAML (default: shipped)")
     p.add_argument("--depth-model", default=None, help="depth model YAML (default: shipped)")
     add_device(p)
+    p.add_argument("--view", choices=VIEWS, default="top",
+                   help="--synthetic: the camera above the arena (top) or under its clear "
+                   "floor (bottom); the shipped models of that view")
     p.add_argument("--bedding", type=float, default=0.0, metavar="METRES",
                    help="--synthetic: the mouse stands on bedding this deep over the floor "
                    "the arena calibration was made on, which gives the depth (calibrate "
@@ -52,7 +56,7 @@ def run(ns: argparse.Namespace) -> int:
         result = eval3d.evaluate_synthetic(seed=ns.seed, count=ns.count, seconds=ns.seconds,
                                            keypoint_model=ns.model, depth_model=ns.depth_model,
                                            device=ns.device, progress=not ns.quiet,
-                                           bedding=ns.bedding,
+                                           bedding=ns.bedding, view=ns.view,
                                            bedding_declared=not ns.bedding_undeclared)
     print(json.dumps(result, indent=2, allow_nan=False))  # JSON has no NaN: null instead
     return 0

@@ -77,21 +77,24 @@ def demo_calibration() -> CameraCalibration:
     return parse_calibration(DEMO_CAMERA, source="demo camera")
 
 
-def demo_camera() -> Camera:
-    """The demo camera: straight down over the arena centre, arena +x to the right."""
-    return camera_over_arena(view="top", height_m=CAMERA_HEIGHT, K=demo_calibration().k,
+def demo_camera(view: str = "top") -> Camera:
+    """The demo camera: straight down over the arena centre (``view`` top) or straight up
+    from under its clear floor (bottom), arena +x to the right."""
+    return camera_over_arena(view=view, height_m=CAMERA_HEIGHT, K=demo_calibration().k,
                              dist=None, width=WIDTH, height=HEIGHT)
 
 
-def demo_arena() -> ArenaCalibration:
-    """The demo camera as an arena calibration (``config/calibration/demo_arena.yaml``)."""
-    return arena_from_camera(demo_camera(), arena_size=ARENA.size,
+def demo_arena(view: str = "top") -> ArenaCalibration:
+    """The demo camera as an arena calibration (``config/calibration/demo_arena.yaml``
+    for the top view)."""
+    return arena_from_camera(demo_camera(view), arena_size=ARENA.size,
                              camera_name=str(DEMO_CAMERA["camera_name"]))
 
 
-def demo_scene() -> Scene:
-    """A lit white open field with a pen line, like the DeepLabCut openfield rig."""
-    return Scene(view="top", arena=ARENA.size, wall_height=ARENA.wall_height, floor="white",
+def demo_scene(view: str = "top") -> Scene:
+    """A lit white open field with a pen line, like the DeepLabCut openfield rig; from
+    the bottom, its clear floor over a dim room."""
+    return Scene(view=view, arena=ARENA.size, wall_height=ARENA.wall_height, floor="white",
                  lines=(((-0.15, 0.12), (-0.05, 0.12), (0.0, -0.08), (0.12, -0.08)),),
                  line_width=0.0012, line_darkness=0.3, light="white", vignetting=1.0,
                  shadow=0.25, colour=False)
@@ -104,9 +107,10 @@ def demo_script(seconds: float | None = None) -> list[tuple[str, float]]:
     return [(name, d * k) for name, d in SCRIPT]
 
 
-def demo_samples(seconds: float | None = None, fps: float = 30.0,
-                 seed: int = 0) -> Iterator[tuple[Sample, str, float]]:
-    """Yield (sample, fine behaviour label, time s) for each frame of the clip.
+def demo_samples(seconds: float | None = None, fps: float = 30.0, seed: int = 0,
+                 view: str = "top") -> Iterator[tuple[Sample, str, float]]:
+    """Yield (sample, fine behaviour label, time s) for each frame of the clip, seen
+    from ``view`` (top, or bottom through the clear floor).
 
     ``seconds`` (default: the script's 5.8 s) scales every bout; the clip has
     ``round(seconds * fps)`` frames.
@@ -116,17 +120,17 @@ def demo_samples(seconds: float | None = None, fps: float = 30.0,
     script = demo_script(seconds)
     seq = script_sequence(script, shape, fps=fps, arena=ARENA, rng=rng, start=START)
     n = max(1, round(sum(d for _, d in script) * fps))
-    camera, scene = demo_camera(), demo_scene()
+    camera, scene = demo_camera(view), demo_scene(view)
     states, labels = seq.states(shape), seq.labels
     for i in range(n):
         j = min(i, len(states) - 1)  # a last frame lost to rounding repeats its neighbour
         yield render(shape, states[j], camera, scene, rng), labels[j], i / fps
 
 
-def demo_frames(seconds: float | None = None, fps: float = 30.0,
-                seed: int = 0) -> Iterator[np.ndarray]:
+def demo_frames(seconds: float | None = None, fps: float = 30.0, seed: int = 0,
+                view: str = "top") -> Iterator[np.ndarray]:
     """Yield the clip's frames, each (480, 640) uint8 grey."""
-    for sample, _, _ in demo_samples(seconds, fps, seed):
+    for sample, _, _ in demo_samples(seconds, fps, seed, view):
         yield sample.image
 
 
@@ -162,14 +166,15 @@ def truth_bouts(truth: str | Path) -> list[tuple[str, int, int, float, float]]:
 
 
 def write_demo_clip(out_dir: str | Path, *, seconds: float | None = None, fps: float = 30.0,
-                    seed: int = 0) -> DemoClip:
+                    seed: int = 0, view: str = "top") -> DemoClip:
     """Write ``demo.mp4``, the rosbag2 ``demo_bag`` (image + camera_info), the ground
-    truth ``demo_truth.csv`` and ``demo_scene.json``. An existing clip is replaced."""
+    truth ``demo_truth.csv``, ``demo_scene.json`` and ``demo_arena.yaml``, seen from
+    ``view``. An existing clip is replaced."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     video, bag = out / "demo.mp4", out / "demo_bag"
     truth, scene_path = out / "demo_truth.csv", out / "demo_scene.json"
-    rows = list(demo_samples(seconds, fps, seed))
+    rows = list(demo_samples(seconds, fps, seed, view))
     frames = [s.image for s, _, _ in rows]
     write_video(video, frames, fps)
     if bag.exists():
@@ -177,11 +182,13 @@ def write_demo_clip(out_dir: str | Path, *, seconds: float | None = None, fps: f
     info = camera_info_fields(demo_calibration())
     write_image_bag(bag, frames, fps=fps, encoding="mono8", camera_info=info)
     _write_truth(truth, rows)
-    scene = {"camera": demo_camera().to_dict(), "arena": list(ARENA.size),
+    scene = {"camera": demo_camera(view).to_dict(), "arena": list(ARENA.size),
              "wall_height": ARENA.wall_height, "fps": fps,
              "script": [list(b) for b in demo_script(seconds)],
-             "scene": demo_scene().to_dict()}
+             "scene": demo_scene(view).to_dict()}
     scene_path.write_text(json.dumps(scene, indent=1) + "\n", encoding="utf-8")
     arena = out / "demo_arena.yaml"
-    save_arena(arena, demo_arena(), comment="The demo clip's camera over its arena (exact).")
+    save_arena(arena, demo_arena(view),
+               comment=f"The demo clip's camera {'over' if view == 'top' else 'under'} its "
+               "arena (exact).")
     return DemoClip(video, bag, truth, scene_path, arena, len(frames), fps)

@@ -43,6 +43,7 @@ from mouse_lifter_ros.core.keypoints import (
     parse_input_spec,
     read_model_yaml,
 )
+from mouse_lifter_ros.core.views import view_problem
 
 #: Side of the network's square input crop, pixels.
 CROP_PX: Final = 160
@@ -50,7 +51,11 @@ CROP_PX: Final = 160
 DEPTH_UNIT: Final = 0.01
 
 
-DEFAULT_DEPTH_MODEL: Final = MODELS_DIR / "depth" / "default.yaml"
+#: The shipped depth model of each camera view (:data:`~.views.VIEWS`).
+SHIPPED_DEPTH_MODELS: Final[dict[str, Path]] = {
+    "top": MODELS_DIR / "depth" / "default.yaml",
+    "bottom": MODELS_DIR / "depth_bottom" / "default.yaml"}
+DEFAULT_DEPTH_MODEL: Final = SHIPPED_DEPTH_MODELS["top"]
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,8 @@ class DepthSpec:
     view: str = "top"
 
 
-def load_depth_spec(path: str | Path | None = None) -> DepthSpec:
-    """Read and check a depth model YAML (default: the shipped model).
+def load_depth_spec(path: str | Path | None = None, *, view: str = "top") -> DepthSpec:
+    """Read and check a depth model YAML (default: the shipped model of ``view``).
 
     Raises
     ------
@@ -83,7 +88,9 @@ def load_depth_spec(path: str | Path | None = None) -> DepthSpec:
         Naming the file and listing every problem: missing keys, wrong types, files
         that do not exist.
     """
-    p = Path(path) if path is not None else DEFAULT_DEPTH_MODEL
+    if path is None and (problem := view_problem(view)) is not None:
+        raise ModelError(f"shipped depth model: {problem}")
+    p = Path(path) if path is not None else SHIPPED_DEPTH_MODELS[view]
     d = read_model_yaml(p, "depth model")
     problems: list[str] = []
     spec_in = parse_input_spec(d.get("input"), problems)
@@ -112,8 +119,8 @@ def load_depth_spec(path: str | Path | None = None) -> DepthSpec:
     scale = num(d, "crop_scale", 1.6, 0.5)
     threshold = num(d, "mask_threshold", 0.0, -30.0)
     view = d.get("view", "top")
-    if view not in ("top", "bottom"):
-        problems.append(f"view {view!r}: top or bottom (the side it saw the mouse from)")
+    if (problem := view_problem(view)) is not None:
+        problems.append(problem)
     if spec_in.width != spec_in.height or spec_in.channels != 1:
         problems.append(f"input {spec_in.width}x{spec_in.height}x{spec_in.channels}: a square "
                         "grey crop needed")
@@ -163,7 +170,8 @@ class DepthModel:
     def __init__(self, model: str | Path | DepthSpec | None = None, *,
                  arena: ArenaCalibration, device: str = "auto", threads: int = 0,
                  detector: Detector | None = None) -> None:
-        self.spec = model if isinstance(model, DepthSpec) else load_depth_spec(model)
+        self.spec = (model if isinstance(model, DepthSpec)
+                     else load_depth_spec(model, view=arena.view))
         if arena.view != self.spec.view:
             raise ModelError(f"depth model {self.spec.path}: trained on {self.spec.view} views, "
                              f"but the arena calibration puts the camera "

@@ -311,11 +311,13 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
                        fps: float = 30.0, keypoint_model: str | Path | None = None,
                        depth_model: str | Path | None = None, device: str = "auto",
                        threads: int = 0, progress: bool = False, bedding: float = 0.0,
-                       bedding_declared: bool = True) -> dict[str, Any]:
+                       bedding_declared: bool = True, view: str = "top") -> dict[str, Any]:
     """The whole image-to-Pose3D core on held-out synthetic sequences.
 
-    Renders ``count`` top-view sequences of ``seconds`` at ``fps`` with the synthetic
-    engine (:func:`~.synth.dataset.render_item`, 640x480, grey or colour): each has its
+    Renders ``count`` sequences seen from ``view`` (top, or bottom through a clear
+    floor; the shipped models of that view unless others are given) of ``seconds`` at
+    ``fps`` with the synthetic engine (:func:`~.synth.dataset.render_item`, 640x480, grey
+    or colour): each has its
     own mouse (body shape, coat), scene (floor, light, clutter) and camera, and random
     behaviour bouts. Their seed streams, ``SeedSequence([seed, item])``, are not those
     the shipped models trained on (``SeedSequence([0, stream, i])``). Each frame goes
@@ -340,11 +342,10 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
     from tqdm import tqdm
 
     from mouse_lifter_ros.core.body import KEYPOINTS
-    from mouse_lifter_ros.core.lifter import keypoint_depth
     from mouse_lifter_ros.core.pipeline import PosePipeline
     from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
 
-    config = SynthConfig(count=count, seed=seed, view="top", sequence_s=seconds, fps=fps,
+    config = SynthConfig(count=count, seed=seed, view=view, sequence_s=seconds, fps=fps,
                          colour=None)
     n = len(KEYPOINTS)
     pipe: PosePipeline | None = None
@@ -380,7 +381,7 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
                 missed += 1
             pred.append(f.lifted.positions if f.lifted is not None else np.full((n, 3), np.nan))
             found.append(np.asarray(np.isfinite(f.keypoints.xy).all(axis=1), dtype=bool))
-            kd = keypoint_depth(f.readings, pipe.lifter.scale)
+            kd = pipe.lifter.keypoint_depth(f.readings)
             err = np.abs(kd - sample.keypoints_camera[:, 2]) * 1000.0
             reading_err.append(np.where(sample.visible, err, np.nan))
             bar.update()
@@ -398,7 +399,8 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
         a = a[np.isfinite(a)]
         return round(float(np.median(a)), 2) if a.size else None
 
-    return {"input": "synthetic", "seed": seed, "sequences": count, "seconds": seconds,
+    return {"input": "synthetic", "view": view, "seed": seed, "sequences": count,
+            "seconds": seconds,
             "fps": fps, "bedding_m": bedding, "bedding_declared": bedding_declared,
             "frames": len(truth), "frames_without_mouse": missed,
             "models": {"keypoints": pipe.keypoints.description if pipe else "",

@@ -28,6 +28,7 @@ import yaml
 from numpy.typing import NDArray
 
 from mouse_lifter_ros.core.errors import InputError, MouseLifterError, ParameterError
+from mouse_lifter_ros.core.views import view_problem
 
 FloatArray = NDArray[np.float32]
 U8 = NDArray[np.uint8]
@@ -64,7 +65,11 @@ VERIFIER_SCALE: Final = 2.0
 #: Smallest side of a detector window, px.
 MIN_WINDOW: Final = 64.0
 MODELS_DIR: Final = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL: Final = MODELS_DIR / "keypoints2d" / "default.yaml"
+#: The shipped 2D model of each camera view (:data:`~.views.VIEWS`).
+SHIPPED_MODELS: Final[dict[str, Path]] = {
+    "top": MODELS_DIR / "keypoints2d" / "default.yaml",
+    "bottom": MODELS_DIR / "keypoints2d_bottom" / "default.yaml"}
+DEFAULT_MODEL: Final = SHIPPED_MODELS["top"]
 DEVICES: Final = ("auto", "cpu", "cuda")
 #: Default likelihood (0..1) below which a keypoint is not used: filled in by the lifter,
 #: left out of drawings, plots and 2D locomotion. Files keep every keypoint.
@@ -231,6 +236,8 @@ class ModelSpec:
     keypoint_map: dict[str, str] = field(default_factory=dict)
     skeleton: tuple[tuple[str, str], ...] = ()
     flip_test: bool = False
+    view: str = "top"
+    """The side the model saw the mouse from in training (:data:`~.views.VIEWS`)."""
 
     @property
     def flip_index(self) -> NDArray[np.intp]:
@@ -353,10 +360,26 @@ def _output_spec(d: Any, problems: list[str]) -> OutputSpec:
     return out
 
 
-def load_model_spec(path: str | Path | None = None) -> ModelSpec:
-    """Read a keypoint model's YAML (default: the shipped model). Every problem in the
-    file is listed in one :class:`ModelError`."""
-    p = Path(path) if path else DEFAULT_MODEL
+def shipped_model(view: str = "top") -> Path:
+    """The YAML of the shipped 2D model for a camera ``view`` (top or bottom)."""
+    if (problem := view_problem(view)) is not None:
+        raise ModelError(f"shipped model: {problem}")
+    return SHIPPED_MODELS[view]
+
+
+def check_model_view(spec: ModelSpec, view: str) -> None:
+    """Raise :class:`ModelError` when the model was trained on another ``view`` than the
+    camera's: a top-view model finds nothing useful in a view from below, and the reverse."""
+    if spec.view != view:
+        raise ModelError(f"model {spec.path}: trained on {spec.view} views, but the camera "
+                         f"sees the mouse from the {view}; give a {view}-view model, or "
+                         f"none for the shipped one")
+
+
+def load_model_spec(path: str | Path | None = None, *, view: str = "top") -> ModelSpec:
+    """Read a keypoint model's YAML (default: the shipped model of ``view``). Every
+    problem in the file is listed in one :class:`ModelError`."""
+    p = Path(path) if path else shipped_model(view)
     if p.suffix == ".onnx":
         raise ModelError(f"model {p}: give the YAML that describes the ONNX file "
                          "(input size, normalisation, output kind, keypoint names)")
@@ -399,6 +422,9 @@ def load_model_spec(path: str | Path | None = None) -> ModelSpec:
         problems.append("skeleton: a list of [name, name] pairs")
         skel = []
     skeleton = tuple((_edge_name(a, kps), _edge_name(b, kps)) for a, b in skel)
+    model_view = d.get("view", "top")
+    if (problem := view_problem(model_view)) is not None:
+        problems.append(problem)
     unknown = sorted({n for e in skeleton for n in e} - set(kps))
     if unknown and kps:
         problems.append(f"skeleton: {unknown} are not among the keypoints")
@@ -409,7 +435,8 @@ def load_model_spec(path: str | Path | None = None) -> ModelSpec:
                      detector=p.parent / str(det) if det else None,
                      crop_scale=crop_scale,
                      keypoint_map={str(k): str(v) for k, v in kmap.items()},
-                     skeleton=skeleton, flip_test=bool(d.get("flip_test", False)))
+                     skeleton=skeleton, flip_test=bool(d.get("flip_test", False)),
+                     view=str(model_view))
 
 
 def load_detector_spec(path: str | Path) -> DetectorSpec:
@@ -745,8 +772,9 @@ class KeypointModel:
     """
 
     def __init__(self, model: str | Path | ModelSpec | None = None, *, device: str = "auto",
-                 threads: int = 0) -> None:
-        self.spec = model if isinstance(model, ModelSpec) else load_model_spec(model)
+                 threads: int = 0, view: str = "top") -> None:
+        self.spec = (model if isinstance(model, ModelSpec)
+                     else load_model_spec(model, view=view))
         self.backend = OnnxBackend(self.spec.onnx, device=device, threads=threads)
         self.detector = (Detector(self.spec.detector, device=device, threads=threads)
                          if self.spec.crop == "detector" and self.spec.detector else None)

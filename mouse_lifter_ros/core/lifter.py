@@ -40,6 +40,7 @@ from mouse_lifter_ros.core.bodyfit import (
 from mouse_lifter_ros.core.camera import Camera
 from mouse_lifter_ros.core.errors import InputError, ParameterError
 from mouse_lifter_ros.core.keypoints import P_CUTOFF
+from mouse_lifter_ros.core.views import view_of, view_problem
 
 __all__ = [
     "CENTROID_KEYPOINTS",
@@ -216,18 +217,30 @@ def sample_depth(depth: NDArray[Any], offset: tuple[int, int], pixels: FloatArra
     return out
 
 
-#: How far each keypoint lies beneath the surface a top-view depth map sees over it, at
-#: body scale 1, metres (median over visible keypoints of rendered mice, measured with
-#: the true depth maps by ``tools/surface_depth.py``). The spine joints run 12-13 mm under
-#: the back; the paws are NaN: seen from above, the depth over a paw is mostly the belly
-#: or chest above it (25-35 mm), so a paw's depth is left to the body model.
-SURFACE_DEPTH: Final[dict[str, float]] = {
-    "nose": 0.0024, "left_ear": 0.0036, "right_ear": 0.0036, "head": 0.0093,
-    "neck": 0.0119, "spine_center": 0.0132, "lumbar_spine": 0.0136, "tail_base": 0.0064,
-    "tail_mid": -0.0006, "tail_tip": -0.0006, "left_forepaw": math.nan,
-    "right_forepaw": math.nan, "left_hindpaw": math.nan, "right_hindpaw": math.nan,
+#: How far each keypoint lies beyond the surface a depth map sees over it, for each
+#: camera view, at body scale 1, metres (median over visible keypoints of rendered mice,
+#: measured with the true depth maps by ``tools/surface_depth.py --view V``; left and
+#: right averaged). From above the spine joints run 12-13 mm under the back, and the paws
+#: are NaN: the depth over a paw is mostly the belly or chest above it (25-35 mm), so a
+#: paw's depth is left to the body model. From below (through a clear floor) the spine
+#: joints lie 12-14 mm above the belly, the nose 15 mm beyond the chin, and the paws are
+#: seen themselves (under 2 mm).
+SURFACE_DEPTH: Final[dict[str, dict[str, float]]] = {
+    "top": {
+        "nose": 0.0024, "left_ear": 0.0036, "right_ear": 0.0036, "head": 0.0093,
+        "neck": 0.0119, "spine_center": 0.0132, "lumbar_spine": 0.0136,
+        "tail_base": 0.0064, "tail_mid": -0.0006, "tail_tip": -0.0006,
+        "left_forepaw": math.nan, "right_forepaw": math.nan, "left_hindpaw": math.nan,
+        "right_hindpaw": math.nan},
+    "bottom": {
+        "nose": 0.0150, "left_ear": 0.0189, "right_ear": 0.0189, "head": 0.0087,
+        "neck": 0.0116, "spine_center": 0.0138, "lumbar_spine": 0.0134,
+        "tail_base": 0.0041, "tail_mid": 0.0016, "tail_tip": 0.0007,
+        "left_forepaw": 0.0018, "right_forepaw": 0.0018, "left_hindpaw": 0.0017,
+        "right_hindpaw": 0.0017},
 }
-_SURFACE = np.array([SURFACE_DEPTH[k] for k in KEYPOINTS])
+_SURFACE = {view: np.array([table[k] for k in KEYPOINTS])
+            for view, table in SURFACE_DEPTH.items()}
 
 
 def keypoints_by_name(names: abc.Sequence[str], pixels: FloatArray, confidence: FloatArray
@@ -261,18 +274,24 @@ def keypoints_as_named(names: abc.Sequence[str], values: FloatArray) -> FloatArr
     return out
 
 
-def keypoint_depth(readings: FloatArray, scale: float = 1.0) -> FloatArray:
+def keypoint_depth(readings: FloatArray, scale: float = 1.0, view: str = "top"
+                   ) -> FloatArray:
     """(14,) camera-z depth of each keypoint from (14,) depth-map readings over them.
 
-    A depth map sees the body's surface; a keypoint (a joint) lies beneath it by
-    :data:`SURFACE_DEPTH` times the body ``scale``. NaN where the reading is NaN and at
-    the paws (their depth comes from the body model).
+    A depth map sees the body's surface; a keypoint (a joint) lies beyond it by
+    :data:`SURFACE_DEPTH` of the camera's ``view`` times the body ``scale``. NaN where
+    the reading is NaN and, from above, at the paws (their depth comes from the body
+    model).
     """
     r = np.asarray(readings, dtype=np.float64)
+    problems = []
     if r.shape != (N_KEYPOINTS,):
-        raise InputError(f"keypoint_depth: readings have shape {r.shape}; expected "
-                         f"({N_KEYPOINTS},)")
-    return np.asarray(r + _SURFACE * float(scale))
+        problems.append(f"readings have shape {r.shape}; expected ({N_KEYPOINTS},)")
+    if (problem := view_problem(view)) is not None:
+        problems.append(problem)
+    if problems:
+        raise InputError("keypoint_depth: " + "; ".join(problems))
+    return np.asarray(r + _SURFACE[view] * float(scale))
 
 
 # ---------------------------------------------------------------------------------------
@@ -521,6 +540,16 @@ class Lifter:
         self._estimated = scale is not None and tail_length is not None
         self._previous: FloatArray | None = None
         self._last_stamp: float | None = None
+
+    @property
+    def view(self) -> str:
+        """The side the camera sees the mouse from: ``top`` or ``bottom``."""
+        return view_of(float(self.camera.position[2]))
+
+    def keypoint_depth(self, readings: FloatArray) -> FloatArray:
+        """(14,) depth-map readings over the keypoints -> their depth, at this lifter's
+        body scale and camera view (:func:`keypoint_depth`)."""
+        return keypoint_depth(readings, self.scale, self.view)
 
     @property
     def scale(self) -> float:

@@ -18,11 +18,16 @@ from numpy.typing import NDArray
 from mouse_lifter_ros.core.arena import ArenaCalibration
 from mouse_lifter_ros.core.bodyfit import SPINE_SCALE_PAIRS
 from mouse_lifter_ros.core.depth import DepthMap, DepthModel, DepthSpec
-from mouse_lifter_ros.core.keypoints import P_CUTOFF, KeypointModel, Keypoints, ModelSpec
+from mouse_lifter_ros.core.keypoints import (
+    P_CUTOFF,
+    KeypointModel,
+    Keypoints,
+    ModelSpec,
+    check_model_view,
+)
 from mouse_lifter_ros.core.lifter import (
     Lifted,
     Lifter,
-    keypoint_depth,
     keypoints_by_name,
     sample_depth,
 )
@@ -68,7 +73,9 @@ class PosePipeline:
                  threads: int = 0, p_cutoff: float = P_CUTOFF,
                  lifter: dict[str, Any] | None = None,
                  redetect_every: int = REDETECT_EVERY) -> None:
-        self.keypoints = KeypointModel(keypoint_model, device=device, threads=threads)
+        self.keypoints = KeypointModel(keypoint_model, device=device, threads=threads,
+                                       view=arena.view)
+        check_model_view(self.keypoints.spec, arena.view)
         self.redetect_every = redetect_every
         self.tracker = self.new_tracker()
         self.depth = DepthModel(depth_model, arena=arena, device=device, threads=threads,
@@ -87,6 +94,7 @@ class PosePipeline:
     def set_arena(self, arena: ArenaCalibration) -> None:
         """Another camera (or animal): the models stay, the lifter and the tracker start
         afresh."""
+        check_model_view(self.keypoints.spec, arena.view)
         self.depth.arena = arena
         self.lifter = Lifter(arena.camera, **self._lifter_args)
         self.tracker = self.new_tracker()
@@ -124,4 +132,4 @@ class PosePipeline:
         xy, conf = keypoints_by_name(keypoints.names, px,
                                      keypoints.confidence.astype(np.float64))
         _, depth = keypoints_by_name(keypoints.names, px, readings)
-        return self.lifter.lift(stamp_s, xy, conf, keypoint_depth(depth, self.lifter.scale))
+        return self.lifter.lift(stamp_s, xy, conf, self.lifter.keypoint_depth(depth))

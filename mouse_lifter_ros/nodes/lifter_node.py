@@ -37,7 +37,6 @@ from mouse_lifter_ros.core.lifter import (
     Lifted,
     Lifter,
     StampPairer,
-    keypoint_depth,
     keypoints_by_name,
     sample_depth,
 )
@@ -134,7 +133,7 @@ class LifterNode(Node):
             xy, conf = keypoints_by_name(tuple(kp.names), xy,
                                          np.asarray(kp.confidence, np.float64))
             lifter = self._lifter(kp.image_width, kp.image_height)
-            d = keypoint_depth(sample_depth(image_to_numpy(image), offset, xy), lifter.scale)
+            d = lifter.keypoint_depth(sample_depth(image_to_numpy(image), offset, xy))
             lifted = lifter.lift(stamp * 1e-9, xy, conf, d)
         except InputError as exc:
             self.skipped += 1

@@ -65,8 +65,12 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> DemoClip:
     return write_demo_clip(tmp_path_factory.mktemp("clip"), seconds=SECONDS, fps=FPS)
 
 
-def test_replay_gives_a_pose_for_every_frame(listener: Listener, namespace: str,
-                                             tmp_path: Path, clip: DemoClip) -> None:
+def replay(listener: Listener, namespace: str, tmp_path: Path, clip: DemoClip,
+           view: str = "top") -> tuple[list[Pose3D], dict[str, str], list[object], list[object]]:
+    """Play ``clip`` through the replay graph's 3D path (the arena from the clip, so the
+    shipped models of its view); check that every node exited 0 and that a Pose3D came
+    for every frame, in order, with its recorded stamp. Returns those poses, the nodes'
+    logs, and what came on markers and diagnostics."""
     ns = f"/{namespace}"
     poses = listener.subscribe(Pose3D, f"{ns}/pose", RELIABLE_QOS)
     markers = listener.subscribe(MarkerArray, f"{ns}/markers", RELIABLE_QOS)
@@ -75,7 +79,7 @@ def test_replay_gives_a_pose_for_every_frame(listener: Listener, namespace: str,
     # test listen to the images; half speed, so that no node has to skip a frame.
     params = write_params(tmp_path / "p.yaml", {"bag_source": {
         "restamp": False, "wait_for_subscribers": 3, "rate": 0.5}})
-    frame = next(iter(demo_frames(SECONDS, FPS)))
+    frame = next(iter(demo_frames(SECONDS, FPS, view=view)))
     with GraphRun("replay", arguments={"bag": str(clip.bag), "arena": str(clip.arena),
                                        "monitor": "false", "behavior": "false",
                                        "stimulus": "false"},  # the 3D path only
@@ -103,29 +107,56 @@ def test_replay_gives_a_pose_for_every_frame(listener: Listener, namespace: str,
     assert index == list(range(clip.frames)), (index, logs["lifter"])
     assert all(stamp_ns(m.header.stamp) == START_NS + round(i * 1e9 / FPS)
                for m, i in zip(got, index, strict=True))
-    truth, visible = demo_truth(clip.truth)
-    pred = np.array([[[p.x, p.y, p.z] for p in m.positions] for m in got])
     for m in got:
         assert list(m.names) == list(KEYPOINTS) and m.header.frame_id == "arena"
         assert m.source_stamp == m.header.stamp
         assert len(m.valid) == len(m.confidence) == len(KEYPOINTS)
+    assert f"({view} view)" in logs["keypoint"], logs["keypoint"]
+    return got, logs, [m for _, m in markers], [d for _, d in diags]
+
+
+def body_errors(got: list[Pose3D], clip: DemoClip) -> dict[str, float]:
+    """Mean 3D error (mm) of the body keypoints where the clip shows them."""
+    truth, visible = demo_truth(clip.truth)
+    pred = np.array([[[p.x, p.y, p.z] for p in m.positions] for m in got])
     assert np.isfinite(pred).all()
     err = np.linalg.norm(pred - truth, axis=2) * 1e3  # mm
     body = [KEYPOINTS.index(k) for k in ("nose", "neck", "spine_center", "tail_base")]
-    # The clip's body keypoints, where visible: within 15 mm on average.
-    assert np.mean(err[:, body][visible[:, body]]) < 15.0, np.round(err[:, body], 1)
+    out = {KEYPOINTS[j]: float(np.mean(err[:, j][visible[:, j]])) for j in body}
+    out["body"] = float(np.mean(err[:, body][visible[:, body]]))
     print(f"\nPose3D on the demo clip: {len(got)}/{clip.frames} frames; mean error mm: "
-          + ", ".join(f"{KEYPOINTS[j]} {np.mean(err[:, j][visible[:, j]]):.1f}"
-                      for j in body))
+          + ", ".join(f"{k} {v:.1f}" for k, v in out.items()))
+    return out
+
+
+def test_replay_gives_a_pose_for_every_frame(listener: Listener, namespace: str,
+                                             tmp_path: Path, clip: DemoClip) -> None:
+    got, logs, markers, diags = replay(listener, namespace, tmp_path, clip)
+    # The clip's body keypoints, where visible: within 15 mm on average.
+    assert body_errors(got, clip)["body"] < 15.0
     # Markers: keypoints and skeleton in the arena frame; diagnostics with the figures.
-    assert markers and len(markers[-1][1].markers) == 2
-    assert markers[-1][1].markers[0].header.frame_id == "arena"
-    status = [s for _, d in diags for s in d.status if "lifter" in s.name]
-    assert status, [s.name for _, d in diags for s in d.status]
+    assert markers and len(markers[-1].markers) == 2
+    assert markers[-1].markers[0].header.frame_id == "arena"
+    status = [s for d in diags for s in d.status if "lifter" in s.name]
+    assert status, [s.name for d in diags for s in d.status]
     keys = {kv.key for kv in status[-1].values}
     assert {"frame_rate_hz", "latency_p50_ms", "latency_p99_ms", "dropped_keypoints",
             "dropped_depth"} <= keys, keys
     assert re.search(r"total: frame_rate_hz [\d.]+, poses \d+", logs["lifter"]), logs["lifter"]
+
+
+
+def test_replay_from_below_gives_a_pose_for_every_frame(listener: Listener, namespace: str,
+                                                        tmp_path: Path,
+                                                        tmp_path_factory: pytest.TempPathFactory
+                                                        ) -> None:
+    """The same clip filmed through a clear floor: the arena calibration's view makes
+    the keypoint and depth nodes load the bottom-view models."""
+    clip = write_demo_clip(tmp_path_factory.mktemp("bottom"), seconds=SECONDS, fps=FPS,
+                           view="bottom")
+    got, logs, _, _ = replay(listener, namespace, tmp_path, clip, view="bottom")
+    assert "keypoints2d_bottom" in logs["keypoint"] and "bottom" in logs["depth"]
+    assert body_errors(got, clip)["body"] < 20.0
 
 
 def _hand_made(stamp: int, arena: object) -> tuple[Keypoints2D, object, object, np.ndarray]:
@@ -140,7 +171,7 @@ def _hand_made(stamp: int, arena: object) -> tuple[Keypoints2D, object, object, 
     depth = arena.depth_at_height(grid, 0.0).astype(np.float32)  # type: ignore[attr-defined]
     # a small patch of the body's surface over each keypoint: the keypoint's depth less
     # its depth under the surface (the lifter adds it back; paws: none)
-    surface = np.nan_to_num([SURFACE_DEPTH[k] for k in KEYPOINTS])
+    surface = np.nan_to_num([SURFACE_DEPTH["top"][k] for k in KEYPOINTS])
     for (u, v), d in zip(px, z - surface, strict=True):
         c, r = int(np.rint(u)) - x0, int(np.rint(v)) - y0
         depth[r - 2:r + 3, c - 2:c + 3] = d
