@@ -88,6 +88,7 @@ from mouse_lifter_ros.core.pose_files import (
     AnnotationsWriter,
 )
 from mouse_lifter_ros.core.tracking import REDETECT_EVERY, MouseTracker, key_frame_before
+from mouse_lifter_ros.core.views import VIEWS
 
 if TYPE_CHECKING:
     from mouse_lifter_ros.core.arena import ArenaCalibration
@@ -238,11 +239,16 @@ class AnalysisOptions:
         f"speed and distance (default {SPEED_WINDOW_S:g})",
         valid=lambda v: is_finite(v) and 0 <= v <= 10, allowed="a duration from 0 to 10 (s)",
         parse=float, metavar="SECONDS", group=_LOCOMOTION)
+    view: str | None = option(
+        None, "--view", "the side the camera sees the mouse from: top, or bottom through "
+        "a clear floor (default: the --arena calibration's, else top); it picks the "
+        "shipped 2D and depth models", valid=none_or(lambda v: v in VIEWS),
+        allowed=" or ".join(VIEWS), metavar="VIEW")
     keypoint_model: str | os.PathLike[str] | None = option(
-        None, "--model", "2D model YAML (default: the shipped model)",
+        None, "--model", "2D model YAML (default: the shipped model of the view)",
         metavar="MODEL.yaml")
     depth_model: str | os.PathLike[str] | None = option(
-        None, "--depth-model", "depth model YAML (default: shipped)",
+        None, "--depth-model", "depth model YAML (default: the shipped model of the view)",
         metavar="MODEL.yaml")
     device: str = option(
         "auto", "--device", ", ".join(DEVICES[:-1]) + " or " + DEVICES[-1],
@@ -351,7 +357,6 @@ def check_options(inputs: Sequence[str | os.PathLike[str]],
         Listing every problem (option, value, what is allowed).
     """
     from mouse_lifter_ros.core.arena import load_arena
-    from mouse_lifter_ros.core.keypoints import load_model_spec
 
     o = options
     problems: list[str] = []
@@ -373,9 +378,14 @@ def check_options(inputs: Sequence[str | os.PathLike[str]],
             bad("arena", f"an arena calibration YAML (mouse-lifter calibrate): {exc}")
     spec = None
     try:
-        spec = load_model_spec(None if o.keypoint_model is None else Path(o.keypoint_model))
+        spec = model_spec(o, arena)
     except MouseLifterError as exc:
         bad("keypoint_model", f"a 2D model YAML: {exc}")
+    if arena is not None and o.view is not None and o.view != arena.view:
+        bad("view", f"the arena calibration's view ({arena.view}), or leave it out")
+    elif spec is not None and spec.view != view_of_options(o, arena):
+        bad("keypoint_model", f"a 2D model of {view_of_options(o, arena)} views (this one "
+            f"was trained on {spec.view} views)")
     if o.depth_model is not None and not Path(o.depth_model).is_file():
         bad("depth_model", "a depth model YAML file (it does not exist)")
     if o.bodyparts is not None:
@@ -937,6 +947,20 @@ def movie_outputs(out: Path, movie: Movie, track: Track, model: KeypointModel,
                   "locomotion_csv": str(loco_csv),
                   "locomotion_json": str(loco_json)},
     }
+
+
+def view_of_options(options: AnalysisOptions, arena: ArenaCalibration | None) -> str:
+    """The camera's view: ``--view``, else the arena calibration's, else top."""
+    return options.view or (arena.view if arena is not None else "top")
+
+
+def model_spec(options: AnalysisOptions, arena: ArenaCalibration | None) -> ModelSpec:
+    """The 2D model's description: ``--model``, else the shipped model of the view."""
+    from mouse_lifter_ros.core.keypoints import load_model_spec
+
+    return load_model_spec(None if options.keypoint_model is None
+                           else Path(options.keypoint_model),
+                           view=view_of_options(options, arena))
 
 
 def load_models(spec: ModelSpec, arena: ArenaCalibration | None, options: AnalysisOptions

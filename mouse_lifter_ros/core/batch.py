@@ -92,6 +92,7 @@ from mouse_lifter_ros.core.analysis import (
     Track,
     check_options,
     load_models,
+    model_spec,
     movie_outputs,
     observe,
     seam_problems,
@@ -411,18 +412,16 @@ _MODELS: dict[tuple[Any, ...], tuple[KeypointModel, PosePipeline | None,
 def _models(options: AnalysisOptions
             ) -> tuple[KeypointModel, PosePipeline | None, ArenaCalibration | None]:
     """The models, loaded once per worker thread (the lifter keeps state)."""
-    key = (threading.get_ident(), options.keypoint_model, options.depth_model,
+    key = (threading.get_ident(), options.keypoint_model, options.depth_model, options.view,
            options.device, options.threads, options.arena, options.p_cutoff)
     if key not in _MODELS:
         import cv2
 
         from mouse_lifter_ros.core.arena import load_arena
-        from mouse_lifter_ros.core.keypoints import load_model_spec
 
         cv2.setNumThreads(max(1, options.threads))
-        spec = load_model_spec(None if options.keypoint_model is None
-                               else Path(options.keypoint_model))
         arena = None if options.arena is None else load_arena(options.arena)
+        spec = model_spec(options, arena)
         model, pipe = load_models(spec, arena, options)
         _MODELS[key] = (model, pipe, arena)
     return _MODELS[key]

@@ -30,6 +30,7 @@ from mouse_lifter_ros.core.recorder import FLUSH_PERIOD_S, MIN_FREE_MB
 from mouse_lifter_ros.core.stimulus.loader import SPEC_FORMS, rule_params_problem, spec_problem
 from mouse_lifter_ros.core.stimulus.regions import region_problem
 from mouse_lifter_ros.core.tracking import REDETECT_EVERY
+from mouse_lifter_ros.core.views import VIEWS
 
 
 def _node_names(value: str) -> str | None:
@@ -151,7 +152,7 @@ PERCEPTION_NICENESS = 4
 
 KEYPOINT_PARAMS = (
     ParamSpec("model", "", "2D keypoint model description (.yaml beside its .onnx files; "
-              "path, file:// or package:// URL); empty = the shipped model"),
+              "path, file:// or package:// URL); empty = the shipped model of the view"),
     ParamSpec("device", "auto", "Where ONNX Runtime runs the networks: auto = CUDA when "
               "available, else the CPU", one_of(*DEVICES),
               f"{', '.join(DEVICES[:-1])} or {DEVICES[-1]}"),
@@ -170,6 +171,12 @@ KEYPOINT_PARAMS = (
               "machine is busy, the lifter finishes the pose in progress before the networks "
               "take the next frame's CPU, which bounds the latency; 0 = the same priority",
               between(0, 19), ">= 0 and <= 19"),
+    ParamSpec("view", "", "Side the camera sees the mouse from: top, or bottom through a "
+              "clear floor; it picks the shipped model, and a model of the other view is "
+              "refused; empty = the arena_file's view, else top", one_of("", *VIEWS),
+              f"{', '.join(VIEWS)} or empty"),
+    ParamSpec("arena_file", "", "Arena calibration YAML (path, file:// or package:// URL), "
+              "optional here: its view stands for an empty view; empty = none"),
     _READY,
 )
 

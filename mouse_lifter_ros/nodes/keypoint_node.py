@@ -18,9 +18,10 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
+from mouse_lifter_ros.core.arena import load_arena
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.images import image_to_grey_or_bgr
-from mouse_lifter_ros.core.keypoints import KeypointModel
+from mouse_lifter_ros.core.keypoints import KeypointModel, check_model_view
 from mouse_lifter_ros.core.node_params import KEYPOINT_PARAMS
 from mouse_lifter_ros.core.process import lower_priority
 from mouse_lifter_ros.core.stats import StageCounts
@@ -53,7 +54,10 @@ class KeypointNode(Node):
         self.p_cutoff = p["p_cutoff"]
         self.roi = tuple(p["crop"]) if any(p["crop"]) else None
         path = resolve_path(p["model"]) if p["model"] else None
-        self.model = KeypointModel(path, device=p["device"], threads=p["threads"])
+        view = p["view"] or (load_arena(resolve_path(p["arena_file"])).view
+                             if p["arena_file"] else "top")
+        self.model = KeypointModel(path, device=p["device"], threads=p["threads"], view=view)
+        check_model_view(self.model.spec, view)
         self.tracker = (MouseTracker(self.model.detector, redetect_every=p["redetect_every"])
                         if self.model.detector is not None else None)
         self.counts = StageCounts()
@@ -63,7 +67,7 @@ class KeypointNode(Node):
         self.pub = self.create_publisher(Keypoints2D, "keypoints", PUBLISH_QOS)
         self.sub = self.create_subscription(Image, "image", self._on_image, LATEST_FRAME_QOS)
         self.get_logger().info(
-            f"model {self.model.spec.path}: {self.model.description}; p_cutoff "
+            f"model {self.model.spec.path} ({view} view): {self.model.description}; p_cutoff "
             f"{self.p_cutoff:g}, crop {list(self.roi) if self.roi else 'none'}, threads "
             f"{p['threads'] or 'default'}; {self.sub.topic_name} -> {self.pub.topic_name}")
 

@@ -104,7 +104,7 @@ def test_finetuned_model_in_the_replay_graph(listener: Listener, namespace: str,
     assert codes == {"bag_source": 0, "keypoint": 0, "depth": 0, "lifter": 0}, \
         failed_exits(codes, logs)
     assert "Traceback" not in "".join(logs.values())
-    assert f"model {model}:" in logs["keypoint"], logs["keypoint"]
+    assert f"model {model} (top view):" in logs["keypoint"], logs["keypoint"]
     kps = [m for _, m in keypoints if stamp_ns(m.header.stamp) >= START_NS]
     assert kps and all(list(m.names) == [*KEYPOINTS, "HEAD"] for m in kps)
     assert all(len(m.x) == len(m.confidence) == 15 for m in kps)

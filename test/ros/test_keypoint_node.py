@@ -109,7 +109,7 @@ def test_demo_clip_keypoints_near_truth(listener: Listener, namespace: str, tmp_
         log, monitor = run.output("keypoint"), run.output("monitor")
     assert codes == {"bag_source": 0, "keypoint": 0, "monitor": 0}, log
     assert "Traceback" not in log + monitor
-    assert f"model {DEFAULT_MODEL}:" in log and "ExecutionProvider" in log, log
+    assert f"model {DEFAULT_MODEL} (top view):" in log and "ExecutionProvider" in log, log
     frames_in, published, no_mouse, infer_ms = _totals(log)
     assert published == frames_in, log
     msgs_ = [m for _, m in out if stamp_ns(m.header.stamp) >= START_NS]
