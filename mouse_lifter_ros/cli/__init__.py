@@ -9,6 +9,7 @@
     mouse-lifter eval-behavior [--seed S]       behaviour F1, 3D vs 2D-only, held-out synthetic
     mouse-lifter train-behavior --out PATH      train the behaviour classifier (synthetic data)
     mouse-lifter eval-2d --labels CSV           2D keypoint error and PCK on DLC-labelled frames
+    mouse-lifter compare-2d OURS THEIRS --map M distance to another tool's predictions of a video
     mouse-lifter train-2d --out DIR             train the 2D detector and keypoint network
     mouse-lifter train-verifier --out DIR       teach the detector a mouse from a cup
     mouse-lifter extract-frames VIDEO... --out PROJECT   frames to label, with the model's guesses
@@ -30,6 +31,7 @@ from mouse_lifter_ros.cli import (
     analyze,
     bag_info,
     calibrate,
+    compare_2d,
     demo,
     demo_clip,
     eval_2d,
@@ -49,7 +51,7 @@ from mouse_lifter_ros.core.errors import MouseLifterError
 
 #: The command modules, in ``--help`` order.
 COMMANDS = (demo_clip, synth, bag_info, run, demo, eval_behavior, train_behavior, eval_2d,
-            train_2d, train_verifier, extract_frames, finetune, train_depth, eval_3d,
+            compare_2d, train_2d, train_verifier, extract_frames, finetune, train_depth, eval_3d,
             label_video, analyze, calibrate)
 
 
