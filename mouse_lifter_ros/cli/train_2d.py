@@ -27,6 +27,9 @@ def register(sub: Subparsers) -> None:
         "labelled frames (the last --holdout-last held out, --gap before them unused) and "
         "export the final model (ONNX + YAML). The defaults reproduce the shipped model.")
     p.add_argument("--out", required=True, help="folder for default.yaml, *.onnx, logs")
+    p.add_argument("--detector-views", default="",
+                   help="views whose synthetic frames the detector also trains on "
+                   "(comma-separated, e.g. top for a bottom-view model), as many as of --view")
     p.add_argument("--labels", default=None, help="DeepLabCut CollectedData.csv to fine-tune on")
     p.add_argument("--map", default=OPENFIELD_MAP, help="their_part=our_keypoint,...")
     p.add_argument("--holdout-last", type=int, default=24)
@@ -77,6 +80,7 @@ def run(ns: argparse.Namespace) -> int:
     from mouse_lifter_ros.core.keypoint_maps import parse_map
 
     cfg = Train2DConfig(out=Path(ns.out), seed=ns.seed, view=ns.view,
+                        detector_views=tuple(v for v in ns.detector_views.split(",") if v),
                         labels=optional_path(ns.labels), label_map=parse_map(ns.map),
                         holdout_last=ns.holdout_last, gap=ns.gap,
                         windows=ns.windows, detector_frames=ns.detector_frames,

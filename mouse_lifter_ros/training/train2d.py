@@ -47,6 +47,7 @@ from mouse_lifter_ros.core.keypoints import (
     load_detector_spec,
 )
 from mouse_lifter_ros.core.labels import read_labelled, select_frames
+from mouse_lifter_ros.core.views import view_problem
 from mouse_lifter_ros.training.data2d import (
     RealLabels,
     real_labels,
@@ -84,6 +85,9 @@ class Train2DConfig:
     view: str = "top"
     """Where the synthetic camera is: ``top`` (above the arena) or ``bottom`` (under its
     clear floor); written into the model YAML, which the nodes pick models by."""
+    detector_views: tuple[str, ...] = ()
+    """Views whose synthetic frames the detector also trains on, as many of each as of
+    ``view`` (finding the mouse at all is much the same task from above and below)."""
     labels: Path | None = None
     label_map: dict[str, str] = field(default_factory=dict)
     holdout_last: int = 24
@@ -498,6 +502,10 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     Every phase draws from its own seeded stream, so either way the result is the same
     as a full run's.
     """
+    bad_views = [p for v in (cfg.view, *cfg.detector_views)
+                 if (p := view_problem(v)) is not None]
+    if bad_views:
+        raise ValueError("train-2d: " + "; ".join(bad_views))
     device = training_device("train-2d", cfg.device, cfg.loader_workers)
     torch.set_num_threads(cfg.threads)
     cv2.setNumThreads(1)
@@ -507,6 +515,10 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     t0 = time.perf_counter()
     frames = synth_detector_frames(cfg.detector_frames, cfg.seed, view=cfg.view,
                                    workers=cfg.workers, cache=cfg.cache)
+    for other in (v for v in cfg.detector_views if v != cfg.view):
+        more = synth_detector_frames(cfg.detector_frames, cfg.seed, view=other,
+                                     workers=cfg.workers, cache=cfg.cache)
+        frames = {k: np.concatenate([frames[k], more[k]]) for k in frames}
     windows = synth_keypoint_windows(cfg.windows, cfg.seed, view=cfg.view,
                                      workers=cfg.workers, cache=cfg.cache)
     real = None
@@ -569,6 +581,7 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     notes: dict[str, Any] = {"seed": cfg.seed, "view": cfg.view,
                              "synthetic_windows": cfg.windows,
                              "synthetic_detector_frames": cfg.detector_frames,
+                             "detector_views": [cfg.view, *cfg.detector_views],
                              "real_frames": 0, "holdout": holdout}
     suffix = "" if cfg.view == "top" else f"-{cfg.view}"
     write_model_yaml(synth_dir, name=f"mouse-lifter-2d{suffix}-synthetic-only",

@@ -144,7 +144,8 @@ def write_depth_yaml(out: Path, *, view: str = "top", notes: dict[str, Any]) -> 
     mouse from ``view``."""
     # the view's shipped 2D model's detector places the crop; a path relative to this file
     detector = os.path.relpath(shipped_model(view).parent / "detector.yaml", out)
-    spec = {"name": "mouse-lifter-depth", "onnx": "depth.onnx", "detector": detector,
+    name = "mouse-lifter-depth" + ("" if view == "top" else f"-{view}")
+    spec = {"name": name, "onnx": "depth.onnx", "detector": detector,
             "input": {"width": CROP_PX, "height": CROP_PX, "channels": 1, "mean": [MEAN],
                       "std": [STD]},
             "output": {"height": "height", "mask": "mask", "stride": STRIDE,
