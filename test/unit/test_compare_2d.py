@@ -36,8 +36,8 @@ def pair() -> tuple[pd.DataFrame, pd.DataFrame]:
     nose, tail = rng.uniform(50, 500, (n, 2)), rng.uniform(50, 500, (n, 2))
     ours = table("mouse-lifter", {"nose": nose, "tail_base": tail},
                  {"nose": np.full(n, 0.9), "tail_base": np.full(n, 0.9)}, np.arange(n))
-    their_nose = nose + [3.0, 0.0]
-    their_tail = tail + [0.0, 4.0]
+    their_nose = nose + np.array([3.0, 0.0])
+    their_tail = tail + np.array([0.0, 4.0])
     unsure = np.arange(n) % 5 == 0
     their_nose[unsure] += 100.0
     lik = np.where(unsure, 0.2, 0.99)

@@ -602,7 +602,7 @@ def _under_the_floor(rng: np.random.Generator, scene: Scene) -> Scene:
         background, ambient = rng.uniform(0.05, 0.45), rng.uniform(0.3, 0.7)
         plate = rng.uniform(0.3, 1.0)
     wall = float(rng.uniform(0.25, 1.0))
-    return replace(scene, floor="white", floor_albedo=(float(plate),) * 3,  # type: ignore[arg-type]
+    return replace(scene, floor="white", floor_albedo=(float(plate),) * 3,
                    wall_albedo=(wall, wall, wall), background=float(background),
                    ambient=float(ambient), shadow=0.0, gamma=float(gamma))
 
