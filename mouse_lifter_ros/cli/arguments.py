@@ -146,3 +146,25 @@ def labels_argument(parser: argparse.ArgumentParser) -> None:
                         help="CollectedData_*.csv/.h5 files (DeepLabCut 2.2+ or older), "
                         "their folders, labeled-data/ or a DeepLabCut project folder; "
                         "images beside the labels")
+
+
+def add_json_output(p: argparse.ArgumentParser) -> None:
+    """``--json FILE``: the figures as JSON too (``-``: on standard output instead of the
+    table); :func:`report` writes them."""
+    p.add_argument("--json", default=None, metavar="FILE",
+                   help="also write every figure as JSON (- for standard output, instead "
+                   "of the tables)")
+
+
+def report(ns: argparse.Namespace, result: object, table: Callable[[], str]) -> None:
+    """Print ``table()``, and write ``result`` as JSON where ``--json`` says (on standard
+    output instead of the table for ``-``)."""
+    import json
+
+    text = json.dumps(result, indent=2)
+    if ns.json == "-":
+        print(text)
+        return
+    if ns.json:
+        Path(ns.json).write_text(text + "\n")
+    print(table())

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from mouse_lifter_ros.cli.arguments import Subparsers
+from mouse_lifter_ros.cli.arguments import Subparsers, add_json_output, report
 
 
 def register(sub: Subparsers) -> None:
@@ -24,9 +23,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--min-likelihood", type=float, default=0.9,
                    help="only frames where their likelihood is at least this (0..1; "
                    "default 0.9)")
-    p.add_argument("--json", default=None, metavar="FILE",
-                   help="also write the figures as JSON (- for standard output, instead "
-                   "of the table)")
+    add_json_output(p)
     p.set_defaults(func=run)
 
 
@@ -44,11 +41,5 @@ def run(ns: argparse.Namespace) -> int:
                else parse_map(ns.map, targets=None))
     result = agreement(_read(ns.ours), _read(ns.theirs), mapping,  # type: ignore[arg-type]
                        min_likelihood=ns.min_likelihood)
-    if ns.json == "-":
-        print(json.dumps(result, indent=1, allow_nan=False))
-        return 0
-    print(format_agreement(result))
-    if ns.json:
-        with open(ns.json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=1, allow_nan=False)
+    report(ns, result, lambda: format_agreement(result))
     return 0

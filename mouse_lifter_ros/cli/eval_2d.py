@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from mouse_lifter_ros.cli.arguments import (
     OPENFIELD_MAP,
     Subparsers,
+    add_json_output,
     add_keypoint_model,
     keypoint_model,
     labels_argument,
     name_list,
+    report,
 )
 from mouse_lifter_ros.core.errors import MouseLifterError
 
@@ -40,9 +41,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--save-overlays", default=None, metavar="DIR",
                    help="draw each frame's labels (rings) and predictions (dots) into "
                    "DIR/<set>/<image>")
-    p.add_argument("--json", default=None, metavar="FILE",
-                   help="also write every figure as JSON (- for standard output, instead "
-                   "of the tables)")
+    add_json_output(p)
     p.set_defaults(func=run)
 
 
@@ -66,13 +65,7 @@ def run(ns: argparse.Namespace) -> int:
                else _default_map(training, all_bodyparts(sets), model.names))
     result = evaluate_2d(model, sets, mapping, frames=frames, overlays=ns.save_overlays)
     result["split"] = ns.split if ns.split != "all" or frames is None else "frames"
-    text = json.dumps(result, indent=2)
-    if ns.json == "-":
-        print(text)
-        return 0
-    if ns.json:
-        Path(ns.json).write_text(text + "\n")
-    print(format_tables(result))
+    report(ns, result, lambda: format_tables(result))
     return 0
 
 
