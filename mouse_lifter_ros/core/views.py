@@ -24,6 +24,12 @@ def view_of(camera_z: float) -> str:
     return "top" if camera_z > 0 else "bottom"
 
 
+def view_suffix(view: str, sep: str = "-") -> str:
+    """What a model's or a cache's name adds for ``view``: nothing for the top view (the
+    names from before there were views), else ``sep`` and the view."""
+    return "" if view == "top" else f"{sep}{view}"
+
+
 def view_problem(view: object, what: str = "view") -> str | None:
     """None when ``view`` is one of :data:`VIEWS`, else the sentence saying so."""
     if view in VIEWS:

@@ -40,6 +40,7 @@ from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.motion import Arena, sample_pose
 from mouse_lifter_ros.core.synth.objects import clear_of_mouse
 from mouse_lifter_ros.core.synth.render import Sample, render, sample_camera, sample_scene
+from mouse_lifter_ros.core.views import view_suffix
 
 WINDOW_PX = 224
 WINDOW_SCALE = 2.0
@@ -209,17 +210,12 @@ def rendered_cached(fn: Any, name: str, keys: tuple[str, ...], count: int, seed:
     return data
 
 
-def view_tag(view: str) -> str:
-    """The cache names' view part: none for the top view (the names before views)."""
-    return "" if view == "top" else f"_{view}"
-
-
 def synth_keypoint_windows(count: int, seed: int, *, view: str = "top", workers: int = 2,
                            cache: Path | None = None) -> dict[str, NDArray[Any]]:
     """``count`` keypoint windows seen from ``view``: ``images``, ``keypoints`` and
     ``flags`` (see :func:`keypoint_window`), cached as ``.npz``."""
     return rendered_cached(functools.partial(keypoint_window, view=view),
-                           f"kp_windows_s{seed}_n{count}_{WINDOW_PX}{view_tag(view)}",
+                           f"kp_windows_s{seed}_n{count}_{WINDOW_PX}{view_suffix(view, '_')}",
                            ("images", "keypoints", "flags"), count, seed, workers, cache,
                            "render windows")
 
@@ -229,7 +225,7 @@ def synth_detector_frames(count: int, seed: int, *, view: str = "top", workers: 
     """``count`` letterboxed detector frames seen from ``view``: ``images`` and
     ``targets`` (see :func:`detector_frame`), cached as ``.npz``."""
     return rendered_cached(functools.partial(detector_frame, view=view),
-                           f"det_frames_s{seed}_n{count}{view_tag(view)}",
+                           f"det_frames_s{seed}_n{count}{view_suffix(view, '_')}",
                            ("images", "targets"), count, seed, workers, cache,
                            "render frames")
 

@@ -22,12 +22,12 @@ from numpy.typing import NDArray
 from mouse_lifter_ros.core.depth import CROP_PX
 from mouse_lifter_ros.core.keypoints import CROP_SCALE
 from mouse_lifter_ros.core.synth.render import ray_grid
+from mouse_lifter_ros.core.views import view_suffix
 from mouse_lifter_ros.training.data2d import (
     item_rng,
     render_window,
     rendered_cached,
     to_grey,
-    view_tag,
 )
 
 
@@ -66,6 +66,6 @@ def synth_depth_crops(count: int, seed: int, *, view: str = "top", workers: int 
                       cache: Path | None = None) -> dict[str, NDArray[Any]]:
     """``count`` crops of :func:`depth_crop` seen from ``view``, cached as ``.npz``."""
     return rendered_cached(functools.partial(depth_crop, view=view),
-                           f"depth_crops_m_s{seed}_n{count}_{CROP_PX}{view_tag(view)}",
+                           f"depth_crops_m_s{seed}_n{count}_{CROP_PX}{view_suffix(view, '_')}",
                            ("images", "heights", "masks"), count, seed, workers, cache,
                            "render depth crops")

@@ -47,7 +47,7 @@ from mouse_lifter_ros.core.keypoints import (
     load_detector_spec,
 )
 from mouse_lifter_ros.core.labels import read_labelled, select_frames
-from mouse_lifter_ros.core.views import view_problem
+from mouse_lifter_ros.core.views import view_problem, view_suffix
 from mouse_lifter_ros.training.data2d import (
     RealLabels,
     real_labels,
@@ -583,7 +583,7 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                              "synthetic_detector_frames": cfg.detector_frames,
                              "detector_views": [cfg.view, *cfg.detector_views],
                              "real_frames": 0, "holdout": holdout}
-    suffix = "" if cfg.view == "top" else f"-{cfg.view}"
+    suffix = view_suffix(cfg.view)
     write_model_yaml(synth_dir, name=f"mouse-lifter-2d{suffix}-synthetic-only",
                      view=cfg.view, notes=notes)
 

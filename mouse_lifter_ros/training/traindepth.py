@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from mouse_lifter_ros.core.depth import CROP_PX, DEPTH_UNIT
 from mouse_lifter_ros.core.keypoints import shipped_model
+from mouse_lifter_ros.core.views import view_suffix
 from mouse_lifter_ros.training.datadepth import synth_depth_crops
 from mouse_lifter_ros.training.loader import default_loader_workers, training_device
 from mouse_lifter_ros.training.nets import (
@@ -144,7 +145,7 @@ def write_depth_yaml(out: Path, *, view: str = "top", notes: dict[str, Any]) -> 
     mouse from ``view``."""
     # the view's shipped 2D model's detector places the crop; a path relative to this file
     detector = os.path.relpath(shipped_model(view).parent / "detector.yaml", out)
-    name = "mouse-lifter-depth" + ("" if view == "top" else f"-{view}")
+    name = f"mouse-lifter-depth{view_suffix(view)}"
     spec = {"name": name, "onnx": "depth.onnx", "detector": detector,
             "input": {"width": CROP_PX, "height": CROP_PX, "channels": 1, "mean": [MEAN],
                       "std": [STD]},
