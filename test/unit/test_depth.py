@@ -113,14 +113,16 @@ def test_bad_frames_and_model_files(model: DepthModel, tmp_path: Path) -> None:
         DepthModel(tmp_path / "c.yaml", arena=demo_arena())
 
 
-def test_a_bottom_view_is_refused() -> None:
+def test_a_bottom_view_is_refused_by_the_top_view_model() -> None:
     from mouse_lifter_ros.core.democlip import demo_camera
     from mouse_lifter_ros.core.synth.render import camera_over_arena
 
     cam = camera_over_arena(view="bottom", height_m=0.4, K=demo_camera().K, dist=None,
                             width=640, height=480)
     with pytest.raises(ModelError, match=r"trained on top views.*under the floor"):
-        DepthModel(arena=arena_from_camera(cam))
+        DepthModel(DEFAULT_DEPTH_MODEL, arena=arena_from_camera(cam))
+    # without a model the calibration's view picks the bottom-view one
+    assert DepthModel(arena=arena_from_camera(cam), threads=1).spec.view == "bottom"
 
 
 def test_tiny_training_run_exports_a_usable_model(tmp_path: Path) -> None:
