@@ -6,6 +6,9 @@ export. ReLU6 only, so ONNX Runtime fuses every activation into its convolution.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 from torch import Tensor, nn
 
@@ -168,6 +171,18 @@ def export_onnx(net: nn.Module, path: str, shape: tuple[int, int, int, int], *,
     torch.onnx.export(net, (dummy,), path, input_names=["image"],
                       output_names=list(output_names), opset_version=17,
                       dynamic_axes=axes, dynamo=False)
+
+
+def load_start_weights(net: nn.Module, path: str | os.PathLike[str]) -> bool:
+    """Load the weights a training run starts from into ``net``: an earlier run's state
+    dict (``.pt``) or a model's ONNX file (``.onnx``, :func:`load_onnx_weights`).
+    Returns True for ONNX: its batch norms carry the folded weights, so they must stay in
+    eval mode while training (``fit_network(..., frozen_bn=True)``)."""
+    if Path(path).suffix == ".onnx":
+        load_onnx_weights(net, str(path))
+        return True
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return False
 
 
 def load_onnx_weights(net: nn.Module, path: str, *, extra_keypoints: int = 0) -> None:

@@ -65,7 +65,7 @@ from mouse_lifter_ros.training.nets import (
     DetectorNet,
     KeypointNet,
     export_onnx,
-    load_onnx_weights,
+    load_start_weights,
 )
 
 CROP_PX = 160
@@ -543,13 +543,9 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
         "keypoints": (kp, "heatmaps", "offsets", (1, 1, CROP_PX, CROP_PX))}
     from_onnx = set()  # their batch norms carry folded weights: kept in eval mode
     for part, init in (("detector", cfg.init_detector), ("keypoints", cfg.init_keypoints)):
-        if init is not None and init.suffix == ".onnx":
-            load_onnx_weights(nets[part][0], str(init))
-            from_onnx.add(part)
-        elif init is not None:
-            nets[part][0].load_state_dict(torch.load(init, map_location="cpu",
-                                                     weights_only=True))
         if init is not None:
+            if load_start_weights(nets[part][0], init):
+                from_onnx.add(part)
             log[f"{part}_init_sha256"] = weights_sha256(init)
     pool = None
     if cfg.mine_with is not None and "detector" in cfg.parts:

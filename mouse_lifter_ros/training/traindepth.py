@@ -35,7 +35,7 @@ from mouse_lifter_ros.training.nets import (
     DepthNet,
     count_parameters,
     export_onnx,
-    load_onnx_weights,
+    load_start_weights,
 )
 from mouse_lifter_ros.training.train2d import (
     MEAN,
@@ -174,11 +174,7 @@ def train_depth(cfg: TrainDepthConfig) -> dict[str, Any]:
         raise ValueError(f"crops={cfg.crops} must exceed val={cfg.val}")
     phase_rng(cfg.seed, 0)
     net = DepthNet()
-    from_onnx = cfg.init is not None and cfg.init.suffix == ".onnx"
-    if from_onnx:
-        load_onnx_weights(net, str(cfg.init))
-    elif cfg.init is not None:
-        net.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=True))
+    from_onnx = cfg.init is not None and load_start_weights(net, cfg.init)
     bs = cfg.batch
     losses = fit_network(net, lambda r: depth_batch(data, r.integers(0, n_train, bs), r),
                          depth_loss, cfg.steps, cfg.lr, phase_rng(cfg.seed, 5),
