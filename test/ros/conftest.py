@@ -80,11 +80,12 @@ class Listener:
         self.executor.add_node(self.node)
         self._lock = threading.Lock()
         self.received: dict[str, list[tuple[int, Any]]] = {}
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
 
     def _spin(self) -> None:
-        while self.context.ok():
+        while not self._stop.is_set() and self.context.ok():
             try:
                 self.executor.spin_once(timeout_sec=0.05)
             except Exception:
@@ -112,10 +113,15 @@ class Listener:
         return predicate()
 
     def close(self) -> None:
+        """Stop the spin thread before anything it waits on is destroyed: shutting the
+        context down under a running ``spin_once`` crashed the test process (Jazzy)."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            raise RuntimeError("the listener's spin thread did not stop within 10 s")
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
-        self._thread.join(timeout=2)
 
 
 @pytest.fixture
