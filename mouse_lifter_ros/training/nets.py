@@ -163,11 +163,19 @@ def count_parameters(net: nn.Module) -> int:
 
 
 def export_onnx(net: nn.Module, path: str, shape: tuple[int, int, int, int], *,
-                output_names: tuple[str, ...], dynamic_hw: bool = False) -> None:
-    """Export ``net`` in eval mode to ONNX (opset 17), input name ``image``."""
+                output_names: tuple[str, ...], dynamic_hw: bool = False,
+                dynamic_batch: bool = False) -> None:
+    """Export ``net`` in eval mode to ONNX (opset 17), input name ``image``; with
+    ``dynamic_batch`` the batch size of the input and outputs is free (a fully
+    convolutional net: the verifier judges all its crops in one run)."""
     net = net.eval()
     dummy = torch.zeros(shape)
-    axes = {"image": {2: "height", 3: "width"}} if dynamic_hw else None
+    axes: dict[str, dict[int, str]] | None = None
+    if dynamic_hw or dynamic_batch:
+        axes = {"image": {2: "height", 3: "width"} if dynamic_hw else {}}
+        if dynamic_batch:
+            axes = {name: {**axes.get(name, {}), 0: "batch"}
+                    for name in ("image", *output_names)}
     torch.onnx.export(net, (dummy,), path, input_names=["image"],
                       output_names=list(output_names), opset_version=17,
                       dynamic_axes=axes, dynamo=False)

@@ -39,6 +39,7 @@ from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.keypoints import (
     VERIFIER_PX,
     VERIFIER_SCALE,
+    VERIFIER_VIEWS,
     Detector,
     body_box,
     load_model_spec,
@@ -284,10 +285,10 @@ def train_verifier(cfg: VerifierConfig, *, say: Any = print) -> dict[str, Any]:
     if cfg.out.resolve() != src.resolve():
         shutil.copytree(src, cfg.out, dirs_exist_ok=True)
     export_onnx(net, str(cfg.out / "verifier.onnx"), (1, 1, VERIFIER_PX, VERIFIER_PX),
-                output_names=("mouse",))
+                output_names=("mouse",), dynamic_batch=True)
     det_yaml = cfg.out / Path(spec.detector).name
     d = yaml.safe_load(det_yaml.read_text())
     d["verifier"] = {"onnx": "verifier.onnx", "px": VERIFIER_PX, "scale": VERIFIER_SCALE,
-                     "training": log}
+                     "views": VERIFIER_VIEWS, "training": log}
     det_yaml.write_text(yaml.safe_dump(d, sort_keys=False))
     return log

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from pathlib import Path
@@ -13,10 +14,13 @@ import yaml
 from mouse_lifter_ros.core.keypoints import (
     DEFAULT_MODEL,
     VERIFIER_PX,
+    VERIFIER_VIEWS,
     Detector,
     KeypointModel,
     ModelError,
     load_detector_spec,
+    normalise,
+    verifier_crop,
 )
 from mouse_lifter_ros.core.synth.heldout import distractor_frames
 
@@ -44,6 +48,60 @@ def test_a_bad_verifier_entry_is_a_model_error(tmp_path: Path) -> None:
     bad.write_text(yaml.safe_dump(d))
     with pytest.raises(ModelError, match=re.escape("verifier='verifier.onnx': a mapping")):
         load_detector_spec(bad)
+
+
+def test_a_verifier_view_count_other_than_1_or_8_is_a_model_error(tmp_path: Path) -> None:
+    src = DEFAULT_MODEL.parent / "detector.yaml"
+    d = yaml.safe_load(src.read_text())
+    d["verifier"] = {**d["verifier"], "onnx": str(src.parent / "verifier.onnx"), "views": 4}
+    bad = tmp_path / "detector.yaml"
+    bad.write_text(yaml.safe_dump(d))
+    with pytest.raises(ModelError, match=r"verifier views=4: 1 \(the crop as cut\) or 8"):
+        load_detector_spec(bad)
+    del d["verifier"]["views"]
+    bad.write_text(yaml.safe_dump(d))
+    assert load_detector_spec(bad).verifier_views == 1  # files from before views existed
+
+
+def _by_hand(det: Detector, frame: np.ndarray, c: object) -> list[float]:
+    """The verifier's probability of each of the 8 turns and mirrors of ``c``'s crop,
+    one run each."""
+    assert det.verifier is not None
+    spec = det.spec
+    crop = verifier_crop(frame, c.centre, c.size, px=spec.verifier_px,  # type: ignore[attr-defined]
+                         scale=spec.verifier_scale)
+    out = []
+    for k in range(4):
+        for mirror in (False, True):
+            v = np.rot90(crop, k)
+            logit = det.verifier.run(normalise(v[:, ::-1] if mirror else v, spec.input))[0]
+            out.append(float(1.0 / (1.0 + np.exp(-logit.ravel()[0]))))
+    return out
+
+
+def test_eight_views_are_the_mean_over_the_crop_s_turns_and_mirrors(tmp_path: Path) -> None:
+    det = Detector(DEFAULT_MODEL.parent / "detector.yaml", threads=1)
+    assert det.spec.verifier_views == VERIFIER_VIEWS == 8  # the shipped model uses them
+    f = distractor_frames(5, 1)[0]
+    cands = det.candidates(f.image, count=3, floor=0.05)
+    hand = [_by_hand(det, f.image, c) for c in cands]
+    assert len({round(p, 3) for p in hand[0]}) > 1  # the views do differ
+    got = det.mouse_probabilities(f.image, cands)
+    np.testing.assert_allclose(got, [np.mean(h) for h in hand], atol=1e-5)
+    assert det.mouse_probability(f.image, cands[1]) == pytest.approx(got[1], abs=1e-6)
+    one = Detector(dataclasses.replace(det.spec, verifier_views=1), threads=1)
+    np.testing.assert_allclose(one.mouse_probabilities(f.image, cands),
+                               [h[0] for h in hand], atol=1e-5)
+    # a verifier exported for a batch of one (before the batch was free) gives the same
+    onnx = pytest.importorskip("onnx", reason="onnx comes with the train extra")
+    m = onnx.load(str(det.spec.verifier))
+    for v in (m.graph.input[0], m.graph.output[0]):
+        v.type.tensor_type.shape.dim[0].dim_value = 1
+    onnx.save(m, str(tmp_path / "verifier1.onnx"))
+    fixed = Detector(dataclasses.replace(det.spec, verifier=tmp_path / "verifier1.onnx"),
+                     threads=1)
+    assert fixed.verifier is not None and fixed.verifier.input_shape[0] == 1
+    np.testing.assert_allclose(fixed.mouse_probabilities(f.image, cands), got, atol=1e-5)
 
 
 @needs_torch
