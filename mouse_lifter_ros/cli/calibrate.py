@@ -29,7 +29,7 @@ def register(sub: Subparsers) -> None:
         "--pick) or a checkerboard / ChArUco board lying flat on the floor "
         "(--checkerboard), or an earlier calibration (--from) given a new --bedding, or "
         "measuring it from an image of the board laid on the bedding (--from with "
-        "--checkerboard). "
+        "--checkerboard) or from where the bedding meets the walls (--from with --walls). "
         "Prints the reprojection error; exits 1 when the calibration is refused, saying "
         "why.")
     p.add_argument("--intrinsics", default=None,
@@ -45,13 +45,20 @@ def register(sub: Subparsers) -> None:
                       help="inner corners of a checkerboard (squares with --charuco)")
     p.add_argument("--from", dest="source", default=None, metavar="ARENA.yaml",
                    help="an arena calibration to write again with --bedding, or with the "
-                   "bedding measured by --checkerboard from --image of the board on it")
+                   "bedding measured by --checkerboard from --image of the board on it, or "
+                   "by --walls")
     p.add_argument("--bedding", type=float, default=None, metavar="METRES",
                    help="depth of the bedding over the calibrated floor (the board or "
                    "corners lie on the cage floor; the mouse stands on the bedding): the 3D "
                    "nodes place the mouse on it and measure heights from it (default 0)")
+    p.add_argument("--walls", default=None, metavar="IMAGE_OR_VIDEO",
+                   help="with --from: measure the bedding's depth where its surface meets "
+                   "the arena's walls in this image, or in the median of 15 frames of this "
+                   "video (the camera not moved since the calibration; the arena's size "
+                   "from the calibration or --arena-size)")
     p.add_argument("--arena-size", type=pair(float, "0.46x0.34"), metavar="WxH",
-                   help="floor extent along arena x and y, metres (with --corners/--pick)")
+                   help="floor extent along arena x and y, metres (with --corners/--pick, "
+                   "or --walls)")
     p.add_argument("--image", default=None, help="image of the arena / board")
     p.add_argument("--square", type=float, default=None, help="board square side, metres")
     p.add_argument("--charuco", action="store_true", help="the board is a ChArUco board")
@@ -128,6 +135,8 @@ def run(ns: argparse.Namespace) -> int:
         parser.error("--intrinsics YAML is needed, except with --from ARENA.yaml")
     if ns.source is not None:
         return _rewrite(ns, parser)
+    if ns.walls is not None:
+        parser.error("--walls goes with --from ARENA.yaml (a calibration of the floor)")
     if ns.corners is None and not ns.pick and ns.checkerboard is None:
         parser.error("one of --corners, --pick, --checkerboard or --from is needed")
     corner_mode = ns.corners is not None or ns.pick
@@ -189,6 +198,29 @@ def _read_image(path: str) -> np.ndarray:
     return image
 
 
+def _read_frames(path: str, count: int = 15) -> list[np.ndarray]:
+    """An image, or ``count`` frames spread over a video."""
+    import cv2
+
+    image = cv2.imread(path, cv2.IMREAD_COLOR) if os.path.isfile(path) else None
+    if image is not None:
+        return [image]
+    cap = cv2.VideoCapture(path)
+    try:
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+        frames = []
+        for k in range(count):
+            cap.set(cv2.CAP_PROP_POS_FRAMES, k * max(total, 1) // count)
+            ok, frame = cap.read()
+            if ok:
+                frames.append(frame)
+    finally:
+        cap.release()
+    if not frames:
+        raise MouseLifterError(f"--walls {path!r}: neither an image nor a video with frames")
+    return frames
+
+
 def _board(ns: argparse.Namespace, intrinsics: CameraCalibration, image: np.ndarray,
            view: str) -> ArenaCalibration:
     """The pose of the --checkerboard in ``image``."""
@@ -206,23 +238,36 @@ def _rewrite(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from mouse_lifter_ros.core.arena import bedding_from_board, load_arena, save_arena
     from mouse_lifter_ros.core.errors import CalibrationError
 
-    if ns.corners is not None or ns.pick or ns.arena_size is not None:
-        parser.error("--corners, --pick and --arena-size do not go with --from")
+    if ns.corners is not None or ns.pick:
+        parser.error("--corners and --pick do not go with --from")
+    if ns.arena_size is not None and ns.walls is None:
+        parser.error("--arena-size goes with --from only with --walls")
     if ns.checkerboard is not None and (ns.square is None or ns.image is None
                                         or ns.bedding is not None):
         parser.error("--from with --checkerboard measures the bedding: it needs --square "
                      "METRES and --image of the board laid on the bedding, and no --bedding")
+    if ns.walls is not None and (ns.checkerboard is not None or ns.bedding is not None):
+        parser.error("--walls measures the bedding: not with --checkerboard or --bedding")
     try:
         floor = load_arena(ns.source)
         bedding = ns.bedding or 0.0
         if ns.checkerboard is not None:
             board = _board(ns, floor.intrinsics, _read_image(ns.image), floor.view)
             bedding = bedding_from_board(floor, board)
+        elif ns.walls is not None:
+            from mouse_lifter_ros.core.surface import bedding_from_walls
+
+            fit = bedding_from_walls(replace(floor, bedding=0.0), _read_frames(ns.walls),
+                                     arena_size=ns.arena_size)
+            bedding = fit.depth
+            print(f"the walls' foot: {fit.edge_points} points in view, edge {fit.contrast:.1f}"
+                  " times the median over depths", file=sys.stderr)
         arena = replace(floor, bedding=bedding)
     except CalibrationError as exc:
         print(f"mouse-lifter: error: calibration refused: {exc}", file=sys.stderr)
         return 1
-    how = f"board image {ns.image}" if ns.checkerboard is not None else f"--bedding {bedding:g}"
+    how = (f"board image {ns.image}" if ns.checkerboard is not None else
+           f"the walls in {ns.walls}" if ns.walls is not None else f"--bedding {bedding:g}")
     save_arena(ns.out, arena, comment=f"mouse-lifter calibrate --from {ns.source}, bedding "
                f"from {how}")
     print(f"camera {arena.floor_distance:.3f} m from the floor ({arena.view} view)"

@@ -38,8 +38,14 @@ def register(sub: Subparsers) -> None:
                    help="--synthetic: the mouse stands on bedding this deep over the floor "
                    "the arena calibration was made on, which gives the depth (calibrate "
                    "--bedding) unless --bedding-undeclared")
-    p.add_argument("--bedding-undeclared", action="store_true",
-                   help="--synthetic: the calibration knows only the floor under the bedding")
+    known = p.add_mutually_exclusive_group()
+    known.add_argument("--bedding-undeclared", action="store_true",
+                       help="--synthetic: the calibration knows only the floor under the "
+                       "bedding")
+    known.add_argument("--bedding-measured", action="store_true",
+                       help="--synthetic: the calibration knows only the floor, and the "
+                       "bedding's depth is measured where it meets the walls in each "
+                       "sequence's first image (as calibrate --walls)")
     p.add_argument("--depth-noise-mm", type=float, default=3.0,
                    help="--dannce: depth reading noise (sd, mm)")
     p.add_argument("--quiet", action="store_true")
@@ -57,6 +63,7 @@ def run(ns: argparse.Namespace) -> int:
                                            keypoint_model=ns.model, depth_model=ns.depth_model,
                                            device=ns.device, progress=not ns.quiet,
                                            bedding=ns.bedding, view=ns.view,
-                                           bedding_declared=not ns.bedding_undeclared)
+                                           bedding_declared=not ns.bedding_undeclared,
+                                           measure_bedding=ns.bedding_measured)
     print(json.dumps(result, indent=2, allow_nan=False))  # JSON has no NaN: null instead
     return 0

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from mouse_lifter_ros.core.body import KEYPOINTS, FloatArray, MouseShape
 from mouse_lifter_ros.core.bodyfit import estimate_scale, estimate_tail_length
 from mouse_lifter_ros.core.camera import Camera, look_at
-from mouse_lifter_ros.core.errors import InputError, ParameterError
+from mouse_lifter_ros.core.errors import CalibrationError, InputError, ParameterError
 from mouse_lifter_ros.core.keypoint_maps import keypoint_map
 from mouse_lifter_ros.core.lifter import Lifter
 from mouse_lifter_ros.core.synth.priors import DANNCE_JOINTS, load_dannce_3d
@@ -311,7 +311,8 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
                        fps: float = 30.0, keypoint_model: str | Path | None = None,
                        depth_model: str | Path | None = None, device: str = "auto",
                        threads: int = 0, progress: bool = False, bedding: float = 0.0,
-                       bedding_declared: bool = True, view: str = "top") -> dict[str, Any]:
+                       bedding_declared: bool = True, measure_bedding: bool = False,
+                       view: str = "top") -> dict[str, Any]:
     """The whole image-to-Pose3D core on held-out synthetic sequences.
 
     Renders ``count`` sequences seen from ``view`` (top, or bottom through a clear
@@ -329,7 +330,10 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
     With ``bedding_declared`` the calibration gives that depth (``calibrate
     --bedding``) and the errors are measured from the bedding's top (z = 0 of the
     arena frame); without, it knows only the floor, and they are measured from the
-    floor.
+    floor. ``measure_bedding``: it knows only the floor, and the depth is measured in
+    each sequence's first image from where the bedding meets the walls
+    (:func:`~.surface.bedding_from_walls`, as ``calibrate --walls`` does; 0 where that
+    is refused, counted in ``bedding_unmeasured``); errors from the measured top.
 
     Returns JSON-able figures: :func:`joint_errors` of the lifter (every keypoint, the
     filled ones included), of the lifter where the 2D model found the keypoint, and of
@@ -358,13 +362,18 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
     bar = tqdm(total=count * config.frames_per_item, desc="eval-3d synthetic", unit="frame",
                disable=not progress)
     sequences: list[dict[str, Any]] = []
+    unmeasured = 0
     for item in range(count):
         arena = None
         rendered = render_item(config, item)
         start, missed_before = len(truth), missed
         for sample, _, t in rendered.frames:
             if arena is None:
-                arena = _over_bedding(sample.camera, bedding, bedding_declared)
+                arena = _over_bedding(sample.camera, bedding,
+                                      bedding_declared and not measure_bedding)
+                if measure_bedding:
+                    arena, measured = _measured(arena, sample.image, rendered.scene)
+                    unmeasured += measured is None
                 if pipe is None:
                     pipe = PosePipeline(arena, keypoint_model=keypoint_model,
                                         depth_model=depth_model, device=device,
@@ -387,7 +396,9 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
             bar.update()
         sequences.append({"sequence": item, "frames": [start, len(truth)],
                           "frames_without_mouse": missed - missed_before,
-                          "kinds": scene_kinds(rendered.scene, rendered.shape)})
+                          "kinds": scene_kinds(rendered.scene, rendered.shape)}
+                         | ({"bedding_measured_m": round(arena.bedding, 5)}
+                            if measure_bedding and arena is not None else {}))
     bar.close()
     names = list(KEYPOINTS)
     t_arr = np.array(truth)
@@ -401,7 +412,10 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
 
     return {"input": "synthetic", "view": view, "seed": seed, "sequences": count,
             "seconds": seconds,
-            "fps": fps, "bedding_m": bedding, "bedding_declared": bedding_declared,
+            "fps": fps, "bedding_m": bedding,
+            "bedding_declared": bedding_declared and not measure_bedding,
+            **({"bedding_measured": True, "bedding_unmeasured": unmeasured}
+               if measure_bedding else {}),
             "frames": len(truth), "frames_without_mouse": missed,
             "models": {"keypoints": pipe.keypoints.description if pipe else "",
                        "depth": pipe.depth.description if pipe else ""},
@@ -425,6 +439,19 @@ def _over_bedding(camera: Camera, bedding: float, declared: bool) -> ArenaCalibr
 
     floor = floor_below(arena_from_camera(camera), bedding)
     return floor if declared else replace(floor, bedding=0.0)
+
+
+def _measured(floor: ArenaCalibration, image: NDArray[np.uint8], scene: Scene
+              ) -> tuple[ArenaCalibration, float | None]:
+    """``floor`` with the bedding depth measured in ``image`` from the walls of
+    ``scene``'s arena, and that depth; ``floor`` and None where it is refused."""
+    from mouse_lifter_ros.core.surface import bedding_from_walls
+
+    try:
+        depth = bedding_from_walls(floor, [image], arena_size=scene.arena).depth
+    except CalibrationError:
+        return floor, None
+    return replace(floor, bedding=depth), depth
 
 
 def scene_kinds(scene: Scene, shape: MouseShape) -> dict[str, str]:

@@ -71,6 +71,12 @@ def test_bedding_the_calibration_gives_costs_nothing_and_bedding_it_hides_does()
     assert abs(given["lifter"]["mean_mm"] - plain["lifter"]["mean_mm"]) < 0.1
     assert hidden["lifter"]["mean_mm"] > plain["lifter"]["mean_mm"] + 5.0, (
         hidden["lifter"]["mean_mm"], plain["lifter"]["mean_mm"])
+    # not given but measured where the bedding meets the walls (calibrate --walls)
+    measured = evaluate_synthetic(seed=3, count=1, seconds=0.5, threads=1, bedding=0.02,
+                                  measure_bedding=True)
+    assert measured["bedding_declared"] is False and measured["bedding_unmeasured"] == 0
+    assert measured["per_sequence"][0]["bedding_measured_m"] == pytest.approx(0.02, abs=1e-3)
+    assert abs(measured["lifter"]["mean_mm"] - plain["lifter"]["mean_mm"]) < 1.0
 
 
 def test_eval_3d_reports_sequences_and_scene_kinds_as_strict_json(
