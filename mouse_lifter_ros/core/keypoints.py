@@ -67,7 +67,8 @@ VERIFIER_SCALE: Final = 2.0
 #: probabilities averaged. Seen from above the arena has no up and no handedness (the
 #: verifier trains on turned and mirrored crops), and one view's doubt at a wall or in
 #: a corner is often not the others': on the real XMWell frames 8 views found 3 of the 4
-#: mice a single view rejected, at equal figures on held-out synthetic scenes.
+#: mice a single view rejected, at about equal figures on held-out synthetic scenes
+#: (models/keypoints2d/MODEL_CARD.md).
 VERIFIER_VIEWS: Final = 8
 #: Smallest side of a detector window, px.
 MIN_WINDOW: Final = 64.0
@@ -729,7 +730,7 @@ class Detector:
         """:meth:`mouse_probability` of each of ``dets``: with ``verifier_views`` 8, the
         mean over each crop's turns and mirrors. One verifier run for all of them where
         its batch size is free, one per view otherwise."""
-        if self.verifier is None:
+        if self.verifier is None or not dets:
             return [1.0] * len(dets)
         spec = self.spec
         frame = check_image(frame)
