@@ -200,24 +200,23 @@ def _read_image(path: str) -> np.ndarray:
 
 def _read_frames(path: str, count: int = 15) -> list[np.ndarray]:
     """An image, or ``count`` frames spread over a video."""
+    from pathlib import Path
+
     import cv2
+
+    from mouse_lifter_ros.core.extract_frames import open_video, read_frame
 
     image = cv2.imread(path, cv2.IMREAD_COLOR) if os.path.isfile(path) else None
     if image is not None:
         return [image]
-    cap = cv2.VideoCapture(path)
+    cap, total = open_video(Path(path))
     try:
-        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
-        frames = []
-        for k in range(count):
-            cap.set(cv2.CAP_PROP_POS_FRAMES, k * max(total, 1) // count)
-            ok, frame = cap.read()
-            if ok:
-                frames.append(frame)
+        frames = [f for k in range(count) if (f := read_frame(cap, k * total // count))
+                  is not None]
     finally:
         cap.release()
     if not frames:
-        raise MouseLifterError(f"--walls {path!r}: neither an image nor a video with frames")
+        raise MouseLifterError(f"--walls {path!r}: no frame of the video could be read")
     return frames
 
 

@@ -132,7 +132,8 @@ def pick_frames(indices: Sequence[int], features: NDArray[np.float32],
     return sorted(chosen.items(), key=lambda item: indices[item[0]])
 
 
-def _open(video: Path) -> tuple[cv2.VideoCapture, int]:
+def open_video(video: Path) -> tuple[cv2.VideoCapture, int]:
+    """An open video and its frame count; :class:`SourceError` saying why it cannot be."""
     if not video.is_file():
         what = "is not a file" if video.exists() else "does not exist"
         raise SourceError(f"video file '{video}' {what}")
@@ -240,7 +241,7 @@ def extract_frames(videos: Sequence[str | Path], out: str | Path, model: Keypoin
     sizes: dict[str, tuple[int, int]] = {}
     result: dict[str, list[PickedFrame]] = {}
     for video in paths:
-        cap, n = _open(video)
+        cap, n = open_video(video)
         try:
             lo, hi = math.floor(start * n), max(math.floor(start * n) + 1, math.ceil(stop * n))
             cand = sorted({int(i) for i in np.linspace(lo, hi - 1, min(candidates, hi - lo))})
