@@ -106,3 +106,19 @@ def test_eval_3d_reports_sequences_and_scene_kinds_as_strict_json(
         key = f"floor={s['kinds']['floor']}"
         if kinds[key]["sequences"] == 1:
             assert kinds[key]["mean_mm"] == s["mean_mm"]
+
+
+def test_eval_3d_measures_the_bedding_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    from mouse_lifter_ros.cli import main
+
+    base = ["eval-3d", "--synthetic", "--seed", "4", "--count", "1", "--seconds", "0.2",
+            "--quiet", "--bedding", "0.02"]
+    assert main([*base, "--bedding-measured"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["bedding_measured"] is True and out["bedding_declared"] is False
+    seq = out["per_sequence"][0]
+    assert out["bedding_unmeasured"] == 0
+    assert seq["bedding_measured_m"] == pytest.approx(0.02, abs=1e-3)
+    with pytest.raises(SystemExit) as exc:
+        main([*base, "--bedding-measured", "--bedding-undeclared"])
+    assert exc.value.code == 2 and "not allowed with" in capsys.readouterr().err
