@@ -170,15 +170,15 @@ def export_onnx(net: nn.Module, path: str, shape: tuple[int, int, int, int], *,
     convolutional net: the verifier judges all its crops in one run)."""
     net = net.eval()
     dummy = torch.zeros(shape)
-    axes: dict[str, dict[int, str]] | None = None
-    if dynamic_hw or dynamic_batch:
-        axes = {"image": {2: "height", 3: "width"} if dynamic_hw else {}}
-        if dynamic_batch:
-            axes = {name: {**axes.get(name, {}), 0: "batch"}
-                    for name in ("image", *output_names)}
+    axes: dict[str, dict[int, str]] = {}
+    if dynamic_hw:
+        axes["image"] = {2: "height", 3: "width"}
+    if dynamic_batch:
+        for name in ("image", *output_names):
+            axes.setdefault(name, {})[0] = "batch"
     torch.onnx.export(net, (dummy,), path, input_names=["image"],
                       output_names=list(output_names), opset_version=17,
-                      dynamic_axes=axes, dynamo=False)
+                      dynamic_axes=axes or None, dynamo=False)
 
 
 def load_start_weights(net: nn.Module, path: str | os.PathLike[str]) -> bool:
