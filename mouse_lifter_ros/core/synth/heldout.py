@@ -17,17 +17,15 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-from mouse_lifter_ros.core.body import KEYPOINTS, BodyState, MouseShape, Pose, forward_kinematics
+from mouse_lifter_ros.core.body import KEYPOINTS, MouseShape, Pose, forward_kinematics
 from mouse_lifter_ros.core.camera import Camera
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.motion import Arena, sample_pose
 from mouse_lifter_ros.core.synth.objects import (
-    BLOB_KINDS,
     SceneObject,
     clear_of_mouse,
-    clearance,
-    draw_object,
+    dark_object_near,
     object_rng,
     overlaps,
     pixel_boxes,
@@ -164,28 +162,6 @@ def _small_mouse_rig(rng: np.random.Generator, shape: MouseShape, scene: Scene,
     return scene, camera
 
 
-def _dark_object_near(rng: np.random.Generator, scene: Scene, shape: MouseShape,
-                      state: BodyState, camera: Camera) -> SceneObject | None:
-    """A dark mouse-sized object 0.5-12 cm from the mouse's body, inside the walls and
-    the image."""
-    centre = state.keypoints[:, :2].mean(axis=0)
-    for _ in range(40):
-        kind = str(rng.choice(BLOB_KINDS))
-        angle = float(rng.uniform(-math.pi, math.pi))
-        dist = float(rng.uniform(0.06, 0.16))
-        xy = centre + dist * np.array([math.cos(angle), math.sin(angle)])
-        obj = draw_object(rng, kind, scene.arena, scene.wall_height, dark=True,
-                          centre=(float(xy[0]), float(xy[1])))
-        if obj is None or not 0.005 <= clearance(obj, shape, state) <= 0.12:
-            continue
-        px, z = camera.project(np.array([[obj.x, obj.y, 0.0]]))
-        margin = 0.05 * min(camera.width, camera.height)
-        if z[0] > 0 and margin <= px[0, 0] <= camera.width - 1 - margin and \
-                margin <= px[0, 1] <= camera.height - 1 - margin:
-            return obj
-    return None
-
-
 def _boxes(sample: Sample, objects: tuple[SceneObject, ...]) -> FloatArray:
     """(M, 4) pixel boxes of ``objects`` as drawn (region 3 pixels in their projection)."""
     camera = sample.camera
@@ -240,7 +216,7 @@ def held_out_frame(kind: str, seed: int, index: int, size: tuple[int, int] | Non
         state = forward_kinematics(shape, pose)
         objects = clear_of_mouse(scene.objects, shape, [state])
         if want_dark:
-            near = _dark_object_near(rng, scene, shape, state, camera)
+            near = dark_object_near(rng, scene.arena, scene.wall_height, shape, state, camera)
             if near is None:
                 continue
             objects = (near, *(o for o in objects if not overlaps(o, near)))

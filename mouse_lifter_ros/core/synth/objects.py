@@ -874,6 +874,32 @@ def clearance(obj: SceneObject, shape: MouseShape, state: BodyState) -> float:
     return float(d.min())
 
 
+def dark_object_near(rng: np.random.Generator, arena: tuple[float, float],
+                     wall_height: float, shape: MouseShape, state: BodyState,
+                     camera: Camera) -> SceneObject | None:
+    """A dark mouse-sized object (one of :data:`BLOB_KINDS`) 0.5-12 cm from the body of
+    ``shape`` posed as ``state``, inside the walls of ``arena`` (x, y) m and with its
+    centre at least 5 % of the image from the edge of ``camera``'s image; None when 40
+    draws give none. What a detector takes for a mouse most easily, where it confuses
+    it most: beside the mouse."""
+    centre = state.keypoints[:, :2].mean(axis=0)
+    for _ in range(40):
+        kind = str(rng.choice(BLOB_KINDS))
+        angle = float(rng.uniform(-math.pi, math.pi))
+        dist = float(rng.uniform(0.06, 0.16))
+        xy = centre + dist * np.array([math.cos(angle), math.sin(angle)])
+        obj = draw_object(rng, kind, arena, wall_height, dark=True,
+                          centre=(float(xy[0]), float(xy[1])))
+        if obj is None or not 0.005 <= clearance(obj, shape, state) <= 0.12:
+            continue
+        px, z = camera.project(np.array([[obj.x, obj.y, 0.0]]))
+        margin = 0.05 * min(camera.width, camera.height)
+        if z[0] > 0 and margin <= px[0, 0] <= camera.width - 1 - margin and \
+                margin <= px[0, 1] <= camera.height - 1 - margin:
+            return obj
+    return None
+
+
 def clear_of_mouse(objects: Sequence[SceneObject], shape: MouseShape,
                    states: Iterable[BodyState], margin: float = 0.004
                    ) -> tuple[SceneObject, ...]:
