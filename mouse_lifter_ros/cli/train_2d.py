@@ -40,6 +40,10 @@ def register(sub: Subparsers) -> None:
                    "floor (bottom); the model YAML records it")
     p.add_argument("--windows", type=int, default=40000, help="synthetic keypoint windows")
     p.add_argument("--detector-frames", type=int, default=24000)
+    p.add_argument("--dark-near", type=float, default=0.0, metavar="SHARE",
+                   help="share of the detector frames showing the mouse with a dark "
+                   "mouse-sized object placed beside it: 0.3 trained the shipped second "
+                   "detector network (detector.yaml's second_detector), 0 the first")
     p.add_argument("--det-steps", type=int, default=4000)
     p.add_argument("--det-real-steps", type=int, default=800)
     p.add_argument("--kp-steps", type=int, default=4000)
@@ -84,6 +88,7 @@ def run(ns: argparse.Namespace) -> int:
                         labels=optional_path(ns.labels), label_map=parse_map(ns.map),
                         holdout_last=ns.holdout_last, gap=ns.gap,
                         windows=ns.windows, detector_frames=ns.detector_frames,
+                        dark_near=ns.dark_near,
                         det_steps=ns.det_steps, det_real_steps=ns.det_real_steps,
                         kp_steps=ns.kp_steps, finetune_steps=ns.finetune_steps,
                         real_per_batch=ns.real_per_batch,

@@ -7,7 +7,9 @@ network's crop from it with the augmentation's scale, shift and rotation.
 
 Detector frames: the whole image, letterboxed into the detector input as the inference
 core does (:func:`mouse_lifter_ros.core.keypoints.letterbox`). About one in eight shows
-a part of the arena without the mouse (a window of the image away from it).
+a part of the arena without the mouse (a window of the image away from it). With
+``dark_near``, that share of the frames showing the mouse also has a dark mouse-sized
+object beside it (the shipped model's second detector, ``train-2d --dark-near``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from mouse_lifter_ros.core.keypoints import (
 from mouse_lifter_ros.core.labels import LabelledSet, mapped_xy, read_image
 from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.motion import Arena, sample_pose
-from mouse_lifter_ros.core.synth.objects import clear_of_mouse
+from mouse_lifter_ros.core.synth.objects import clear_of_mouse, dark_object_near, overlaps
 from mouse_lifter_ros.core.synth.render import Sample, render, sample_camera, sample_scene
 from mouse_lifter_ros.core.views import view_suffix
 
@@ -130,17 +132,29 @@ def keypoint_window(args: tuple[int, int], view: str = "top"
     return to_grey(sample.image), kp, flag
 
 
-def detector_frame(args: tuple[int, int], view: str = "top"
+def detector_frame(args: tuple[int, int], view: str = "top", dark_near: float = 0.0
                    ) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
     """Frame ``i``, seen from ``view``: grey letterboxed detector input (H, W) and the
-    target ``[present, centre x, centre y, size]`` in input pixels."""
+    target ``[present, centre x, centre y, size]`` in input pixels. ``dark_near``: the
+    share of frames showing the mouse where a dark mouse-sized object is placed beside
+    it (:func:`~mouse_lifter_ros.core.synth.objects.dark_object_near`): scenes draw
+    their own objects anywhere, but beside the mouse, at the detector's 8 px cells, the
+    two merge into one peak. 0 draws the frames as before it existed."""
     seed, i = args
     rng = item_rng(seed, i, 2)
     width, height = _SIZES[int(rng.integers(len(_SIZES)))]
     shape, scene, camera, state = draw_mouse(rng, width, height, view)
+    kind = rng.random()
+    # beside a mouse in view only: in a window that misses the mouse the object would
+    # often be cut at the window's edge, and a dark blob cut by the frame's edge then
+    # means "no mouse", which is a real mouse at the wall of an arena filling the frame
+    if kind >= NO_MOUSE and dark_near and rng.random() < dark_near:
+        dark = dark_object_near(rng, scene.arena, scene.wall_height, shape, state, camera)
+        if dark is not None:
+            scene = replace(scene, objects=(dark, *(o for o in scene.objects
+                                                    if not overlaps(o, dark))))
     px, _ = camera.project(state.keypoints)
     centre, size = body_box(px)
-    kind = rng.random()
     if kind < NO_MOUSE:
         # a window of the frame that misses the mouse: the arena without it
         w, h = int(width * rng.uniform(0.4, 0.7)), int(height * rng.uniform(0.4, 0.7))
@@ -221,11 +235,13 @@ def synth_keypoint_windows(count: int, seed: int, *, view: str = "top", workers:
 
 
 def synth_detector_frames(count: int, seed: int, *, view: str = "top", workers: int = 2,
-                          cache: Path | None = None) -> dict[str, NDArray[Any]]:
+                          cache: Path | None = None, dark_near: float = 0.0
+                          ) -> dict[str, NDArray[Any]]:
     """``count`` letterboxed detector frames seen from ``view``: ``images`` and
-    ``targets`` (see :func:`detector_frame`), cached as ``.npz``."""
-    return rendered_cached(functools.partial(detector_frame, view=view),
-                           f"det_frames_s{seed}_n{count}{view_suffix(view, '_')}",
+    ``targets`` (see :func:`detector_frame`, also for ``dark_near``), cached as ``.npz``."""
+    return rendered_cached(functools.partial(detector_frame, view=view, dark_near=dark_near),
+                           f"det_frames_s{seed}_n{count}{view_suffix(view, '_')}"
+                           + (f"_dark{dark_near:g}" if dark_near else ""),
                            ("images", "targets"), count, seed, workers, cache,
                            "render frames")
 

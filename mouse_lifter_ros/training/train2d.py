@@ -94,6 +94,10 @@ class Train2DConfig:
     gap: int = 4
     windows: int = 40000
     detector_frames: int = 24000
+    dark_near: float = 0.0
+    """Share of the detector frames showing the mouse with a dark mouse-sized object
+    placed beside it (:func:`~.data2d.detector_frame`); the shipped second detector's
+    0.3, the first's 0."""
     det_steps: int = 4000
     det_real_steps: int = 800
     kp_steps: int = 4000
@@ -502,10 +506,12 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     Every phase draws from its own seeded stream, so either way the result is the same
     as a full run's.
     """
-    bad_views = [p for v in (cfg.view, *cfg.detector_views)
+    problems = [p for v in (cfg.view, *cfg.detector_views)
                  if (p := view_problem(v)) is not None]
-    if bad_views:
-        raise ValueError("train-2d: " + "; ".join(bad_views))
+    if not 0.0 <= cfg.dark_near <= 1.0:
+        problems.append(f"--dark-near {cfg.dark_near}: a share, 0 to 1")
+    if problems:
+        raise ValueError("train-2d: " + "; ".join(problems))
     device = training_device("train-2d", cfg.device, cfg.loader_workers)
     torch.set_num_threads(cfg.threads)
     cv2.setNumThreads(1)
@@ -514,10 +520,12 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     synth_dir.mkdir(exist_ok=True)
     t0 = time.perf_counter()
     frames = synth_detector_frames(cfg.detector_frames, cfg.seed, view=cfg.view,
-                                   workers=cfg.workers, cache=cfg.cache)
+                                   workers=cfg.workers, cache=cfg.cache,
+                                   dark_near=cfg.dark_near)
     for other in (v for v in cfg.detector_views if v != cfg.view):
         more = synth_detector_frames(cfg.detector_frames, cfg.seed, view=other,
-                                     workers=cfg.workers, cache=cfg.cache)
+                                     workers=cfg.workers, cache=cfg.cache,
+                                     dark_near=cfg.dark_near)
         frames = {k: np.concatenate([frames[k], more[k]]) for k in frames}
     windows = synth_keypoint_windows(cfg.windows, cfg.seed, view=cfg.view,
                                      workers=cfg.workers, cache=cfg.cache)
@@ -577,6 +585,7 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     notes: dict[str, Any] = {"seed": cfg.seed, "view": cfg.view,
                              "synthetic_windows": cfg.windows,
                              "synthetic_detector_frames": cfg.detector_frames,
+                             **({"dark_near": cfg.dark_near} if cfg.dark_near else {}),
                              "detector_views": [cfg.view, *cfg.detector_views],
                              "real_frames": 0, "holdout": holdout}
     suffix = view_suffix(cfg.view)

@@ -164,3 +164,31 @@ def test_detector_errors_score_each_frame(tmp_path: Path) -> None:
     none = T.detector_errors(cfg.out / "detector.yaml", frames, threshold=1.1)
     present = frames["targets"][:, 0] >= 0.5
     assert np.all(none[present] == 3.0) and np.all(none[~present] == 0.0)
+
+
+def test_dark_near_changes_only_the_frames_that_show_the_mouse() -> None:
+    # 0 draws the frames as before the option existed (the first detector and the
+    # bottom-view model are reproduced by it); 1 puts an object beside every mouse shown,
+    # and none in the windows that miss the mouse (there it would be cut at the edge)
+    # (a window meant to miss the mouse may still hold it, and an object may find no
+    # place beside the mouse: such frames stay as they were too)
+    changed = {0.0: 0, 1.0: 0}
+    shown = 0
+    for i in range(24):
+        plain, target = detector_frame((3, i))
+        again, _ = detector_frame((3, i), dark_near=0.0)
+        assert np.array_equal(plain, again)
+        dark, dark_target = detector_frame((3, i), dark_near=1.0)
+        assert dark_target[0] == target[0]
+        changed[float(target[0])] += int(not np.array_equal(dark, plain))
+        shown += int(target[0])
+    assert changed[0.0] == 0 and 0 < shown < 24
+    assert changed[1.0] >= shown // 2
+
+
+def test_a_dark_near_share_outside_0_to_1_is_refused(tmp_path: Path) -> None:
+    cfg = T.Train2DConfig(out=tmp_path, dark_near=1.5, view="side")
+    with pytest.raises(ValueError, match=r"--dark-near 1.5: a share, 0 to 1") as e:
+        T.train_2d(cfg)
+    assert "side" in str(e.value)  # every problem at once
+    assert not any(tmp_path.iterdir())
