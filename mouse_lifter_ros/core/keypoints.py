@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol, get_args
 
 import cv2
 import numpy as np
@@ -70,6 +70,10 @@ VERIFIER_SCALE: Final = 2.0
 #: mice a single view rejected, at about equal figures on held-out synthetic scenes
 #: (models/keypoints2d/MODEL_CARD.md).
 VERIFIER_VIEWS: Final = 8
+#: Which of a detector's networks :meth:`Detector.candidates` asks: its first, its
+#: ``second_detector`` (the first where it has none), or both.
+DetectorNet = Literal["first", "second", "both"]
+DETECTOR_NETS: Final[tuple[str, ...]] = get_args(DetectorNet)
 #: Smallest side of a detector window, px.
 MIN_WINDOW: Final = 64.0
 MODELS_DIR: Final = Path(__file__).resolve().parent.parent / "models"
@@ -280,6 +284,9 @@ class DetectorSpec:
     verifier_scale: float = VERIFIER_SCALE
     verifier_views: int = 1
     """1 or 8 (:data:`VERIFIER_VIEWS`)."""
+    second_detector: Path | None = None
+    """Optional second detector network (the same input and outputs) whose peaks the
+    verifier judges with the first's (:meth:`Detector.verified`)."""
 
 
 def read_model_yaml(path: Path, what: str) -> dict[str, Any]:
@@ -472,12 +479,20 @@ def load_detector_spec(path: str | Path) -> DetectorSpec:
     if ver is not None and ver.get("views", 1) not in (1, VERIFIER_VIEWS):
         problems.append(f"verifier views={ver['views']!r}: 1 (the crop as cut) or "
                         f"{VERIFIER_VIEWS} (its turns and mirrors)")
+    second = d.get("second_detector")
+    if second is not None and not (isinstance(second, dict) and "onnx" in second):
+        problems.append(f"second_detector={second!r}: a mapping with onnx (the network)")
+    elif second is not None and ver is None:
+        problems.append("second_detector: needs a verifier (it judges the peaks of both "
+                        "networks)")
     if problems:
         raise ModelError(f"detector description {p}: " + "; ".join(problems))
     extra: dict[str, Any] = {} if ver is None else {
         "verifier": p.parent / str(ver["onnx"]), "verifier_px": int(ver.get("px", VERIFIER_PX)),
         "verifier_scale": float(ver.get("scale", VERIFIER_SCALE)),
         "verifier_views": int(ver.get("views", 1))}
+    if second is not None:
+        extra["second_detector"] = p.parent / str(second["onnx"])
     return DetectorSpec(path=p, name=str(d.get("name", p.stem)), onnx=p.parent / str(d["onnx"]),
                         input=inp, stride=float(d.get("stride", 8)), threshold=threshold,
                         **extra)
@@ -554,12 +569,15 @@ class Detection:
     its box keypoints), in the full frame; ``confidence`` 0..1 (with a verifier, the
     detector's peak x the verifier's probability); ``found`` when it is a mouse (the
     confidence reached the detector's threshold, the second look found it, or the
-    verifier confirmed it: :meth:`Detector.locate`)."""
+    verifier confirmed it: :meth:`Detector.locate`); ``from_second`` when the peak is
+    the second detector network's (:meth:`Detector.verified`): a second look or a
+    tracker's window around it asks that network again."""
 
     centre: NDArray[np.float64]
     size: float
     confidence: float
     found: bool
+    from_second: bool = False
 
 
 @dataclass(frozen=True)
@@ -667,21 +685,30 @@ class Detector:
                              f"it has {len(self.backend.output_names)}")
         self.verifier = (OnnxBackend(self.spec.verifier, device=device, threads=threads)
                          if self.spec.verifier is not None else None)
+        second = self.spec.second_detector
+        self.second_net = (OnnxBackend(second, device=device, threads=threads)
+                           if second is not None else None)
+        if self.second_net is not None and len(self.second_net.output_names) != 2:
+            raise ModelError(f"second detector {second}: 2 outputs (centre, box) needed, "
+                             f"it has {len(self.second_net.output_names)}")
 
     def __call__(self, frame: NDArray[np.uint8],
                  window: tuple[float, float, float] | None = None, *,
-                 within: float | None = None) -> Detection:
+                 within: float | None = None, net: DetectorNet = "first") -> Detection:
         """The most confident of :meth:`candidates` (found or not)."""
-        return self.candidates(frame, window, within=within)[0]
+        return self.candidates(frame, window, within=within, net=net)[0]
 
     def candidates(self, frame: NDArray[np.uint8],
                    window: tuple[float, float, float] | None = None, *,
                    within: float | None = None, count: int = 1,
-                   floor: float = 0.0) -> list[Detection]:
+                   floor: float = 0.0, net: DetectorNet = "first") -> list[Detection]:
         """Detect in ``frame`` (H, W) grey or (H, W, 3) BGR uint8: the whole frame
         letterboxed, or the square ``window`` (centre x, centre y, side) px resampled into
         the input's left 128 x 128 px (a small mouse is seen larger there). ``within``
-        (px): only a mouse whose centre lies that close to the window's centre counts."""
+        (px): only a mouse whose centre lies that close to the window's centre counts.
+        ``net``: which detector network's peaks: ``first``, ``second`` (the first where
+        there is none) or ``both`` (``count`` of each, the first's first; the frame is
+        resampled once)."""
         frame = check_image(frame)
         h = DETECTOR_INPUT[1]
         if window is None:
@@ -694,30 +721,38 @@ class Detector:
             small[:, :h] = cut_crop(frame, np.array([cx, cy]), side, h)
             to_src = crop_matrix(np.array([cx, cy]), side, h)
             cols = h
-        centre, box = self.backend.run(normalise(small, self.spec.input))
+        if net not in DETECTOR_NETS:
+            raise ValueError(f"net={net!r}: one of {', '.join(DETECTOR_NETS)}")
+        x = normalise(small, self.spec.input)
+        second = self.second_net
+        nets = [(self.backend, False)] if net == "first" or second is None else \
+            [(second, True)] if net == "second" else [(self.backend, False), (second, True)]
         st = self.spec.stride
-        c = centre[0, 0, :, :max(1, int(cols // st))]
-        if window is not None and within is not None:
-            r = within * h / window[2] / st  # cells
-            gy, gx = np.ogrid[:c.shape[0], :c.shape[1]]
-            o = (h / st - 1) / 2
-            c = np.where((gx - o) ** 2 + (gy - o) ** 2 <= r * r, c, -np.inf)
-        cells = [np.unravel_index(int(c.argmax()), c.shape)]
-        if count > 1:  # the other local maxima, most confident first
-            peak = (c >= cv2.dilate(c.astype(np.float32), np.ones((3, 3), np.uint8))) & \
-                (c >= _logit(floor))
-            ys, xs = np.nonzero(peak)
-            order = np.argsort(-c[ys, xs])
-            cells += [(ys[k], xs[k]) for k in order if (ys[k], xs[k]) != cells[0]]
         g = (st - 1) / 2.0
         out = []
-        for iy, ix in cells[:count]:
-            conf = float(_sigmoid(c[iy, ix]))
-            xy = np.array([(ix + box[0, 0, iy, ix]) * st + g, (iy + box[0, 1, iy, ix]) * st + g])
-            size = float(np.exp(np.clip(box[0, 2, iy, ix], -5, 8)) * st)
-            full = to_src[:, :2] @ xy + to_src[:, 2]
-            out.append(Detection(full.astype(np.float64), size * float(to_src[0, 0]), conf,
-                                 conf >= self.spec.threshold))
+        for backend, from_second in nets:
+            centre, box = backend.run(x)
+            c = centre[0, 0, :, :max(1, int(cols // st))]
+            if window is not None and within is not None:
+                r = within * h / window[2] / st  # cells
+                gy, gx = np.ogrid[:c.shape[0], :c.shape[1]]
+                o = (h / st - 1) / 2
+                c = np.where((gx - o) ** 2 + (gy - o) ** 2 <= r * r, c, -np.inf)
+            cells = [np.unravel_index(int(c.argmax()), c.shape)]
+            if count > 1:  # the other local maxima, most confident first
+                peak = (c >= cv2.dilate(c.astype(np.float32), np.ones((3, 3), np.uint8))) \
+                    & (c >= _logit(floor))
+                ys, xs = np.nonzero(peak)
+                order = np.argsort(-c[ys, xs])
+                cells += [(ys[k], xs[k]) for k in order if (ys[k], xs[k]) != cells[0]]
+            for iy, ix in cells[:count]:
+                conf = float(_sigmoid(c[iy, ix]))
+                xy = np.array([(ix + box[0, 0, iy, ix]) * st + g,
+                               (iy + box[0, 1, iy, ix]) * st + g])
+                size = float(np.exp(np.clip(box[0, 2, iy, ix], -5, 8)) * st)
+                full = to_src[:, :2] @ xy + to_src[:, 2]
+                out.append(Detection(full.astype(np.float64), size * float(to_src[0, 0]),
+                                     conf, conf >= self.spec.threshold, from_second))
         return out
 
     def mouse_probability(self, frame: NDArray[np.uint8], det: Detection) -> float:
@@ -767,7 +802,8 @@ class Detector:
         if refine <= 0 or first.confidence < self.spec.threshold * CANDIDATE:
             return first
         side = max(MIN_WINDOW, refine * first.size)
-        second = self(frame, (float(first.centre[0]), float(first.centre[1]), side))
+        second = self(frame, (float(first.centre[0]), float(first.centre[1]), side),
+                      net="second" if first.from_second else "first")
         near = float(np.linalg.norm(second.centre - first.centre)) <= 0.5 * first.size
         if not (second.found and near):
             return first
@@ -775,23 +811,25 @@ class Detector:
         # was better on real rigs, worse on rendered frames with a cut-off mouse)
         conf = first.confidence if self.verifier else max(first.confidence, second.confidence)
         return Detection(0.5 * (first.centre + second.centre), 0.5 * (first.size + second.size),
-                         conf, True)
+                         conf, True, first.from_second)
 
     def verified(self, frame: NDArray[np.uint8]) -> Detection:
         """The whole-frame peak the verifier supports: of the :data:`VERIFY_PEAKS` highest
-        peaks (down to :data:`VERIFY_FLOOR`), the one with the highest detector confidence
-        x verifier probability, found when its probability reaches
-        :data:`MOUSE_PROBABILITY` and the product :data:`VERIFIED` x the threshold; the
-        product is the detection's confidence. Low peaks count: a detector trained on one
-        mouse per frame often leaves the mouse only a low peak when an object took the
-        highest."""
-        cands = self.candidates(frame, count=VERIFY_PEAKS, floor=VERIFY_FLOOR)
+        peaks (down to :data:`VERIFY_FLOOR`), of each detector network where there are
+        two, the one with the highest detector confidence x verifier probability, found
+        when its probability reaches :data:`MOUSE_PROBABILITY` and the product
+        :data:`VERIFIED` x the threshold; the product is the detection's confidence.
+        Low peaks count: a detector trained on one mouse per frame often leaves the
+        mouse only a low peak when an object took the highest, or none, where the two
+        merge into one peak beside a dark object; the ``second_detector``, trained with
+        dark objects beside the mouse, has its peak on the mouse there."""
+        cands = self.candidates(frame, count=VERIFY_PEAKS, floor=VERIFY_FLOOR, net="both")
         probs = self.mouse_probabilities(frame, cands)
         score = [c.confidence * q for c, q in zip(cands, probs, strict=True)]
-        k = int(np.argmax(score))
+        k = int(np.argmax(score))  # the first network's on a tie
         ok = probs[k] >= MOUSE_PROBABILITY and score[k] >= VERIFIED * self.spec.threshold
         c = cands[k]
-        return Detection(c.centre, c.size, score[k], ok)
+        return Detection(c.centre, c.size, score[k], ok, c.from_second)
 
 
 class KeypointModel:

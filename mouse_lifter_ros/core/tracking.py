@@ -106,15 +106,17 @@ class MouseTracker:
         det: Detection | None = None
         if last is not None and n % self.redetect_every:
             side = max(MIN_WINDOW, self.search * self._size)
+            # the detector network that found the track follows it
             det = self.detector(frame, (float(last.centre[0]), float(last.centre[1]), side),
-                                within=STEP_SIZES * self._size)
+                                within=STEP_SIZES * self._size,
+                                net="second" if last.from_second else "first")
             if det.found:
                 c.in_window += 1
                 # the crop follows the window's answers smoothed with the last crop: the
                 # keypoint network then sees the mouse at a steadier scale and place
                 det = Detection(SMOOTHING * det.centre + (1 - SMOOTHING) * last.centre,
                                 SMOOTHING * det.size + (1 - SMOOTHING) * last.size,
-                                det.confidence, True)
+                                det.confidence, True, last.from_second)
             else:
                 c.lost += 1
                 det = None

@@ -364,10 +364,13 @@ def write_finetuned_yaml(out: Path, base: ModelSpec, *, name: str, keypoints: Se
     with this model's name, files, keypoints and training notes."""
     assert base.detector is not None
     det = _yaml(base.detector) | {"name": f"{name}-detector", "onnx": "detector.onnx"}
-    verifier = load_detector_spec(base.detector).verifier
-    if verifier is not None:  # the crop check goes along, unchanged
-        shutil.copyfile(verifier, out / "verifier.onnx")
+    spec = load_detector_spec(base.detector)
+    if spec.verifier is not None:  # the crop check goes along, unchanged
+        shutil.copyfile(spec.verifier, out / "verifier.onnx")
         det["verifier"] = {**det["verifier"], "onnx": "verifier.onnx"}
+    if spec.second_detector is not None:  # and the second detector network, unchanged
+        shutil.copyfile(spec.second_detector, out / "detector_objects.onnx")
+        det["second_detector"] = {**det["second_detector"], "onnx": "detector_objects.onnx"}
     (out / "detector.yaml").write_text(yaml.safe_dump(det, sort_keys=False))
     kp = _yaml(base.path)
     kp.update(name=name, onnx="keypoints.onnx", keypoints=list(keypoints))

@@ -14,6 +14,7 @@ from mouse_lifter_ros.core.analysis import AnalysisOptions, Movie, observe
 from mouse_lifter_ros.core.democlip import demo_samples, write_demo_clip
 from mouse_lifter_ros.core.errors import ParameterError
 from mouse_lifter_ros.core.keypoints import KeypointModel, body_box
+from mouse_lifter_ros.core.synth.heldout import distractor_frames
 from mouse_lifter_ros.core.synth.render import Sample
 from mouse_lifter_ros.core.tracking import MouseTracker, key_frame_before
 
@@ -79,6 +80,19 @@ def test_a_decoy_elsewhere_does_not_take_the_track(model: KeypointModel,
     assert on_mouse == EVERY - 1
     # the decoy is real: the whole-frame detector alone takes it in some frames
     assert on_decoy_whole_frame > 0
+
+
+def test_a_track_the_second_detector_found_is_followed_by_it(model: KeypointModel) -> None:
+    """Beside a dark object the first detector network gives no peak on the mouse (the
+    verifier rejects the object's); the second finds it, and the window follows with it."""
+    assert model.detector is not None
+    f = distractor_frames(5, 3)[2]  # see test_verifier: the first network misses it
+    tracker = MouseTracker(model.detector, redetect_every=EVERY)
+    body = f.keypoints[f.visible].mean(axis=0)
+    dets = [tracker(f.image) for _ in range(5)]
+    assert all(d.found and d.from_second for d in dets)
+    assert tracker.counts.whole_frame == 1 and tracker.counts.in_window == 4
+    assert max(np.linalg.norm(d.centre - body) for d in dets) < 0.5 * f.mouse_length_px
 
 
 def test_key_frames() -> None:

@@ -104,6 +104,42 @@ def test_eight_views_are_the_mean_over_the_crop_s_turns_and_mirrors(tmp_path: Pa
     np.testing.assert_allclose(fixed.mouse_probabilities(f.image, cands), got, atol=1e-5)
 
 
+def test_a_second_detector_needs_a_verifier_and_an_onnx_file(tmp_path: Path) -> None:
+    src = DEFAULT_MODEL.parent / "detector.yaml"
+    d = yaml.safe_load(src.read_text())
+    assert d["second_detector"]["onnx"] == "detector_objects.onnx"  # the shipped one has it
+    bad = tmp_path / "detector.yaml"
+    bad.write_text(yaml.safe_dump({**d, "second_detector": "detector_objects.onnx"}))
+    with pytest.raises(ModelError, match=re.escape(
+            "second_detector='detector_objects.onnx': a mapping with onnx")):
+        load_detector_spec(bad)
+    bad.write_text(yaml.safe_dump({k: v for k, v in d.items() if k != "verifier"}))
+    with pytest.raises(ModelError, match="second_detector: needs a verifier"):
+        load_detector_spec(bad)
+
+
+def test_the_verifier_judges_the_peaks_of_both_detector_networks() -> None:
+    # distractor frames of a seed no figure is quoted from: in 2, 4 and 7 the first
+    # network's peaks are the dark object's (rejected), the mouse merged into it
+    det = Detector(DEFAULT_MODEL.parent / "detector.yaml", threads=1)
+    alone = Detector(dataclasses.replace(det.spec, second_detector=None), threads=1)
+    assert det.second_net is not None and alone.second_net is None
+    from_second = []
+    for i, f in enumerate(distractor_frames(5, 8)):
+        first, got = alone.verified(f.image), det.verified(f.image)
+        body = f.keypoints[f.visible].mean(axis=0)
+        assert got.confidence >= first.confidence  # the best of both
+        if not got.from_second:  # the first network's answer, to the bit
+            assert np.array_equal(got.centre, first.centre) and got.found == first.found
+            assert got.confidence == first.confidence
+        else:
+            from_second.append(i)
+        if not first.found:
+            assert got.found and got.from_second, i
+            assert np.linalg.norm(got.centre - body) < 0.5 * f.mouse_length_px, i
+    assert {2, 4, 7} <= set(from_second)
+
+
 @needs_torch
 def test_items_hold_mouse_and_other_crops() -> None:
     from mouse_lifter_ros.training.verifier import SLOTS, verifier_item
@@ -145,7 +181,7 @@ def test_a_tiny_training_extends_a_model_that_then_runs(tmp_path: Path) -> None:
     shutil.copytree(DEFAULT_MODEL.parent, base)
     (base / "detector.yaml").write_text(yaml.safe_dump(
         {k: v for k, v in yaml.safe_load((base / "detector.yaml").read_text()).items()
-         if k != "verifier"}))
+         if k not in ("verifier", "second_detector")}))
     out = tmp_path / "extended"
     log = train_verifier(VerifierConfig(model=base / "default.yaml", out=out, frames=24,
                                         steps=10, batch=16, device="cpu", loader_workers=0),
