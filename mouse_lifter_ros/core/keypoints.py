@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal, Protocol, get_args
 
@@ -922,7 +922,7 @@ class KeypointModel:
             det = tracker(frame) if tracker is not None else self.detector.locate(frame)
             if not det.found:
                 nan = np.full((k, 2), np.nan, np.float32)
-                det = Detection(det.centre + shift, det.size, det.confidence, det.found)
+                det = replace(det, centre=det.centre + shift)
                 return Keypoints(nan, np.full(k, det.confidence, np.float32), self.names, det,
                                  (float("nan"),) * 3)
             side = max(MIN_CROP, spec.crop_scale * det.size)
@@ -955,7 +955,7 @@ class KeypointModel:
             conf = 0.5 * (conf + conf2[flip])
         full = (xy @ to_src[:, :2].T + to_src[:, 2] + shift).astype(np.float32)
         if det is not None:
-            det = Detection(det.centre + shift, det.size, det.confidence, det.found)
+            det = replace(det, centre=det.centre + shift)
         window = (window[0] + ox, window[1] + oy, window[2])
         return Keypoints(full, conf, self.names, det, window)
 
