@@ -709,6 +709,8 @@ class Detector:
         ``net``: which detector network's peaks: ``first``, ``second`` (the first where
         there is none) or ``both`` (``count`` of each, the first's first; the frame is
         resampled once)."""
+        if net not in DETECTOR_NETS:
+            raise ValueError(f"net={net!r}: one of {', '.join(DETECTOR_NETS)}")
         frame = check_image(frame)
         h = DETECTOR_INPUT[1]
         if window is None:
@@ -721,8 +723,6 @@ class Detector:
             small[:, :h] = cut_crop(frame, np.array([cx, cy]), side, h)
             to_src = crop_matrix(np.array([cx, cy]), side, h)
             cols = h
-        if net not in DETECTOR_NETS:
-            raise ValueError(f"net={net!r}: one of {', '.join(DETECTOR_NETS)}")
         x = normalise(small, self.spec.input)
         second = self.second_net
         nets = [(self.backend, False)] if net == "first" or second is None else \

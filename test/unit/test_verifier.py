@@ -138,6 +138,8 @@ def test_the_verifier_judges_the_peaks_of_both_detector_networks() -> None:
             assert got.found and got.from_second, i
             assert np.linalg.norm(got.centre - body) < 0.5 * f.mouse_length_px, i
     assert {2, 4, 7} <= set(from_second)
+    with pytest.raises(ValueError, match="net='all': one of first, second, both"):
+        det.candidates(f.image, net="all")  # type: ignore[arg-type]
 
 
 @needs_torch
