@@ -827,9 +827,22 @@ class Detector:
         probs = self.mouse_probabilities(frame, cands)
         score = [c.confidence * q for c, q in zip(cands, probs, strict=True)]
         k = int(np.argmax(score))  # the first network's on a tie
-        ok = probs[k] >= MOUSE_PROBABILITY and score[k] >= VERIFIED * self.spec.threshold
         c = cands[k]
-        return Detection(c.centre, c.size, score[k], ok, c.from_second)
+        return Detection(c.centre, c.size, score[k], self._is_mouse(probs[k], score[k]),
+                         c.from_second)
+
+    def confirmed(self, frame: NDArray[np.uint8], det: Detection) -> Detection:
+        """``det`` (found) judged by the verifier as :meth:`verified` judges a peak: its
+        confidence becomes the product with the mouse probability, and it stays found
+        only when that passes. As it was without a verifier or when not found."""
+        if self.verifier is None or not det.found:
+            return det
+        p = self.mouse_probability(frame, det)
+        return replace(det, confidence=det.confidence * p,
+                       found=self._is_mouse(p, det.confidence * p))
+
+    def _is_mouse(self, probability: float, score: float) -> bool:
+        return probability >= MOUSE_PROBABILITY and score >= VERIFIED * self.spec.threshold
 
 
 class KeypointModel:

@@ -4,7 +4,9 @@ A frame on its own is all the detector has on a still image; in a video the mous
 where it just was. :class:`MouseTracker` searches a square window around the last
 detection (:data:`~.keypoints.WINDOW_SIZES` mouse sizes wide, resampled to the
 detector's input, so a small mouse is also seen larger than in the whole frame
-letterboxed) and takes only a mouse within :data:`STEP_SIZES` of where it was. It runs
+letterboxed) and takes only a mouse within :data:`STEP_SIZES` of where it was, with the
+detector network that found it (a track the second network found is also checked by the
+verifier in each window: alone, that network takes a blank window for a mouse). It runs
 the detector on the whole frame when
 
 - there is no track yet, or the window lost the mouse (it answers on that same frame,
@@ -106,10 +108,13 @@ class MouseTracker:
         det: Detection | None = None
         if last is not None and n % self.redetect_every:
             side = max(MIN_WINDOW, self.search * self._size)
-            # the detector network that found the track follows it
+            # the detector network that found the track follows it; the second's answers
+            # are checked by the verifier (alone it takes a blank window for a mouse)
             det = self.detector(frame, (float(last.centre[0]), float(last.centre[1]), side),
                                 within=STEP_SIZES * self._size,
                                 net="second" if last.from_second else "first")
+            if last.from_second:
+                det = self.detector.confirmed(frame, det)
             if det.found:
                 c.in_window += 1
                 # the crop follows the window's answers smoothed with the last crop: the

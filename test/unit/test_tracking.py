@@ -93,6 +93,13 @@ def test_a_track_the_second_detector_found_is_followed_by_it(model: KeypointMode
     assert all(d is not None and d.found and d.from_second for d in dets)
     assert tracker.counts.whole_frame == 1 and tracker.counts.in_window == 4
     assert max(np.linalg.norm(d.centre - body) for d in dets if d) < 0.5 * f.mouse_length_px
+    # alone, the second network takes a blank window for a mouse (peak 0.66 on white);
+    # the verifier checks its window answers, so a blank frame is "no mouse"
+    white = np.full_like(f.image, 255)
+    window = (float(dets[-1].centre[0]), float(dets[-1].centre[1]), 200.0)
+    assert model.detector(white, window, net="second").found
+    assert not model(white, tracker=tracker).detection.found  # type: ignore[union-attr]
+    assert tracker.counts.lost == 1 and tracker.counts.whole_frame == 2
 
 
 def test_key_frames() -> None:
