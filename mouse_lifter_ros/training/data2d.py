@@ -145,9 +145,9 @@ def detector_frame(args: tuple[int, int], view: str = "top", dark_near: float = 
     width, height = _SIZES[int(rng.integers(len(_SIZES)))]
     shape, scene, camera, state = draw_mouse(rng, width, height, view)
     kind = rng.random()
-    # beside a mouse in view only: in a window that misses the mouse the object would
-    # often be cut at the window's edge, and a dark blob cut by the frame's edge then
-    # means "no mouse", which is a real mouse at the wall of an arena filling the frame
+    # beside a mouse in view only: a window that misses the mouse keeps the scene's own
+    # objects (placed there too, the network lost about as many real XMWell mice: 27 of
+    # 120, against 33)
     if kind >= NO_MOUSE and dark_near and rng.random() < dark_near:
         dark = dark_object_near(rng, scene.arena, scene.wall_height, shape, state, camera)
         if dark is not None:
