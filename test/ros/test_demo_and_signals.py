@@ -80,8 +80,12 @@ def test_nodes_stop_cleanly_on_signals(tmp_path: Path, ros_domain: int,
             proc.send_signal(sig)
         codes = {name: proc.wait(timeout=10) for name, proc in run.processes.items()}
         outputs = {name: run.output(name) for name in run.processes}
+    failed = {name: outputs[name] for name, code in codes.items() if code != 0}
+    # whole, unlike the assertion's message: a node stuck in its teardown prints the stack
+    # of every thread there (STOP.finish's watchdog), which is what a rare failure needs
     assert codes == {"bag_source": 0, "keypoint": 0, "depth": 0, "lifter": 0, "behavior": 0,
-                     "stimulus": 0, "recorder": 0, "monitor": 0}, outputs
+                     "stimulus": 0, "recorder": 0, "monitor": 0}, "\n\n".join(
+        f"--- {name} exited {codes[name]}:\n{out}" for name, out in failed.items())
     # close() ran with a valid context: the monitor's totals were logged.
     assert "total: /sig" in outputs["monitor"], outputs["monitor"]
     assert "closed: " in outputs["recorder"] and "total: " in outputs["stimulus"], outputs
