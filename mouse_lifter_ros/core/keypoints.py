@@ -680,17 +680,16 @@ class Detector:
                  threads: int = 0, backend: Backend | None = None) -> None:
         self.spec = spec if isinstance(spec, DetectorSpec) else load_detector_spec(spec)
         self.backend = backend or OnnxBackend(self.spec.onnx, device=device, threads=threads)
-        if len(self.backend.output_names) != 2:
-            raise ModelError(f"detector {self.spec.onnx}: 2 outputs (centre, box) needed, "
-                             f"it has {len(self.backend.output_names)}")
-        self.verifier = (OnnxBackend(self.spec.verifier, device=device, threads=threads)
-                         if self.spec.verifier is not None else None)
         second = self.spec.second_detector
         self.second_net = (OnnxBackend(second, device=device, threads=threads)
                            if second is not None else None)
-        if self.second_net is not None and len(self.second_net.output_names) != 2:
-            raise ModelError(f"second detector {second}: 2 outputs (centre, box) needed, "
-                             f"it has {len(self.second_net.output_names)}")
+        for what, path, net in (("detector", self.spec.onnx, self.backend),
+                                ("second detector", second, self.second_net)):
+            if net is not None and len(net.output_names) != 2:
+                raise ModelError(f"{what} {path}: 2 outputs (centre, box) needed, it has "
+                                 f"{len(net.output_names)}")
+        self.verifier = (OnnxBackend(self.spec.verifier, device=device, threads=threads)
+                         if self.spec.verifier is not None else None)
 
     def __call__(self, frame: NDArray[np.uint8],
                  window: tuple[float, float, float] | None = None, *,

@@ -116,6 +116,12 @@ def test_a_second_detector_needs_a_verifier_and_an_onnx_file(tmp_path: Path) -> 
     bad.write_text(yaml.safe_dump({k: v for k, v in d.items() if k != "verifier"}))
     with pytest.raises(ModelError, match="second_detector: needs a verifier"):
         load_detector_spec(bad)
+    # a network with other outputs (here the verifier's one logit) is refused at load
+    spec = dataclasses.replace(load_detector_spec(src),
+                               second_detector=src.parent / "verifier.onnx")
+    with pytest.raises(ModelError, match=r"second detector .*verifier.onnx: 2 outputs "
+                       r"\(centre, box\) needed, it has 1"):
+        Detector(spec, threads=1)
 
 
 def test_the_verifier_judges_the_peaks_of_both_detector_networks() -> None:
