@@ -787,15 +787,19 @@ class Detector:
 
     def locate(self, frame: NDArray[np.uint8], *, refine: float = WINDOW_SIZES
                ) -> Detection:
-        """Detect in the whole ``frame``; with ``refine`` > 0, look again in a window
-        ``refine`` mouse sizes wide around what it found, where the mouse is seen at
-        about the scale the detector was trained on (a small mouse is more than a few
-        cells of the whole frame's letterbox). When the window finds the mouse within
-        half a mouse size of the first answer, the two answers' mean is returned. A
-        whole-frame peak a little under the threshold (:data:`CANDIDATE`) gets the second
-        look too, and is found when the window finds it. With a verifier the first
-        answer is :meth:`verified`'s, and one it rejects stays rejected."""
-        first = self(frame) if self.verifier is None else self.verified(frame)
+        """Detect in the whole ``frame``: the first of :meth:`judged`, then
+        :meth:`refined` by a second look ``refine`` mouse sizes wide."""
+        return self.refined(frame, self.judged(frame)[0], refine=refine)
+
+    def refined(self, frame: NDArray[np.uint8], first: Detection, *,
+                refine: float = WINDOW_SIZES) -> Detection:
+        """``first`` (a whole-frame answer) looked at again, with ``refine`` > 0, in a
+        window ``refine`` mouse sizes wide around it, where the mouse is seen at about the
+        scale the detector was trained on (a small mouse is more than a few cells of the
+        whole frame's letterbox). When the window finds the mouse within half a mouse
+        size of ``first``, the two answers' mean is returned. A whole-frame peak a little
+        under the threshold (:data:`CANDIDATE`) gets the second look too, and is found
+        when the window finds it. With a verifier, an answer it rejects stays rejected."""
         if self.verifier is not None and not first.found:
             return first
         if refine <= 0 or first.confidence < self.spec.threshold * CANDIDATE:
@@ -813,22 +817,29 @@ class Detector:
                          conf, True, first.from_second)
 
     def verified(self, frame: NDArray[np.uint8]) -> Detection:
-        """The whole-frame peak the verifier supports: of the :data:`VERIFY_PEAKS` highest
-        peaks (down to :data:`VERIFY_FLOOR`), of each detector network where there are
-        two, the one with the highest detector confidence x verifier probability, found
-        when its probability reaches :data:`MOUSE_PROBABILITY` and the product
-        :data:`VERIFIED` x the threshold; the product is the detection's confidence.
+        """The first of :meth:`judged` (with a verifier)."""
+        return self.judged(frame)[0]
+
+    def judged(self, frame: NDArray[np.uint8]) -> list[Detection]:
+        """The whole frame's answers, most confident first (the first network's on a tie).
+
+        Without a verifier: the first network's highest peak. With one: the
+        :data:`VERIFY_PEAKS` highest peaks (down to :data:`VERIFY_FLOOR`) of each detector
+        network where there are two, each with the detector confidence x the verifier's
+        probability as its confidence, found when the probability reaches
+        :data:`MOUSE_PROBABILITY` and the product :data:`VERIFIED` x the threshold.
         Low peaks count: a detector trained on one mouse per frame often leaves the
         mouse only a low peak when an object took the highest, or none, where the two
         merge into one peak beside a dark object; the ``second_detector``, trained with
         dark objects beside the mouse, has its peak on the mouse there."""
+        if self.verifier is None:
+            return [self(frame)]
         cands = self.candidates(frame, count=VERIFY_PEAKS, floor=VERIFY_FLOOR, net="both")
         probs = self.mouse_probabilities(frame, cands)
-        score = [c.confidence * q for c, q in zip(cands, probs, strict=True)]
-        k = int(np.argmax(score))  # the first network's on a tie
-        c = cands[k]
-        return Detection(c.centre, c.size, score[k], self._is_mouse(probs[k], score[k]),
-                         c.from_second)
+        judged = [Detection(c.centre, c.size, c.confidence * q,
+                            self._is_mouse(q, c.confidence * q), c.from_second)
+                  for c, q in zip(cands, probs, strict=True)]
+        return sorted(judged, key=lambda d: -d.confidence)  # stable: the first's on a tie
 
     def confirmed(self, frame: NDArray[np.uint8], det: Detection) -> Detection:
         """``det`` (found) judged by the verifier as :meth:`verified` judges a peak: its
