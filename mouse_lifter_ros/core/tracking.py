@@ -18,6 +18,15 @@ the detector on the whole frame when
   start anywhere gives the same answers as one pass, when each part first feeds the
   frames from its key frame on (:func:`key_frame_before`).
 
+A whole-frame answer is *contested* when another mouse-like answer farther than
+:data:`STEP_SIZES` from it scores nearly as well (:data:`RIVAL_SHARE`): a still cup can
+tie with a mouse on one frame, and a track started on the cup would hold it until the
+next key frame. Then each frame is looked at whole, and every contender gathers the
+scores of the answers near it; the frame's answer is the leading contender's, until one
+leads by :data:`CONTEST_MARGIN` (its track then goes on in the window) or the next key
+frame starts afresh. A mouse changes its look from frame to frame and a cup does not, so
+a tie seldom lasts.
+
 Frame numbers count from 0 at the start of the video (or of the stream, in a node).
 """
 
@@ -40,6 +49,11 @@ STEP_SIZES: Final = 1.0
 SMOOTHING: Final = 0.5
 #: Every this many frames the detector looks at the whole frame and the track restarts.
 REDETECT_EVERY: Final = 30
+#: Another answer farther than STEP_SIZES with at least this share of the best one's
+#: confidence contests it.
+RIVAL_SHARE: Final = 0.85
+#: A contest ends when the leader's summed confidence is this much above every other's.
+CONTEST_MARGIN: Final = 0.5
 
 
 def key_frame_before(frame: int, redetect_every: int = REDETECT_EVERY) -> int:
@@ -52,12 +66,22 @@ def key_frame_before(frame: int, redetect_every: int = REDETECT_EVERY) -> int:
 class TrackCounts:
     """What a :class:`MouseTracker` did: ``frames`` seen, ``in_window`` found in the
     search window, ``whole_frame`` detections on the whole frame (first frame, key
-    frames, losses), ``lost`` times the window did not hold the mouse."""
+    frames, losses), ``lost`` times the window did not hold the mouse, ``contested``
+    frames answered by a contest between mouse-like answers."""
 
     frames: int = 0
     in_window: int = 0
     whole_frame: int = 0
     lost: int = 0
+    contested: int = 0
+
+
+@dataclass
+class _Contender:
+    """One place a contested answer may be: its last answer and summed confidence."""
+
+    last: Detection
+    evidence: float
 
 
 class MouseTracker:
@@ -86,11 +110,13 @@ class MouseTracker:
         self._next = 0
         self._last: Detection | None = None
         self._size = 0.0  # the last whole-frame detection's: the window's scale
+        self._contest: list[_Contender] = []
 
     def reset(self, frame: int = 0) -> None:
         """Forget the track; the next frame given is number ``frame``."""
         self._next = frame
         self._last = None
+        self._contest = []
 
     @property
     def next_frame(self) -> int:
@@ -126,11 +152,49 @@ class MouseTracker:
                 c.lost += 1
                 det = None
         if det is None:
-            det = self.detector.locate(frame, refine=self.search)
+            det = self._whole_frame(frame, key=n % self.redetect_every == 0)
             c.whole_frame += 1
             # the window keeps the scale of this detection until the next one on the whole
             # frame: sized by the window's own answers, it could shrink onto a part of the
             # mouse and zoom further in, frame after frame
             self._size = det.size
-        self._last = det if det.found else None
+        self._last = det if det.found and not self._contest else None
         return det
+
+    def _whole_frame(self, frame: NDArray[np.uint8], *, key: bool) -> Detection:
+        """The whole frame's answer, through the contest when one is open or opens."""
+        judged = self.detector.judged(frame)
+        mice = [d for d in judged if d.found]
+        if key or not self._contest:
+            self._contest = []
+            if not mice:
+                return self.detector.refined(frame, judged[0], refine=self.search)
+            best = mice[0]
+            rivals = [d for d in mice[1:] if d.confidence >= RIVAL_SHARE * best.confidence
+                      and self._apart(d, best)]
+            if not rivals:
+                return self.detector.refined(frame, best, refine=self.search)
+            self._contest = [_Contender(d, d.confidence) for d in (best, *rivals)]
+            leader = self._contest[0]
+        else:
+            seen = []
+            for con in self._contest:
+                near = [d for d in mice if not self._apart(d, con.last)]
+                if near:  # most confident first
+                    con.last = near[0]
+                    con.evidence += near[0].confidence
+                    seen.append(con)
+            self._contest.sort(key=lambda con: -con.evidence)
+            first = self._contest[0]
+            if all(first.evidence - con.evidence >= CONTEST_MARGIN
+                   for con in self._contest[1:]):
+                self._contest = []
+            if not seen:  # no contender in this frame: its own answer
+                return self.detector.refined(frame, judged[0], refine=self.search)
+            leader = max(seen, key=lambda con: con.evidence)
+        self.counts.contested += 1
+        return self.detector.refined(frame, leader.last, refine=self.search)
+
+    @staticmethod
+    def _apart(a: Detection, b: Detection) -> bool:
+        return bool(np.linalg.norm(a.centre - b.centre) > STEP_SIZES * max(a.size, b.size))
