@@ -86,6 +86,15 @@ DEVICES: Final = ("auto", "cpu", "cuda")
 #: Default likelihood (0..1) below which a keypoint is not used: filled in by the lifter,
 #: left out of drawings, plots and 2D locomotion. Files keep every keypoint.
 P_CUTOFF: Final = 0.5
+#: A crop where fewer keypoints than this reach :data:`P_CUTOFF` is cut again
+#: :data:`WIDER` times wider: the detector may have taken the mouse for smaller than it is
+#: (a dark mouse rearing on a dark floor: half its size), and the crop then holds part
+#: of it. The wider crop's answer is taken when its confidences sum :data:`WIDER_GAIN`
+#: higher and its keypoints span a mouse :data:`WIDER_LARGER` times the detected size.
+FEW_KEYPOINTS: Final = 6
+WIDER: Final = 1.6
+WIDER_GAIN: Final = 0.5
+WIDER_LARGER: Final = 1.15
 OUTPUT_KINDS: Final = ("heatmap_offset", "heatmap", "keypoints")
 
 
@@ -116,6 +125,18 @@ def body_box(points: NDArray[Any], names: tuple[str, ...] | None = None
     centre = 0.5 * (p.min(axis=0) + p.max(axis=0))
     d = np.linalg.norm(p[:, None] - p[None], axis=-1)
     return centre, float(d.max())
+
+
+def _spanned(xy: NDArray[Any], confidence: NDArray[Any], names: tuple[str, ...]) -> float:
+    """:func:`body_box`'s size (px) of the keypoints ``xy`` (K, 2) whose ``confidence``
+    (K,) reaches :data:`P_CUTOFF`; 0 with fewer than two."""
+    seen = np.where((confidence >= P_CUTOFF)[:, None], xy, np.nan)
+    if np.count_nonzero(np.isfinite(seen).all(axis=1)) < 2:
+        return 0.0
+    try:
+        return body_box(seen, names)[1]
+    except InputError:  # fewer than two of them are body keypoints
+        return 0.0
 
 
 def letterbox_geometry(width: int, height: int) -> tuple[float, int, int]:
@@ -948,18 +969,46 @@ class KeypointModel:
                 det = replace(det, centre=det.centre + shift)
                 return Keypoints(nan, np.full(k, det.confidence, np.float32), self.names, det,
                                  (float("nan"),) * 3)
-            side = max(MIN_CROP, spec.crop_scale * det.size)
-            crop = cut_crop(frame, det.centre, side, inp.width, grey=inp.channels == 1)
-            to_src = crop_matrix(det.centre, side, inp.width)
-            window = (float(det.centre[0]), float(det.centre[1]), side)
+            xy, conf, window = self._in_crop(frame, det.centre, det.size)
+            if np.count_nonzero(conf >= P_CUTOFF) < FEW_KEYPOINTS:
+                wide = self._in_crop(frame, det.centre, WIDER * det.size)
+                size = _spanned(wide[0], wide[1], self.names)
+                if wide[1].sum() > conf.sum() + WIDER_GAIN and size > WIDER_LARGER * det.size:
+                    xy, conf, window = wide
+                    if (widen := getattr(tracker, "widen", None)) is not None:
+                        widen(size)  # the track's next crops are cut at that size
         else:
             h, w = frame.shape[:2]
             crop = cv2.resize(frame, (inp.width, inp.height), interpolation=cv2.INTER_AREA)
-            if inp.channels == 1 and crop.ndim == 3:
-                crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
             sx, sy = w / inp.width, h / inp.height
             to_src = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5]])
+            xy, conf = self._run(crop, to_src)
             window = ((w - 1) / 2.0, (h - 1) / 2.0, float(max(w, h)))
+        full = (xy + shift).astype(np.float32)
+        if det is not None:
+            det = replace(det, centre=det.centre + shift)
+        window = (window[0] + ox, window[1] + oy, window[2])
+        return Keypoints(full, conf, self.names, det, window)
+
+    def _in_crop(self, frame: NDArray[np.uint8], centre: NDArray[np.float64], size: float
+                 ) -> tuple[NDArray[np.float64], NDArray[np.float32],
+                            tuple[float, float, float]]:
+        """Keypoints (K, 2) px of ``frame`` and confidences (K,) from the crop around a
+        mouse of ``size`` px at ``centre``, and that crop (centre x, centre y, side)."""
+        side = max(MIN_CROP, self.spec.crop_scale * size)
+        width = self.spec.input.width
+        crop = cut_crop(frame, centre, side, width, grey=self.spec.input.channels == 1)
+        xy, conf = self._run(crop, crop_matrix(centre, side, width))
+        return xy, conf, (float(centre[0]), float(centre[1]), side)
+
+    def _run(self, crop: NDArray[np.uint8], to_src: NDArray[np.float64]
+             ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
+        """The network on ``crop`` (resized to its input; BGR or grey), mirrored too with
+        ``flip_test``: keypoints (K, 2) px mapped by ``to_src`` (2, 3), confidences (K,)."""
+        spec = self.spec
+        inp = spec.input
+        if inp.channels == 1 and crop.ndim == 3:
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
         if inp.channels == 3:
             if crop.ndim == 2:
                 crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
@@ -976,11 +1025,7 @@ class KeypointModel:
             xy2[:, 0] = inp.width - 1 - xy2[:, 0]
             xy = 0.5 * (xy + xy2)
             conf = 0.5 * (conf + conf2[flip])
-        full = (xy @ to_src[:, :2].T + to_src[:, 2] + shift).astype(np.float32)
-        if det is not None:
-            det = replace(det, centre=det.centre + shift)
-        window = (window[0] + ox, window[1] + oy, window[2])
-        return Keypoints(full, conf, self.names, det, window)
+        return xy @ to_src[:, :2].T + to_src[:, 2], conf
 
     def _decode(self, outs: list[NDArray[np.float32]]
                 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:

@@ -32,7 +32,7 @@ Frame numbers count from 0 at the start of the video (or of the stream, in a nod
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
@@ -117,6 +117,14 @@ class MouseTracker:
         self._next = frame
         self._last = None
         self._contest = []
+
+    def widen(self, size: float) -> None:
+        """The keypoints found a mouse ``size`` px large where the detector saw a smaller
+        one (:data:`~.keypoints.WIDER`): the window and the crops use that size until
+        the next whole-frame detection."""
+        self._size = max(self._size, size)
+        if self._last is not None and size > self._last.size:
+            self._last = replace(self._last, size=size)
 
     @property
     def next_frame(self) -> int:
