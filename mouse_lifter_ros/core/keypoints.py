@@ -92,6 +92,13 @@ P_CUTOFF: Final = 0.5
 #: of it. The wider crop's answer is taken when its confidences sum :data:`WIDER_GAIN`
 #: higher and its keypoints span a mouse :data:`WIDER_LARGER` times the detected size.
 FEW_KEYPOINTS: Final = 6
+#: A crop where fewer keypoints than this reach :data:`P_CUTOFF` holds no mouse: the
+#: detector took something else for it (a cup beside a white mouse on a white floor).
+MIN_KEYPOINTS: Final = 2
+#: The tracker's contest between mouse-like answers far apart (:mod:`.tracking`) is
+#: settled on the one whose crop's keypoint confidences sum this much above the others'
+#: (a cup beside a grey mouse: 6.0 against 7.5).
+SETTLE_GAIN: Final = 1.0
 WIDER: Final = 1.6
 WIDER_GAIN: Final = 0.5
 WIDER_LARGER: Final = 1.15
@@ -959,24 +966,29 @@ class KeypointModel:
                                  f"{frame.shape[0]} px of the frame")
         spec = self.spec
         inp = spec.input
-        k = len(spec.keypoints)
         det = None
         shift = np.array([ox, oy], np.float64)
         if self.detector is not None:
             det = tracker(frame) if tracker is not None else self.detector.locate(frame)
             if not det.found:
-                nan = np.full((k, 2), np.nan, np.float32)
-                det = replace(det, centre=det.centre + shift)
-                return Keypoints(nan, np.full(k, det.confidence, np.float32), self.names, det,
-                                 (float("nan"),) * 3)
+                return self._no_mouse(det, shift)
             xy, conf, window = self._in_crop(frame, det.centre, det.size)
+            contenders = getattr(tracker, "contenders", None)
+            if contenders and len(contenders) > 1:  # the tracker's contest: which is a mouse?
+                det, (xy, conf, window) = self._settled(frame, contenders, (xy, conf, window),
+                                                        tracker)
             if np.count_nonzero(conf >= P_CUTOFF) < FEW_KEYPOINTS:
                 wide = self._in_crop(frame, det.centre, WIDER * det.size)
                 size = _spanned(wide[0], wide[1], self.names)
                 if wide[1].sum() > conf.sum() + WIDER_GAIN and size > WIDER_LARGER * det.size:
                     xy, conf, window = wide
+                    det = replace(det, size=size)
                     if (widen := getattr(tracker, "widen", None)) is not None:
                         widen(size)  # the track's next crops are cut at that size
+            if np.count_nonzero(conf >= P_CUTOFF) < MIN_KEYPOINTS:
+                if (lose := getattr(tracker, "lose", None)) is not None:
+                    lose()  # the next frame is searched whole
+                return self._no_mouse(replace(det, found=False), shift)
         else:
             h, w = frame.shape[:2]
             crop = cv2.resize(frame, (inp.width, inp.height), interpolation=cv2.INTER_AREA)
@@ -989,6 +1001,31 @@ class KeypointModel:
             det = replace(det, centre=det.centre + shift)
         window = (window[0] + ox, window[1] + oy, window[2])
         return Keypoints(full, conf, self.names, det, window)
+
+    def _settled(self, frame: NDArray[np.uint8], contenders: Sequence[Detection],
+                 first: tuple[NDArray[np.float64], NDArray[np.float32],
+                              tuple[float, float, float]],
+                 tracker: Any) -> tuple[Detection, tuple[NDArray[np.float64],
+                                                         NDArray[np.float32],
+                                                         tuple[float, float, float]]]:
+        """The tracker's ``contenders`` (its answer first, whose crop gave ``first``) judged
+        by the keypoint network: where one crop's confidences sum :data:`SETTLE_GAIN`
+        above every other's, the contest is settled on it; else the tracker's answer."""
+        crops = [first, *(self._in_crop(frame, d.centre, d.size) for d in contenders[1:])]
+        sums = [float(c[1].sum()) for c in crops]
+        k = int(np.argmax(sums))
+        if all(sums[k] >= v + SETTLE_GAIN for i, v in enumerate(sums) if i != k):
+            tracker.settle(contenders[k])
+            return contenders[k], crops[k]
+        return contenders[0], first
+
+    def _no_mouse(self, det: Detection, shift: NDArray[np.float64]) -> Keypoints:
+        """The answer where ``det`` is no mouse: every keypoint NaN, with the detection's
+        confidence."""
+        k = len(self.spec.keypoints)
+        return Keypoints(np.full((k, 2), np.nan, np.float32),
+                         np.full(k, det.confidence, np.float32), self.names,
+                         replace(det, centre=det.centre + shift), (float("nan"),) * 3)
 
     def _in_crop(self, frame: NDArray[np.uint8], centre: NDArray[np.float64], size: float
                  ) -> tuple[NDArray[np.float64], NDArray[np.float32],

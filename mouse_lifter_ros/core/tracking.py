@@ -111,12 +111,16 @@ class MouseTracker:
         self._last: Detection | None = None
         self._size = 0.0  # the last whole-frame detection's: the window's scale
         self._contest: list[_Contender] = []
+        #: This frame's answer and the other contenders seen in it, while a contest is
+        #: open (:meth:`settle`); empty otherwise.
+        self.contenders: list[Detection] = []
 
     def reset(self, frame: int = 0) -> None:
         """Forget the track; the next frame given is number ``frame``."""
         self._next = frame
         self._last = None
         self._contest = []
+        self.contenders = []
 
     def widen(self, size: float) -> None:
         """The keypoints found a mouse ``size`` px large where the detector saw a smaller
@@ -125,6 +129,13 @@ class MouseTracker:
         self._size = max(self._size, size)
         if self._last is not None and size > self._last.size:
             self._last = replace(self._last, size=size)
+
+    def lose(self) -> None:
+        """The keypoints found no mouse where the track is (:data:`~.keypoints.MIN_KEYPOINTS`):
+        the next frame is searched whole."""
+        if self._last is not None:
+            self.counts.lost += 1
+        self._last = None
 
     @property
     def next_frame(self) -> int:
@@ -136,6 +147,7 @@ class MouseTracker:
         video; ``found`` False when neither the window nor the whole frame holds it."""
         n = self._next
         self._next += 1
+        self.contenders = []
         c = self.counts
         c.frames += 1
         last = self._last
@@ -183,6 +195,7 @@ class MouseTracker:
             if not rivals:
                 return self.detector.refined(frame, best, refine=self.search)
             self._contest = [_Contender(d, d.confidence) for d in (best, *rivals)]
+            seen = self._contest
             leader = self._contest[0]
         else:
             seen = []
@@ -201,7 +214,17 @@ class MouseTracker:
                 return self.detector.refined(frame, judged[0], refine=self.search)
             leader = max(seen, key=lambda con: con.evidence)
         self.counts.contested += 1
-        return self.detector.refined(frame, leader.last, refine=self.search)
+        answer = self.detector.refined(frame, leader.last, refine=self.search)
+        self.contenders = [answer, *(con.last for con in seen if con is not leader)]
+        return answer
+
+    def settle(self, det: Detection) -> None:
+        """End the open contest on ``det`` (one of :attr:`contenders`, judged the mouse
+        by other evidence: the keypoints found in its crop); the track follows it."""
+        self._contest = []
+        self.contenders = []
+        self._last = det
+        self._size = det.size
 
     @staticmethod
     def _apart(a: Detection, b: Detection) -> bool:
