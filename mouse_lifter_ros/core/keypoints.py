@@ -92,6 +92,9 @@ P_CUTOFF: Final = 0.5
 #: of it. The wider crop's answer is taken when its confidences sum :data:`WIDER_GAIN`
 #: higher and its keypoints span a mouse :data:`WIDER_LARGER` times the detected size.
 FEW_KEYPOINTS: Final = 6
+WIDER: Final = 1.6
+WIDER_GAIN: Final = 0.5
+WIDER_LARGER: Final = 1.15
 #: A crop where fewer keypoints than this reach :data:`P_CUTOFF` holds no mouse: the
 #: detector took something else for it (a cup beside a white mouse on a white floor).
 MIN_KEYPOINTS: Final = 2
@@ -99,9 +102,6 @@ MIN_KEYPOINTS: Final = 2
 #: settled on the one whose crop's keypoint confidences sum this much above the others'
 #: (a cup beside a grey mouse: 6.0 against 7.5).
 SETTLE_GAIN: Final = 1.0
-WIDER: Final = 1.6
-WIDER_GAIN: Final = 0.5
-WIDER_LARGER: Final = 1.15
 OUTPUT_KINDS: Final = ("heatmap_offset", "heatmap", "keypoints")
 
 
@@ -138,8 +138,6 @@ def _spanned(xy: NDArray[Any], confidence: NDArray[Any], names: tuple[str, ...])
     """:func:`body_box`'s size (px) of the keypoints ``xy`` (K, 2) whose ``confidence``
     (K,) reaches :data:`P_CUTOFF`; 0 with fewer than two."""
     seen = np.where((confidence >= P_CUTOFF)[:, None], xy, np.nan)
-    if np.count_nonzero(np.isfinite(seen).all(axis=1)) < 2:
-        return 0.0
     try:
         return body_box(seen, names)[1]
     except InputError:  # fewer than two of them are body keypoints
@@ -883,6 +881,11 @@ class Detector:
         return probability >= MOUSE_PROBABILITY and score >= VERIFIED * self.spec.threshold
 
 
+#: What the keypoint network says of one crop: keypoints (K, 2) px of the frame,
+#: confidences (K,) and the crop (centre x, centre y, side) px.
+_CropAnswer = tuple[NDArray[np.float64], NDArray[np.float32], tuple[float, float, float]]
+
+
 class KeypointModel:
     """The 2D stage: detector (when the model has one), crop, network, decoding.
 
@@ -1003,11 +1006,7 @@ class KeypointModel:
         return Keypoints(full, conf, self.names, det, window)
 
     def _settled(self, frame: NDArray[np.uint8], contenders: Sequence[Detection],
-                 first: tuple[NDArray[np.float64], NDArray[np.float32],
-                              tuple[float, float, float]],
-                 tracker: Any) -> tuple[Detection, tuple[NDArray[np.float64],
-                                                         NDArray[np.float32],
-                                                         tuple[float, float, float]]]:
+                 first: _CropAnswer, tracker: Any) -> tuple[Detection, _CropAnswer]:
         """The tracker's ``contenders`` (its answer first, whose crop gave ``first``) judged
         by the keypoint network: where one crop's confidences sum :data:`SETTLE_GAIN`
         above every other's, the contest is settled on it; else the tracker's answer."""
@@ -1028,8 +1027,7 @@ class KeypointModel:
                          replace(det, centre=det.centre + shift), (float("nan"),) * 3)
 
     def _in_crop(self, frame: NDArray[np.uint8], centre: NDArray[np.float64], size: float
-                 ) -> tuple[NDArray[np.float64], NDArray[np.float32],
-                            tuple[float, float, float]]:
+                 ) -> _CropAnswer:
         """Keypoints (K, 2) px of ``frame`` and confidences (K,) from the crop around a
         mouse of ``size`` px at ``centre``, and that crop (centre x, centre y, side)."""
         side = max(MIN_CROP, self.spec.crop_scale * size)
