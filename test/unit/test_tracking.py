@@ -3,6 +3,7 @@ elsewhere, restarts at key frames, and a video cut anywhere gives what one pass 
 
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,7 @@ from mouse_lifter_ros.core.analysis import AnalysisOptions, Movie, observe
 from mouse_lifter_ros.core.democlip import demo_samples, write_demo_clip
 from mouse_lifter_ros.core.errors import ParameterError
 from mouse_lifter_ros.core.keypoints import KeypointModel, body_box
+from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
 from mouse_lifter_ros.core.synth.heldout import distractor_frames
 from mouse_lifter_ros.core.synth.render import Sample
 from mouse_lifter_ros.core.tracking import MouseTracker, key_frame_before
@@ -29,6 +31,14 @@ def model() -> KeypointModel:
 @pytest.fixture(scope="module")
 def clip() -> list[Sample]:
     return [s for s, _, _ in demo_samples(seconds=2.0)]  # 60 frames, 30 fps
+
+
+def eval3d_frames(seed: int, sequence: int, count: int) -> list[Sample]:
+    """The first ``count`` frames of held-out sequence ``sequence`` of ``mouse-lifter
+    eval-3d --synthetic --seed SEED`` (2 s at 30 fps, grey or colour as drawn)."""
+    config = SynthConfig(count=sequence + 1, seed=seed, view="top", sequence_s=2.0,
+                         fps=30.0, colour=None)
+    return [s for s, _, _ in islice(render_item(config, sequence).frames, count)]
 
 
 def test_follows_the_demo_mouse(model: KeypointModel, clip: list[Sample]) -> None:
@@ -107,13 +117,8 @@ def test_a_tie_with_a_still_cup_is_settled_by_the_frames_after(model: KeypointMo
     a dark cup in a corner. On the first frame the two score alike and the cup comes
     first; the track then held the cup until the next key frame (30 frames, 116 mm mean
     3D error over the sequence). The contest gives the mouse within a few frames."""
-    from itertools import islice
-
-    from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
-
     assert model.detector is not None
-    config = SynthConfig(count=4, seed=13, view="top", sequence_s=2.0, fps=30.0, colour=None)
-    frames = [s for s, _, _ in islice(render_item(config, 3).frames, 16)]
+    frames = eval3d_frames(13, 3, 16)
     first = frames[0]
     centre, size = body_box(first.keypoints_2d)
     judged = [d for d in model.detector.judged(first.image) if d.found]
@@ -147,14 +152,10 @@ def test_a_mouse_the_detector_took_for_smaller_is_cut_wider(model: KeypointModel
     that held part of it, and the keypoint network found 2-4 keypoints 15-40 px off
     (51 mm 3D error). The crop cut WIDER finds the mouse whole; the track then keeps
     that size, so the next frames' crops hold it too."""
-    from itertools import islice
-
     from mouse_lifter_ros.core.keypoints import CROP_SCALE, P_CUTOFF, WIDER
-    from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
 
     assert model.detector is not None
-    config = SynthConfig(count=16, seed=7, view="top", sequence_s=2.0, fps=30.0, colour=None)
-    frames = [s for s, _, _ in islice(render_item(config, 15).frames, 12)]
+    frames = eval3d_frames(7, 15, 12)
     detected = model.detector.locate(frames[0].image).size
     true_size = body_box(frames[0].keypoints_2d)[1]
     assert detected < 0.6 * true_size  # what makes the case
@@ -178,13 +179,8 @@ def test_a_detection_whose_crop_holds_no_keypoints_is_no_mouse(model: KeypointMo
     lets through (0.20). In the cup's crop no keypoint reaches the cutoff: the answer is
     "no mouse" (it was a pose 22 cm from the mouse), and the tracker looks at the whole
     next frame instead of following the cup."""
-    from itertools import islice
-
-    from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
-
     assert model.detector is not None
-    config = SynthConfig(count=16, seed=21, view="top", sequence_s=2.0, fps=30.0, colour=None)
-    frames = [s for s, _, _ in islice(render_item(config, 13).frames, 3)]
+    frames = eval3d_frames(21, 13, 3)
     centre, size = body_box(frames[0].keypoints_2d)
     det = model.detector.locate(frames[0].image)
     assert det.found and np.linalg.norm(det.centre - centre) > 2 * size  # what makes it
