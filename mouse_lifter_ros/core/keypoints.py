@@ -53,7 +53,7 @@ WINDOW_SIZES: Final = 5.0
 #: that counts as a mouse (99 % of held-out synthetic mouse crops score above it).
 VERIFY_PEAKS: Final = 6
 MOUSE_PROBABILITY: Final = 0.1
-#: With a verifier (:meth:`Detector.verified`): the lowest peak looked at, and the
+#: With a verifier (:meth:`Detector.judged`): the lowest peak looked at, and the
 #: fraction of the threshold that confidence x probability must reach (on held-out
 #: synthetic frames 0.5 let 9 of 80 empty frames through and 0.3 15, but 0.5 lost clear
 #: mice the verifier was unsure of: a 0.73 peak at probability 0.31 in a 1920x1080 frame).
@@ -312,7 +312,7 @@ class DetectorSpec:
     """1 or 8 (:data:`VERIFIER_VIEWS`)."""
     second_detector: Path | None = None
     """Optional second detector network (the same input and outputs) whose peaks the
-    verifier judges with the first's (:meth:`Detector.verified`)."""
+    verifier judges with the first's (:meth:`Detector.judged`)."""
 
 
 def read_model_yaml(path: Path, what: str) -> dict[str, Any]:
@@ -596,7 +596,7 @@ class Detection:
     detector's peak x the verifier's probability); ``found`` when it is a mouse (the
     confidence reached the detector's threshold, the second look found it, or the
     verifier confirmed it: :meth:`Detector.locate`); ``from_second`` when the peak is
-    the second detector network's (:meth:`Detector.verified`): a second look or a
+    the second detector network's (:meth:`Detector.judged`): a second look or a
     tracker's window around it asks that network again."""
 
     centre: NDArray[np.float64]
@@ -842,10 +842,6 @@ class Detector:
         return Detection(0.5 * (first.centre + second.centre), 0.5 * (first.size + second.size),
                          conf, True, first.from_second)
 
-    def verified(self, frame: NDArray[np.uint8]) -> Detection:
-        """The first of :meth:`judged` (with a verifier)."""
-        return self.judged(frame)[0]
-
     def judged(self, frame: NDArray[np.uint8]) -> list[Detection]:
         """The whole frame's answers, most confident first (the first network's on a tie).
 
@@ -868,7 +864,7 @@ class Detector:
         return sorted(judged, key=lambda d: -d.confidence)  # stable: the first's on a tie
 
     def confirmed(self, frame: NDArray[np.uint8], det: Detection) -> Detection:
-        """``det`` (found) judged by the verifier as :meth:`verified` judges a peak: its
+        """``det`` (found) judged by the verifier as :meth:`judged` judges a peak: its
         confidence becomes the product with the mouse probability, and it stays found
         only when that passes. As it was without a verifier or when not found."""
         if self.verifier is None or not det.found:

@@ -132,7 +132,7 @@ def test_the_verifier_judges_the_peaks_of_both_detector_networks() -> None:
     assert det.second_net is not None and alone.second_net is None
     from_second = []
     for i, f in enumerate(distractor_frames(5, 8)):
-        first, got = alone.verified(f.image), det.verified(f.image)
+        first, got = alone.judged(f.image)[0], det.judged(f.image)[0]
         body = f.keypoints[f.visible].mean(axis=0)
         assert got.confidence >= first.confidence  # the best of both
         if not got.from_second:  # the first network's answer, to the bit
