@@ -510,6 +510,8 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                  if (p := view_problem(v)) is not None]
     if not 0.0 <= cfg.dark_near <= 1.0:
         problems.append(f"--dark-near {cfg.dark_near}: a share, 0 to 1")
+    if set(cfg.parts) - {"detector", "keypoints"} or not cfg.parts:
+        problems.append(f"--parts {','.join(cfg.parts)}: detector and/or keypoints")
     if problems:
         raise ValueError("train-2d: " + "; ".join(problems))
     device = training_device("train-2d", cfg.device, cfg.loader_workers)
@@ -519,16 +521,21 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     synth_dir = cfg.out / "synthetic_only"
     synth_dir.mkdir(exist_ok=True)
     t0 = time.perf_counter()
-    frames = synth_detector_frames(cfg.detector_frames, cfg.seed, view=cfg.view,
-                                   workers=cfg.workers, cache=cfg.cache,
-                                   dark_near=cfg.dark_near)
-    for other in (v for v in cfg.detector_views if v != cfg.view):
+    # each network's synthetic data is rendered only when that network trains
+    frames: dict[str, NDArray[Any]] = {}
+    if "detector" in cfg.parts:
+        frames = synth_detector_frames(cfg.detector_frames, cfg.seed, view=cfg.view,
+                                       workers=cfg.workers, cache=cfg.cache,
+                                       dark_near=cfg.dark_near)
+    for other in (v for v in cfg.detector_views if v != cfg.view and frames):
         more = synth_detector_frames(cfg.detector_frames, cfg.seed, view=other,
                                      workers=cfg.workers, cache=cfg.cache,
                                      dark_near=cfg.dark_near)
         frames = {k: np.concatenate([frames[k], more[k]]) for k in frames}
-    windows = synth_keypoint_windows(cfg.windows, cfg.seed, view=cfg.view,
-                                     workers=cfg.workers, cache=cfg.cache)
+    windows: dict[str, NDArray[Any]] = {}
+    if "keypoints" in cfg.parts:
+        windows = synth_keypoint_windows(cfg.windows, cfg.seed, view=cfg.view,
+                                         workers=cfg.workers, cache=cfg.cache)
     real = None
     holdout: list[str] = []
     if cfg.labels is not None:
@@ -540,9 +547,6 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                                       for k, v in asdict(cfg).items()}, "device": device}
     fit = partial(fit_network, device=device, loader_workers=cfg.loader_workers, amp=cfg.amp)
     bs = cfg.batch
-    unknown = set(cfg.parts) - {"detector", "keypoints"}
-    if unknown or not cfg.parts:
-        raise ValueError(f"parts={cfg.parts}: detector and/or keypoints")
     phase_rng(cfg.seed, 0)
     det = DetectorNet()
     kp = KeypointNet(len(KEYPOINTS))

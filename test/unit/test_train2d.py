@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -187,8 +188,21 @@ def test_dark_near_changes_only_the_frames_that_show_the_mouse() -> None:
 
 
 def test_a_dark_near_share_outside_0_to_1_is_refused(tmp_path: Path) -> None:
-    cfg = T.Train2DConfig(out=tmp_path, dark_near=1.5, view="side")
+    cfg = T.Train2DConfig(out=tmp_path, dark_near=1.5, view="side", parts=("tail",))
     with pytest.raises(ValueError, match=r"--dark-near 1.5: a share, 0 to 1") as e:
         T.train_2d(cfg)
-    assert "side" in str(e.value)  # every problem at once
+    assert "side" in str(e.value) and "--parts tail" in str(e.value)  # all at once
     assert not any(tmp_path.iterdir())
+
+
+def test_only_the_data_of_the_networks_trained_is_rendered(tmp_path: Path) -> None:
+    """The keypoint network alone renders no detector frames (24,000 by default), and
+    the detector alone no keypoint windows."""
+    cache = tmp_path / "cache"
+    cfg = T.Train2DConfig(out=tmp_path / "a", seed=5, windows=4, detector_frames=6,
+                          det_steps=2, kp_steps=2, finetune_steps=0, batch=4, workers=1,
+                          threads=1, parts=("keypoints",), cache=cache)
+    T.train_2d(cfg)
+    assert [p.name.split("_")[0] for p in cache.iterdir()] == ["kp"]
+    T.train_2d(replace(cfg, out=tmp_path / "b", parts=("detector",)))
+    assert sorted(p.name.split("_")[0] for p in cache.iterdir()) == ["det", "kp"]
