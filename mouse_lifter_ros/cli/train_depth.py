@@ -37,6 +37,9 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--init", default=None,
                    help="depth.pt of an earlier run, or a model's depth.onnx, to start "
                    "from (fine-tuning)")
+    p.add_argument("--raised-weight", type=float, default=1.0, metavar="W",
+                   help="weight of the height loss on mouse cells 5 cm or more over the "
+                   "floor (rearing heads) against the others' 1")
     add_workers_and_cache(p, cache="the rendered synthetic data")
     add_training_device(p)
     p.set_defaults(func=run)
@@ -50,6 +53,7 @@ def run(ns: argparse.Namespace) -> int:
     cfg = TrainDepthConfig(out=Path(ns.out), seed=ns.seed, view=ns.view, crops=ns.crops, val=ns.val,
                            steps=ns.steps, lr=ns.lr, workers=workers(ns.workers),
                            cache=optional_path(ns.cache), init=optional_path(ns.init),
+                           raised_weight=ns.raised_weight,
                            **training_device_args(ns))
     log = train_depth(cfg)
     print(json.dumps(log["held_out"], indent=2))

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from mouse_lifter_ros.core.body import KEYPOINTS, SKELETON_EDGES
+from mouse_lifter_ros.core.errors import ParameterError
 from mouse_lifter_ros.core.keypoints import (
     BODY_KEYPOINTS,
     CROP_SCALE,
@@ -354,7 +355,7 @@ def mining_pool(errors: NDArray[np.float64], fraction: float, repeat: int
                 ) -> NDArray[np.intp]:
     """Every frame index once, plus the worst ``fraction`` of them ``repeat`` more times."""
     if not 0.0 < fraction <= 1.0 or repeat < 0:
-        raise ValueError(f"mine_fraction={fraction} (0 < f <= 1), mine_repeat={repeat} "
+        raise ParameterError(f"mine_fraction={fraction} (0 < f <= 1), mine_repeat={repeat} "
                          "(>= 0)")
     worst = np.argsort(-errors, kind="stable")[:max(1, round(fraction * len(errors)))]
     return np.concatenate([np.arange(len(errors))] + [np.sort(worst)] * repeat)
@@ -485,7 +486,7 @@ def split_labels(names: list[str], holdout_last: int, gap: int) -> tuple[list[st
     the file's order) are held out and the ``gap`` before them are not used at all, so
     that no training frame is a near neighbour of a test frame."""
     if holdout_last + gap >= len(names):
-        raise ValueError(f"holdout_last={holdout_last} + gap={gap}: only {len(names)} "
+        raise ParameterError(f"holdout_last={holdout_last} + gap={gap}: only {len(names)} "
                          "labelled frames")
     cut = len(names) - holdout_last
     return names[:cut - gap], names[cut:]
@@ -513,7 +514,7 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
     if set(cfg.parts) - {"detector", "keypoints"} or not cfg.parts:
         problems.append(f"--parts {','.join(cfg.parts)}: detector and/or keypoints")
     if problems:
-        raise ValueError("train-2d: " + "; ".join(problems))
+        raise ParameterError("train-2d: " + "; ".join(problems))
     device = training_device("train-2d", cfg.device, cfg.loader_workers)
     torch.set_num_threads(cfg.threads)
     cv2.setNumThreads(1)

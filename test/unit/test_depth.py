@@ -132,7 +132,8 @@ def test_tiny_training_run_exports_a_usable_model(tmp_path: Path) -> None:
     cfg = TrainDepthConfig(out=tmp_path / "m", crops=12, val=4, steps=2, batch=4, workers=1,
                            threads=1)
     log = train_depth(cfg)
-    assert set(log["held_out"]) == {"height_mae_mm", "height_median_mm", "mask_iou"}
+    assert set(log["held_out"]) == {"height_mae_mm", "height_median_mm", "mask_iou",
+                                    "raised_mae_mm", "raised_bias_mm"}
     m = DepthModel(cfg.out / "default.yaml", arena=demo_arena(), threads=1)
     sample = next(iter(demo_samples(seconds=0.1)))[0]
     d = m(sample.image)
@@ -165,3 +166,26 @@ def test_training_extends_a_cached_render_and_starts_from_given_weights(
     a = torch.load(first.out / "depth.pt", weights_only=True)
     b = torch.load(more.out / "depth.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)  # no step taken: the init's weights
+
+
+def test_raised_cells_weigh_in_the_height_loss_as_asked(tmp_path: Path) -> None:
+    """A prediction 1 cm low on a raised cell (6 cm) and right on a low one (3 cm): the
+    height term is the raised cell's error over the weights' sum."""
+    torch = pytest.importorskip("torch", reason="the train extra (PyTorch) is not installed")
+    from mouse_lifter_ros.training.traindepth import TrainDepthConfig, depth_loss, train_depth
+
+    height = torch.tensor([[[[6.0, 3.0]]]])  # DEPTH_UNIT (cm)
+    cover = torch.ones_like(height)
+    pred = torch.tensor([[[[5.0, 3.0]]]])
+
+    def net(img: object) -> tuple[object, object]:
+        return pred, torch.full_like(height, 30.0)  # a certain mask: no mask loss to speak of
+
+    batch = (torch.zeros(1), height, cover)
+    plain = float(depth_loss(net, batch))  # type: ignore[arg-type]
+    weighted = float(depth_loss(net, batch, raised_weight=3.0))  # type: ignore[arg-type]
+    assert plain == pytest.approx(4.0 * 1.0 / 2.0, abs=1e-6)
+    assert weighted == pytest.approx(4.0 * 3.0 / 4.0, abs=1e-6)
+    with pytest.raises(ValueError, match=r"--crops 2 must exceed --val 2; --raised-weight 0.0"):
+        train_depth(TrainDepthConfig(out=tmp_path, crops=2, val=2, raised_weight=0.0))
+    assert not any(tmp_path.iterdir())  # refused before anything is drawn or written
