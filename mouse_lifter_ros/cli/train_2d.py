@@ -50,6 +50,11 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--finetune-steps", type=int, default=2500)
     p.add_argument("--real-per-batch", type=int, default=12,
                    help="real frames in each fine-tuning batch of 32")
+    p.add_argument("--tail-windows", type=int, default=0, metavar="N",
+                   help="synthetic windows centred on the tail's middle, for crops around "
+                   "the tail; the model written then cuts one (tail_crop: true)")
+    p.add_argument("--tail-per-batch", type=int, default=0, metavar="M",
+                   help="tail crops among each keypoint batch's synthetic samples")
     p.add_argument("--parts", default="detector,keypoints",
                    help="networks to train: detector, keypoints or both; the other's files "
                    "in OUT stay as they are")
@@ -91,7 +96,8 @@ def run(ns: argparse.Namespace) -> int:
                         dark_near=ns.dark_near,
                         det_steps=ns.det_steps, det_real_steps=ns.det_real_steps,
                         kp_steps=ns.kp_steps, finetune_steps=ns.finetune_steps,
-                        real_per_batch=ns.real_per_batch,
+                        real_per_batch=ns.real_per_batch, tail_windows=ns.tail_windows,
+                        tail_per_batch=ns.tail_per_batch,
                         parts=tuple(p.strip() for p in ns.parts.split(",") if p.strip()),
                         lr=ns.lr, workers=workers(ns.workers),
                         cache=optional_path(ns.cache),

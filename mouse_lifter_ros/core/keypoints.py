@@ -102,6 +102,15 @@ MIN_KEYPOINTS: Final = 2
 #: settled on the one whose crop's keypoint confidences sum this much above the others'
 #: (a cup beside a grey mouse: 6.0 against 7.5).
 SETTLE_GAIN: Final = 1.0
+#: A model whose YAML says ``tail_crop: true`` (its network learnt tail crops) cuts a
+#: second crop of the same size centred on this keypoint where the first crop found it,
+#: else :data:`TAIL_REACH` body sizes beyond the tail base, away from the lumbar spine;
+#: the tail keypoints it finds surer replace the first crop's. The first crop, centred
+#: on the body, mostly cuts off the tail's tip.
+TAIL_CROP: Final = "tail_mid"
+TAIL_REACH: Final = 0.45
+#: The keypoints the tail crop may replace.
+TAIL_KEYPOINTS: Final = ("tail_mid", "tail_tip")
 OUTPUT_KINDS: Final = ("heatmap_offset", "heatmap", "keypoints")
 
 
@@ -276,6 +285,8 @@ class ModelSpec:
     flip_test: bool = False
     view: str = "top"
     """The side the model saw the mouse from in training (:data:`~.views.VIEWS`)."""
+    tail_crop: bool = False
+    """Cut the second crop around the tail (:data:`TAIL_CROP`)."""
 
     @property
     def flip_index(self) -> NDArray[np.intp]:
@@ -479,7 +490,7 @@ def load_model_spec(path: str | Path | None = None, *, view: str = "top") -> Mod
                      crop_scale=crop_scale,
                      keypoint_map={str(k): str(v) for k, v in kmap.items()},
                      skeleton=skeleton, flip_test=bool(d.get("flip_test", False)),
-                     view=str(model_view))
+                     view=str(model_view), tail_crop=bool(d.get("tail_crop", False)))
 
 
 def load_detector_spec(path: str | Path) -> DetectorSpec:
@@ -910,6 +921,16 @@ class KeypointModel:
         self._heat = names.index(out.heatmap) if out.heatmap in names else 0
         self._off = names.index(out.offset) if out.offset in names else 1
         self._check_shapes()
+        #: the tail crop's keypoint indices: centre, tail base, lumbar spine, replaceable
+        self._tail: tuple[int, int, int, NDArray[np.intp]] | None = None
+        if self.spec.tail_crop:
+            wanted = (TAIL_CROP, "tail_base", "lumbar_spine", *TAIL_KEYPOINTS)
+            if missing := [n for n in wanted if n not in self.names]:
+                raise ModelError(f"model {self.spec.path}: tail_crop: true needs the "
+                                 f"keypoints {', '.join(missing)}")
+            i = self.names.index
+            self._tail = (i(TAIL_CROP), i("tail_base"), i("lumbar_spine"),
+                          np.array([i(n) for n in TAIL_KEYPOINTS], np.intp))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -988,6 +1009,8 @@ class KeypointModel:
                 if (lose := getattr(tracker, "lose", None)) is not None:
                     lose()  # the next frame is searched whole
                 return self._no_mouse(replace(det, found=False), shift)
+            if self._tail is not None:
+                xy, conf = self._tail_crop(frame, det.size, xy, conf)
         else:
             h, w = frame.shape[:2]
             crop = cv2.resize(frame, (inp.width, inp.height), interpolation=cv2.INTER_AREA)
@@ -1013,6 +1036,28 @@ class KeypointModel:
             tracker.settle(contenders[k])
             return contenders[k], crops[k]
         return contenders[0], first
+
+    def _tail_crop(self, frame: NDArray[np.uint8], size: float, xy: NDArray[np.float64],
+                   conf: NDArray[np.float32]
+                   ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
+        """The first crop's keypoints ``xy`` (K, 2) px and confidences ``conf`` (K,), with
+        the tail keypoints of a crop around the tail (:data:`TAIL_CROP`) where surer; as
+        they were where neither the tail's middle nor the tail base and lumbar spine were
+        found."""
+        assert self._tail is not None
+        mid, base, lumbar, replaceable = self._tail
+        if conf[mid] >= P_CUTOFF:
+            centre = xy[mid].astype(np.float64)
+        elif conf[base] >= P_CUTOFF and conf[lumbar] >= P_CUTOFF:
+            axis = xy[base] - xy[lumbar]
+            centre = xy[base] + TAIL_REACH * size * axis / max(float(np.hypot(*axis)), 1e-6)
+        else:
+            return xy, conf
+        txy, tconf, _ = self._in_crop(frame, centre, size)
+        better = replaceable[tconf[replaceable] > conf[replaceable]]
+        xy, conf = xy.copy(), conf.copy()
+        xy[better], conf[better] = txy[better], tconf[better]
+        return xy, conf
 
     def _no_mouse(self, det: Detection, shift: NDArray[np.float64]) -> Keypoints:
         """The answer where ``det`` is no mouse: every keypoint NaN, with the detection's

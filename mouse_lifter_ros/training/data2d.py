@@ -77,6 +77,8 @@ def scaled_image(camera: Camera, s: float, width: int, height: int) -> Camera:
 
 
 def item_rng(seed: int, i: int, stream: int) -> np.random.Generator:
+    """The generator of item ``i`` of ``seed`` in ``stream``: 1 keypoint windows, 2
+    detector frames, 3 depth crops, 5 verifier crops, 6 tail windows."""
     return np.random.default_rng(np.random.SeedSequence([seed, stream, i]))
 
 
@@ -102,15 +104,20 @@ def to_grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
 
 def render_window(rng: np.random.Generator, what: str,
                   window: Callable[[NDArray[Any], float], tuple[NDArray[Any], float, int]],
-                  view: str = "top") -> tuple[Camera, Sample]:
+                  view: str = "top", *, centre_on: str | None = None) -> tuple[Camera, Sample]:
     """Draw a mouse, scene and 640x480 camera and render a square window around the
     mouse: ``window(centre, size)`` of its body box (px) gives the window's centre, side
-    (px of the image) and output size (px). Drawn again, up to 20 times, while the
-    window reaches past the edge of a strong barrel lens. Returns its camera and sample."""
+    (px of the image) and output size (px); ``centre_on`` (a keypoint's name) gives it
+    that keypoint as the centre instead of the box's. Drawn again, up to 20 times, while
+    the window reaches past the edge of a strong barrel lens. Returns its camera and
+    sample."""
     for _ in range(20):
         shape, scene, camera, state = draw_mouse(rng, 640, 480, view)
         px, _ = camera.project(state.keypoints)
-        centre, side, out = window(*body_box(px))
+        centre, size = body_box(px)
+        if centre_on is not None:
+            centre = px[KEYPOINTS.index(centre_on)]
+        centre, side, out = window(centre, size)
         win = scaled_window(camera, centre, side, out)
         try:
             return win, render(shape, state, win, scene, rng)
@@ -127,6 +134,20 @@ def keypoint_window(args: tuple[int, int], view: str = "top"
     seed, i = args
     _, sample = render_window(item_rng(seed, i, 1), f"keypoint window {i}",
                               lambda c, size: (c, WINDOW_SCALE * size, WINDOW_PX), view)
+    kp = sample.keypoints_2d.astype(np.float32)
+    flag = np.where(sample.visible, 2, np.where(sample.in_view, 1, 0)).astype(np.uint8)
+    return to_grey(sample.image), kp, flag
+
+
+def tail_window(args: tuple[int, int], view: str = "top"
+                ) -> tuple[NDArray[np.uint8], NDArray[np.float32], NDArray[np.uint8]]:
+    """Tail window ``i`` of seed ``seed``: as :func:`keypoint_window` (a stream of its
+    own), but centred on the tail's middle (``tail_mid``), where a keypoint window, centred
+    on the body, mostly cuts the tail tip off."""
+    seed, i = args
+    _, sample = render_window(item_rng(seed, i, 6), f"tail window {i}",
+                              lambda c, size: (c, WINDOW_SCALE * size, WINDOW_PX), view,
+                              centre_on="tail_mid")
     kp = sample.keypoints_2d.astype(np.float32)
     flag = np.where(sample.visible, 2, np.where(sample.in_view, 1, 0)).astype(np.uint8)
     return to_grey(sample.image), kp, flag
@@ -232,6 +253,16 @@ def synth_keypoint_windows(count: int, seed: int, *, view: str = "top", workers:
                            f"kp_windows_s{seed}_n{count}_{WINDOW_PX}{view_suffix(view, '_')}",
                            ("images", "keypoints", "flags"), count, seed, workers, cache,
                            "render windows")
+
+
+def synth_tail_windows(count: int, seed: int, *, view: str = "top", workers: int = 2,
+                       cache: Path | None = None) -> dict[str, NDArray[Any]]:
+    """``count`` tail windows (:func:`tail_window`) seen from ``view``, as
+    :func:`synth_keypoint_windows` gives keypoint windows."""
+    return rendered_cached(functools.partial(tail_window, view=view),
+                           f"tail_windows_s{seed}_n{count}_{WINDOW_PX}{view_suffix(view, '_')}",
+                           ("images", "keypoints", "flags"), count, seed, workers, cache,
+                           "render tail windows")
 
 
 def synth_detector_frames(count: int, seed: int, *, view: str = "top", workers: int = 2,

@@ -41,6 +41,7 @@ from mouse_lifter_ros.core.keypoints import (
     BODY_KEYPOINTS,
     CROP_SCALE,
     DETECTOR_INPUT,
+    TAIL_CROP,
     Detector,
     body_box,
     crop_matrix,
@@ -54,6 +55,7 @@ from mouse_lifter_ros.training.data2d import (
     real_labels,
     synth_detector_frames,
     synth_keypoint_windows,
+    synth_tail_windows,
 )
 from mouse_lifter_ros.training.loader import (
     BatchLoader,
@@ -75,6 +77,12 @@ DET_STRIDE = 8
 MEAN, STD = 128.0, 64.0
 _FLIP = np.array([KEYPOINTS.index(n.replace("left", "@").replace("right", "left")
                                   .replace("@", "right")) for n in KEYPOINTS])
+#: Centre noise of the training's crops, times their side: around the body (the
+#: detector's centre) and around the tail (wider: the runtime centres its tail crop on a
+#: predicted or extrapolated point).
+BODY_SHIFT = 0.07
+TAIL_SHIFT = 0.15
+_TAIL_MID = KEYPOINTS.index(TAIL_CROP)
 
 
 @dataclass
@@ -130,6 +138,11 @@ class Train2DConfig:
     depend on it."""
     amp: bool = False
     """Mixed precision on cuda (ignored on the CPU)."""
+    tail_windows: int = 0
+    """Tail windows (:func:`~.data2d.tail_window`) rendered for the keypoint network; the
+    model it writes then runs the tail crop (``tail_crop: true``)."""
+    tail_per_batch: int = 0
+    """Tail crops among each keypoint batch's synthetic samples (both phases)."""
 
 
 def weights_sha256(path: Path) -> str:
@@ -163,17 +176,22 @@ def photometric(img: NDArray[np.float32], rng: np.random.Generator) -> NDArray[n
 
 
 def _crop_sample(image: NDArray[np.uint8], kp: NDArray[np.float32], rng: np.random.Generator,
-                 *, jitter: bool = True, flip: NDArray[np.intp] = _FLIP
+                 *, jitter: bool = True, flip: NDArray[np.intp] = _FLIP,
+                 centre_on: int | None = None, shift: float = BODY_SHIFT
                  ) -> tuple[NDArray[np.float32], NDArray[np.float32], bool]:
     """A training crop (CROP_PX, CROP_PX) of ``image`` around the mouse whose keypoints
     (K, 2; NaN unknown; the first 14 ours) are ``kp``, as the detector would cut it, with
-    random scale, shift, rotation and mirror. ``flip`` (K,): each keypoint's mirror
-    partner. Returns the crop, keypoints in it, and the mirror flag."""
+    random scale, shift (normal, ``shift`` times the side), rotation and mirror; centred
+    on keypoint ``centre_on`` instead of the body, as the runtime's tail crop is
+    (:data:`~mouse_lifter_ros.core.keypoints.TAIL_CROP`). ``flip`` (K,): each keypoint's
+    mirror partner. Returns the crop, keypoints in it, and the mirror flag."""
     centre, size = body_box(kp)
+    if centre_on is not None:
+        centre = kp[centre_on].astype(np.float64)
     side = CROP_SCALE * size
     if jitter:
         side *= math.exp(float(np.clip(rng.normal(0, 0.12), -0.3, 0.3)))
-        centre = centre + rng.normal(0, 0.07 * side, 2)
+        centre = centre + rng.normal(0, shift * side, 2)
     m = crop_matrix(centre, side, CROP_PX)  # crop px -> image px
     a = rng.uniform(-math.pi, math.pi) if jitter else 0.0
     mirror = bool(jitter and rng.random() < 0.5)
@@ -221,11 +239,15 @@ def _kp_targets(kp: NDArray[np.float32], weight: NDArray[np.float32]
 
 def kp_batch(windows: dict[str, NDArray[Any]], real: RealLabels | None, n_synth: int,
              n_real: int, rng: np.random.Generator, synth_weight: NDArray[np.float32] | None
-             = None, *, flip: NDArray[np.intp] = _FLIP) -> tuple[Tensor, ...]:
+             = None, *, flip: NDArray[np.intp] = _FLIP,
+             tails: dict[str, NDArray[Any]] | None = None, n_tail: int = 0
+             ) -> tuple[Tensor, ...]:
     """One training batch: images (B, 1, S, S) normalised, heatmaps, offsets, offset
     mask, and a per-keypoint loss weight (B, K): 0 where a real frame has no label, and
     ``synth_weight`` (K,) for synthetic samples (default 1): while fine-tuning, the
     keypoints that real labels supervise follow the labellers' placement, not ours.
+    ``n_tail`` of the ``n_synth`` synthetic samples are tail crops of ``tails`` (tail
+    windows, :func:`~.data2d.tail_window`), cut as the runtime cuts its tail crop.
 
     K is ``len(flip)`` (each keypoint's mirror partner): our 14, then any a lab added
     (``mouse-lifter finetune --add``), which synthetic samples have no position for;
@@ -235,11 +257,15 @@ def kp_batch(windows: dict[str, NDArray[Any]], real: RealLabels | None, n_synth:
     imgs, heats, offs, masks, lw = [], [], [], [], []
     for j in range(n_synth + n_real):
         if j < n_synth:
-            i = int(rng.integers(len(windows["images"])))
-            flags = np.concatenate([windows["flags"][i], np.zeros(pad, np.uint8)])
-            pts = np.concatenate([windows["keypoints"][i], np.full((pad, 2), np.nan,
-                                                                   np.float32)])
-            crop, kp, mirror = _crop_sample(windows["images"][i], pts, rng, flip=flip)
+            tail = tails is not None and j >= n_synth - n_tail
+            source = tails if tail and tails is not None else windows
+            i = int(rng.integers(len(source["images"])))
+            flags = np.concatenate([source["flags"][i], np.zeros(pad, np.uint8)])
+            pts = np.concatenate([source["keypoints"][i], np.full((pad, 2), np.nan,
+                                                                  np.float32)])
+            crop, kp, mirror = _crop_sample(
+                source["images"][i], pts, rng, flip=flip,
+                centre_on=_TAIL_MID if tail else None, shift=TAIL_SHIFT if tail else BODY_SHIFT)
             flags = flags[flip] if mirror else flags
             peak = np.asarray(np.where(flags == 2, 1.0, np.where(flags == 1, 0.6, 0.0)),
                               np.float32)
@@ -453,10 +479,11 @@ def real_det_samples(real: RealLabels) -> list[tuple[NDArray[np.uint8], NDArray[
     return [det_sample(img, kp) for img, kp in zip(real.images, real.keypoints, strict=True)]
 
 
-def write_model_yaml(out: Path, *, name: str, view: str = "top", notes: dict[str, Any]
-                     ) -> Path:
+def write_model_yaml(out: Path, *, name: str, view: str = "top", notes: dict[str, Any],
+                     tail_crop: bool = False) -> Path:
     """The YAML descriptions of a trained pair: ``default.yaml`` and ``detector.yaml``;
-    ``view``: the side the camera saw the mouse from in training (top or bottom)."""
+    ``view``: the side the camera saw the mouse from in training (top or bottom);
+    ``tail_crop``: the keypoint network learnt tail crops, and the runtime cuts one."""
     det = {"name": f"{name}-detector", "onnx": "detector.onnx", "kind": "centre_size",
            "input": {"width": DETECTOR_INPUT[0], "height": DETECTOR_INPUT[1], "channels": 1,
                      "mean": [MEAN], "std": [STD]},
@@ -473,6 +500,7 @@ def write_model_yaml(out: Path, *, name: str, view: str = "top", notes: dict[str
           # also run the mirrored crop and average (about 1 ms more on a 2-core CPU;
           # held-out mean error 3.9 -> 3.6 px): set false for the lowest latency
           "flip_test": True,
+          **({"tail_crop": True} if tail_crop else {}),
           "training": notes}
     (out / "detector.yaml").write_text(yaml.safe_dump(det, sort_keys=False))
     path = out / "default.yaml"
@@ -513,6 +541,12 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
         problems.append(f"--dark-near {cfg.dark_near}: a share, 0 to 1")
     if set(cfg.parts) - {"detector", "keypoints"} or not cfg.parts:
         problems.append(f"--parts {','.join(cfg.parts)}: detector and/or keypoints")
+    synthetic = cfg.batch - (cfg.real_per_batch if cfg.labels is not None else 0)
+    if (cfg.tail_windows, cfg.tail_per_batch) != (0, 0) and not (
+            cfg.tail_windows > 0 and 1 <= cfg.tail_per_batch <= synthetic):
+        problems.append(f"--tail-windows {cfg.tail_windows} and --tail-per-batch "
+                        f"{cfg.tail_per_batch}: both 0, or windows > 0 and 1 to "
+                        f"{synthetic} crops a batch (its synthetic samples)")
     if problems:
         raise ParameterError("train-2d: " + "; ".join(problems))
     device = training_device("train-2d", cfg.device, cfg.loader_workers)
@@ -534,9 +568,14 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                                      dark_near=cfg.dark_near)
         frames = {k: np.concatenate([frames[k], more[k]]) for k in frames}
     windows: dict[str, NDArray[Any]] = {}
+    tails: dict[str, NDArray[Any]] | None = None
     if "keypoints" in cfg.parts:
         windows = synth_keypoint_windows(cfg.windows, cfg.seed, view=cfg.view,
                                          workers=cfg.workers, cache=cfg.cache)
+        if cfg.tail_windows:
+            tails = synth_tail_windows(cfg.tail_windows, cfg.seed, view=cfg.view,
+                                       workers=cfg.workers, cache=cfg.cache)
+    nt = cfg.tail_per_batch
     real = None
     holdout: list[str] = []
     if cfg.labels is not None:
@@ -573,7 +612,8 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
         "detector": lambda: fit(det, lambda r: det_batch(frames, [], bs, 0, r, pool),
                                 det_loss, cfg.det_steps, cfg.lr, phase_rng(cfg.seed, 1),
                                 "detector (synthetic)", frozen_bn="detector" in from_onnx),
-        "keypoints": lambda: fit(kp, lambda r: kp_batch(windows, None, bs, 0, r), kp_loss,
+        "keypoints": lambda: fit(kp, lambda r: kp_batch(windows, None, bs, 0, r, tails=tails,
+                                                        n_tail=nt), kp_loss,
                                  cfg.kp_steps, cfg.lr, phase_rng(cfg.seed, 2),
                                  "keypoints (synthetic)", frozen_bn="keypoints" in from_onnx)}
     for part in cfg.parts:
@@ -589,13 +629,15 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
         export_onnx(net, str(synth_dir / f"{part}.onnx"), shape, output_names=(out1, out2))
     notes: dict[str, Any] = {"seed": cfg.seed, "view": cfg.view,
                              "synthetic_windows": cfg.windows,
+                             **({"tail_windows": cfg.tail_windows,
+                                 "tail_per_batch": cfg.tail_per_batch} if tails else {}),
                              "synthetic_detector_frames": cfg.detector_frames,
                              **({"dark_near": cfg.dark_near} if cfg.dark_near else {}),
                              "detector_views": [cfg.view, *cfg.detector_views],
                              "real_frames": 0, "holdout": holdout}
     suffix = view_suffix(cfg.view)
     write_model_yaml(synth_dir, name=f"mouse-lifter-2d{suffix}-synthetic-only",
-                     view=cfg.view, notes=notes)
+                     view=cfg.view, notes=notes, tail_crop=tails is not None)
 
     if real is not None and cfg.finetune_steps > 0:
         nr = cfg.real_per_batch
@@ -604,20 +646,22 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
             log["det_ft_loss"] = fit(
                 det, lambda r: det_batch(frames, rd, bs - nr, nr, r, pool), det_loss,
                 cfg.det_real_steps, cfg.lr / 4, phase_rng(cfg.seed, 3),
-                "detector (+ real)")[-100:]
+                "detector (+ real)", frozen_bn="detector" in from_onnx)[-100:]
         if "keypoints" in cfg.parts:
             labelled = np.isfinite(real.keypoints).all(axis=2).any(axis=0)
             sw = np.where(labelled, cfg.synth_weight_labelled, 1.0).astype(np.float32)
             log["kp_ft_loss"] = fit(
-                kp, lambda r: kp_batch(windows, real, bs - nr, nr, r, sw), kp_loss,
+                kp, lambda r: kp_batch(windows, real, bs - nr, nr, r, sw, tails=tails,
+                                       n_tail=nt), kp_loss,
                 cfg.finetune_steps, cfg.lr / 2, phase_rng(cfg.seed, 4),
-                "keypoints (+ real)")[-100:]
+                "keypoints (+ real)", frozen_bn="keypoints" in from_onnx)[-100:]
         notes = {**notes, "real_frames": len(real.names), "real_labels": str(cfg.labels),
                  "real_train_names": [Path(n).name for n in real.names]}
     for part in cfg.parts:
         net, out1, out2, shape = nets[part]
         export_onnx(net, str(cfg.out / f"{part}.onnx"), shape, output_names=(out1, out2))
-    write_model_yaml(cfg.out, name=f"mouse-lifter-2d{suffix}", view=cfg.view, notes=notes)
+    write_model_yaml(cfg.out, name=f"mouse-lifter-2d{suffix}", view=cfg.view, notes=notes,
+                     tail_crop=tails is not None)
     log["seconds"] = time.perf_counter() - t0
     (cfg.out / "training_log.json").write_text(json.dumps(log, indent=1))
     return log

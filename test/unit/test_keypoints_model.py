@@ -169,3 +169,36 @@ def test_eval_2d_bad_map_is_a_clear_error(capsys: pytest.CaptureFixture[str]) ->
     assert main(["eval-2d", "--labels", str(LABELS), "--map", "nosetip=nose"]) == 2
     err = capsys.readouterr().err
     assert "nosetip" in err and "snout" in err
+
+
+def test_the_tail_crop_takes_only_surer_tail_keypoints() -> None:
+    """With ``tail_crop`` the model cuts a second crop around the tail: the tail's middle
+    and tip come from it where it is surer, every other keypoint is the first crop's."""
+    from dataclasses import replace
+
+    from mouse_lifter_ros.core.keypoints import TAIL_KEYPOINTS
+
+    plain = model()
+    tailed = KeypointModel(replace(plain.spec, tail_crop=True), threads=1)
+    tail = [K[n] for n in TAIL_KEYPOINTS]
+    body = [k for k in range(len(KEYPOINTS)) if k not in tail]
+    took = 0
+    for s in frames(640, 480):
+        a, b = plain(s.image), tailed(s.image)
+        np.testing.assert_array_equal(a.xy[body], b.xy[body])
+        np.testing.assert_array_equal(a.confidence[body], b.confidence[body])
+        assert np.all(b.confidence[tail] >= a.confidence[tail])
+        took += int(np.any(b.confidence[tail] > a.confidence[tail]))
+    assert took > 0  # the second crop is cut and sometimes surer
+
+
+def test_a_tail_crop_without_the_tail_keypoints_is_refused(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from mouse_lifter_ros.core.keypoints import ModelError
+
+    spec = replace(load_model_spec(), tail_crop=True,
+                   keypoint_map={"tail_mid": "tail_middle", "lumbar_spine": "back"})
+    with pytest.raises(ModelError, match=r"tail_crop: true needs the keypoints tail_mid, "
+                                         r"lumbar_spine"):
+        KeypointModel(spec, threads=1)

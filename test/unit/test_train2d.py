@@ -206,3 +206,38 @@ def test_only_the_data_of_the_networks_trained_is_rendered(tmp_path: Path) -> No
     assert [p.name.split("_")[0] for p in cache.iterdir()] == ["kp"]
     T.train_2d(replace(cfg, out=tmp_path / "b", parts=("detector",)))
     assert sorted(p.name.split("_")[0] for p in cache.iterdir()) == ["det", "kp"]
+
+
+def test_tail_windows_and_crops_are_centred_on_the_tail() -> None:
+    from mouse_lifter_ros.training.data2d import WINDOW_PX, tail_window
+
+    mid, tip = KEYPOINTS.index("tail_mid"), KEYPOINTS.index("tail_tip")
+    shown = 0
+    for i in range(6):
+        image, kp, flags = tail_window((3, i))
+        assert image.shape == (WINDOW_PX, WINDOW_PX)
+        np.testing.assert_allclose(kp[mid], (WINDOW_PX - 1) / 2, atol=1e-3)
+        shown += int(flags[tip] > 0)
+        crop, in_crop, _ = T._crop_sample(image, kp, np.random.default_rng(i), jitter=False,
+                                          centre_on=mid)
+        np.testing.assert_allclose(in_crop[mid], (T.CROP_PX - 1) / 2, atol=1e-3)
+    assert shown >= 5  # the tip lies in the window; a body window mostly cuts it off
+
+
+def test_a_run_with_tail_windows_writes_a_model_that_cuts_the_tail_crop(
+        tmp_path: Path) -> None:
+    cfg = T.Train2DConfig(out=tmp_path / "a", seed=5, windows=4, kp_steps=2,
+                          finetune_steps=0, batch=4, real_per_batch=1, workers=1, threads=1,
+                          parts=("keypoints",), tail_windows=3, tail_per_batch=2)
+    T.train_2d(cfg)
+    from mouse_lifter_ros.core.keypoints import load_model_spec
+
+    assert load_model_spec(cfg.out / "synthetic_only" / "default.yaml").tail_crop
+    batch = T.kp_batch(T.synth_keypoint_windows(4, 5, workers=1), None, 4, 0,
+                       np.random.default_rng(0),
+                       tails=T.synth_tail_windows(3, 5, workers=1), n_tail=2)
+    assert batch[0].shape == (4, 1, T.CROP_PX, T.CROP_PX)
+    with pytest.raises(ValueError, match=r"--tail-windows 3 and --tail-per-batch 0"):
+        T.train_2d(replace(cfg, tail_per_batch=0))
+    with pytest.raises(ValueError, match=r"--tail-per-batch 5: .* 1 to 4 crops"):
+        T.train_2d(replace(cfg, tail_per_batch=5))
