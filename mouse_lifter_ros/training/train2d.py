@@ -541,12 +541,12 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
         problems.append(f"--dark-near {cfg.dark_near}: a share, 0 to 1")
     if set(cfg.parts) - {"detector", "keypoints"} or not cfg.parts:
         problems.append(f"--parts {','.join(cfg.parts)}: detector and/or keypoints")
-    synthetic = cfg.batch - (cfg.real_per_batch if cfg.labels is not None else 0)
+    n_synthetic = cfg.batch - (cfg.real_per_batch if cfg.labels is not None else 0)
     if (cfg.tail_windows, cfg.tail_per_batch) != (0, 0) and not (
-            cfg.tail_windows > 0 and 1 <= cfg.tail_per_batch <= synthetic):
+            cfg.tail_windows > 0 and 1 <= cfg.tail_per_batch <= n_synthetic):
         problems.append(f"--tail-windows {cfg.tail_windows} and --tail-per-batch "
                         f"{cfg.tail_per_batch}: both 0, or windows > 0 and 1 to "
-                        f"{synthetic} crops a batch (its synthetic samples)")
+                        f"{n_synthetic} crops a batch (its synthetic samples)")
     if problems:
         raise ParameterError("train-2d: " + "; ".join(problems))
     device = training_device("train-2d", cfg.device, cfg.loader_workers)

@@ -218,7 +218,7 @@ def test_tail_windows_and_crops_are_centred_on_the_tail() -> None:
         assert image.shape == (WINDOW_PX, WINDOW_PX)
         np.testing.assert_allclose(kp[mid], (WINDOW_PX - 1) / 2, atol=1e-3)
         shown += int(flags[tip] > 0)
-        crop, in_crop, _ = T._crop_sample(image, kp, np.random.default_rng(i), jitter=False,
+        _, in_crop, _ = T._crop_sample(image, kp, np.random.default_rng(i), jitter=False,
                                           centre_on=mid)
         np.testing.assert_allclose(in_crop[mid], (T.CROP_PX - 1) / 2, atol=1e-3)
     assert shown >= 5  # the tip lies in the window; a body window mostly cuts it off
