@@ -13,7 +13,8 @@ with how often the detection was on the mouse (``found``), elsewhere (``wrong_de
 its crop holds fewer than half the visible keypoints, as eval-2d counts it) or absent
 (``missed``). Then ``--empty-count`` arenas without a mouse (640x480 windows of
 1600x1200 frames, away from the mouse) and how many the model took for one. Prints JSON
-(a median is null where half the points or more were not found).
+(a median is null where half the points or more were not found; ``found_%``: the
+visible points found, with the median error of those).
 """
 
 from __future__ import annotations
@@ -56,8 +57,11 @@ def score(model: KeypointModel,
     for name, e in zip(KEYPOINTS, errs, strict=True):
         a = np.array(e)
         median = float(np.median(a)) if a.size else np.inf
+        found = a[np.isfinite(a)]
         out["keypoints"][name] = {  # median null: none, or half of them or more not found
             "n": int(a.size), "median_px": round(median, 2) if np.isfinite(median) else None,
+            "found_%": round(100 * found.size / a.size, 1) if a.size else None,
+            "median_px_where_found": round(float(np.median(found)), 2) if found.size else None,
             "pck@5px": round(100 * float((a <= 5).mean()), 1) if a.size else None,
             "pck@10px": round(100 * float((a <= 10).mean()), 1) if a.size else None}
     return out

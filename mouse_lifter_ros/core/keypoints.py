@@ -111,6 +111,8 @@ TAIL_CROP: Final = "tail_mid"
 TAIL_REACH: Final = 0.45
 #: The keypoints the tail crop may replace.
 TAIL_KEYPOINTS: Final = ("tail_mid", "tail_tip")
+#: Whether the tail crop runs the model's flip test too (a second network run).
+TAIL_FLIP: Final = True
 OUTPUT_KINDS: Final = ("heatmap_offset", "heatmap", "keypoints")
 
 
@@ -1053,7 +1055,7 @@ class KeypointModel:
             centre = xy[base] + TAIL_REACH * size * axis / max(float(np.hypot(*axis)), 1e-6)
         else:
             return xy, conf
-        txy, tconf, _ = self._in_crop(frame, centre, size)
+        txy, tconf, _ = self._in_crop(frame, centre, size, flip=TAIL_FLIP)
         better = replaceable[tconf[replaceable] > conf[replaceable]]
         xy, conf = xy.copy(), conf.copy()
         xy[better], conf[better] = txy[better], tconf[better]
@@ -1067,20 +1069,22 @@ class KeypointModel:
                          np.full(k, det.confidence, np.float32), self.names,
                          replace(det, centre=det.centre + shift), (float("nan"),) * 3)
 
-    def _in_crop(self, frame: NDArray[np.uint8], centre: NDArray[np.float64], size: float
-                 ) -> _CropAnswer:
+    def _in_crop(self, frame: NDArray[np.uint8], centre: NDArray[np.float64], size: float,
+                 *, flip: bool = True) -> _CropAnswer:
         """Keypoints (K, 2) px of ``frame`` and confidences (K,) from the crop around a
-        mouse of ``size`` px at ``centre``, and that crop (centre x, centre y, side)."""
+        mouse of ``size`` px at ``centre``, and that crop (centre x, centre y, side);
+        ``flip``: with the model's flip test, if it has one."""
         side = max(MIN_CROP, self.spec.crop_scale * size)
         width = self.spec.input.width
         crop = cut_crop(frame, centre, side, width, grey=self.spec.input.channels == 1)
-        xy, conf = self._run(crop, crop_matrix(centre, side, width))
+        xy, conf = self._run(crop, crop_matrix(centre, side, width), flip=flip)
         return xy, conf, (float(centre[0]), float(centre[1]), side)
 
-    def _run(self, crop: NDArray[np.uint8], to_src: NDArray[np.float64]
+    def _run(self, crop: NDArray[np.uint8], to_src: NDArray[np.float64], *, flip: bool = True
              ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
         """The network on ``crop`` (resized to its input; BGR or grey), mirrored too with
-        ``flip_test``: keypoints (K, 2) px mapped by ``to_src`` (2, 3), confidences (K,)."""
+        ``flip_test`` (and ``flip``): keypoints (K, 2) px mapped by ``to_src`` (2, 3),
+        confidences (K,)."""
         spec = self.spec
         inp = spec.input
         if inp.channels == 1 and crop.ndim == 3:
@@ -1092,15 +1096,15 @@ class KeypointModel:
                 crop = crop[:, :, ::-1]
         outs = self.backend.run(normalise(crop, inp))
         xy, conf = self._decode(outs)
-        if spec.flip_test:
+        if spec.flip_test and flip:
             # mirror the crop, run again, mirror back and swap left/right: the mean of
             # both halves the network's left-right-asymmetric errors
             xy2, conf2 = self._decode(self.backend.run(normalise(crop[:, ::-1], inp)))
-            flip = spec.flip_index
-            xy2 = xy2[flip]
+            partner = spec.flip_index
+            xy2 = xy2[partner]
             xy2[:, 0] = inp.width - 1 - xy2[:, 0]
             xy = 0.5 * (xy + xy2)
-            conf = 0.5 * (conf + conf2[flip])
+            conf = 0.5 * (conf + conf2[partner])
         return xy @ to_src[:, :2].T + to_src[:, 2], conf
 
     def _decode(self, outs: list[NDArray[np.float32]]

@@ -634,7 +634,10 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                              "synthetic_detector_frames": cfg.detector_frames,
                              **({"dark_near": cfg.dark_near} if cfg.dark_near else {}),
                              "detector_views": [cfg.view, *cfg.detector_views],
-                             "real_frames": 0, "holdout": holdout}
+                             "real_frames": 0, "holdout": holdout,
+                             **{f"{part}_init_sha256": log[f"{part}_init_sha256"]
+                                for part in ("keypoints", "detector")
+                                if f"{part}_init_sha256" in log}}
     suffix = view_suffix(cfg.view)
     write_model_yaml(synth_dir, name=f"mouse-lifter-2d{suffix}-synthetic-only",
                      view=cfg.view, notes=notes, tail_crop=tails is not None)

@@ -178,8 +178,9 @@ def test_the_tail_crop_takes_only_surer_tail_keypoints() -> None:
 
     from mouse_lifter_ros.core.keypoints import TAIL_KEYPOINTS
 
-    plain = model()
-    tailed = KeypointModel(replace(plain.spec, tail_crop=True), threads=1)
+    tailed = model()
+    assert tailed.spec.tail_crop  # the shipped model cuts it
+    plain = KeypointModel(replace(tailed.spec, tail_crop=False), threads=1)
     tail = [K[n] for n in TAIL_KEYPOINTS]
     body = [k for k in range(len(KEYPOINTS)) if k not in tail]
     took = 0
@@ -202,3 +203,19 @@ def test_a_tail_crop_without_the_tail_keypoints_is_refused(tmp_path: Path) -> No
     with pytest.raises(ModelError, match=r"tail_crop: true needs the keypoints tail_mid, "
                                          r"lumbar_spine"):
         KeypointModel(spec, threads=1)
+
+
+def test_the_shipped_model_finds_the_tail_tip_where_it_shows() -> None:
+    """The crop around the body cuts the tail's tip off in most frames; with the tail
+    crop the shipped model finds it in about half of the rendered frames that show it
+    (before the tail crop: 3 %)."""
+    found, errors = 0, []
+    shown = [s for s in frames(640, 480) if s.visible[K["tail_tip"]]]
+    for s in shown:
+        kp = model()(s.image)
+        if kp.confidence[K["tail_tip"]] >= 0.5:
+            found += 1
+            errors.append(float(np.linalg.norm(kp.xy[K["tail_tip"]]
+                                               - s.keypoints_2d[K["tail_tip"]])))
+    assert len(shown) >= 8 and found >= len(shown) // 3
+    assert np.median(errors) < 5.0
