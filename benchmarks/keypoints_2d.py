@@ -14,9 +14,10 @@ the same 640x480 BGR frames, one at a time: the labelled DeepLabCut openfield fr
 
 Prints frames per second and latency percentiles of each, the speed-up, our detection
 modes at 640x480 and 2048x2048 (whole frame only, with the second look, tracked), and
-where our pipeline's time goes (detector, crop, keypoint net, decode; timed piece by piece in a
-separate pass). Wall-clock figures depend on the machine and on what else runs on it;
-the load average at the start is printed with them. Exits non-zero only on errors.
+where our pipeline's time goes (detector, crop, keypoint net, decode, tail crop; timed
+piece by piece in a separate pass). Wall-clock figures depend on the machine and on what
+else runs on it; the load average at the start is printed with them. Exits non-zero only
+on errors.
 """
 
 from __future__ import annotations
@@ -135,6 +136,8 @@ def split_ours(model: KeypointModel, frames: list[np.ndarray], n: int
     t: dict[str, list[float]] = {"detector": [], "crop": [], "keypoint net": [], "decode": []}
     if model.spec.flip_test:
         t["mirrored net"] = []
+    if model.spec.tail_crop:
+        t["tail crop"] = []
     for i in range(n):
         frame = frames[i % len(frames)]
         t0 = time.perf_counter()
@@ -150,7 +153,7 @@ def split_ours(model: KeypointModel, frames: list[np.ndarray], n: int
         t2 = time.perf_counter()
         outs = model.backend.run(x)
         t3 = time.perf_counter()
-        xy, _ = model._decode(outs)
+        xy, conf = model._decode(outs)
         xy = xy @ to_src[:, :2].T + to_src[:, 2]
         t4 = time.perf_counter()
         t["crop"].append(t2 - t1)
@@ -164,6 +167,10 @@ def split_ours(model: KeypointModel, frames: list[np.ndarray], n: int
             t7 = time.perf_counter()
             t["mirrored net"].append(t6 - t5)
             t["decode"][-1] += t7 - t6
+        if model.spec.tail_crop:  # the crop around the tail, its net(s) and decode
+            t8 = time.perf_counter()
+            model._tail_crop(frame, det.size, xy.astype(np.float64), conf)
+            t["tail crop"].append(time.perf_counter() - t8)
     return {k: (float(np.median(v)) * 1e3, float(np.mean(v)) * 1e3) if v else
             (float("nan"), float("nan")) for k, v in t.items()}
 

@@ -14,7 +14,7 @@ its crop holds fewer than half the visible keypoints, as eval-2d counts it) or a
 (``missed``). Then ``--empty-count`` arenas without a mouse (640x480 windows of
 1600x1200 frames, away from the mouse) and how many the model took for one. Prints JSON
 (a median is null where half the points or more were not found; ``found_%``: the
-visible points found, with the median error of those).
+visible points given a confidence of ``P_CUTOFF`` (0.5) or more, and their median error).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.core.eval2d import OUTCOMES, detection_outcome
-from mouse_lifter_ros.core.keypoints import KeypointModel
+from mouse_lifter_ros.core.keypoints import P_CUTOFF, KeypointModel
 from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
 from mouse_lifter_ros.core.synth.heldout import HELD_OUT_KINDS, held_out_frames
 
@@ -40,6 +40,7 @@ def score(model: KeypointModel,
     """Outcome counts and per-keypoint figures over (image, keypoints (14, 2) px,
     visible (14,)) frames."""
     errs: list[list[float]] = [[] for _ in KEYPOINTS]
+    sure: list[list[bool]] = [[] for _ in KEYPOINTS]
     counts = dict.fromkeys(OUTCOMES, 0)
     n = 0
     for image, truth, visible in frames:
@@ -53,11 +54,12 @@ def score(model: KeypointModel,
                 e = float(np.linalg.norm(kp.xy[k] - truth[k])) if outcome == "found" \
                     else np.inf
                 errs[k].append(e if np.isfinite(e) else np.inf)
+                sure[k].append(outcome == "found" and kp.confidence[k] >= P_CUTOFF)
     out: dict[str, Any] = {"frames": n, **counts, "keypoints": {}}
-    for name, e in zip(KEYPOINTS, errs, strict=True):
+    for name, e, ok in zip(KEYPOINTS, errs, sure, strict=True):
         a = np.array(e)
         median = float(np.median(a)) if a.size else np.inf
-        found = a[np.isfinite(a)]
+        found = a[np.array(ok, bool)]
         out["keypoints"][name] = {  # median null: none, or half of them or more not found
             "n": int(a.size), "median_px": round(median, 2) if np.isfinite(median) else None,
             "found_%": round(100 * found.size / a.size, 1) if a.size else None,
