@@ -484,6 +484,9 @@ def load_model_spec(path: str | Path | None = None, *, view: str = "top") -> Mod
     unknown = sorted({n for e in skeleton for n in e} - set(kps))
     if unknown and kps:
         problems.append(f"skeleton: {unknown} are not among the keypoints")
+    for switch in ("flip_test", "tail_crop"):
+        if not isinstance(d.get(switch, False), bool):
+            problems.append(f"{switch}={d[switch]!r}: true or false")
     if problems:
         raise ModelError(f"model description {p}: " + "; ".join(problems))
     return ModelSpec(path=p, name=str(d.get("name", p.stem)), onnx=p.parent / str(d["onnx"]),
@@ -491,8 +494,8 @@ def load_model_spec(path: str | Path | None = None, *, view: str = "top") -> Mod
                      detector=p.parent / str(det) if det else None,
                      crop_scale=crop_scale,
                      keypoint_map={str(k): str(v) for k, v in kmap.items()},
-                     skeleton=skeleton, flip_test=bool(d.get("flip_test", False)),
-                     view=str(model_view), tail_crop=bool(d.get("tail_crop", False)))
+                     skeleton=skeleton, flip_test=d.get("flip_test", False) is True,
+                     view=str(model_view), tail_crop=d.get("tail_crop", False) is True)
 
 
 def load_detector_spec(path: str | Path) -> DetectorSpec:

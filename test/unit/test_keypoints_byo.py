@@ -284,14 +284,16 @@ def test_every_bad_field_in_one_error(tmp_path: Path) -> None:
         "output": {"kind": "blobs", "activation": "relu"},
         "keypoints": [],
         "crop": {"mode": "tiles"},
-        "keypoint_map": ["not", "a", "mapping"]})
+        "keypoint_map": ["not", "a", "mapping"],
+        "flip_test": "yes", "tail_crop": "false"})
     with pytest.raises(ModelError) as err:
         load_model_spec(path)
     msg = str(err.value)
     for part in ("many.yaml", "input size 64x4", "input.channels=2", "input.layout='CHW'",
                  "input.colour='hsv'", "input.std", "output.kind='blobs'",
                  "output.activation='relu'", "keypoints:", "crop.mode='tiles'", "onnx:",
-                 "keypoint_map"):
+                 "keypoint_map", "flip_test='yes': true or false",
+                 "tail_crop='false': true or false"):
         assert part in msg, part
 
 
