@@ -382,7 +382,7 @@ def mining_pool(errors: NDArray[np.float64], fraction: float, repeat: int
     """Every frame index once, plus the worst ``fraction`` of them ``repeat`` more times."""
     if not 0.0 < fraction <= 1.0 or repeat < 0:
         raise ParameterError(f"mine_fraction={fraction} (0 < f <= 1), mine_repeat={repeat} "
-                         "(>= 0)")
+                             "(>= 0)")
     worst = np.argsort(-errors, kind="stable")[:max(1, round(fraction * len(errors)))]
     return np.concatenate([np.arange(len(errors))] + [np.sort(worst)] * repeat)
 
@@ -515,7 +515,7 @@ def split_labels(names: list[str], holdout_last: int, gap: int) -> tuple[list[st
     that no training frame is a near neighbour of a test frame."""
     if holdout_last + gap >= len(names):
         raise ParameterError(f"holdout_last={holdout_last} + gap={gap}: only {len(names)} "
-                         "labelled frames")
+                             "labelled frames")
     cut = len(names) - holdout_last
     return names[:cut - gap], names[cut:]
 
