@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import array
 import time
+from dataclasses import replace
 
 import numpy as np
 from rclpy.node import Node
@@ -21,7 +22,7 @@ from sensor_msgs.msg import Image
 from mouse_lifter_ros.core.arena import load_arena
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.images import image_to_grey_or_bgr
-from mouse_lifter_ros.core.keypoints import KeypointModel, check_model_view
+from mouse_lifter_ros.core.keypoints import KeypointModel, check_model_view, load_model_spec
 from mouse_lifter_ros.core.node_params import KEYPOINT_PARAMS
 from mouse_lifter_ros.core.process import lower_priority
 from mouse_lifter_ros.core.stats import StageCounts
@@ -56,7 +57,10 @@ class KeypointNode(Node):
         path = resolve_path(p["model"]) if p["model"] else None
         view = p["view"] or (load_arena(resolve_path(p["arena_file"])).view
                              if p["arena_file"] else "top")
-        self.model = KeypointModel(path, device=p["device"], threads=p["threads"], view=view)
+        spec = load_model_spec(path, view=view)
+        if spec.tail_crop and not p["tail_crop"]:
+            spec = replace(spec, tail_crop=False)
+        self.model = KeypointModel(spec, device=p["device"], threads=p["threads"], view=view)
         check_model_view(self.model.spec, view)
         self.tracker = (MouseTracker(self.model.detector, redetect_every=p["redetect_every"])
                         if self.model.detector is not None else None)
@@ -69,7 +73,8 @@ class KeypointNode(Node):
         self.get_logger().info(
             f"model {self.model.spec.path} ({view} view): {self.model.description}; p_cutoff "
             f"{self.p_cutoff:g}, crop {list(self.roi) if self.roi else 'none'}, threads "
-            f"{p['threads'] or 'default'}; {self.sub.topic_name} -> {self.pub.topic_name}")
+            f"{p['threads'] or 'default'}, tail crop {'on' if spec.tail_crop else 'off'}; "
+            f"{self.sub.topic_name} -> {self.pub.topic_name}")
 
     def _on_image(self, msg: Image) -> None:
         c = self.counts

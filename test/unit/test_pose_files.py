@@ -389,10 +389,14 @@ def child(out: str, handlers: bool) -> None:
                           checkpoint_every=EVERY),
     ]
 
-    def stop(signum: int, _frame: object) -> None:  # what the recorder node does
-        for w in writers:
-            w.close()
-        raise SystemExit(0)
+    # What the recorder node does (nodes/_signals.py): the handler only records the
+    # request, and the writers are closed between frames. Closing them inside the handler
+    # could interrupt a checkpoint half-way through its append; under load that lost the
+    # rows being appended (75 of 99 in the .h5).
+    requested = []
+
+    def stop(signum: int, _frame: object) -> None:
+        requested.append(signum)
 
     if handlers:
         signal.signal(signal.SIGINT, stop)
@@ -402,6 +406,10 @@ def child(out: str, handlers: bool) -> None:
         for w in writers:
             w.write(rec)
         print(f, flush=True)
+        if requested:
+            for w in writers:
+                w.close()
+            raise SystemExit(0)
 
 
 def _child_env() -> dict[str, str]:
