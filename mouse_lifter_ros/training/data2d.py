@@ -33,6 +33,7 @@ from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.keypoints import (
     BODY_KEYPOINTS,
     DETECTOR_INPUT,
+    TAIL_CROP,
     WINDOW_SIZES,
     body_box,
     letterbox_geometry,
@@ -132,8 +133,16 @@ def keypoint_window(args: tuple[int, int], view: str = "top"
     WINDOW_PX), keypoints (14, 2) px in the window, and a state per keypoint: 2 visible,
     1 hidden, 0 out of the window."""
     seed, i = args
-    _, sample = render_window(item_rng(seed, i, 1), f"keypoint window {i}",
-                              lambda c, size: (c, WINDOW_SCALE * size, WINDOW_PX), view)
+    return _labelled_window(item_rng(seed, i, 1), f"keypoint window {i}", view)
+
+
+def _labelled_window(rng: np.random.Generator, what: str, view: str,
+                     centre_on: str | None = None
+                     ) -> tuple[NDArray[np.uint8], NDArray[np.float32], NDArray[np.uint8]]:
+    """A window WINDOW_SCALE body sizes wide (:func:`render_window`): grey image,
+    keypoints and their states, as :func:`keypoint_window` describes them."""
+    _, sample = render_window(rng, what, lambda c, size: (c, WINDOW_SCALE * size, WINDOW_PX),
+                              view, centre_on=centre_on)
     kp = sample.keypoints_2d.astype(np.float32)
     flag = np.where(sample.visible, 2, np.where(sample.in_view, 1, 0)).astype(np.uint8)
     return to_grey(sample.image), kp, flag
@@ -142,15 +151,12 @@ def keypoint_window(args: tuple[int, int], view: str = "top"
 def tail_window(args: tuple[int, int], view: str = "top"
                 ) -> tuple[NDArray[np.uint8], NDArray[np.float32], NDArray[np.uint8]]:
     """Tail window ``i`` of seed ``seed``: as :func:`keypoint_window` (a stream of its
-    own), but centred on the tail's middle (``tail_mid``), where a keypoint window, centred
-    on the body, mostly cuts the tail tip off."""
+    own), but centred on the tail's middle (:data:`~.keypoints.TAIL_CROP`, where the
+    runtime centres its tail crop); a keypoint window, centred on the body, mostly cuts
+    the tail tip off."""
     seed, i = args
-    _, sample = render_window(item_rng(seed, i, 6), f"tail window {i}",
-                              lambda c, size: (c, WINDOW_SCALE * size, WINDOW_PX), view,
-                              centre_on="tail_mid")
-    kp = sample.keypoints_2d.astype(np.float32)
-    flag = np.where(sample.visible, 2, np.where(sample.in_view, 1, 0)).astype(np.uint8)
-    return to_grey(sample.image), kp, flag
+    return _labelled_window(item_rng(seed, i, 6), f"tail window {i}", view,
+                            centre_on=TAIL_CROP)
 
 
 def detector_frame(args: tuple[int, int], view: str = "top", dark_near: float = 0.0
