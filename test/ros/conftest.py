@@ -24,7 +24,7 @@ try:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
-    from rclpy.qos import QoSProfile
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
     from mouse_lifter_ros.runner import package_prefix
 
@@ -92,7 +92,16 @@ class Listener:
                 return
 
     def subscribe(self, msg_type: type, topic: str, qos: QoSProfile) -> list[tuple[int, Any]]:
-        """Record (receive time in ns, message) of every message on ``topic``."""
+        """Record (receive time in ns, message) of every message on ``topic``.
+
+        A reliable ``qos`` is taken with history keep-all here: with keep-last, a message
+        that arrives while this process is starved on a loaded machine can displace an
+        unread one from the reader's queue, and a test that counts messages would blame
+        the nodes (CI: 173 poses against 172 behaviours). Matching ignores history.
+        """
+        if qos.reliability == ReliabilityPolicy.RELIABLE:
+            qos = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=qos.reliability,
+                             durability=qos.durability)
         store: list[tuple[int, Any]] = []
         self.received[topic] = store
 
