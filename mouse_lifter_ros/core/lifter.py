@@ -28,9 +28,10 @@ from typing import Any, Final, Generic, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mouse_lifter_ros.core.body import KEYPOINTS, FloatArray, MouseShape
+from mouse_lifter_ros.core.body import KEYPOINTS, FloatArray, MouseShape, tail_radius
 from mouse_lifter_ros.core.bodyfit import (
     SCALE_PAIRS,
+    TAIL_HEIGHT_SIGMA,
     BodyFitter,
     FitResult,
     Observation,
@@ -56,6 +57,7 @@ __all__ = [
 
 N_KEYPOINTS: Final = len(KEYPOINTS)
 _K: Final = {name: i for i, name in enumerate(KEYPOINTS)}
+_TAIL_FLOOR_MASK: Final = np.isin(np.arange(N_KEYPOINTS), [_K["tail_mid"], _K["tail_tip"]])
 #: The spine keypoints whose mean is the body centroid (tail base to neck).
 CENTROID_KEYPOINTS: Final = ("tail_base", "lumbar_spine", "spine_center", "neck")
 _CENTROID: Final = np.array([_K[n] for n in CENTROID_KEYPOINTS])
@@ -458,7 +460,9 @@ class Lifter:
     been seen, then :func:`~.bodyfit.estimate_scale` of their back-projected points (kept
     from then on, through :meth:`reset`). The tail length likewise: ``tail_length``
     when given, else :func:`~.bodyfit.estimate_tail_length` of the same frames (the
-    shape's own when none of them shows the three tail keypoints).
+    shape's own when none of them shows the three tail keypoints). A tail_mid or
+    tail_tip seen without a depth reading (the depth crop seldom reaches the tip) is
+    taken on the floor at the tail's resting height for it: a tail lies on the floor.
 
     Parameters
     ----------
@@ -477,7 +481,7 @@ class Lifter:
         A gap (s) after which tracking restarts (no warm start, filter reset).
     model_sigma:
         Standard deviation of a model keypoint around the real one, metres.
-    sigma_px, sigma_depth, prior_weight, temporal_sigma, min_std:
+    sigma_px, sigma_depth, prior_weight, temporal_sigma, min_std, tail_height_sigma:
         The :class:`~.bodyfit.BodyFitter`'s.
     iterations, first_iterations:
         The :class:`~.bodyfit.BodyFitter`'s: fit steps when tracking, and from scratch.
@@ -500,7 +504,8 @@ class Lifter:
                  prior_weight: float = 0.5, temporal_sigma: float | FloatArray = 1.0,
                  min_std: tuple[float, float] = (0.05, 0.002),
                  iterations: int = 3, first_iterations: int = 12,
-                 refit_px: float = 12.0) -> None:
+                 refit_px: float = 12.0,
+                 tail_height_sigma: float | None = TAIL_HEIGHT_SIGMA) -> None:
         if not isinstance(camera, Camera):
             raise InputError(f"Lifter: camera is a {type(camera).__name__}; expected a "
                              "core.camera.Camera (an arena calibration's .camera)")
@@ -532,7 +537,7 @@ class Lifter:
         self._fit_args: dict[str, Any] = {
             "sigma_px": sigma_px, "sigma_depth": sigma_depth, "prior_weight": prior_weight,
             "temporal_sigma": temporal_sigma, "min_std": min_std, "iterations": iterations,
-            "first_iterations": first_iterations}
+            "first_iterations": first_iterations, "tail_height_sigma": tail_height_sigma}
         self.filter = OneEuroFilter(min_cutoff, beta, d_cutoff, reset_after)
         self._fixed = (scale, tail_length)
         self._scale_points: list[FloatArray] = []
@@ -612,7 +617,7 @@ class Lifter:
         no_depth = seen & ~has_depth
         if no_depth.any():
             points[no_depth] = self.camera.points_at_height(safe_px[no_depth], 0.015)
-        self._learn_scale(points, has_depth)
+        self._learn_scale(points, has_depth, self._tail_on_floor(safe_px, seen & ~has_depth))
 
         if self._last_stamp is not None and not (0.0 < t - self._last_stamp
                                                  <= self.reset_after):
@@ -643,10 +648,18 @@ class Lifter:
                       residual_px=fit.residual_px, vector=fit.vector.copy(),
                       scale=self.scale, tail_length=self.shape.tail_length)
 
-    def _learn_scale(self, points: FloatArray, has_depth: NDArray[np.bool_]) -> None:
+    def _tail_on_floor(self, px: FloatArray, no_depth: NDArray[np.bool_]) -> FloatArray:
+        out = np.full((N_KEYPOINTS, 3), np.nan)
+        tail = no_depth & _TAIL_FLOOR_MASK
+        if tail.any():
+            out[tail] = self.camera.points_at_height(px[tail], tail_radius(self.shape, 1.0))
+        return out
+
+    def _learn_scale(self, points: FloatArray, has_depth: NDArray[np.bool_],
+                     tail_floor: FloatArray) -> None:
         if self._estimated or np.count_nonzero(has_depth[self._scale_keypoints]) < 2:
             return
-        self._scale_points.append(np.where(has_depth[:, None], points, np.nan))
+        self._scale_points.append(np.where(has_depth[:, None], points, tail_floor))
         if len(self._scale_points) >= self.scale_frames:
             seen = np.array(self._scale_points)
             scale, tail = self._fixed

@@ -21,6 +21,7 @@ from mouse_lifter_ros.core.body import (
 )
 from mouse_lifter_ros.core.bodyfit import (
     SCALE_RANGE,
+    TAIL_HEIGHT_SIGMA,
     TAIL_LENGTH_RANGE,
     BodyFitter,
     Observation,
@@ -179,6 +180,30 @@ def test_warm_start_converges_in_three_iterations_on_a_sequence() -> None:
     assert max(errors) < 1.0, max(errors)
 
 
+def test_a_curled_tail_seen_in_2d_stays_on_the_floor() -> None:
+    """A curled tail with its middle seen 15 px off and no depth over it: without the
+    tail height residual the fit lifted the tip (the 2D alone allows it); with the
+    default it stays near the floor where the tail lies."""
+    camera = top_camera()
+    tail_base, tail_mid, tail_tip = (KEYPOINTS.index(k)
+                                     for k in ("tail_base", "tail_mid", "tail_tip"))
+    lifted: dict[float | None, list[float]] = {None: [], TAIL_HEIGHT_SIGMA: []}
+    for shape, pose, _ in poses(12, 24):
+        pose.tail_yaw[:] = 0.25
+        pose.tail_pitch[:] = -0.3  # pressed onto the floor
+        truth = forward_kinematics(shape, pose).keypoints
+        px, z = observe(camera, truth)
+        z[[tail_mid, tail_tip]] = np.nan
+        d = px[tail_tip] - px[tail_base]
+        px[tail_mid] += 15.0 * np.array([-d[1], d[0]]) / np.linalg.norm(d)
+        for sigma, heights in lifted.items():
+            fit = BodyFitter(shape, tail_height_sigma=sigma).fit(
+                Observation(px, np.ones(14), z, camera))
+            heights.append(1000.0 * (fit.keypoints[tail_tip, 2] - truth[tail_tip, 2]))
+    free, held = np.mean(lifted[None]), np.mean(lifted[TAIL_HEIGHT_SIGMA])
+    assert held < 4.0 and held < 0.5 * free, (held, free)
+
+
 def test_fit_respects_the_joint_limits() -> None:
     rng = np.random.default_rng(9)
     camera = top_camera()
@@ -248,9 +273,11 @@ def test_fit_validates_its_inputs() -> None:
         fitter.fit(Observation(np.zeros((14, 2)), np.ones(14), np.ones(14), camera),
                    np.zeros(40))
     with pytest.raises(ParameterError) as perr:
-        BodyFitter(MouseShape(), sigma_px=0.0, iterations=-1, temporal_sigma=np.ones(3))
+        BodyFitter(MouseShape(), sigma_px=0.0, iterations=-1, temporal_sigma=np.ones(3),
+                   tail_height_sigma=-0.01)
     message = str(perr.value)
     assert "sigma_px" in message and "iterations" in message and "temporal_sigma" in message
+    assert "tail_height_sigma -0.01" in message
 
 
 def test_locate_inverts_project_with_depth_and_at_a_height() -> None:

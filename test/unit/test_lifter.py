@@ -200,13 +200,16 @@ def test_the_lifter_takes_an_arena_calibrations_camera() -> None:
 
 def lift_sequence(lifter: Lifter, shape: MouseShape, script: list[tuple[str, float]],
                   rng: np.random.Generator, camera: Camera, *, hide: list[int] | None = None,
-                  hide_from: int = 0) -> tuple[np.ndarray, np.ndarray, list[Lifted]]:
+                  hide_from: int = 0, no_depth: list[int] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, list[Lifted]]:
     seq = script_sequence(script, shape, fps=FPS, rng=rng, start=(0.0, 0.0, 0.3))
     truth, lifted, outs = [], [], []
     for k, state in enumerate(seq.states(shape)):
         px, z = camera.project(state.keypoints)
         px = px + rng.normal(0.0, 3.0, px.shape)
         z = z + rng.normal(0.0, 0.003, z.shape)
+        if no_depth is not None:
+            z[no_depth] = np.nan
         conf = np.full(14, 0.9)
         if hide is not None and k >= hide_from and k % 3:
             conf[hide] = 0.1
@@ -240,6 +243,19 @@ def test_lifter_end_to_end_on_a_motion_sequence() -> None:
     d = truth[-1, KEYPOINTS.index("neck")] - truth[-1, KEYPOINTS.index("tail_base")]
     heading = math.atan2(d[1], d[0])
     assert abs(math.remainder(last.heading - heading, 2 * math.pi)) < 0.15
+
+
+def test_the_tail_length_is_learnt_from_a_tail_seen_without_depth() -> None:
+    """The depth crop seldom reaches the tail's tip: a tail_mid and tail_tip seen in 2D
+    alone are taken on the floor for the tail length (it stayed the default before)."""
+    camera = top_camera()
+    tail = [KEYPOINTS.index(k) for k in ("tail_mid", "tail_tip")]
+    for length in (0.068, 0.098):
+        lifter = Lifter(camera)
+        lift_sequence(lifter, MouseShape(tail_length=length), [("walk", 1.5)],
+                      np.random.default_rng(33), camera, no_depth=tail)
+        assert lifter.scale_estimated
+        assert lifter.shape.tail_length == pytest.approx(length, abs=0.008)
 
 
 def test_lifter_fills_occluded_keypoints_from_the_model() -> None:
