@@ -1,14 +1,18 @@
 """Measure how far each keypoint lies beyond the surface a depth map sees over it.
 
     tools/ros-env.sh python tools/surface_depth.py [--count 150] [--seed 123] [--view top]
+        [--network]
 
 Renders ``--count`` random mice (shape, pose, scene, camera) from ``--view`` with the
 synthetic engine, reads the true depth map over each keypoint as the lifter does
 (:func:`mouse_lifter_ros.core.lifter.sample_depth`) and prints, per keypoint, the
 keypoint's camera depth minus that reading, divided by the body scale: median and 10th /
 90th percentiles over all draws, and the median over the draws where the keypoint is
-visible. :data:`mouse_lifter_ros.core.lifter.SURFACE_DEPTH` holds the visible medians
-(per view; the paws' are left out from above, where the body hides them).
+visible. With ``--network`` the reading is the shipped depth network's map of the
+rendered image instead (the mouse found by its detector; draws where it finds none are
+left out), at the true keypoints: what the lifter sees, the network's own bias included.
+:data:`mouse_lifter_ros.core.lifter.SURFACE_DEPTH` holds the visible medians of
+``--network`` (per view; see there which are left out).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import argparse
 
 import numpy as np
 
+from mouse_lifter_ros.core.arena import arena_from_camera
 from mouse_lifter_ros.core.body import KEYPOINTS, forward_kinematics
+from mouse_lifter_ros.core.depth import DepthModel
 from mouse_lifter_ros.core.lifter import SURFACE_DEPTH, sample_depth
 from mouse_lifter_ros.core.synth.body import sample_shape
 from mouse_lifter_ros.core.synth.motion import Arena, sample_pose
@@ -30,9 +36,13 @@ def main() -> int:
     ap.add_argument("--count", type=int, default=150)
     ap.add_argument("--seed", type=int, default=123)
     ap.add_argument("--view", choices=VIEWS, default="top")
+    ap.add_argument("--network", action="store_true",
+                    help="read the shipped depth network's map, not the true one")
     ns = ap.parse_args()
     rng = np.random.default_rng(ns.seed)
     below, visible = [], []
+    skipped = 0
+    network: DepthModel | None = None
     for _ in range(ns.count):
         shape = sample_shape(rng)
         scene = sample_scene(rng, view=ns.view, colour=False)
@@ -40,12 +50,24 @@ def main() -> int:
         arena = Arena(size=scene.arena, wall_height=scene.wall_height)
         pose, _ = sample_pose(rng, shape, arena=arena)
         sample = render(shape, forward_kinematics(shape, pose), camera, scene, rng)
-        reading = sample_depth(sample.depth, (0, 0), sample.keypoints_2d)
+        if ns.network:
+            arena_cal = arena_from_camera(camera)
+            if network is None:
+                network = DepthModel(arena=arena_cal)
+            network.arena = arena_cal
+            seen = network(sample.image)
+            if not seen.found:
+                skipped += 1
+                continue
+            reading = sample_depth(seen.depth, seen.roi[:2], sample.keypoints_2d)
+        else:
+            reading = sample_depth(sample.depth, (0, 0), sample.keypoints_2d)
         below.append((sample.keypoints_camera[:, 2] - reading) / shape.scale)
         visible.append(sample.visible)
     d, v = np.array(below) * 1e3, np.array(visible)
-    print(f"{ns.count} draws from the {ns.view}; keypoint depth beyond the surface seen over it, "
-          "mm at scale 1")
+    source = "the shipped depth network's map" if ns.network else "the true depth map"
+    print(f"{len(d)} draws from the {ns.view} ({skipped} without a mouse found); keypoint "
+          f"depth beyond the surface {source} sees over it, mm at scale 1")
     print(f"{'keypoint':14s} {'median':>7s} {'p10':>6s} {'p90':>6s} {'visible':>8s} "
           f"{'median':>7s} {'shipped':>8s}")
     for j, k in enumerate(KEYPOINTS):
