@@ -11,8 +11,9 @@ keypoint's camera depth minus that reading, divided by the body scale: median an
 visible. With ``--network`` the reading is the shipped depth network's map of the
 rendered image instead (the mouse found by its detector; draws where it finds none are
 left out), at the true keypoints: what the lifter sees, the network's own bias included.
-:data:`mouse_lifter_ros.core.lifter.SURFACE_DEPTH` holds the visible medians of
-``--network`` (per view; see there which are left out).
+:data:`mouse_lifter_ros.core.lifter.SURFACE_DEPTH` holds the visible medians (from
+below of ``--network``, from above of the true maps; see there why and which are left
+out).
 """
 
 from __future__ import annotations
