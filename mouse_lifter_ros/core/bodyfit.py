@@ -89,6 +89,8 @@ _KP: Final = {name: i for i, name in enumerate(KEYPOINTS)}
 
 _SPINE_IDX: Final = tuple(J[n] for n in SPINE)
 _TAIL_IDX: Final = tuple(J[n] for n in TAIL)
+#: The tail's joints beyond its base (the segment ends), as an index array.
+_TAIL_ENDS: Final = np.array(_TAIL_IDX[1:])
 _LIMB_IDX: Final = tuple(tuple(J[n] for n in limb) for limb in LIMBS)
 _SIDES: Final = np.array([1.0, -1.0, 1.0, -1.0])  # left fore, right fore, left hind, right hind
 
@@ -454,7 +456,7 @@ class BodyFitter:
         rd = (z[:, obs.idxd] - obs.depth) * obs.wd
         parts = [r2.reshape(len(vectors), -1), rd]
         if self.tail_height_sigma is not None:
-            parts.append((joints[:, list(_TAIL_IDX[1:]), 2] - self._tail_rest)
+            parts.append((joints[:, _TAIL_ENDS, 2] - self._tail_rest)
                          / self.tail_height_sigma)
         return np.concatenate(parts, axis=1), joints, z
 
