@@ -628,7 +628,7 @@ class Lifter:
         no_depth = seen & ~has_depth
         if no_depth.any():
             points[no_depth] = self.camera.points_at_height(safe_px[no_depth], 0.015)
-        self._learn_scale(points, has_depth, self._tail_on_floor(safe_px, seen & ~has_depth))
+        self._learn_scale(points, has_depth, safe_px, seen)
 
         if self._last_stamp is not None and not (0.0 < t - self._last_stamp
                                                  <= self.reset_after):
@@ -659,18 +659,15 @@ class Lifter:
                       residual_px=fit.residual_px, vector=fit.vector.copy(),
                       scale=self.scale, tail_length=self.shape.tail_length)
 
-    def _tail_on_floor(self, px: FloatArray, no_depth: NDArray[np.bool_]) -> FloatArray:
-        out = np.full((N_KEYPOINTS, 3), np.nan)
-        tail = no_depth & _TAIL_FLOOR_MASK
-        if tail.any():
-            out[tail] = self.camera.points_at_height(px[tail], tail_radius(self.shape, 1.0))
-        return out
-
-    def _learn_scale(self, points: FloatArray, has_depth: NDArray[np.bool_],
-                     tail_floor: FloatArray) -> None:
+    def _learn_scale(self, points: FloatArray, has_depth: NDArray[np.bool_], px: FloatArray,
+                     in_2d: NDArray[np.bool_]) -> None:
         if self._estimated or np.count_nonzero(has_depth[self._scale_keypoints]) < 2:
             return
-        self._scale_points.append(np.where(has_depth[:, None], points, tail_floor))
+        kept = np.where(has_depth[:, None], points, np.nan)
+        lying = in_2d & ~has_depth & _TAIL_FLOOR_MASK  # on the floor, for the tail length
+        if lying.any():
+            kept[lying] = self.camera.points_at_height(px[lying], tail_radius(self.shape, 1.0))
+        self._scale_points.append(kept)
         if len(self._scale_points) >= self.scale_frames:
             seen = np.array(self._scale_points)
             scale, tail = self._fixed
