@@ -152,14 +152,27 @@ def lifted_clip(seed: int, index: int, seconds: float,
 
 
 def _cache_path(cache: Path, seed: int, index: int, seconds: float) -> Path:
-    """The cache file of a lifted sequence, keyed by the models' bytes too: new models,
-    new poses."""
+    """The cache file of a lifted sequence, keyed by the models' files (networks and
+    YAMLs: new models or a model run another way, new poses) and by the source of the
+    core modules that render the sequences and turn images into poses."""
     models = DEFAULT_MODEL.parents[1]
     digest = hashlib.sha256()
-    for name in ("keypoints2d/keypoints.onnx", "keypoints2d/detector.onnx",
-                 "depth/depth.onnx"):
-        digest.update((models / name).read_bytes())
+    for folder in ("keypoints2d", "depth"):
+        for path in sorted((models / folder).glob("*")):
+            if path.suffix in (".onnx", ".yaml"):
+                digest.update(path.read_bytes())
+    core = Path(__file__).resolve().parents[1] / "core"
+    for name in _LIFTING_MODULES:
+        digest.update((core / name).read_bytes())
+    for path in sorted((core / "synth").glob("*.py")):
+        digest.update(path.read_bytes())
     return cache / f"lifted_s{seed}_i{index}_{seconds:g}s_{digest.hexdigest()[:10]}.npz"
+
+
+#: The core modules whose code decides the lifted poses, besides the engine's
+#: (:func:`_cache_path`).
+_LIFTING_MODULES: Final = ("pipeline.py", "keypoints.py", "tracking.py", "depth.py",
+                           "lifter.py", "bodyfit.py", "body.py")
 
 
 def _render_and_lift(seed: int, index: int, seconds: float) -> tuple[
