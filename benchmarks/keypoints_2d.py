@@ -14,8 +14,10 @@ the same 640x480 BGR frames, one at a time: the labelled DeepLabCut openfield fr
 
 Prints frames per second and latency percentiles of each, the speed-up, our detection
 modes at 640x480 and 2048x2048 (whole frame only, with the second look, tracked), and
-where our pipeline's time goes (detector, crop, keypoint net, decode, tail crop; timed
-piece by piece in a separate pass). Wall-clock figures depend on the machine and on what
+where our pipeline's time goes (detector, crop, keypoint net, decode, turned views, tail
+crop; timed piece by piece in a separate pass). Ours is timed as the model's YAML runs it
+(what ``analyze`` and ``eval-2d`` do) and as ``keypoint_node`` runs it by default (no tail
+crop, no turn test). Wall-clock figures depend on the machine and on what
 else runs on it; the load average at the start is printed with them. Exits non-zero only
 on errors.
 """
@@ -29,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -136,6 +139,8 @@ def split_ours(model: KeypointModel, frames: list[np.ndarray], n: int
     t: dict[str, list[float]] = {"detector": [], "crop": [], "keypoint net": [], "decode": []}
     if model.spec.flip_test:
         t["mirrored net"] = []
+    if model.spec.turn_test:
+        t["turned nets"] = []
     if model.spec.tail_crop:
         t["tail crop"] = []
     for i in range(n):
@@ -167,6 +172,17 @@ def split_ours(model: KeypointModel, frames: list[np.ndarray], n: int
             t7 = time.perf_counter()
             t["mirrored net"].append(t6 - t5)
             t["decode"][-1] += t7 - t6
+        if model.spec.turn_test:  # the crop turned three ways (each mirrored too) and
+            t5 = time.perf_counter()  # the views combined, as __call__ runs them
+            for k in (1, 2, 3):
+                turned = np.rot90(crop, k)
+                views = (turned, turned[:, ::-1]) if model.spec.flip_test else (turned,)
+                for v in views:
+                    model._decode(model.backend.run(kpmod.normalise(v, inp)))
+            n_views = 8 if model.spec.flip_test else 4
+            kpmod.combine_views(np.repeat(xy[None], n_views, 0),
+                                np.repeat(conf[None], n_views, 0))
+            t["turned nets"].append(time.perf_counter() - t5)
         if model.spec.tail_crop:  # the crop around the tail, its net(s) and decode
             t8 = time.perf_counter()
             model._tail_crop(frame, det.size, xy.astype(np.float64), conf)
@@ -176,7 +192,8 @@ def split_ours(model: KeypointModel, frames: list[np.ndarray], n: int
 
 
 def modes(model: KeypointModel, frames: list[np.ndarray], n: int) -> None:
-    """Ours at 640x480 and at 2048x2048 (the frames upscaled): the detector on the whole
+    """``model`` (ours as the node runs it by default) at 640x480 and at 2048x2048 (the
+    frames upscaled): the detector on the whole
     frame only (as before the second look), with :meth:`Detector.locate`'s second look
     (what a still image gets), and with the tracker (what a video gets; frames cycled in
     order, so a far jump between unrelated frames costs a whole-frame search)."""
@@ -229,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     dets = [ours(f).detection for f in frames]
     found = sum(d is not None and d.found for d in dets)
     t_ours = time_calls(ours, frames, ns.frames, warmup=20)
+    # the live keypoint node's defaults: no tail crop, no turn test (its parameters)
+    live = KeypointModel(replace(ours.spec, tail_crop=False, turn_test=False), device="cpu",
+                         threads=ns.threads)
+    t_live = time_calls(live, frames, ns.frames, warmup=20)
     split = split_ours(ours, frames, min(ns.frames, 200))
     base = KeypointModel(baseline_yaml(), device="cpu", threads=ns.threads)
     print(f"baseline: {base.description}")
@@ -238,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'single frame, 640x480, CPU':44s} {'fps':>8s} {'p50 ms':>9s} {'p99 ms':>9s} "
           f"{'mean ms':>9s} {'frames':>6s}")
     print(row("ours: detector + crop + keypoint net", t_ours))
+    print(row("ours as keypoint_node runs it by default", t_live))
+    print(f"  (ours: the model's YAML, tail crop {'on' if ours.spec.tail_crop else 'off'}, "
+          f"turn test {'on' if ours.spec.turn_test else 'off'}, as analyze and eval-2d run "
+          "it; the node's tail_crop and turn_test parameters are false by default)")
     print(row("baseline: ResNet-50 full frame (DLC-Live-like)", t_base))
     print(f"speed-up (ours / baseline fps): x{t_base.mean() / t_ours.mean():.1f}   "
           f"(p50 latency x{np.median(t_base) / np.median(t_ours):.1f})")
@@ -250,9 +275,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {k:14s} {med:7.2f} {mean:7.2f} {100 * mean / total[1]:6.1f} %")
     print(f"  {'sum':14s} {total[0]:7.2f} {total[1]:7.2f}")
     print(f"  (flip_test {'on' if ours.spec.flip_test else 'off'}: the mirrored crop is "
-          f"{'' if ours.spec.flip_test else 'not '}run too)")
+          f"{'' if ours.spec.flip_test else 'not '}run too; turn_test "
+          f"{'on' if ours.spec.turn_test else 'off'}: the crop turned three ways is "
+          f"{'' if ours.spec.turn_test else 'not '}run too)")
     print()
-    modes(ours, frames, min(ns.frames, 300))
+    modes(live, frames, min(ns.frames, 300))  # as the node runs it
     if np.median(t_ours) > 1.5 * total[0]:
         print(f"  the whole call's p50 ({np.median(t_ours):.2f} ms) is well above the sum: "
               "threads waiting for busy cores (compare --threads 1)")

@@ -181,6 +181,12 @@ KEYPOINT_PARAMS = (
               "one (its YAML's tail_crop): the tail's middle and tip are found about ten "
               "times as often, for 2-3 ms more per image; off by default, as a 30 fps graph "
               "on a 2-core machine cannot spare them (analyze and eval-3d use it)"),
+    ParamSpec("turn_test", False, "Run each crop turned by quarter turns too where the model "
+              "has a turn test (its YAML's turn_test): 8 network runs instead of 2, and the "
+              "views that agree are averaged, so one view on the wrong spot moves nothing "
+              "(real xmwell-oft frames: tail base 4.0 -> 3.0 px); about 6 ms more per crop, "
+              "off by default for a 30 fps graph on a 2-core machine (analyze, eval-2d and "
+              "eval-3d use it)"),
     _READY,
 )
 

@@ -58,8 +58,8 @@ class KeypointNode(Node):
         view = p["view"] or (load_arena(resolve_path(p["arena_file"])).view
                              if p["arena_file"] else "top")
         spec = load_model_spec(path, view=view)
-        if spec.tail_crop and not p["tail_crop"]:
-            spec = replace(spec, tail_crop=False)
+        spec = replace(spec, tail_crop=spec.tail_crop and p["tail_crop"],
+                       turn_test=spec.turn_test and p["turn_test"])
         self.model = KeypointModel(spec, device=p["device"], threads=p["threads"], view=view)
         check_model_view(self.model.spec, view)
         self.tracker = (MouseTracker(self.model.detector, redetect_every=p["redetect_every"])
@@ -73,7 +73,8 @@ class KeypointNode(Node):
         self.get_logger().info(
             f"model {self.model.spec.path} ({view} view): {self.model.description}; p_cutoff "
             f"{self.p_cutoff:g}, crop {list(self.roi) if self.roi else 'none'}, threads "
-            f"{p['threads'] or 'default'}, tail crop {'on' if spec.tail_crop else 'off'}; "
+            f"{p['threads'] or 'default'}, tail crop {'on' if spec.tail_crop else 'off'}, "
+            f"turn test {'on' if spec.turn_test else 'off'}; "
             f"{self.sub.topic_name} -> {self.pub.topic_name}")
 
     def _on_image(self, msg: Image) -> None:

@@ -500,6 +500,8 @@ def write_model_yaml(out: Path, *, name: str, view: str = "top", notes: dict[str
           # also run the mirrored crop and average (about 1 ms more on a 2-core CPU;
           # held-out mean error 3.9 -> 3.6 px): set false for the lowest latency
           "flip_test": True,
+          # the network learns crops at any angle: the runtime may run them turned too
+          "turn_test": True,
           **({"tail_crop": True} if tail_crop else {}),
           "training": notes}
     (out / "detector.yaml").write_text(yaml.safe_dump(det, sort_keys=False))

@@ -88,11 +88,11 @@ def test_demo_clip_keypoints_near_truth(listener: Listener, namespace: str, tmp_
     images = f"/{namespace}/camera/image_raw"
     # Recorded stamps kept; the bag starts once the keypoint node, the monitor and (last)
     # this test listen to the images.
-    # The tail crop on (off by default in the node: a 30 fps graph on 2 cores cannot
-    # spare it); at half speed the node has the time.
+    # The tail crop and the turn test on (off by default in the node: a 30 fps graph on
+    # 2 cores cannot spare them); at half speed the node has the time.
     params = write_params(tmp_path / "p.yaml", {"bag_source": {
         "restamp": False, "wait_for_subscribers": 3, "rate": 0.5},
-        "keypoint": {"tail_crop": True}})
+        "keypoint": {"tail_crop": True, "turn_test": True}})
     with GraphRun("replay", arguments={"bag": str(clip.bag), "lift": "false"},
                   namespace=namespace,
                   params_file=params) as run:
@@ -113,7 +113,7 @@ def test_demo_clip_keypoints_near_truth(listener: Listener, namespace: str, tmp_
     assert codes == {"bag_source": 0, "keypoint": 0, "monitor": 0}, log
     assert "Traceback" not in log + monitor
     assert f"model {DEFAULT_MODEL} (top view):" in log and "ExecutionProvider" in log, log
-    assert "tail crop on;" in log, log
+    assert "tail crop on, turn test on;" in log, log
     frames_in, published, no_mouse, infer_ms = _totals(log)
     assert published == frames_in, log
     msgs_ = [m for _, m in out if stamp_ns(m.header.stamp) >= START_NS]

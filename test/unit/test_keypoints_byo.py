@@ -285,7 +285,7 @@ def test_every_bad_field_in_one_error(tmp_path: Path) -> None:
         "keypoints": [],
         "crop": {"mode": "tiles"},
         "keypoint_map": ["not", "a", "mapping"],
-        "flip_test": "yes", "tail_crop": "false"})
+        "flip_test": "yes", "tail_crop": "false", "turn_test": True})
     with pytest.raises(ModelError) as err:
         load_model_spec(path)
     msg = str(err.value)
@@ -293,7 +293,9 @@ def test_every_bad_field_in_one_error(tmp_path: Path) -> None:
                  "input.colour='hsv'", "input.std", "output.kind='blobs'",
                  "output.activation='relu'", "keypoints:", "crop.mode='tiles'", "onnx:",
                  "keypoint_map", "flip_test='yes': true or false",
-                 "tail_crop='false': true or false"):
+                 "tail_crop='false': true or false",
+                 "turn_test: a crop turned by a quarter keeps its size only when square; "
+                 "the input is 64x4"):
         assert part in msg, part
 
 

@@ -205,6 +205,65 @@ def test_a_tail_crop_without_the_tail_keypoints_is_refused(tmp_path: Path) -> No
         KeypointModel(spec, threads=1)
 
 
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_unturn_maps_a_turned_crop_back(turns: int) -> None:
+    """A pixel found in ``np.rot90(crop, turns)`` is mapped back to where it is in the
+    crop as cut."""
+    from mouse_lifter_ros.core.keypoints import unturn
+
+    side = 9
+    crop = np.zeros((side, side), np.uint8)
+    spots = np.array([[1, 2], [7, 0], [4, 4]])
+    crop[spots[:, 1], spots[:, 0]] = [50, 100, 150]
+    turned = np.rot90(crop, turns)
+    found = np.array([np.argwhere(turned == v)[0][::-1] for v in (50, 100, 150)], float)
+    np.testing.assert_array_equal(unturn(found, turns, side), spots)
+
+
+def test_combine_views_sets_aside_views_on_the_wrong_spot() -> None:
+    """Six views agree about a keypoint and two found something else: the answer is the
+    six's confidence-weighted mean, the confidence the mean of all eight. A NaN view is
+    left out; mismatched shapes are refused."""
+    from mouse_lifter_ros.core.keypoints import combine_views
+
+    rng = np.random.default_rng(0)
+    xy = np.empty((8, 2, 2))
+    xy[:, 0] = np.array([40.0, 60.0]) + rng.normal(0, 0.5, (8, 2))
+    xy[6:, 0] = [[90.0, 20.0], [10.0, 10.0]]  # two views on the wrong spot
+    xy[:, 1] = [100.0, 100.0]
+    xy[3, 1] = np.nan
+    conf = rng.uniform(0.5, 1.0, (8, 2))
+    out, c = combine_views(xy, conf)
+    w = conf[:6, 0]
+    np.testing.assert_allclose(out[0], (xy[:6, 0] * w[:, None]).sum(0) / w.sum(), atol=1e-4)
+    np.testing.assert_allclose(out[1], [100.0, 100.0], atol=1e-4)
+    np.testing.assert_allclose(c, conf.mean(axis=0), rtol=1e-6)
+    assert np.linalg.norm(out[0] - xy[:, 0].mean(axis=0)) > 5  # where a mean would land
+    with pytest.raises(ValueError, match="must be"):
+        combine_views(xy[:, :1], conf)
+
+
+def test_the_turn_test_agrees_with_one_view_on_clear_frames() -> None:
+    """The shipped model runs its crops turned too (``turn_test``): on clear rendered
+    frames the keypoints it finds move less than 2 px (median) from the mirrored pair's,
+    and its error against the truth is no larger."""
+    from dataclasses import replace
+
+    turned = model()
+    assert turned.spec.turn_test and turned.spec.flip_test
+    pair = KeypointModel(replace(turned.spec, turn_test=False), threads=1)
+    moved, err_pair, err_turned = [], [], []
+    for s in frames(640, 480):
+        a, b = pair(s.image), turned(s.image)
+        ok = (a.confidence >= 0.5) & (b.confidence >= 0.5) & s.visible
+        moved += list(np.linalg.norm(a.xy[ok] - b.xy[ok], axis=1))
+        err_pair += list(np.linalg.norm(a.xy[ok] - s.keypoints_2d[ok], axis=1))
+        err_turned += list(np.linalg.norm(b.xy[ok] - s.keypoints_2d[ok], axis=1))
+    assert len(moved) > 50
+    assert 0.0 < np.median(moved) < 2.0
+    assert np.mean(err_turned) <= np.mean(err_pair) + 0.1
+
+
 def test_the_shipped_model_finds_the_tail_tip_where_it_shows() -> None:
     """The crop around the body cuts the tail's tip off in most frames; with the tail
     crop the shipped model finds it in about half of the rendered frames that show it
