@@ -169,8 +169,10 @@ VAME_MAP = {"Nose": "nose", "Tailroot": "tail_base", "Forehand-Left": "left_fore
 @pytest.mark.skipif(not VAME.is_dir(), reason=f"VAME's bottom-view video absent: {VAME}")
 def test_vame_bottom_view_zero_shot(tmp_path: Path) -> None:
     """A real bottom-view video no model saw, against its DeepLabCut predictions where
-    they are sure: the bottom view's models come closer than the top view's, and no
-    worse than when they were shipped (nose 33.1, tail root 21.2 px median). The issue's
+    they are sure: the bottom view's models come closer than the top view's (by far on
+    the tail root and hind paws; on the nose the top view's model with its turn test is
+    at 25 px, 103 without), and no worse than with the turn test when it came (nose 21.4,
+    tail root 16.1 px median; 33.1 and 21.2 when the model was shipped). The issue's
     8 px are not reached yet (README, bottom view)."""
     from mouse_lifter_ros.core.agreement import agreement
     from mouse_lifter_ros.core.pose_files import read_dlc_csv, read_dlc_h5
@@ -187,6 +189,7 @@ def test_vame_bottom_view_zero_shot(tmp_path: Path) -> None:
     bottom, top = got["bottom"], got["top"]
     print({k: (v["median_px"], top[k]["median_px"]) for k, v in bottom.items()})
     assert bottom["Nose"]["found"] > 0.6 * bottom["Nose"]["compared"]
-    assert bottom["Nose"]["median_px"] < 40 and bottom["Tailroot"]["median_px"] < 27
-    for part in ("Nose", "Tailroot", "Hindhand-Left", "Hindhand-Right"):
+    assert bottom["Nose"]["median_px"] < 30 and bottom["Tailroot"]["median_px"] < 24
+    assert bottom["Nose"]["median_px"] < top["Nose"]["median_px"], (bottom, top)
+    for part in ("Tailroot", "Hindhand-Left", "Hindhand-Right"):
         assert bottom[part]["median_px"] < 0.7 * top[part]["median_px"], (part, bottom, top)
