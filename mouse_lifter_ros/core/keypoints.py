@@ -705,8 +705,8 @@ def unturn(xy: NDArray[Any], turns: int, side: int) -> NDArray[Any]:
     cut."""
     if turns % 4 == 0:
         return xy
-    x, y, last = xy[:, 0], xy[:, 1], side - 1
-    back = {1: (last - y, x), 2: (last - x, last - y), 3: (y, last - x)}[turns % 4]
+    x, y, last, k = xy[:, 0], xy[:, 1], side - 1, turns % 4
+    back = (last - y, x) if k == 1 else (last - x, last - y) if k == 2 else (y, last - x)
     return np.stack(back, axis=1).astype(xy.dtype)
 
 
@@ -1153,18 +1153,17 @@ class KeypointModel:
             if inp.colour == "rgb":
                 crop = crop[:, :, ::-1]
         turns = (0, 1, 2, 3) if spec.turn_test and turn else (0,)
-        mirror = spec.flip_test and flip
+        partner = spec.flip_index if spec.flip_test and flip else None
         xys, confs = [], []
         for k in turns:
             turned = np.rot90(crop, k) if k else crop
             xy, conf = self._decode(self.backend.run(normalise(turned, inp)))
             xys.append(unturn(xy, k, inp.width))
             confs.append(conf)
-            if mirror:
+            if partner is not None:
                 # mirror the crop, run again, mirror back and swap left/right: the mean of
                 # both halves the network's left-right-asymmetric errors
                 xy2, conf2 = self._decode(self.backend.run(normalise(turned[:, ::-1], inp)))
-                partner = spec.flip_index
                 xy2 = xy2[partner]
                 xy2[:, 0] = inp.width - 1 - xy2[:, 0]
                 xys.append(unturn(xy2, k, inp.width))
