@@ -155,6 +155,13 @@ def _cache_path(cache: Path, seed: int, index: int, seconds: float) -> Path:
     """The cache file of a lifted sequence, keyed by the models' files (networks and
     YAMLs: new models or a model run another way, new poses) and by the source of the
     core modules that render the sequences and turn images into poses."""
+    return cache / f"lifted_s{seed}_i{index}_{seconds:g}s_{_lifting_digest()}.npz"
+
+
+@functools.cache
+def _lifting_digest() -> str:
+    """:func:`_cache_path`'s key over the files that decide the lifted poses: hashed
+    once per process, not once per sequence (about 6 MB)."""
     models = DEFAULT_MODEL.parents[1]
     digest = hashlib.sha256()
     for folder in ("keypoints2d", "depth"):
@@ -166,7 +173,7 @@ def _cache_path(cache: Path, seed: int, index: int, seconds: float) -> Path:
         digest.update((core / name).read_bytes())
     for path in sorted((core / "synth").glob("*.py")):
         digest.update(path.read_bytes())
-    return cache / f"lifted_s{seed}_i{index}_{seconds:g}s_{digest.hexdigest()[:10]}.npz"
+    return digest.hexdigest()[:10]
 
 
 #: The core modules whose code decides the lifted poses, besides the engine's
