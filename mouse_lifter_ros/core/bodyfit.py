@@ -327,8 +327,8 @@ class BodyFitter:
 
     - reprojection: ``(projected - observed pixel) / sigma_px * sqrt(weight)`` for every
       keypoint with a positive weight (x and y);
-    - depth: ``(model camera z - depth) / sigma_depth * sqrt(weight)`` where the depth
-      reading is finite;
+    - depth: ``(model camera z - depth) / sigma_depth * sqrt(weight)`` (the keypoint's
+      ``sigma_depth``) where the depth reading is finite;
     - pose prior: ``prior_weight * S (v - mean)`` on the non-free entries of the prior
       (all but the tail base x, y and the heading), ``S^T S`` the inverse of the
       prior's covariance: its ``std``, at least ``min_std`` (the prior fitted to
@@ -364,7 +364,8 @@ class BodyFitter:
     sigma_px:
         Standard deviation of a keypoint's 2D position at weight 1, pixels.
     sigma_depth:
-        Standard deviation of a depth reading at weight 1, metres.
+        Standard deviation of a depth reading at weight 1, metres: one number, or (14,)
+        one per keypoint (a depth map reads some keypoints worse than others).
     prior_weight:
         Factor on the prior's z-scores (0 switches the prior off).
     temporal_sigma:
@@ -380,16 +381,20 @@ class BodyFitter:
     """
 
     def __init__(self, shape: MouseShape, prior: PosePrior | None = None, *,
-                 sigma_px: float = 3.0, sigma_depth: float = 0.004,
+                 sigma_px: float = 3.0, sigma_depth: float | FloatArray = 0.004,
                  prior_weight: float = 0.5,
                  temporal_sigma: float | FloatArray = 1.0,
                  min_std: tuple[float, float] = (0.05, 0.002),
                  iterations: int = 3, first_iterations: int = 12,
                  tail_height_sigma: float | None = TAIL_HEIGHT_SIGMA) -> None:
         problems: list[str] = []
-        for name, value in (("sigma_px", sigma_px), ("sigma_depth", sigma_depth)):
-            if not (math.isfinite(value) and value > 0.0):
-                problems.append(f"{name} {value!r} must be a positive number")
+        if not (math.isfinite(sigma_px) and sigma_px > 0.0):
+            problems.append(f"sigma_px {sigma_px!r} must be a positive number")
+        sdep = np.broadcast_to(np.asarray(sigma_depth, dtype=np.float64), (N_KEYPOINTS,)) \
+            if np.ndim(sigma_depth) == 0 else np.asarray(sigma_depth, dtype=np.float64)
+        if sdep.shape != (N_KEYPOINTS,) or not np.all(np.isfinite(sdep) & (sdep > 0.0)):
+            problems.append(f"sigma_depth {sigma_depth!r} must be a positive number or "
+                            f"{N_KEYPOINTS} positive numbers (m)")
         if tail_height_sigma is not None and not (math.isfinite(tail_height_sigma)
                                                   and tail_height_sigma > 0.0):
             problems.append(f"tail_height_sigma {tail_height_sigma!r} must be a positive "
@@ -412,7 +417,8 @@ class BodyFitter:
             raise ParameterError("BodyFitter: " + "; ".join(problems))
         self.shape = shape
         self.prior = prior if prior is not None else pose_prior()
-        self.sigma_px, self.sigma_depth = float(sigma_px), float(sigma_depth)
+        self.sigma_px = float(sigma_px)
+        self.sigma_depth: FloatArray = sdep.copy()  # (14,) m
         self.prior_weight = float(prior_weight)
         self.iterations, self.first_iterations = iterations, first_iterations
         self.tail_height_sigma = tail_height_sigma
@@ -706,12 +712,12 @@ class _Prepared:
     weights2d: FloatArray  # (n2,) weights
     idxd: NDArray[np.intp]  # keypoints with a depth residual
     depth: FloatArray  # (nd,)
-    wd: FloatArray  # (nd,) sqrt(weight) / sigma_depth
+    wd: FloatArray  # (nd,) sqrt(weight) / the keypoint's sigma_depth
     weights_all: FloatArray  # (14,) weights, 0 where the pixel is missing
     has_depth: NDArray[np.bool_]  # (14,)
 
 
-def _prepare(obs: Observation, sigma_px: float, sigma_depth: float) -> _Prepared:
+def _prepare(obs: Observation, sigma_px: float, sigma_depth: FloatArray) -> _Prepared:
     problems: list[str] = []
     px = np.asarray(obs.pixels, dtype=np.float64)
     if px.shape != (N_KEYPOINTS, 2):
@@ -736,7 +742,7 @@ def _prepare(obs: Observation, sigma_px: float, sigma_depth: float) -> _Prepared
     idxd = np.flatnonzero(has_depth)
     return _Prepared(camera=obs.camera, idx2=idx2, px=px[idx2],
                      w2=np.sqrt(w[idx2]) / sigma_px, weights2d=w[idx2], idxd=idxd,
-                     depth=d[idxd], wd=np.sqrt(w[idxd]) / sigma_depth, weights_all=w,
+                     depth=d[idxd], wd=np.sqrt(w[idxd]) / sigma_depth[idxd], weights_all=w,
                      has_depth=has_depth)
 
 

@@ -148,6 +148,28 @@ def test_fit_with_noise_stays_within_a_few_millimetres() -> None:
     assert np.max(errors) < 9.0
 
 
+def test_a_keypoints_own_sigma_depth_weighs_its_reading() -> None:
+    """A nose depth reading 3 cm too near pulls the fit less when the nose's own
+    sigma_depth says the map reads it badly; a bad sigma_depth is refused."""
+    camera = top_camera()
+    shape, pose, _ = poses(9, 1)[0]
+    truth = forward_kinematics(shape, pose).keypoints
+    px, z = observe(camera, truth)
+    z[0] -= 0.03
+    obs = Observation(px, np.ones(14), z, camera)
+    per_keypoint = np.full(14, 0.001)
+    nose_errors = []
+    for nose_sigma in (0.001, 0.02):
+        per_keypoint[0] = nose_sigma
+        res = BodyFitter(shape, sigma_px=1.0, sigma_depth=per_keypoint).fit(obs)
+        nose_errors.append(float(np.linalg.norm(res.keypoints[0] - truth[0])) * 1000.0)
+    assert nose_errors[1] < 0.5 * nose_errors[0], nose_errors
+    with pytest.raises(ParameterError, match="sigma_depth"):
+        BodyFitter(shape, sigma_depth=np.full(13, 0.004))
+    with pytest.raises(ParameterError, match="sigma_depth"):
+        BodyFitter(shape, sigma_depth=-0.004)
+
+
 def test_fit_without_depth_and_with_a_distorted_lens() -> None:
     """2D only: the fit still reprojects onto the pixels; ``locate`` handles the lens."""
     camera = top_camera(np.array([-0.12, 0.03, 0.001, -0.001, 0.0]))
