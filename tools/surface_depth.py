@@ -12,8 +12,8 @@ visible. With ``--network`` the reading is the shipped depth network's map of th
 rendered image instead (the mouse found by its detector; draws where it finds none are
 left out), at the true keypoints: what the lifter sees, the network's own bias included.
 :data:`mouse_lifter_ros.core.lifter.SURFACE_DEPTH` holds the visible medians (from
-below of ``--network``, from above of the true maps; see there why and which are left
-out).
+below of ``--network``, from above of the true maps but for the nose; see there why and
+which are left out).
 """
 
 from __future__ import annotations

@@ -183,7 +183,8 @@ def evaluate_dannce(mat_path: str | Path, *, seed: int = 0,
        norm is ``noise_px`` (one number, or by keypoint; default
        :data:`MODEL_2D_ERROR_PX`, the real 2D model's held-out errors), per-axis sigma
        = mean / 1.2533; its depth reading is the true camera z plus N(0,
-       ``depth_noise_m``).
+       ``depth_noise_m``), every keypoint's alike (so the lifter weighs them alike:
+       ``depth_sigma_scale={}``, not the depth network's :data:`~.lifter.DEPTH_SIGMA_SCALE`).
     5. The frames are not a sequence: the lifter is reset before each frame and fits
        it from the observations with ``first_iterations`` steps. With depth, the body
        scale and tail length are :func:`~.bodyfit.estimate_scale` and
@@ -270,10 +271,12 @@ def evaluate_dannce(mat_path: str | Path, *, seed: int = 0,
     points[labelled] = camera.backproject(px[labelled], depth[labelled])
     scale = estimate_scale(points)
     tail = estimate_tail_length(points)
+    # every reading has the same noise (step 4): the lifter is told so
     with_depth = Lifter(camera, scale=scale, tail_length=tail,
-                        first_iterations=first_iterations)
+                        first_iterations=first_iterations, depth_sigma_scale={})
     model_only = Lifter(camera, scale=scale, tail_length=tail,
-                        first_iterations=first_iterations, model_sigma=1e-6)
+                        first_iterations=first_iterations, model_sigma=1e-6,
+                        depth_sigma_scale={})
     default = MouseShape()
     no_depth = Lifter(camera, scale=default.scale, tail_length=default.tail_length,
                       first_iterations=first_iterations)
