@@ -390,8 +390,9 @@ class BodyFitter:
         problems: list[str] = []
         if not (math.isfinite(sigma_px) and sigma_px > 0.0):
             problems.append(f"sigma_px {sigma_px!r} must be a positive number")
-        sdep = np.broadcast_to(np.asarray(sigma_depth, dtype=np.float64), (N_KEYPOINTS,)) \
-            if np.ndim(sigma_depth) == 0 else np.asarray(sigma_depth, dtype=np.float64)
+        sdep = np.array(sigma_depth, dtype=np.float64)  # a copy: the caller's may change
+        if sdep.ndim == 0:
+            sdep = np.full(N_KEYPOINTS, float(sdep))
         if sdep.shape != (N_KEYPOINTS,) or not np.all(np.isfinite(sdep) & (sdep > 0.0)):
             problems.append(f"sigma_depth {sigma_depth!r} must be a positive number or "
                             f"{N_KEYPOINTS} positive numbers (m)")
@@ -418,7 +419,7 @@ class BodyFitter:
         self.shape = shape
         self.prior = prior if prior is not None else pose_prior()
         self.sigma_px = float(sigma_px)
-        self.sigma_depth: FloatArray = sdep.copy()  # (14,) m
+        self.sigma_depth: FloatArray = sdep  # (14,) m
         self.prior_weight = float(prior_weight)
         self.iterations, self.first_iterations = iterations, first_iterations
         self.tail_height_sigma = tail_height_sigma

@@ -556,15 +556,15 @@ class Lifter:
                             ("reset_after", reset_after)):
             if not (math.isfinite(value) and value > 0.0):
                 problems.append(f"{name} {value!r} must be a positive number")
-        scales = DEPTH_SIGMA_SCALE[view_of(float(camera.position[2]))] \
-            if depth_sigma_scale is None else depth_sigma_scale
+        self.camera = camera
+        scales = DEPTH_SIGMA_SCALE[self.view] if depth_sigma_scale is None \
+            else depth_sigma_scale
         for name, value in scales.items():
             if name not in _K or not (math.isfinite(value) and value > 0.0):
                 problems.append(f"depth_sigma_scale {name}={value!r}: one of our "
                                 "keypoints, a positive number")
         if problems:
             raise ParameterError("Lifter: " + "; ".join(problems))
-        self.camera = camera
         self.base_shape = shape if shape is not None else MouseShape()
         self.p_cutoff = float(p_cutoff)
         self.scale_frames = scale_frames
