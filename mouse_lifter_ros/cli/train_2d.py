@@ -74,6 +74,10 @@ def register(sub: Subparsers) -> None:
                    help="hard-example mining: a trained detector scores the synthetic "
                    "frames and the worst --mine-fraction are drawn --mine-repeat times "
                    "more often")
+    p.add_argument("--mine-keypoints-with", default=None, metavar="MODEL.yaml",
+                   help="the same for the keypoint network: a trained 2D model's keypoint "
+                   "network scores the synthetic windows, and the worst --mine-fraction "
+                   "are drawn --mine-repeat times more often")
     p.add_argument("--mine-fraction", type=float, default=0.15)
     p.add_argument("--mine-repeat", type=int, default=3)
     add_workers_and_cache(p, cache="the rendered synthetic data")
@@ -104,6 +108,7 @@ def run(ns: argparse.Namespace) -> int:
                         init_keypoints=optional_path(ns.init_keypoints),
                         init_detector=optional_path(ns.init_detector),
                         mine_with=optional_path(ns.mine_with),
+                        mine_keypoints_with=optional_path(ns.mine_keypoints_with),
                         mine_fraction=ns.mine_fraction, mine_repeat=ns.mine_repeat,
                         **training_device_args(ns))
     log = train_2d(cfg, resume=ns.resume)

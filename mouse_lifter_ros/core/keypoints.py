@@ -1136,6 +1136,13 @@ class KeypointModel:
         xy, conf = self._run(crop, crop_matrix(centre, side, width), flip=flip, turn=turn)
         return xy, conf, (float(centre[0]), float(centre[1]), side)
 
+    def crop_keypoints(self, crop: NDArray[np.uint8]
+                       ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
+        """The network alone, once (no flip or turn test), on ``crop``: a crop already
+        cut at the input's size, grey or BGR uint8. Keypoints (K, 2) in crop px and
+        confidences (K,); what training scores a network by."""
+        return self._run(crop, np.eye(2, 3), flip=False, turn=False)
+
     def _run(self, crop: NDArray[np.uint8], to_src: NDArray[np.float64], *,
              flip: bool = True, turn: bool = True
              ) -> tuple[NDArray[np.float64], NDArray[np.float32]]:

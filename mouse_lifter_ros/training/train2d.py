@@ -41,12 +41,15 @@ from mouse_lifter_ros.core.keypoints import (
     BODY_KEYPOINTS,
     CROP_SCALE,
     DETECTOR_INPUT,
+    P_CUTOFF,
     TAIL_CROP,
     Detector,
+    KeypointModel,
     body_box,
     crop_matrix,
     letterbox,
     load_detector_spec,
+    load_model_spec,
 )
 from mouse_lifter_ros.core.labels import read_labelled, select_frames
 from mouse_lifter_ros.core.views import view_problem, view_suffix
@@ -129,6 +132,11 @@ class Train2DConfig:
     """Hard-example mining: a trained detector (its ``.yaml``) that scores every synthetic
     detector frame; the ``mine_fraction`` it does worst on are drawn ``mine_repeat``
     times more often by both detector phases."""
+    mine_keypoints_with: Path | None = None
+    """The same for the keypoint network: a trained 2D model (its ``default.yaml``) whose
+    keypoint network scores every synthetic keypoint window (:func:`keypoint_errors`);
+    the worst ``mine_fraction`` are drawn ``mine_repeat`` times more often by both
+    keypoint phases (the tail windows as they are)."""
     mine_fraction: float = 0.15
     mine_repeat: int = 3
     device: str = "auto"
@@ -240,14 +248,16 @@ def _kp_targets(kp: NDArray[np.float32], weight: NDArray[np.float32]
 def kp_batch(windows: dict[str, NDArray[Any]], real: RealLabels | None, n_synth: int,
              n_real: int, rng: np.random.Generator, synth_weight: NDArray[np.float32] | None
              = None, *, flip: NDArray[np.intp] = _FLIP,
-             tails: dict[str, NDArray[Any]] | None = None, n_tail: int = 0
-             ) -> tuple[Tensor, ...]:
+             tails: dict[str, NDArray[Any]] | None = None, n_tail: int = 0,
+             pool: NDArray[np.intp] | None = None) -> tuple[Tensor, ...]:
     """One training batch: images (B, 1, S, S) normalised, heatmaps, offsets, offset
     mask, and a per-keypoint loss weight (B, K): 0 where a real frame has no label, and
     ``synth_weight`` (K,) for synthetic samples (default 1): while fine-tuning, the
     keypoints that real labels supervise follow the labellers' placement, not ours.
     ``n_tail`` of the ``n_synth`` synthetic samples are tail crops of ``tails`` (tail
     windows, :func:`~.data2d.tail_window`), cut as the runtime cuts its tail crop.
+    ``pool``: the indices of ``windows`` the other synthetic samples are drawn from,
+    repeats included (:func:`mining_pool`); None: all alike.
 
     K is ``len(flip)`` (each keypoint's mirror partner): our 14, then any a lab added
     (``mouse-lifter finetune --add``), which synthetic samples have no position for;
@@ -259,7 +269,8 @@ def kp_batch(windows: dict[str, NDArray[Any]], real: RealLabels | None, n_synth:
         if j < n_synth:
             tail = tails is not None and j >= n_synth - n_tail
             source = tails if tail and tails is not None else windows
-            i = int(rng.integers(len(source["images"])))
+            i = int(rng.integers(len(source["images"]))) if tail or pool is None else \
+                int(pool[rng.integers(len(pool))])
             flags = np.concatenate([source["flags"][i], np.zeros(pad, np.uint8)])
             pts = np.concatenate([source["keypoints"][i], np.full((pad, 2), np.nan,
                                                                   np.float32)])
@@ -374,6 +385,35 @@ def detector_errors(detector: Path, frames: dict[str, NDArray[Any]], *,
         true = max(float(tg[3]), 1.0)
         err[i] = (math.hypot(found.centre[0] - tg[1], found.centre[1] - tg[2]) / true
                   + abs(math.log(found.size / true)))
+    return err
+
+
+#: In :func:`keypoint_errors`, the most one keypoint counts (input px), and what one
+#: under the confidence cut counts: four heatmap cells.
+MISSED_PX = 4.0 * KP_STRIDE
+
+
+def keypoint_errors(model: Path, windows: dict[str, NDArray[Any]]) -> NDArray[np.float64]:
+    """How badly a 2D model's keypoint network (its YAML, one train-2d or finetune wrote;
+    run once per crop, as
+    :meth:`~mouse_lifter_ros.core.keypoints.KeypointModel.crop_keypoints`) does on each
+    synthetic keypoint window (N,): on the crop cut around the body as the detector
+    would (no augmentation), the mean over the window's visible keypoints of the
+    distance (input px) from the truth, at most :data:`MISSED_PX`, which a keypoint
+    under the confidence cut counts as; 0 for a window with no visible keypoint."""
+    net = KeypointModel(model, device="cpu")
+    rng = np.random.default_rng(0)  # not drawn from: no augmentation
+    err = np.zeros(len(windows["images"]))
+    items = zip(windows["images"], windows["keypoints"], windows["flags"], strict=True)
+    for i, (img, kp, flags) in enumerate(tqdm(items, total=len(err), desc="score windows",
+                                              unit="window")):
+        seen = flags == 2
+        if not seen.any():
+            continue
+        crop, truth, _ = _crop_sample(img, kp, rng, jitter=False)
+        xy, conf = net.crop_keypoints(np.asarray(np.clip(crop, 0, 255), np.uint8))
+        d = np.minimum(np.linalg.norm(xy - truth, axis=1), MISSED_PX)
+        err[i] = float(np.where(conf >= P_CUTOFF, d, MISSED_PX)[seen].mean())
     return err
 
 
@@ -541,6 +581,11 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                  if (p := view_problem(v)) is not None]
     if not 0.0 <= cfg.dark_near <= 1.0:
         problems.append(f"--dark-near {cfg.dark_near}: a share, 0 to 1")
+    if (cfg.mine_with or cfg.mine_keypoints_with) and not (
+            0.0 < cfg.mine_fraction <= 1.0 and cfg.mine_repeat >= 0):
+        problems.append(f"--mine-fraction {cfg.mine_fraction} and --mine-repeat "
+                        f"{cfg.mine_repeat}: a share over 0 and at most 1, and a whole "
+                        "number >= 0")
     if set(cfg.parts) - {"detector", "keypoints"} or not cfg.parts:
         problems.append(f"--parts {','.join(cfg.parts)}: detector and/or keypoints")
     n_synthetic = cfg.batch - (cfg.real_per_batch if cfg.labels is not None else 0)
@@ -610,12 +655,21 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                          "error_median": float(np.median(errors)),
                          "missed_or_false": int((errors == 3.0).sum()),
                          "hard_frames": max(1, round(cfg.mine_fraction * len(errors)))}
+    kp_pool = None
+    if cfg.mine_keypoints_with is not None and "keypoints" in cfg.parts:
+        errors = keypoint_errors(cfg.mine_keypoints_with, windows)
+        kp_pool = mining_pool(errors, cfg.mine_fraction, cfg.mine_repeat)
+        hard = max(1, round(cfg.mine_fraction * len(errors)))
+        log["keypoint_mining"] = {
+            "keypoints_sha256": weights_sha256(load_model_spec(cfg.mine_keypoints_with).onnx),
+            "error_median_px": float(np.median(errors)), "hard_windows": hard,
+            "hard_from_px": float(np.sort(errors)[-hard]), "repeat": cfg.mine_repeat}
     synthetic = {
         "detector": lambda: fit(det, lambda r: det_batch(frames, [], bs, 0, r, pool),
                                 det_loss, cfg.det_steps, cfg.lr, phase_rng(cfg.seed, 1),
                                 "detector (synthetic)", frozen_bn="detector" in from_onnx),
         "keypoints": lambda: fit(kp, lambda r: kp_batch(windows, None, bs, 0, r, tails=tails,
-                                                        n_tail=nt), kp_loss,
+                                                        n_tail=nt, pool=kp_pool), kp_loss,
                                  cfg.kp_steps, cfg.lr, phase_rng(cfg.seed, 2),
                                  "keypoints (synthetic)", frozen_bn="keypoints" in from_onnx)}
     for part in cfg.parts:
@@ -639,7 +693,9 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                              "real_frames": 0, "holdout": holdout,
                              **{f"{part}_init_sha256": log[f"{part}_init_sha256"]
                                 for part in ("keypoints", "detector")
-                                if f"{part}_init_sha256" in log}}
+                                if f"{part}_init_sha256" in log},
+                             **({"keypoint_mining": log["keypoint_mining"]}
+                                if "keypoint_mining" in log else {})}
     suffix = view_suffix(cfg.view)
     write_model_yaml(synth_dir, name=f"mouse-lifter-2d{suffix}-synthetic-only",
                      view=cfg.view, notes=notes, tail_crop=tails is not None)
@@ -657,7 +713,7 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
             sw = np.where(labelled, cfg.synth_weight_labelled, 1.0).astype(np.float32)
             log["kp_ft_loss"] = fit(
                 kp, lambda r: kp_batch(windows, real, bs - nr, nr, r, sw, tails=tails,
-                                       n_tail=nt), kp_loss,
+                                       n_tail=nt, pool=kp_pool), kp_loss,
                 cfg.finetune_steps, cfg.lr / 2, phase_rng(cfg.seed, 4),
                 "keypoints (+ real)", frozen_bn="keypoints" in from_onnx)[-100:]
         notes = {**notes, "real_frames": len(real.names), "real_labels": str(cfg.labels),

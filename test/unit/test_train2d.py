@@ -167,6 +167,44 @@ def test_detector_errors_score_each_frame(tmp_path: Path) -> None:
     assert np.all(none[present] == 3.0) and np.all(none[~present] == 0.0)
 
 
+def test_keypoint_errors_score_each_window_and_the_pool_draws_from_them() -> None:
+    """The shipped network scores windows it handles well low, the same windows with
+    their keypoints moved far off high (never above MISSED_PX), and a keypoint batch
+    drawn from a pool takes its synthetic windows from the pool only."""
+    from mouse_lifter_ros.core.keypoints import DEFAULT_MODEL
+
+    items = [keypoint_window((0, i)) for i in range(6)]
+    windows = {"images": np.stack([w[0] for w in items]),
+               "keypoints": np.stack([w[1] for w in items]),
+               "flags": np.stack([w[2] for w in items])}
+    err = T.keypoint_errors(DEFAULT_MODEL, windows)
+    assert err.shape == (6,) and np.all(err >= 0.0) and np.all(err <= T.MISSED_PX)
+    moved = {**windows, "keypoints": windows["keypoints"] + np.float32(60.0)}
+    far = T.keypoint_errors(DEFAULT_MODEL, moved)
+    seen = (windows["flags"] == 2).any(axis=1)
+    assert np.all(far[seen] > err[seen]) and np.median(err[seen]) < 0.5 * T.MISSED_PX
+    # only window 2 keeps its labels: drawn from a pool of window 2, every sample of the
+    # batch has heatmap peaks; drawn from all six, some have none
+    unlabelled = {**windows, "flags": windows["flags"] * (np.arange(6) == 2)[:, None]
+                  .astype(np.uint8)}
+    heat = T.kp_batch(unlabelled, None, 12, 0, np.random.default_rng(0),
+                      pool=np.array([2, 2], np.intp))[1].numpy()
+    assert all(h.max() > 0.5 for h in heat)
+    heat = T.kp_batch(unlabelled, None, 12, 0, np.random.default_rng(0))[1].numpy()
+    assert any(h.max() == 0.0 for h in heat)
+
+
+def test_bad_mining_options_are_refused_before_any_work(tmp_path: Path) -> None:
+    from mouse_lifter_ros.core.errors import ParameterError
+    from mouse_lifter_ros.core.keypoints import DEFAULT_MODEL
+
+    cfg = T.Train2DConfig(out=tmp_path / "m", mine_keypoints_with=DEFAULT_MODEL,
+                          mine_fraction=0.0, mine_repeat=-1, parts=("keypoints",))
+    with pytest.raises(ParameterError, match=r"--mine-fraction 0.0 and --mine-repeat -1"):
+        T.train_2d(cfg)
+    assert not cfg.out.exists()
+
+
 def test_dark_near_changes_only_the_frames_that_show_the_mouse() -> None:
     # 0 draws the frames as before the option existed (the first detector and the
     # bottom-view model are reproduced by it); 1 puts an object beside every mouse shown,
