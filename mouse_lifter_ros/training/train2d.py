@@ -402,6 +402,13 @@ def keypoint_errors(model: Path, windows: dict[str, NDArray[Any]]) -> NDArray[np
     distance (input px) from the truth, at most :data:`MISSED_PX`, which a keypoint
     under the confidence cut counts as; 0 for a window with no visible keypoint."""
     net = KeypointModel(model, device="cpu")
+    inp, names = net.spec.input, net.spec.keypoints
+    if (inp.width, inp.height) != (CROP_PX, CROP_PX) or tuple(names[:len(KEYPOINTS)]) \
+            != KEYPOINTS:
+        raise ParameterError(f"mine_keypoints_with={model}: a network of {inp.width}x"
+                             f"{inp.height} px crops with keypoints {list(names[:3])}...; "
+                             f"scoring needs one train-2d or finetune wrote ({CROP_PX}x"
+                             f"{CROP_PX} px, keypoints {list(KEYPOINTS[:3])}...)")
     rng = np.random.default_rng(0)  # not drawn from: no augmentation
     err = np.zeros(len(windows["images"]))
     items = zip(windows["images"], windows["keypoints"], windows["flags"], strict=True)
@@ -412,8 +419,9 @@ def keypoint_errors(model: Path, windows: dict[str, NDArray[Any]]) -> NDArray[np
             continue
         crop, truth, _ = _crop_sample(img, kp, rng, jitter=False)
         xy, conf = net.crop_keypoints(np.asarray(np.clip(crop, 0, 255), np.uint8))
-        d = np.minimum(np.linalg.norm(xy - truth, axis=1), MISSED_PX)
-        err[i] = float(np.where(conf >= P_CUTOFF, d, MISSED_PX)[seen].mean())
+        k = len(truth)  # a fine-tuned model's added keypoints come after ours
+        d = np.minimum(np.linalg.norm(xy[:k] - truth, axis=1), MISSED_PX)
+        err[i] = float(np.where(conf[:k] >= P_CUTOFF, d, MISSED_PX)[seen].mean())
     return err
 
 

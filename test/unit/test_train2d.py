@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -203,6 +204,14 @@ def test_bad_mining_options_are_refused_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match=r"--mine-fraction 0.0 and --mine-repeat -1"):
         T.train_2d(cfg)
     assert not cfg.out.exists()
+    # a model whose keypoints are not ours (the shipped one, its nose renamed) is
+    # refused with what it has and what is needed
+    other = tmp_path / "other"
+    shutil.copytree(DEFAULT_MODEL.parent, other)
+    text = (other / "default.yaml").read_text().replace("nose", "snout")
+    (other / "default.yaml").write_text(text)
+    with pytest.raises(ParameterError, match=r"keypoints \['snout'.*scoring needs"):
+        T.keypoint_errors(other / "default.yaml", {"images": np.zeros((0, 224, 224))})
 
 
 def test_dark_near_changes_only_the_frames_that_show_the_mouse() -> None:
