@@ -446,6 +446,15 @@ def check_model_view(spec: ModelSpec, view: str) -> None:
                          f"none for the shipped one")
 
 
+def _file_problem(yaml_path: Path, key: str, value: object) -> list[str]:
+    """``[problem]`` when the file ``value`` that ``key`` of the YAML at ``yaml_path``
+    names (relative to it) is not there, else ``[]``: a model folder copied without a
+    file it names fails here, where the description is read, not in whatever opens the
+    file first."""
+    f = yaml_path.parent / str(value)
+    return [] if f.is_file() else [f"{key} {f}: no such file"]
+
+
 def load_model_spec(path: str | Path | None = None, *, view: str = "top") -> ModelSpec:
     """Read a keypoint model's YAML (default: the shipped model of ``view``). Every
     problem in the file is listed in one :class:`ModelError`."""
@@ -482,6 +491,10 @@ def load_model_spec(path: str | Path | None = None, *, view: str = "top") -> Mod
         problems.append("crop.detector: the detector's YAML is needed with crop.mode detector")
     if "onnx" not in d:
         problems.append("onnx: the network file (relative to this YAML) is needed")
+    else:
+        problems += _file_problem(p, "onnx", d["onnx"])
+    if crop == "detector" and det:
+        problems += _file_problem(p, "crop.detector", det)
     kmap = d.get("keypoint_map") or {}
     if not isinstance(kmap, dict):
         problems.append("keypoint_map: a mapping {their name: our name}")
@@ -529,6 +542,8 @@ def load_detector_spec(path: str | Path) -> DetectorSpec:
         problems.append(f"kind={d.get('kind')!r}: only centre_size")
     if "onnx" not in d:
         problems.append("onnx: the network file (relative to this YAML) is needed")
+    else:
+        problems += _file_problem(p, "onnx", d["onnx"])
     threshold = float(d.get("threshold", 0.3))
     if not 0.0 < threshold < 1.0:
         problems.append(f"threshold={threshold}: between 0 and 1")
@@ -539,7 +554,11 @@ def load_detector_spec(path: str | Path) -> DetectorSpec:
     if ver is not None and ver.get("views", 1) not in (1, VERIFIER_VIEWS):
         problems.append(f"verifier views={ver['views']!r}: 1 (the crop as cut) or "
                         f"{VERIFIER_VIEWS} (its turns and mirrors)")
+    if ver is not None:
+        problems += _file_problem(p, "verifier.onnx", ver["onnx"])
     second = d.get("second_detector")
+    if isinstance(second, dict) and "onnx" in second:
+        problems += _file_problem(p, "second_detector.onnx", second["onnx"])
     if second is not None and not (isinstance(second, dict) and "onnx" in second):
         problems.append(f"second_detector={second!r}: a mapping with onnx (the network)")
     elif second is not None and ver is None:

@@ -299,6 +299,33 @@ def test_every_bad_field_in_one_error(tmp_path: Path) -> None:
         assert part in msg, part
 
 
+def test_a_model_folder_copied_without_its_networks_is_refused_naming_each(
+        tmp_path: Path) -> None:
+    """The shipped bottom-view model's YAMLs copied alone (its detector names the
+    top-view folder's networks, ``../keypoints2d/``): reading them names every network
+    file that is not there, before anything opens one (``analyze`` hashes them first)."""
+    import shutil
+
+    from mouse_lifter_ros.core.keypoints import load_detector_spec, shipped_model
+
+    src = shipped_model("bottom").parent
+    for name in ("default.yaml", "detector.yaml"):
+        shutil.copy(src / name, tmp_path / name)
+    with pytest.raises(ModelError) as err:
+        load_model_spec(tmp_path / "default.yaml", view="bottom")
+    assert f"onnx {tmp_path / 'keypoints.onnx'}: no such file" in str(err.value)
+    with pytest.raises(ModelError) as err:
+        load_detector_spec(tmp_path / "detector.yaml")
+    msg = str(err.value)
+    assert f"onnx {tmp_path / '../keypoints2d/detector.onnx'}: no such file" in msg, msg
+    assert f"verifier.onnx {tmp_path / '../keypoints2d/verifier.onnx'}" in msg, msg
+    (tmp_path / "detector.yaml").unlink()
+    with pytest.raises(ModelError, match=r"crop\.detector .*detector\.yaml: no such file"):
+        load_model_spec(tmp_path / "default.yaml", view="bottom")
+    # in place, the same YAMLs read without a word
+    assert load_model_spec(src / "default.yaml", view="bottom").detector is not None
+
+
 def test_missing_and_corrupt_onnx(tmp_path: Path) -> None:
     desc = {"onnx": "net.onnx", "keypoints": ["a"], "input": {"width": 64, "height": 48},
             "output": {"kind": "keypoints"}, "crop": {"mode": "full"}}
