@@ -425,13 +425,24 @@ def keypoint_errors(model: Path, windows: dict[str, NDArray[Any]]) -> NDArray[np
     return err
 
 
+def mining_problem(fraction: float, repeat: int) -> str | None:
+    """What is wrong with hard-example mining's ``fraction`` and ``repeat``, or None."""
+    if 0.0 < fraction <= 1.0 and repeat >= 0:
+        return None
+    return f"mine_fraction={fraction} (0 < f <= 1), mine_repeat={repeat} (>= 0)"
+
+
+def hard_count(n: int, fraction: float) -> int:
+    """How many of ``n`` samples are the worst ``fraction``: at least one."""
+    return max(1, round(fraction * n))
+
+
 def mining_pool(errors: NDArray[np.float64], fraction: float, repeat: int
                 ) -> NDArray[np.intp]:
     """Every frame index once, plus the worst ``fraction`` of them ``repeat`` more times."""
-    if not 0.0 < fraction <= 1.0 or repeat < 0:
-        raise ParameterError(f"mine_fraction={fraction} (0 < f <= 1), mine_repeat={repeat} "
-                             "(>= 0)")
-    worst = np.argsort(-errors, kind="stable")[:max(1, round(fraction * len(errors)))]
+    if (problem := mining_problem(fraction, repeat)) is not None:
+        raise ParameterError(problem)
+    worst = np.argsort(-errors, kind="stable")[:hard_count(len(errors), fraction)]
     return np.concatenate([np.arange(len(errors))] + [np.sort(worst)] * repeat)
 
 
@@ -589,11 +600,9 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                  if (p := view_problem(v)) is not None]
     if not 0.0 <= cfg.dark_near <= 1.0:
         problems.append(f"--dark-near {cfg.dark_near}: a share, 0 to 1")
-    if (cfg.mine_with or cfg.mine_keypoints_with) and not (
-            0.0 < cfg.mine_fraction <= 1.0 and cfg.mine_repeat >= 0):
-        problems.append(f"--mine-fraction {cfg.mine_fraction} and --mine-repeat "
-                        f"{cfg.mine_repeat}: a share over 0 and at most 1, and a whole "
-                        "number >= 0")
+    if (cfg.mine_with or cfg.mine_keypoints_with) and (
+            problem := mining_problem(cfg.mine_fraction, cfg.mine_repeat)):
+        problems.append(problem)
     if set(cfg.parts) - {"detector", "keypoints"} or not cfg.parts:
         problems.append(f"--parts {','.join(cfg.parts)}: detector and/or keypoints")
     n_synthetic = cfg.batch - (cfg.real_per_batch if cfg.labels is not None else 0)
@@ -662,12 +671,12 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                              load_detector_spec(cfg.mine_with).onnx),
                          "error_median": float(np.median(errors)),
                          "missed_or_false": int((errors == 3.0).sum()),
-                         "hard_frames": max(1, round(cfg.mine_fraction * len(errors)))}
+                         "hard_frames": hard_count(len(errors), cfg.mine_fraction)}
     kp_pool = None
     if cfg.mine_keypoints_with is not None and "keypoints" in cfg.parts:
         errors = keypoint_errors(cfg.mine_keypoints_with, windows)
         kp_pool = mining_pool(errors, cfg.mine_fraction, cfg.mine_repeat)
-        hard = max(1, round(cfg.mine_fraction * len(errors)))
+        hard = hard_count(len(errors), cfg.mine_fraction)
         log["keypoint_mining"] = {
             "keypoints_sha256": weights_sha256(load_model_spec(cfg.mine_keypoints_with).onnx),
             "error_median_px": float(np.median(errors)), "hard_windows": hard,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -201,7 +202,8 @@ def test_bad_mining_options_are_refused_before_any_work(tmp_path: Path) -> None:
 
     cfg = T.Train2DConfig(out=tmp_path / "m", mine_keypoints_with=DEFAULT_MODEL,
                           mine_fraction=0.0, mine_repeat=-1, parts=("keypoints",))
-    with pytest.raises(ParameterError, match=r"--mine-fraction 0.0 and --mine-repeat -1"):
+    with pytest.raises(ParameterError, match=re.escape(
+            "mine_fraction=0.0 (0 < f <= 1), mine_repeat=-1 (>= 0)")):
         T.train_2d(cfg)
     assert not cfg.out.exists()
     # a model whose keypoints are not ours (the shipped one, its nose renamed) is
