@@ -53,6 +53,10 @@ def test_a_bad_verifier_entry_is_a_model_error(tmp_path: Path) -> None:
 def test_a_verifier_view_count_other_than_1_or_8_is_a_model_error(tmp_path: Path) -> None:
     src = DEFAULT_MODEL.parent / "detector.yaml"
     d = yaml.safe_load(src.read_text())
+    # the copy names the shipped networks where they are
+    d["onnx"] = str(src.parent / d["onnx"])
+    d["second_detector"] = {**d["second_detector"],
+                            "onnx": str(src.parent / d["second_detector"]["onnx"])}
     d["verifier"] = {**d["verifier"], "onnx": str(src.parent / "verifier.onnx"), "views": 4}
     bad = tmp_path / "detector.yaml"
     bad.write_text(yaml.safe_dump(d))
