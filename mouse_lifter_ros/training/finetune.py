@@ -93,9 +93,6 @@ from mouse_lifter_ros.training.nets import (
 )
 from mouse_lifter_ros.training.train2d import (
     CROP_PX,
-    KP_STRIDE,
-    MEAN,
-    STD,
     det_batch,
     det_loss,
     det_sample,
@@ -103,6 +100,7 @@ from mouse_lifter_ros.training.train2d import (
     kp_batch,
     kp_loss,
     phase_rng,
+    trained_network_problems,
     weights_sha256,
 )
 
@@ -202,22 +200,7 @@ def check_config(cfg: FinetuneConfig) -> None:
 def check_base(spec: ModelSpec) -> None:
     """The starting model must be one of this project's networks (train-2d's or
     finetune's): its inputs, outputs and first 14 keypoints are read into them."""
-    problems = []
-    if tuple(spec.keypoints[:len(KEYPOINTS)]) != KEYPOINTS:
-        problems.append(f"its keypoints start {list(spec.keypoints[:3])}..., ours "
-                        f"{list(KEYPOINTS[:3])}...")
-    i, o = spec.input, spec.output
-    if (i.width, i.height, i.channels, i.layout) != (CROP_PX, CROP_PX, 1, "NCHW") or \
-            tuple(i.mean) != (MEAN,) or tuple(i.std) != (STD,):
-        problems.append(f"input {i.width}x{i.height}x{i.channels} {i.layout} mean {i.mean} "
-                        f"std {i.std}; train-2d's is {CROP_PX}x{CROP_PX}x1 NCHW mean "
-                        f"[{MEAN}] std [{STD}]")
-    if (o.kind, o.stride) != ("heatmap_offset", KP_STRIDE):
-        problems.append(f"output {o.kind} stride {o.stride}; train-2d's is heatmap_offset "
-                        f"stride {KP_STRIDE}")
-    if spec.crop != "detector" or spec.detector is None:
-        problems.append("no detector (crop mode full)")
-    if problems:
+    if problems := trained_network_problems(spec):
         raise ModelError(f"finetune: the starting model {spec.path} is not one train-2d or "
                          "finetune wrote: " + "; ".join(problems))
 

@@ -45,11 +45,12 @@ from mouse_lifter_ros.core.keypoints import (
     TAIL_CROP,
     Detector,
     KeypointModel,
+    ModelError,
+    ModelSpec,
     body_box,
     crop_matrix,
     letterbox,
     load_detector_spec,
-    load_model_spec,
 )
 from mouse_lifter_ros.core.labels import read_labelled, select_frames
 from mouse_lifter_ros.core.views import view_problem, view_suffix
@@ -393,22 +394,50 @@ def detector_errors(detector: Path, frames: dict[str, NDArray[Any]], *,
 MISSED_PX = 4.0 * KP_STRIDE
 
 
-def keypoint_errors(model: Path, windows: dict[str, NDArray[Any]]) -> NDArray[np.float64]:
-    """How badly a 2D model's keypoint network (its YAML, one train-2d or finetune wrote;
-    run once per crop, as
-    :meth:`~mouse_lifter_ros.core.keypoints.KeypointModel.crop_keypoints`) does on each
-    synthetic keypoint window (N,): on the crop cut around the body as the detector
-    would (no augmentation), the mean over the window's visible keypoints of the
-    distance (input px) from the truth, at most :data:`MISSED_PX`, which a keypoint
+def trained_network_problems(spec: ModelSpec) -> list[str]:
+    """What keeps a 2D model from being one of this project's networks (one train-2d
+    or finetune wrote), whose inputs, outputs and first 14 keypoints training reads
+    into its own: a phrase per problem, none when it is one."""
+    problems = []
+    if tuple(spec.keypoints[:len(KEYPOINTS)]) != KEYPOINTS:
+        problems.append(f"its keypoints start {list(spec.keypoints[:3])}..., ours "
+                        f"{list(KEYPOINTS[:3])}...")
+    i, o = spec.input, spec.output
+    if (i.width, i.height, i.channels, i.layout) != (CROP_PX, CROP_PX, 1, "NCHW") or \
+            tuple(i.mean) != (MEAN,) or tuple(i.std) != (STD,):
+        problems.append(f"input {i.width}x{i.height}x{i.channels} {i.layout} mean {i.mean} "
+                        f"std {i.std}; train-2d's is {CROP_PX}x{CROP_PX}x1 NCHW mean "
+                        f"[{MEAN}] std [{STD}]")
+    if (o.kind, o.stride) != ("heatmap_offset", KP_STRIDE):
+        problems.append(f"output {o.kind} stride {o.stride}; train-2d's is heatmap_offset "
+                        f"stride {KP_STRIDE}")
+    if spec.crop != "detector" or spec.detector is None:
+        problems.append("no detector (crop mode full)")
+    return problems
+
+
+def keypoint_scorer(model: Path) -> KeypointModel:
+    """The 2D model (its YAML) whose keypoint network scores the windows for mining
+    (:func:`keypoint_errors`). Raises :class:`ParameterError` naming every problem
+    when it cannot be read or is not one train-2d or finetune wrote."""
+    try:
+        net = KeypointModel(model, device="cpu")
+    except ModelError as e:
+        raise ParameterError(f"mine_keypoints_with={model}: {e}") from e
+    if problems := trained_network_problems(net.spec):
+        raise ParameterError(f"mine_keypoints_with={model}: scoring needs a model train-2d "
+                             "or finetune wrote: " + "; ".join(problems))
+    return net
+
+
+def keypoint_errors(net: KeypointModel, windows: dict[str, NDArray[Any]]
+                    ) -> NDArray[np.float64]:
+    """How badly a 2D model's keypoint network (from :func:`keypoint_scorer`; run once
+    per crop, as :meth:`~mouse_lifter_ros.core.keypoints.KeypointModel.crop_keypoints`)
+    does on each synthetic keypoint window (N,): on the crop cut around the body as the
+    detector would (no augmentation), the mean over the window's visible keypoints of
+    the distance (input px) from the truth, at most :data:`MISSED_PX`, which a keypoint
     under the confidence cut counts as; 0 for a window with no visible keypoint."""
-    net = KeypointModel(model, device="cpu")
-    inp, names = net.spec.input, net.spec.keypoints
-    if (inp.width, inp.height) != (CROP_PX, CROP_PX) or tuple(names[:len(KEYPOINTS)]) \
-            != KEYPOINTS:
-        raise ParameterError(f"mine_keypoints_with={model}: a network of {inp.width}x"
-                             f"{inp.height} px crops with keypoints {list(names[:3])}...; "
-                             f"scoring needs one train-2d or finetune wrote ({CROP_PX}x"
-                             f"{CROP_PX} px, keypoints {list(KEYPOINTS[:3])}...)")
     rng = np.random.default_rng(0)  # not drawn from: no augmentation
     err = np.zeros(len(windows["images"]))
     items = zip(windows["images"], windows["keypoints"], windows["flags"], strict=True)
@@ -613,6 +642,8 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                         f"{n_synthetic} crops a batch (its synthetic samples)")
     if problems:
         raise ParameterError("train-2d: " + "; ".join(problems))
+    scorer = (keypoint_scorer(cfg.mine_keypoints_with)
+              if cfg.mine_keypoints_with is not None and "keypoints" in cfg.parts else None)
     device = training_device("train-2d", cfg.device, cfg.loader_workers)
     torch.set_num_threads(cfg.threads)
     cv2.setNumThreads(1)
@@ -673,12 +704,12 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                          "missed_or_false": int((errors == 3.0).sum()),
                          "hard_frames": hard_count(len(errors), cfg.mine_fraction)}
     kp_pool = None
-    if cfg.mine_keypoints_with is not None and "keypoints" in cfg.parts:
-        errors = keypoint_errors(cfg.mine_keypoints_with, windows)
+    if scorer is not None:
+        errors = keypoint_errors(scorer, windows)
         kp_pool = mining_pool(errors, cfg.mine_fraction, cfg.mine_repeat)
         hard = hard_count(len(errors), cfg.mine_fraction)
         log["keypoint_mining"] = {
-            "keypoints_sha256": weights_sha256(load_model_spec(cfg.mine_keypoints_with).onnx),
+            "keypoints_sha256": weights_sha256(scorer.spec.onnx),
             "error_median_px": float(np.median(errors)), "hard_windows": hard,
             "hard_from_px": float(np.sort(errors)[-hard]), "repeat": cfg.mine_repeat}
     synthetic = {

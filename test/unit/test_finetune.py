@@ -22,11 +22,16 @@ from mouse_lifter_ros.cli import main  # noqa: E402
 from mouse_lifter_ros.core.body import KEYPOINTS  # noqa: E402
 from mouse_lifter_ros.core.democlip import write_demo_clip  # noqa: E402
 from mouse_lifter_ros.core.errors import InputError, ParameterError  # noqa: E402
-from mouse_lifter_ros.core.keypoints import DEFAULT_MODEL, KeypointModel  # noqa: E402
+from mouse_lifter_ros.core.keypoints import (  # noqa: E402
+    DEFAULT_MODEL,
+    KeypointModel,
+    ModelError,
+)
 from mouse_lifter_ros.core.labels import read_labels_file, write_labels  # noqa: E402
 from mouse_lifter_ros.training.finetune import (  # noqa: E402
     FinetuneConfig,
     check_config,
+    finetune,
     resolve_parts,
     split_frames,
 )
@@ -91,6 +96,24 @@ def test_config_problems_listed_and_the_shipped_model_kept(tmp_path: Path) -> No
     msg = str(err.value)
     for text in ("steps=-1", "batch=1", "parts=", "device='tpu'", "shipped models"):
         assert text in msg, msg
+
+
+def test_a_starting_model_not_ours_is_refused_naming_each_difference(tmp_path: Path) -> None:
+    import shutil
+
+    base = tmp_path / "base"
+    shutil.copytree(DEFAULT_MODEL.parent, base)
+    text = (base / "default.yaml").read_text().replace("nose", "snout").replace(
+        "stride: 4", "stride: 8")
+    (base / "default.yaml").write_text(text)
+    cfg = FinetuneConfig(labels=(tmp_path,), out=tmp_path / "out", base=base / "default.yaml")
+    with pytest.raises(ModelError) as err:
+        finetune(cfg, say=lambda _: None)
+    msg = str(err.value)
+    for text in ("is not one train-2d or finetune wrote", "keypoints start ['snout'",
+                 "output heatmap_offset stride 8"):
+        assert text in msg, msg
+    assert not cfg.out.exists()
 
 
 @pytest.mark.skipif(not VIDEO.exists(), reason=f"real video absent: {VIDEO}")

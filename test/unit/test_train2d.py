@@ -179,10 +179,11 @@ def test_keypoint_errors_score_each_window_and_the_pool_draws_from_them() -> Non
     windows = {"images": np.stack([w[0] for w in items]),
                "keypoints": np.stack([w[1] for w in items]),
                "flags": np.stack([w[2] for w in items])}
-    err = T.keypoint_errors(DEFAULT_MODEL, windows)
+    scorer = T.keypoint_scorer(DEFAULT_MODEL)
+    err = T.keypoint_errors(scorer, windows)
     assert err.shape == (6,) and np.all(err >= 0.0) and np.all(err <= T.MISSED_PX)
     moved = {**windows, "keypoints": windows["keypoints"] + np.float32(60.0)}
-    far = T.keypoint_errors(DEFAULT_MODEL, moved)
+    far = T.keypoint_errors(scorer, moved)
     seen = (windows["flags"] == 2).any(axis=1)
     assert np.all(far[seen] > err[seen]) and np.median(err[seen]) < 0.5 * T.MISSED_PX
     # only window 2 keeps its labels: drawn from a pool of window 2, every sample of the
@@ -207,13 +208,22 @@ def test_bad_mining_options_are_refused_before_any_work(tmp_path: Path) -> None:
         T.train_2d(cfg)
     assert not cfg.out.exists()
     # a model whose keypoints are not ours (the shipped one, its nose renamed) is
-    # refused with what it has and what is needed
+    # refused before any work too, with what it has and what is needed; so is one
+    # that cannot be read
     other = tmp_path / "other"
     shutil.copytree(DEFAULT_MODEL.parent, other)
     text = (other / "default.yaml").read_text().replace("nose", "snout")
     (other / "default.yaml").write_text(text)
-    with pytest.raises(ParameterError, match=r"keypoints \['snout'.*scoring needs"):
-        T.keypoint_errors(other / "default.yaml", {"images": np.zeros((0, 224, 224))})
+    cfg = T.Train2DConfig(out=tmp_path / "m", mine_keypoints_with=other / "default.yaml",
+                          parts=("keypoints",))
+    with pytest.raises(ParameterError, match=r"scoring needs .*keypoints start \['snout'"):
+        T.train_2d(cfg)
+    (other / "keypoints.onnx").unlink()
+    cfg = T.Train2DConfig(out=tmp_path / "m", mine_keypoints_with=other / "default.yaml",
+                          parts=("keypoints",))
+    with pytest.raises(ParameterError, match=r"mine_keypoints_with=.*keypoints\.onnx"):
+        T.train_2d(cfg)
+    assert not cfg.out.exists()
 
 
 def test_dark_near_changes_only_the_frames_that_show_the_mouse() -> None:
