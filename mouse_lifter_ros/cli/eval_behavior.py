@@ -21,7 +21,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--model", default=None, help="model file (default: the shipped one)")
     p.add_argument("--lifted", type=int, default=0,
                    help="also score this many held-out sequences rendered and lifted by the "
-                   "whole image-to-pose core (about 16 s each per core)")
+                   "whole image-to-pose core (slow: the behaviour model card says how slow)")
     add_workers_and_cache(p, cache="the lifted poses")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)

@@ -22,7 +22,7 @@ def register(sub: Subparsers) -> None:
                    help="held-out sequences scored after training (0: none)")
     p.add_argument("--lifted", type=int, default=0,
                    help="15 s sequences rendered and lifted by the whole image-to-pose core, "
-                   "added to the training data (about 16 s each per core)")
+                   "added to the training data (slow: the behaviour model card says how slow)")
     p.add_argument("--eval-lifted", type=int, default=0,
                    help="held-out lifted sequences scored after training")
     add_workers_and_cache(p, cache="the lifted poses")

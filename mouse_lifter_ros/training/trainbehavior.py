@@ -191,8 +191,8 @@ def train_behavior(out_path: str | Path, *, sequences: int = 300, seed: int = 0,
     i])``) are rendered and lifted by the whole image-to-pose core
     (:func:`~.databehavior.lifted_clip`), so that the networks also learn the lifter's
     own errors; ``eval_lifted`` held-out lifted sequences are scored too. ``cache``: a
-    folder keeping the lifted poses between runs (rendering and lifting take about 16 s
-    per sequence on one core).
+    folder keeping the lifted poses between runs (rendering and lifting are slow: the
+    model card says how slow).
 
     Returns the metrics, also stored in the file's ``meta``: ``{"train": scores on the
     training sequences, "heldout": :func:`evaluate_behavior`'s result, "seconds":
