@@ -50,7 +50,6 @@ from mouse_lifter_ros.core.keypoints import (
     body_box,
     crop_matrix,
     letterbox,
-    load_detector_spec,
 )
 from mouse_lifter_ros.core.labels import read_labelled, select_frames
 from mouse_lifter_ros.core.views import view_problem, view_suffix
@@ -368,13 +367,22 @@ def det_batch(frames: dict[str, NDArray[Any]], real: list[tuple[NDArray[np.uint8
             torch.from_numpy(np.stack(boxes)), torch.from_numpy(np.stack(masks)))
 
 
-def detector_errors(detector: Path, frames: dict[str, NDArray[Any]], *,
+def detector_scorer(detector: Path) -> Detector:
+    """The detector (its YAML) that scores the frames for mining
+    (:func:`detector_errors`). Raises :class:`ParameterError` saying what is wrong
+    when it cannot be read."""
+    try:
+        return Detector(detector, device="cpu")
+    except ModelError as e:
+        raise ParameterError(f"mine_with={detector}: {e}") from e
+
+
+def detector_errors(det: Detector, frames: dict[str, NDArray[Any]], *,
                     threshold: float | None = None) -> NDArray[np.float64]:
-    """How badly the detector (its YAML, run by the core's :class:`Detector`) does on each
-    synthetic frame (N,): the centre error over the mouse's size plus ``|log(size
-    ratio)|``; 3 for a mouse missed or one found in a frame without it; 0 for an empty
-    frame left empty. ``threshold`` overrides the detector's own."""
-    det = Detector(detector, device="cpu")
+    """How badly a detector (from :func:`detector_scorer`) does on each synthetic frame
+    (N,): the centre error over the mouse's size plus ``|log(size ratio)|``; 3 for a
+    mouse missed or one found in a frame without it; 0 for an empty frame left empty.
+    ``threshold`` overrides the detector's own."""
     limit = det.spec.threshold if threshold is None else threshold
     err = np.zeros(len(frames["images"]))
     for i, (img, tg) in enumerate(zip(frames["images"], frames["targets"], strict=True)):
@@ -642,6 +650,9 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                         f"{n_synthetic} crops a batch (its synthetic samples)")
     if problems:
         raise ParameterError("train-2d: " + "; ".join(problems))
+    # the scoring networks are read before any rendering: a bad one costs nothing
+    det_scorer = (detector_scorer(cfg.mine_with)
+                  if cfg.mine_with is not None and "detector" in cfg.parts else None)
     scorer = (keypoint_scorer(cfg.mine_keypoints_with)
               if cfg.mine_keypoints_with is not None and "keypoints" in cfg.parts else None)
     device = training_device("train-2d", cfg.device, cfg.loader_workers)
@@ -695,11 +706,10 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                 from_onnx.add(part)
             log[f"{part}_init_sha256"] = weights_sha256(init)
     pool = None
-    if cfg.mine_with is not None and "detector" in cfg.parts:
-        errors = detector_errors(cfg.mine_with, frames)
+    if det_scorer is not None:
+        errors = detector_errors(det_scorer, frames)
         pool = mining_pool(errors, cfg.mine_fraction, cfg.mine_repeat)
-        log["mining"] = {"detector_sha256": weights_sha256(
-                             load_detector_spec(cfg.mine_with).onnx),
+        log["mining"] = {"detector_sha256": weights_sha256(det_scorer.spec.onnx),
                          "error_median": float(np.median(errors)),
                          "missed_or_false": int((errors == 3.0).sum()),
                          "hard_frames": hard_count(len(errors), cfg.mine_fraction)}

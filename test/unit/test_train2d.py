@@ -161,10 +161,11 @@ def test_detector_errors_score_each_frame(tmp_path: Path) -> None:
     from mouse_lifter_ros.training.data2d import synth_detector_frames
 
     frames = synth_detector_frames(6, 5, workers=1)
-    err = T.detector_errors(cfg.out / "detector.yaml", frames)
+    scorer = T.detector_scorer(cfg.out / "detector.yaml")
+    err = T.detector_errors(scorer, frames)
     assert err.shape == (6,) and np.all(np.isfinite(err)) and np.all(err >= 0.0)
     # an absurd threshold: nothing is ever found, so every mouse is missed (3)
-    none = T.detector_errors(cfg.out / "detector.yaml", frames, threshold=1.1)
+    none = T.detector_errors(scorer, frames, threshold=1.1)
     present = frames["targets"][:, 0] >= 0.5
     assert np.all(none[present] == 3.0) and np.all(none[~present] == 0.0)
 
@@ -222,6 +223,12 @@ def test_bad_mining_options_are_refused_before_any_work(tmp_path: Path) -> None:
     cfg = T.Train2DConfig(out=tmp_path / "m", mine_keypoints_with=other / "default.yaml",
                           parts=("keypoints",))
     with pytest.raises(ParameterError, match=r"mine_keypoints_with=.*keypoints\.onnx"):
+        T.train_2d(cfg)
+    assert not cfg.out.exists()
+    # the detector's counterpart: a YAML that is not there
+    cfg = T.Train2DConfig(out=tmp_path / "m", mine_with=tmp_path / "nothing.yaml",
+                          parts=("detector",))
+    with pytest.raises(ParameterError, match=r"mine_with=.*nothing\.yaml"):
         T.train_2d(cfg)
     assert not cfg.out.exists()
 
