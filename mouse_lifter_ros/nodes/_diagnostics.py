@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -32,8 +33,14 @@ def stage_status(node: Node, stage: str, report: Report) -> DiagnosticStatus:
 
 
 def publish_stage(node: Node, stage: str, report: Callable[[], Report],
-                  period: float = 1.0) -> None:
-    """Publish ``report()`` as ``node``'s ``stage`` on /diagnostics every ``period`` s."""
+                  period: float = 1.0) -> Callable[[float], bool]:
+    """Publish ``report()`` as ``node``'s ``stage`` on /diagnostics every ``period`` s.
+
+    Returns ``final(timeout_s)``: publish the report once more now and wait up to
+    ``timeout_s`` for every subscriber to have it (True when all did), for a stage that
+    ends before the graph (a source at the end of its file), whose last periodic report
+    would otherwise stand for its totals.
+    """
     pub = node.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, DIAGNOSTICS_QOS)
 
     def tick() -> None:
@@ -41,4 +48,9 @@ def publish_stage(node: Node, stage: str, report: Callable[[], Report],
         msg.header.stamp = node.get_clock().now().to_msg()
         pub.publish(msg)
 
+    def final(timeout_s: float) -> bool:
+        tick()
+        return pub.wait_for_all_acked(Duration(nanoseconds=int(timeout_s * 1e9)))
+
     node.create_timer(period, tick)
+    return final

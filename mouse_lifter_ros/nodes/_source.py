@@ -23,6 +23,8 @@ from mouse_lifter_ros.nodes._ros import stamp_ns
 DISCOVERY_SETTLE_S = 0.3
 #: Seconds between the log lines of a source still waiting for subscribers.
 WAIT_REPORT_S = 5.0
+#: Seconds a source that ends waits for its last /diagnostics report to be received.
+FINAL_REPORT_S = 0.5
 #: The per-frame outputs the source counts: best effort takes both reliable and best-effort
 #: publishers; a few deep, so that a burst is not lost to the source's own callbacks.
 _RETURN_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
@@ -52,6 +54,7 @@ class SourceNode(Node):
         self._thread: threading.Thread | None = None
         self.gate: FlowGate | None = None
         self.when_busy: WhenBusy = "skip"
+        self._final_report: Callable[[float], bool] | None = None
 
     def reserve(self, next_frame_s: float = 0.0) -> bool:
         """Flow control: True to send the frame at hand now (then call :meth:`sent` with
@@ -78,7 +81,7 @@ class SourceNode(Node):
         if not outputs:
             return
         self.gate = gate = FlowGate(len(outputs), max_in_flight=params["max_in_flight"])
-        publish_stage(self, "source", lambda: (
+        self._final_report = publish_stage(self, "source", lambda: (
             (c := gate.counts()).expired == 0, c.line(), c.values()))
         for index, (topic, msgtype) in enumerate(outputs):
             package, _, name = msgtype.partition("/msg/")
@@ -168,5 +171,8 @@ class SourceNode(Node):
             self._thread.join(timeout=2.0)
         self.release()
         if self.gate is not None:
+            # the source ends before the graph: its totals, not its last periodic report
+            if self._final_report is not None:
+                self._final_report(FINAL_REPORT_S)
             self.get_logger().info(f"flow: {self.gate.counts().line()}")
 

@@ -20,8 +20,8 @@ from mouse_lifter_ros.runner import GraphRun
 def test_120_fps_offered_records_every_pose_the_lifter_published(
         ros_domain: int, namespace: str, tmp_path: Path) -> None:
     """The demo clip replayed at x4 (120 fps offered) as a camera would deliver it
-    (when_busy skip): the source reports what it skipped, and the recording holds a row
-    for every pose the lifter published."""
+    (when_busy skip): the source reports what it skipped, the monitor's totals say the
+    same, and the recording holds a row for every pose the lifter published."""
     from mouse_lifter_ros.core.democlip import write_demo_clip
 
     clip = write_demo_clip(tmp_path / "clip", seconds=4.0)
@@ -40,6 +40,11 @@ def test_120_fps_offered_records_every_pose_the_lifter_published(
     assert flow, logs["bag_source"]
     offered, sent, skipped = map(int, flow.groups())
     assert offered == clip.frames and sent + skipped == offered and sent > 0, flow.group(0)
+    # the monitor's totals give the source's final counts, not its last periodic report
+    # (the source ends with the bag, seconds before the monitor)
+    stage = re.findall(r"total: stage \S+bag_source: source: (\d+) frames offered, (\d+) sent",
+                       logs["monitor"])
+    assert stage and tuple(map(int, stage[-1])) == (offered, sent), (stage, flow.group(0))
     poses = re.search(r"total: frame_rate_hz [\d.na]+, poses (\d+)", logs["lifter"])
     assert poses, logs["lifter"]
     rows = len(read_dlc_csv(tmp_path / "rec" / "fast.csv"))
