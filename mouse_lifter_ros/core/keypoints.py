@@ -551,19 +551,19 @@ def load_detector_spec(path: str | Path) -> DetectorSpec:
     if ver is not None and not (isinstance(ver, dict) and "onnx" in ver):
         problems.append(f"verifier={ver!r}: a mapping with onnx (and px, scale, views)")
         ver = None
-    if ver is not None and ver.get("views", 1) not in (1, VERIFIER_VIEWS):
-        problems.append(f"verifier views={ver['views']!r}: 1 (the crop as cut) or "
-                        f"{VERIFIER_VIEWS} (its turns and mirrors)")
     if ver is not None:
+        if ver.get("views", 1) not in (1, VERIFIER_VIEWS):
+            problems.append(f"verifier views={ver['views']!r}: 1 (the crop as cut) or "
+                            f"{VERIFIER_VIEWS} (its turns and mirrors)")
         problems += _file_problem(p, "verifier.onnx", ver["onnx"])
     second = d.get("second_detector")
-    if isinstance(second, dict) and "onnx" in second:
-        problems += _file_problem(p, "second_detector.onnx", second["onnx"])
     if second is not None and not (isinstance(second, dict) and "onnx" in second):
         problems.append(f"second_detector={second!r}: a mapping with onnx (the network)")
-    elif second is not None and ver is None:
-        problems.append("second_detector: needs a verifier (it judges the peaks of both "
-                        "networks)")
+    elif second is not None:
+        problems += _file_problem(p, "second_detector.onnx", second["onnx"])
+        if ver is None:
+            problems.append("second_detector: needs a verifier (it judges the peaks of both "
+                            "networks)")
     if problems:
         raise ModelError(f"detector description {p}: " + "; ".join(problems))
     extra: dict[str, Any] = {} if ver is None else {
