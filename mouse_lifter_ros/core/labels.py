@@ -13,15 +13,18 @@ What labs have today, all read by :func:`read_labelled`:
   sub-folders (DeepLabCut's ``<video>_labeled`` drawings, folders not labelled yet) are
   left out.
 
-When a folder holds both the ``.h5`` and the ``.csv`` of one labels file the ``.h5`` is
-read: it is the file DeepLabCut itself reads, and the one its GUI saves.
+Images are looked for beside the labels file; an older file's paths are also followed
+from its folder (a project whose ``CollectedData.csv`` sits at its top, as Lightning
+Pose keeps it). When a folder holds both the ``.h5`` and the ``.csv`` of one labels file
+the ``.h5`` is read: it is the file DeepLabCut itself reads, and the one its GUI saves.
 
 Every problem of a file is listed in one :class:`~.errors.InputError` that names the file.
 Multi-animal files (an ``individuals`` header row) are refused: the project tracks one
 mouse per frame.
 
 :func:`write_labels` writes the same layout (``.h5`` + ``.csv``, three index columns), as
-``mouse-lifter extract-frames`` does for its starting predictions.
+``mouse-lifter extract-frames`` does for its starting predictions, and
+:func:`write_mirror_view` the mirror view of a labelled rig as a camera would see it.
 
 Coordinates are pixels of the image with the origin at the centre of the top-left pixel
 (DeepLabCut's convention, and the project's).
@@ -181,10 +184,11 @@ def _assemble(p: Path, scorer: str, index: list[str], columns: list[tuple[str, s
         problems.append(f"body parts without their x and y columns: {_listed(lacking)}")
     if not index:
         problems.append("no labelled frames in it")
-    dup = sorted({n for n in index if index.count(n) > 1})
+    names = [n.rsplit("/", 1)[-1] for n in index]
+    dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         problems.append(f"images labelled twice: {_listed(dup)}")
-    images = [p.parent / n for n in index]
+    images = [_located(p.parent, n) for n in index]
     missing = [i.name for i in images if not i.is_file()]
     if missing:
         problems.append(f"{len(missing)} of its {len(images)} images are not beside it in "
@@ -196,10 +200,20 @@ def _assemble(p: Path, scorer: str, index: list[str], columns: list[tuple[str, s
 
 
 def _image_name(key: Any) -> str:
-    """The image name from a row's index: the last of DeepLabCut 2.2's three index
-    columns, or the file name of an older single path (either slash)."""
+    """The image from a row's index: the last of DeepLabCut 2.2's three index columns
+    (a name), or an older single path (either slash; ``/`` returned)."""
     last = key[-1] if isinstance(key, tuple) else key
-    return str(last).replace("\\", "/").rsplit("/", 1)[-1]
+    return str(last).replace("\\", "/")
+
+
+def _located(folder: Path, key: str) -> Path:
+    """The image ``key`` (:func:`_image_name`) of a labels file in ``folder``: beside the
+    file, else at the path it gives from there (a labels file at the top of a project,
+    as Lightning Pose keeps its ``CollectedData.csv``); beside it when neither is there."""
+    beside = folder / key.rsplit("/", 1)[-1]
+    if not beside.is_file() and "/" in key and (folder / key).is_file():
+        return folder / key
+    return beside
 
 
 def _read_csv(p: Path, problems: list[str]
@@ -436,3 +450,45 @@ def write_labels(folder: str | Path, *, stem: str, scorer: str, images: Sequence
     df.to_hdf(h5, key=DLC_H5_KEY, mode="w")
     df.to_csv(csv_path)
     return h5, csv_path
+
+
+def write_mirror_view(labels: str | Path, *, rows: tuple[int, int | None], suffix: str,
+                      out: str | Path, scorer: str = "mirror") -> list[Path]:
+    """The mirror view of a labelled rig, as a camera there would see it, written as a
+    labelled project.
+
+    Rigs that film the mouse's underside in a 45-degree mirror (gait and wheel rigs, as
+    ``../shared/data/mirror-mouse-lp``) show it in one band of image ``rows`` (start,
+    end; end None: to the bottom), labelled with body parts of their own ``suffix``
+    (``nose_bot``, ...). A mirror turns an image's handedness: what a camera under the
+    floor would see is the band mirrored left to right. For each set of ``labels``
+    (anything :func:`read_labelled` reads) this writes the band of every frame,
+    mirrored, into ``out/labeled-data/<set>/`` with the labels of the parts ending in
+    ``suffix`` (suffix dropped, x mirrored, y from the band's top; NaN where outside the
+    band) as ``CollectedData_<scorer>`` (:func:`write_labels`). Returns the labels files
+    (``.csv``). :class:`InputError` for a set with no such part or a band under 8 rows.
+    """
+    import cv2
+
+    start, end = rows
+    written = []
+    for s in read_labelled(labels):
+        keep = [i for i, p in enumerate(s.bodyparts) if p.endswith(suffix)]
+        if not keep or not suffix:
+            raise InputError(f"{s.path}: no body part ends in {suffix!r} (its parts: "
+                             f"{_listed(s.bodyparts)})")
+        folder = Path(out) / LABELLED_DATA / s.name
+        folder.mkdir(parents=True, exist_ok=True)
+        xy = s.xy[:, keep].copy()
+        for n, path in enumerate(s.images):
+            band = read_image(path)[start:end]
+            if band.shape[0] < 8:
+                raise InputError(f"{path}: rows {start}:{end} leave {band.shape[0]} of it")
+            cv2.imwrite(str(folder / path.name), np.ascontiguousarray(band[:, ::-1]))
+            xy[n, :, 0] = band.shape[1] - 1 - xy[n, :, 0]
+            xy[n, :, 1] -= start
+            xy[n, (xy[n, :, 1] < 0) | (xy[n, :, 1] > band.shape[0] - 1)] = np.nan
+        written.append(write_labels(
+            folder, stem=f"{LABELS_PREFIX}{scorer}", scorer=scorer, images=s.image_names,
+            bodyparts=[s.bodyparts[i][:-len(suffix)] for i in keep], xy=xy)[1])
+    return written

@@ -461,8 +461,12 @@ def finetune(cfg: FinetuneConfig, *, say: Callable[[str], None] = print) -> dict
     real = real_labels(train_sets, mapping, targets)
     train_det = "detector" in cfg.parts and cfg.det_steps > 0
     train_kp = "keypoints" in cfg.parts and cfg.steps > 0
-    windows = synth_keypoint_windows(cfg.windows, cfg.seed, workers=cfg.workers,
-                                     cache=cfg.cache) if train_kp else {}
+    # the keypoint network's synthetic supervision is seen from the starting model's
+    # side (a bottom-view network keeps learning renders from below); the detector's
+    # stays the top view's, the one every shipped model's detector learnt (the
+    # bottom-view card says why)
+    windows = synth_keypoint_windows(cfg.windows, cfg.seed, view=base.view,
+                                     workers=cfg.workers, cache=cfg.cache) if train_kp else {}
     frames = synth_detector_frames(cfg.detector_frames, cfg.seed, workers=cfg.workers,
                                    cache=cfg.cache) if train_det else {}
     t_data = time.perf_counter()

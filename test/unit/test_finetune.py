@@ -24,10 +24,15 @@ from mouse_lifter_ros.core.democlip import write_demo_clip  # noqa: E402
 from mouse_lifter_ros.core.errors import InputError, ParameterError  # noqa: E402
 from mouse_lifter_ros.core.keypoints import (  # noqa: E402
     DEFAULT_MODEL,
+    SHIPPED_MODELS,
     KeypointModel,
     ModelError,
 )
-from mouse_lifter_ros.core.labels import read_labels_file, write_labels  # noqa: E402
+from mouse_lifter_ros.core.labels import (  # noqa: E402
+    read_labels_file,
+    write_labels,
+    write_mirror_view,
+)
 from mouse_lifter_ros.training.finetune import (  # noqa: E402
     FinetuneConfig,
     check_config,
@@ -180,3 +185,26 @@ def test_extract_frames_then_finetune_on_a_real_video(
     assert rc == 0, captured.err
     summary = json.loads(captured.out)
     assert summary["movies"][0]["mode"] == "3d", summary
+
+
+MIRROR = VIDEO.parents[2] / "mirror-mouse-lp" / "CollectedData.csv"
+
+
+@pytest.mark.skipif(not MIRROR.is_file(), reason="../shared/data/mirror-mouse-lp is not here")
+def test_a_bottom_view_model_keeps_learning_views_from_below(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Fine-tuning the shipped bottom-view model on a rig's mirror view: its synthetic
+    supervision is rendered from below (it was the top view's), and the model written
+    is a bottom-view model."""
+    (labels,) = write_mirror_view(MIRROR, rows=(170, None), suffix="_bot",
+                                  out=tmp_path / "project")
+    out, cache = tmp_path / "model", tmp_path / "cache"
+    rc = main(["finetune", "--labels", str(labels), "--out", str(out),
+               "--base", str(SHIPPED_MODELS["bottom"]),
+               "--map", "nose=nose,tailBase=tail_base,paw2LF=left_forepaw",
+               "--parts", "keypoints", "--steps", "4", "--holdout", "2", "--windows", "8",
+               "--threads", "1", "--cache", str(cache)])
+    assert rc == 0, capsys.readouterr()
+    (windows,) = cache.iterdir()  # the keypoint windows only, seen from below
+    assert windows.name.startswith("kp_windows_") and windows.stem.endswith("_bottom")
+    assert KeypointModel(out / "default.yaml", threads=1).spec.view == "bottom"

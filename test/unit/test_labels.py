@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mouse_lifter_ros.cli import main
+from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.core.errors import InputError
 from mouse_lifter_ros.core.eval2d import evaluate_2d
 from mouse_lifter_ros.core.keypoints import KeypointModel
@@ -22,11 +23,13 @@ from mouse_lifter_ros.core.labels import (
     select_frames,
     unused_parts,
     write_labels,
+    write_mirror_view,
 )
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 OPENFIELD = SHARED / "openfield-dlc" / "labeled" / "CollectedData.csv"
 XMWELL = SHARED / "xmwell-oft" / "labeled-data"
+MIRROR = SHARED / "mirror-mouse-lp" / "CollectedData.csv"
 PARTS = ("nose", "tail_base", "HEAD")
 
 
@@ -192,3 +195,52 @@ def test_eval_2d_bad_file_exits_2_naming_it(tmp_path: Path,
     assert main(["eval-2d", "--labels", str(path)]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and "'oops' is not a number" in err and "Traceback" not in err
+
+
+def _left_of_axis(xy: np.ndarray, nose: int, tail: int, paw: int) -> np.ndarray:
+    """(N,) sign of the z of (nose - tail base) x (paw - tail base) in image px: which
+    side of the body's axis the paw is drawn on, where all three are labelled."""
+    a, b = xy[:, nose] - xy[:, tail], xy[:, paw] - xy[:, tail]
+    z = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    return np.sign(z[np.isfinite(z)])
+
+
+@pytest.mark.skipif(not MIRROR.is_file(), reason="../shared/data/mirror-mouse-lp is not here")
+def test_a_mirror_view_is_written_as_a_camera_below_sees_it(tmp_path: Path) -> None:
+    """Lightning Pose keeps CollectedData.csv at the top of its project, its images under
+    the paths it gives; the mirror band of those frames, mirrored, puts the mouse's left
+    paws on the side of its axis where the engine's bottom views have them."""
+    from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
+
+    (raw,) = read_labelled(MIRROR)  # images found under labeled-data/, as written
+    assert len(raw.images) == 90 and all(p.is_file() for p in raw.images)
+    (out,) = write_mirror_view(MIRROR, rows=(170, None), suffix="_bot", out=tmp_path)
+    (s,) = read_labelled(out)
+    assert s.bodyparts[:7] == ("paw1LH", "paw2LF", "paw3RF", "paw4RH", "tailBase",
+                               "tailMid", "nose")
+    image = cv2.imread(str(s.images[0]), cv2.IMREAD_UNCHANGED)
+    source = cv2.imread(str(raw.images[0]), cv2.IMREAD_UNCHANGED)
+    assert image.shape[:2] == (source.shape[0] - 170, source.shape[1])
+    assert np.array_equal(image, source[170:, ::-1])
+    # the labels moved with the pixels
+    i = raw.bodyparts.index("nose_bot")
+    assert np.allclose(s.xy[0, 6], [source.shape[1] - 1 - raw.xy[0, i, 0],
+                                     raw.xy[0, i, 1] - 170])
+    # handedness: the engine's mouse from below, then the lab's, mirrored and not
+    config = SynthConfig(count=1, seed=0, view="bottom", sequence_s=0.2, fps=10.0)
+    names = list(KEYPOINTS)
+    engine = np.stack([f[0].keypoints_2d for f in render_item(config, 0).frames])
+    nose, tail = names.index("nose"), names.index("tail_base")
+    for ours, theirs in (("left_forepaw", "paw2LF"), ("left_hindpaw", "paw1LH")):
+        want = _left_of_axis(engine, nose, tail, names.index(ours))
+        assert len(set(want.tolist())) == 1  # the engine's side is the same every frame
+        got = _left_of_axis(s.xy, 6, 4, s.bodyparts.index(theirs))
+        assert np.mean(got == want[0]) > 0.9, got
+        unmirrored = _left_of_axis(raw.xy, raw.bodyparts.index("nose_bot"),
+                                   raw.bodyparts.index("tailBase_bot"),
+                                   raw.bodyparts.index(f"{theirs}_bot"))
+        assert np.mean(unmirrored == want[0]) < 0.1
+    with pytest.raises(InputError, match="no body part ends in '_side'"):
+        write_mirror_view(MIRROR, rows=(170, None), suffix="_side", out=tmp_path / "x")
+    with pytest.raises(InputError, match="leave 0 of it"):
+        write_mirror_view(MIRROR, rows=(500, None), suffix="_bot", out=tmp_path / "y")
