@@ -50,6 +50,11 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--finetune-steps", type=int, default=2500)
     p.add_argument("--real-per-batch", type=int, default=12,
                    help="real frames in each fine-tuning batch of 32")
+    p.add_argument("--synth-weight", type=float, default=None, metavar="W",
+                   help="while fine-tuning, the weight of the synthetic samples on the "
+                   "keypoints the real labels supervise, 0 to 1 (default small: the "
+                   "labellers' placement wins; 1: ours is kept, the real frames teach the "
+                   "look of a rig)")
     p.add_argument("--tail-windows", type=int, default=0, metavar="N",
                    help="synthetic windows centred on the tail's middle, for crops around "
                    "the tail; the model written then cuts one (tail_crop: true)")
@@ -101,6 +106,8 @@ def run(ns: argparse.Namespace) -> int:
                         det_steps=ns.det_steps, det_real_steps=ns.det_real_steps,
                         kp_steps=ns.kp_steps, finetune_steps=ns.finetune_steps,
                         real_per_batch=ns.real_per_batch, tail_windows=ns.tail_windows,
+                        **({} if ns.synth_weight is None
+                           else {"synth_weight_labelled": ns.synth_weight}),
                         tail_per_batch=ns.tail_per_batch,
                         parts=tuple(p.strip() for p in ns.parts.split(",") if p.strip()),
                         lr=ns.lr, workers=workers(ns.workers),

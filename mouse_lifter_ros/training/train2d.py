@@ -117,6 +117,10 @@ class Train2DConfig:
     batch: int = 32
     real_per_batch: int = 12
     synth_weight_labelled: float = 0.1
+    """While fine-tuning, the synthetic samples' loss weight on the keypoints the real
+    labels supervise (``--synth-weight``): small, the labellers' placement wins; 1, our
+    placement is kept and the real frames teach the look of a rig (the bottom-view
+    model's mirror frames)."""
     lr: float = 2e-3
     workers: int = 2
     threads: int = 2
@@ -637,6 +641,8 @@ def train_2d(cfg: Train2DConfig, *, resume: bool = False) -> dict[str, Any]:
                  if (p := view_problem(v)) is not None]
     if not 0.0 <= cfg.dark_near <= 1.0:
         problems.append(f"--dark-near {cfg.dark_near}: a share, 0 to 1")
+    if not 0.0 <= cfg.synth_weight_labelled <= 1.0:
+        problems.append(f"--synth-weight {cfg.synth_weight_labelled}: 0 to 1")
     if (cfg.mine_with or cfg.mine_keypoints_with) and (
             problem := mining_problem(cfg.mine_fraction, cfg.mine_repeat)):
         problems.append(problem)

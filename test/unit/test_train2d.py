@@ -254,10 +254,12 @@ def test_dark_near_changes_only_the_frames_that_show_the_mouse() -> None:
 
 
 def test_a_dark_near_share_outside_0_to_1_is_refused(tmp_path: Path) -> None:
-    cfg = T.Train2DConfig(out=tmp_path, dark_near=1.5, view="side", parts=("tail",))
+    cfg = T.Train2DConfig(out=tmp_path, dark_near=1.5, view="side", parts=("tail",),
+                          synth_weight_labelled=-0.5)
     with pytest.raises(ValueError, match=r"--dark-near 1.5: a share, 0 to 1") as e:
         T.train_2d(cfg)
     assert "side" in str(e.value) and "--parts tail" in str(e.value)  # all at once
+    assert "--synth-weight -0.5: 0 to 1" in str(e.value)
     assert not any(tmp_path.iterdir())
 
 
