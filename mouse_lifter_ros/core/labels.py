@@ -466,15 +466,19 @@ def write_mirror_view(labels: str | Path, *, rows: tuple[int, int | None], suffi
     mirrored, into ``out/labeled-data/<set>/`` with the labels of the parts ending in
     ``suffix`` (suffix dropped, x mirrored, y from the band's top; NaN where outside the
     band) as ``CollectedData_<scorer>`` (:func:`write_labels`). Returns the labels files
-    (``.csv``). :class:`InputError` for a set with no such part or a band under 8 rows.
+    (``.csv``). :class:`InputError` for an empty ``suffix``, a set with no part of it or a
+    band under 8 rows.
     """
     import cv2
 
+    if not suffix:
+        raise InputError("mirror view: suffix '': the mirror view's body parts' own "
+                         "suffix, e.g. _bot")
     start, end = rows
     written = []
     for s in read_labelled(labels):
         keep = [i for i, p in enumerate(s.bodyparts) if p.endswith(suffix)]
-        if not keep or not suffix:
+        if not keep:
             raise InputError(f"{s.path}: no body part ends in {suffix!r} (its parts: "
                              f"{_listed(s.bodyparts)})")
         folder = Path(out) / LABELLED_DATA / s.name

@@ -242,5 +242,7 @@ def test_a_mirror_view_is_written_as_a_camera_below_sees_it(tmp_path: Path) -> N
         assert np.mean(unmirrored == want[0]) < 0.1
     with pytest.raises(InputError, match="no body part ends in '_side'"):
         write_mirror_view(MIRROR, rows=(170, None), suffix="_side", out=tmp_path / "x")
+    with pytest.raises(InputError, match="suffix '': the mirror view's body parts'"):
+        write_mirror_view(MIRROR, rows=(170, None), suffix="", out=tmp_path / "z")
     with pytest.raises(InputError, match="leave 0 of it"):
         write_mirror_view(MIRROR, rows=(500, None), suffix="_bot", out=tmp_path / "y")
