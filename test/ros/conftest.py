@@ -271,13 +271,15 @@ def wait_matched(listener: Listener, publisher: Any, outputs: list[str],
 
 
 def prime(listener: Listener, publish: Callable[[int], None], received: list[Any],
-          timeout: float = 20.0) -> None:
+          timeout: float = 20.0) -> int:
     """Publish ``publish(k)`` (k = 0, 1, ...) every 20 ms until something is ``received``.
 
     A reliable writer may match its reader before the reader has matched it, and then
     the first messages are lost. A round trip through the node under test proves the
     path is up; the tests then start their real streams (with stamps that reset the
-    node's state) and ignore what priming produced.
+    node's state) and ignore what priming produced. Returns how many messages priming
+    published: the node's own count of what it handled lies between what came back and
+    that number (either hop may lose the first ones).
     """
     deadline = time.monotonic() + timeout
     k = 0
@@ -286,3 +288,4 @@ def prime(listener: Listener, publish: Callable[[int], None], received: list[Any
         k += 1
         time.sleep(0.02)
     assert received, "nothing came back from the node under test"
+    return k
