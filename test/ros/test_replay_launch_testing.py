@@ -7,7 +7,9 @@ is not installed: it is not on the package index; `make test` installs it from
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import time
 import unittest
@@ -50,7 +52,9 @@ def generate_test_description() -> launch.LaunchDescription:
         _DOMAIN.append(handle)
         os.environ["ROS_DOMAIN_ID"] = str(domain)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    clip = write_demo_clip(Path(tempfile.mkdtemp()), seconds=2.0)
+    folder = tempfile.mkdtemp(prefix="mouse_lifter_replay_launch_test_")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the clip: ~20 MB
+    clip = write_demo_clip(Path(folder), seconds=2.0)
     replay = launch.actions.IncludeLaunchDescription(
         PythonLaunchDescriptionSource(
             str(Path(get_package_share_directory("mouse_lifter_ros")) / "launch"

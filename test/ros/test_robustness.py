@@ -312,9 +312,12 @@ def _poses(listener: Listener, namespace: str) -> list[tuple[int, object]]:
 def _start_run(tmp_path: Path, name: str, args: list[str]) -> tuple[subprocess.Popen[bytes],
                                                                       Path]:
     log = tmp_path / f"{name}.log"
+    # The runner's own temporary folder (node logs, overrides) goes under tmp_path: a
+    # runner killed with SIGKILL cannot remove it, pytest's rotation of tmp_path does.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "mouse_lifter_ros.cli", "run", *args],
-                                stdout=out, stderr=subprocess.STDOUT)
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
     return proc, log
 
 
