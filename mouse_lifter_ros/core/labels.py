@@ -189,10 +189,12 @@ def _assemble(p: Path, scorer: str, index: list[str], columns: list[tuple[str, s
     if dup:
         problems.append(f"images labelled twice: {_listed(dup)}")
     images = [_located(p.parent, n) for n in index]
-    missing = [i.name for i in images if not i.is_file()]
-    if missing:
-        problems.append(f"{len(missing)} of its {len(images)} images are not beside it in "
-                        f"'{p.parent}': {_listed(missing)}")
+    lost = [n for n, i in zip(index, images, strict=True) if not i.is_file()]
+    if lost:
+        paths = " (nor where its paths lead from there)" if any("/" in n for n in lost) \
+            else ""
+        problems.append(f"{len(lost)} of its {len(images)} images are not beside it in "
+                        f"'{p.parent}'{paths}: {_listed([n.rsplit('/', 1)[-1] for n in lost])}")
     if problems:
         raise InputError(f"labels file '{p}': " + "; ".join(problems))
     xy = np.stack([values[:, [col[(part, "x")], col[(part, "y")]]] for part in parts], axis=1)
