@@ -282,8 +282,10 @@ def test_ros2_launch_runs_and_stops_on_sigint(name: str, clip: Any, listener: An
     log = tmp_path / "launch.log"
     command = [shutil.which("ros2") or "ros2", "launch", "mouse_lifter_ros", name,
                f"namespace:={namespace}", *arguments]
+    # launch_ros writes each node's parameters to a file it never removes: in tmp_path
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=True,
                                 preexec_fn=_default_sigint)
     launch = psutil.Process(proc.pid)

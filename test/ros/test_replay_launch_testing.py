@@ -54,6 +54,8 @@ def generate_test_description() -> launch.LaunchDescription:
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     folder = tempfile.mkdtemp(prefix="mouse_lifter_replay_launch_test_")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)  # the clip: ~20 MB
+    # launch_ros writes each node's parameters to a temporary file it never removes
+    tempfile.tempdir = folder
     clip = write_demo_clip(Path(folder), seconds=2.0)
     replay = launch.actions.IncludeLaunchDescription(
         PythonLaunchDescriptionSource(
