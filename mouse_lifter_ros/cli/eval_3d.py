@@ -6,6 +6,7 @@ import argparse
 import json
 
 from mouse_lifter_ros.cli.arguments import Subparsers, add_device
+from mouse_lifter_ros.core.eval3d import TRUE_INPUTS
 from mouse_lifter_ros.core.views import VIEWS
 
 
@@ -46,6 +47,12 @@ def register(sub: Subparsers) -> None:
                        help="--synthetic: the calibration knows only the floor, and the "
                        "bedding's depth is measured where it meets the walls in each "
                        "sequence's first image (as calibrate --walls)")
+    p.add_argument("--true", action="append", default=[], choices=TRUE_INPUTS,
+                   dest="true_inputs", metavar="STAGE",
+                   help="--synthetic: give the lifter the renderer's truth in place of "
+                   "this stage's answer, to see which stage leaves which error: "
+                   "keypoints (all 14 true pixels, hidden ones too) or depth (the true "
+                   "depth of each keypoint the depth map reads); may be given twice")
     p.add_argument("--depth-noise-mm", type=float, default=3.0,
                    help="--dannce: depth reading noise (sd, mm)")
     p.add_argument("--quiet", action="store_true")
@@ -64,6 +71,7 @@ def run(ns: argparse.Namespace) -> int:
                                            device=ns.device, progress=not ns.quiet,
                                            bedding=ns.bedding, view=ns.view,
                                            bedding_declared=not ns.bedding_undeclared,
-                                           measure_bedding=ns.bedding_measured)
+                                           measure_bedding=ns.bedding_measured,
+                                           true_inputs=ns.true_inputs)
     print(json.dumps(result, indent=2, allow_nan=False))  # JSON has no NaN: null instead
     return 0

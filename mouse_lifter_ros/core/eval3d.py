@@ -25,15 +25,17 @@ from mouse_lifter_ros.core.bodyfit import estimate_scale, estimate_tail_length
 from mouse_lifter_ros.core.camera import Camera, look_at
 from mouse_lifter_ros.core.errors import CalibrationError, InputError, ParameterError
 from mouse_lifter_ros.core.keypoint_maps import keypoint_map
-from mouse_lifter_ros.core.lifter import Lifter
+from mouse_lifter_ros.core.lifter import SURFACE_DEPTH, Lifter, keypoints_by_name, sample_depth
 from mouse_lifter_ros.core.synth.priors import DANNCE_JOINTS, load_dannce_3d
 
 if TYPE_CHECKING:
     from mouse_lifter_ros.core.arena import ArenaCalibration
+    from mouse_lifter_ros.core.pipeline import Frame3D
     from mouse_lifter_ros.core.synth.render import Scene
 
 __all__ = [
     "MODEL_2D_ERROR_PX",
+    "TRUE_INPUTS",
     "dannce_keypoints",
     "evaluate_dannce",
     "floor_baseline",
@@ -49,6 +51,9 @@ MODEL_2D_ERROR_PX: Final[dict[str, float]] = {
     **dict.fromkeys(KEYPOINTS, 3.8),
     "nose": 3.26, "left_ear": 4.15, "right_ear": 4.44, "tail_base": 3.31,
 }
+
+#: The stages whose answer :func:`evaluate_synthetic` can replace by the renderer's truth.
+TRUE_INPUTS: Final = ("keypoints", "depth")
 
 #: E|N(0, I_2)| = sqrt(pi / 2): the mean norm of a 2D Gaussian error per unit sigma.
 _MEAN_NORM_PER_SIGMA: Final = math.sqrt(math.pi / 2.0)
@@ -315,7 +320,8 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
                        depth_model: str | Path | None = None, device: str = "auto",
                        threads: int = 0, progress: bool = False, bedding: float = 0.0,
                        bedding_declared: bool = True, measure_bedding: bool = False,
-                       view: str = "top") -> dict[str, Any]:
+                       view: str = "top", true_inputs: abc.Collection[str] = ()
+                       ) -> dict[str, Any]:
     """The whole image-to-Pose3D core on held-out synthetic sequences.
 
     Renders ``count`` sequences seen from ``view`` (top, or bottom through a clear
@@ -338,6 +344,14 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
     (:func:`~.surface.bedding_from_walls`, as ``calibrate --walls`` does; 0 where that
     is refused, counted in ``bedding_unmeasured``); errors from the measured top.
 
+    ``true_inputs`` (a subset of :data:`TRUE_INPUTS`) hands the lifter the renderer's
+    truth in place of a network's answer, to tell which stage leaves which error:
+    ``"keypoints"``, the true pixels of all 14 keypoints (hidden ones too) with
+    confidence 1, the depth map read there; ``"depth"``, the true camera z of each
+    keypoint the depth map would read (one with a surface offset in
+    :data:`~.lifter.SURFACE_DEPTH` for the view, and in sight). The detector still
+    places the crops: a frame where it finds no mouse gives no pose either way.
+
     Returns JSON-able figures: :func:`joint_errors` of the lifter (every keypoint, the
     filled ones included), of the lifter where the 2D model found the keypoint, and of
     the 2D-only baseline (the same 2D keypoints, each put on the floor along its ray:
@@ -352,9 +366,14 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
     from mouse_lifter_ros.core.pipeline import PosePipeline
     from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
 
+    unknown = sorted(set(true_inputs) - set(TRUE_INPUTS))
+    if unknown:
+        raise ParameterError(f"evaluate_synthetic: true_inputs {unknown}: each one of "
+                             f"{', '.join(TRUE_INPUTS)}")
     config = SynthConfig(count=count, seed=seed, view=view, sequence_s=seconds, fps=fps,
                          colour=None)
     n = len(KEYPOINTS)
+    reads = np.isfinite([SURFACE_DEPTH[view][k] for k in KEYPOINTS])
     pipe: PosePipeline | None = None
     pred: list[FloatArray] = []
     base: list[FloatArray] = []
@@ -384,7 +403,18 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
                 else:
                     pipe.set_arena(arena)
             assert pipe is not None
-            f = pipe(sample.image, float(t))
+            f = pipe.see(sample.image, pipe.tracker)
+            if "keypoints" in true_inputs:
+                f = _true_keypoints(f, sample.keypoints_2d)
+            if "depth" in true_inputs and f.depth.found:
+                z = np.where(sample.visible & reads, sample.keypoints_camera[:, 2], np.nan)
+                xy, conf = keypoints_by_name(f.keypoints.names,
+                                             f.keypoints.xy.astype(np.float64),
+                                             f.keypoints.confidence.astype(np.float64))
+                f = replace(f, lifted=pipe.lifter.lift(float(t), xy, conf, z))
+            else:
+                f = replace(f, lifted=pipe.lift(float(t), f.keypoints,
+                                                f.readings if f.depth.found else None))
             # in the pipeline's arena frame: from the bedding's top, or from the floor
             truth.append(sample.keypoints_arena + np.array([0.0, 0.0, bedding - arena.bedding]))
             base.append(floor_baseline(arena.camera,
@@ -414,7 +444,7 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
         return round(float(np.median(a)), 2) if a.size else None
 
     return {"input": "synthetic", "view": view, "seed": seed, "sequences": count,
-            "seconds": seconds,
+            "seconds": seconds, "true_inputs": sorted(true_inputs),
             "fps": fps, "bedding_m": bedding,
             "bedding_declared": bedding_declared and not measure_bedding,
             **({"bedding_measured": True, "bedding_unmeasured": unmeasured}
@@ -432,6 +462,19 @@ def evaluate_synthetic(*, seed: int = 7, count: int = 10, seconds: float = 2.0,
                                          t_arr[slice(*seq["frames"])], names)}
                              for seq in sequences],
             "per_scene_kind": _by_kind(sequences, p_arr, t_arr, names)}
+
+
+def _true_keypoints(seen: Frame3D, pixels: FloatArray) -> Frame3D:
+    """``seen`` with the 14 keypoints at the true ``pixels`` (14, 2), confidence 1, and
+    the depth map read there."""
+    from mouse_lifter_ros.core.keypoints import Keypoints
+
+    xy = np.asarray(pixels, dtype=np.float32)
+    kp = Keypoints(xy, np.ones(len(xy), np.float32), tuple(KEYPOINTS),
+                   seen.keypoints.detection, seen.keypoints.crop)
+    readings = (sample_depth(seen.depth.depth, seen.depth.roi[:2], xy.astype(np.float64))
+                if seen.depth.found else np.full(len(xy), np.nan))
+    return replace(seen, keypoints=kp, readings=readings)
 
 
 def _over_bedding(camera: Camera, bedding: float, declared: bool) -> ArenaCalibration:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
 
 from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.core.democlip import demo_arena, demo_samples
+from mouse_lifter_ros.core.errors import ParameterError
 from mouse_lifter_ros.core.eval3d import evaluate_synthetic, floor_baseline, joint_errors
 from mouse_lifter_ros.core.pipeline import PosePipeline
 
@@ -57,6 +59,24 @@ def test_eval_3d_direct_call_is_seeded() -> None:
     a = evaluate_synthetic(seed=5, count=1, seconds=0.2, threads=1)
     b = evaluate_synthetic(seed=5, count=1, seconds=0.2, threads=1)
     assert a["lifter"]["mean_mm"] == b["lifter"]["mean_mm"]
+
+
+def test_eval_3d_with_true_inputs_tells_the_stages_apart() -> None:
+    """The renderer's truth in place of a network's answer: with the true keypoints every
+    keypoint counts as found; with true keypoints and depth only the lifter's body model
+    and filter are left, which put the mouse within a few millimetres; an unknown stage
+    is refused, naming the known ones."""
+    kw: dict[str, Any] = {"seed": 3, "count": 1, "seconds": 0.5, "threads": 1}
+    net = evaluate_synthetic(**kw)
+    kp = evaluate_synthetic(**kw, true_inputs=["keypoints"])
+    both = evaluate_synthetic(**kw, true_inputs=("depth", "keypoints"))
+    assert net["true_inputs"] == [] and both["true_inputs"] == ["depth", "keypoints"]
+    lifted = kp["frames"] - kp["frames_without_mouse"]
+    assert set(kp["lifter_where_2d_found"]["count"].values()) == {lifted}
+    assert min(net["lifter_where_2d_found"]["count"].values()) < lifted
+    assert both["lifter"]["mean_mm"] < 6.0, both["lifter"]["mean_mm"]
+    with pytest.raises(ParameterError, match=r"'nose'.*keypoints, depth"):
+        evaluate_synthetic(**kw, true_inputs=["nose"])
 
 
 def test_bedding_the_calibration_gives_costs_nothing_and_bedding_it_hides_does() -> None:
