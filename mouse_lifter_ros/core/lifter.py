@@ -28,15 +28,25 @@ from typing import Any, Final, Generic, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mouse_lifter_ros.core.body import KEYPOINTS, FloatArray, MouseShape, tail_radius
+from mouse_lifter_ros.core.body import (
+    KEYPOINT_JOINTS,
+    KEYPOINTS,
+    TAIL,
+    FloatArray,
+    J,
+    MouseShape,
+    tail_radius,
+)
 from mouse_lifter_ros.core.bodyfit import (
     SCALE_PAIRS,
     TAIL_HEIGHT_SIGMA,
     BodyFitter,
     FitResult,
     Observation,
+    drag_tail,
     estimate_scale,
     estimate_tail_length,
+    fk_batch,
 )
 from mouse_lifter_ros.core.camera import Camera
 from mouse_lifter_ros.core.errors import InputError, ParameterError
@@ -47,6 +57,7 @@ __all__ = [
     "CENTROID_KEYPOINTS",
     "DEPTH_SIGMA_SCALE",
     "SURFACE_DEPTH",
+    "TAIL_DRAG",
     "Lifted",
     "Lifter",
     "OneEuroFilter",
@@ -59,6 +70,22 @@ __all__ = [
 N_KEYPOINTS: Final = len(KEYPOINTS)
 _K: Final = {name: i for i, name in enumerate(KEYPOINTS)}
 _TAIL_FLOOR_MASK: Final = np.isin(np.arange(N_KEYPOINTS), [_K["tail_mid"], _K["tail_tip"]])
+#: The tail's joints (its base and the 8 segment ends) among the model's joints.
+_TAIL_JOINTS: Final = np.array([J[n] for n in TAIL])
+#: The first tail segment (0-based) after tail_mid, the end of the fourth.
+_SECOND_HALF: Final = 4
+#: A mouse drags its tail: the part of the tail no keypoint holds in a frame (past
+#: tail_mid when only it is seen, all of it when neither it nor the tip is; the tip goes
+#: unseen in about half the frames from above) is pulled behind the rest from where the
+#: last frame put it, each segment pointing at where its end lay
+#: (:func:`~.bodyfit.drag_tail`), and this share of that bend is kept, the rest taken
+#: from the fit's own tail (its prior), per camera view. On the validation seeds 21 /
+#: 22 / 23 of ``eval-3d --synthetic --count 16`` (2026-12-07), from above: 0 (the fit's
+#: tail) 8.11 / 10.37 / 6.99 mm, 0.5 7.91 / 10.15 / 6.87, **0.8** 7.65 / 10.12 / 6.86,
+#: 1 7.71 / 10.47 / 6.93 (a tail tip guessed wrong stays wrong longer); from below
+#: (``--view bottom``) 0.8 made it worse: 13.47 / 7.83 / 6.86 against 13.49 / 7.47 /
+#: 6.74 mm (seeds 7 / 11 / 13 10.09 / 10.22 / 7.71 against 9.91 / 9.82 / 7.68).
+TAIL_DRAG: Final[dict[str, float]] = {"top": 0.8, "bottom": 0.0}
 #: The spine keypoints whose mean is the body centroid (tail base to neck).
 CENTROID_KEYPOINTS: Final = ("tail_base", "lumbar_spine", "spine_center", "neck")
 _CENTROID: Final = np.array([_K[n] for n in CENTROID_KEYPOINTS])
@@ -477,14 +504,16 @@ class Lifter:
        frame when it is at most ``reset_after`` s old (else, or after :meth:`reset`,
        from the observations; a warm fit whose reprojection error exceeds
        ``refit_px`` is redone from the observations, the better one kept);
-    3. fuses, at each valid keypoint, the fit's keypoint with the observation: in the
+    3. drags the part of the tail no keypoint holds behind the rest, from where the
+       last frame put it (``tail_drag``, :data:`TAIL_DRAG`);
+    4. fuses, at each valid keypoint, the fit's keypoint with the observation: in the
        camera frame, depth and lateral position each as the inverse-variance mean of
        the model's (standard deviation ``model_sigma`` m) and the observation's
        (the keypoint's ``sigma_depth`` / ``sigma_px`` at its depth, divided by the square
        root of the confidence). The model's layout of the body differs from any
        real animal's by a few millimetres; an observed keypoint should stay where it
        was seen;
-    4. smooths the positions (:class:`OneEuroFilter`).
+    5. smooths the positions (:class:`OneEuroFilter`).
 
     A frame with no keypoint seen keeps the tracked pose (the fit's prior and temporal
     terms hold it); before any pose, it gives NaN positions, heading and vector.
@@ -528,6 +557,10 @@ class Lifter:
     refit_px:
         Reprojection error (px) of a warm fit above which the frame is refitted from
         the observations.
+    tail_drag:
+        0..1, how much of the tail no keypoint holds is dragged behind the rest from
+        where the last frame put it (the class's step 3); 0: the fit's own tail there;
+        None: :data:`TAIL_DRAG` of the camera's view.
     scale_pairs:
         The keypoint pairs whose distances give the size (:func:`~.bodyfit.estimate_scale`):
         the head's by default; :data:`~.bodyfit.SPINE_SCALE_PAIRS` for keypoints that
@@ -546,7 +579,8 @@ class Lifter:
                  iterations: int = 3, first_iterations: int = 12,
                  refit_px: float = 12.0,
                  tail_height_sigma: float | None = TAIL_HEIGHT_SIGMA,
-                 depth_sigma_scale: abc.Mapping[str, float] | None = None) -> None:
+                 depth_sigma_scale: abc.Mapping[str, float] | None = None,
+                 tail_drag: float | None = None) -> None:
         if not isinstance(camera, Camera):
             raise InputError(f"Lifter: camera is a {type(camera).__name__}; expected a "
                              "core.camera.Camera (an arena calibration's .camera)")
@@ -560,6 +594,8 @@ class Lifter:
                             "or None")
         if not (isinstance(scale_frames, int) and scale_frames >= 1):
             problems.append(f"scale_frames {scale_frames!r} must be an integer >= 1")
+        if tail_drag is not None and not (math.isfinite(tail_drag) and 0.0 <= tail_drag <= 1.0):
+            problems.append(f"tail_drag {tail_drag!r} must be a number from 0 to 1")
         for name, value in (("model_sigma", model_sigma), ("refit_px", refit_px),
                             ("reset_after", reset_after)):
             if not (math.isfinite(value) and value > 0.0):
@@ -592,7 +628,9 @@ class Lifter:
         self._set_size(scale, tail_length)
         self._estimated = scale is not None and tail_length is not None
         self._previous: FloatArray | None = None
+        self._last_tail: FloatArray | None = None  # (9, 3) the last frame's tail joints
         self._last_stamp: float | None = None
+        self.tail_drag = float(TAIL_DRAG[self.view] if tail_drag is None else tail_drag)
 
     @property
     def view(self) -> str:
@@ -684,6 +722,7 @@ class Lifter:
             fresh = self.fitter.fit(obs, None)
             if fresh.residual_px < fit.residual_px:
                 fit = fresh
+        fit = self._dragged(fit, seen)
         self._previous = fit.vector
         self._last_stamp = t
 
@@ -695,6 +734,25 @@ class Lifter:
                       heading=math.atan2(float(d[1]), float(d[0])),
                       residual_px=fit.residual_px, vector=fit.vector.copy(),
                       scale=self.scale, tail_length=self.shape.tail_length)
+
+    def _dragged(self, fit: FitResult, seen: NDArray[np.bool_]) -> FitResult:
+        """``fit`` with the part of the tail no keypoint holds (past tail_mid when only
+        it is seen; all of it when neither it nor the tip is) dragged behind the rest
+        from where the last frame put it (:func:`~.bodyfit.drag_tail`); kept the last
+        tail joints for the next frame. Unchanged with a tip seen, without a last frame
+        (a reset) or with ``tail_drag`` 0."""
+        last, self._last_tail = self._last_tail, fit.joints[_TAIL_JOINTS].copy()
+        if (self.tail_drag <= 0.0 or last is None or self._previous is None
+                or seen[_K["tail_tip"]]):
+            return fit
+        first = _SECOND_HALF if seen[_K["tail_mid"]] else 0
+        vector = drag_tail(self.shape, fit.vector, last, first, self.tail_drag)
+        joints = fk_batch(self.shape, vector)
+        self._last_tail = joints[_TAIL_JOINTS].copy()
+        keypoints = joints[KEYPOINT_JOINTS]
+        _, z = self.camera.project(keypoints)
+        return replace(fit, vector=vector, joints=joints, keypoints=keypoints,
+                       camera_z=np.asarray(z, dtype=np.float64))
 
     def _learn_scale(self, points: FloatArray, has_depth: NDArray[np.bool_], px: FloatArray,
                      in_2d: NDArray[np.bool_]) -> None:

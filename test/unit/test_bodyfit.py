@@ -14,6 +14,11 @@ from mouse_lifter_ros.core.body import (
     BEHAVIORS,
     JOINTS,
     KEYPOINTS,
+    POSE_HEADING,
+    POSE_TAIL_YAW,
+    POSE_X,
+    POSE_Y,
+    TAIL,
     MouseShape,
     Pose,
     forward_kinematics,
@@ -25,6 +30,7 @@ from mouse_lifter_ros.core.bodyfit import (
     TAIL_LENGTH_RANGE,
     BodyFitter,
     Observation,
+    drag_tail,
     estimate_scale,
     estimate_tail_length,
     fk_batch,
@@ -101,6 +107,50 @@ def test_fk_batch_tail_on_floor_and_out_of_reach_match() -> None:
     got = fk_batch(shape, pose.to_vector()[None])[0]
     np.testing.assert_allclose(got, ref, atol=1e-9)
     assert np.all(got[[JOINTS.index(n) for n in ("tail_5", "tail_tip")], 2] > 0.0)
+
+
+def _tail(shape: MouseShape, vector: np.ndarray) -> np.ndarray:
+    return fk_batch(shape, vector)[[JOINTS.index(n) for n in TAIL]]
+
+
+def test_a_dragged_tail_stays_where_it_lay_when_the_body_turns_on_the_spot() -> None:
+    """The body turns by 0.6 rad about its tail base: the pose's own tail would swing
+    with it (its tip 4.8 cm), the dragged one stays where the last frame put it."""
+    shape = MouseShape()
+    pose = Pose()
+    pose.tail_yaw[:] = 0.1  # a curved tail
+    before = pose.to_vector()
+    last = _tail(shape, before)
+    turned = before.copy()
+    turned[POSE_HEADING] += 0.6
+    swung = _tail(shape, turned)
+    assert np.linalg.norm(swung[-1, :2] - last[-1, :2]) > 0.04
+    dragged = _tail(shape, drag_tail(shape, turned, last, 0))
+    np.testing.assert_allclose(dragged[:, :2], last[:, :2], atol=1e-9)
+    # only the tail's yaws changed
+    changed = np.flatnonzero(drag_tail(shape, turned, last, 0) != turned)
+    assert set(changed) <= set(range(POSE_TAIL_YAW.start, POSE_TAIL_YAW.stop))
+
+
+def test_a_dragged_tail_follows_its_base_along_itself() -> None:
+    """The base moves 1 cm forward along a straight tail: each joint moves 1 cm along it;
+    from segment 4 on, the first half keeps the pose's own (turned) yaws."""
+    shape = MouseShape()
+    before = Pose().to_vector()
+    last = _tail(shape, before)
+    moved = before.copy()
+    moved[POSE_X] += 0.01 * math.cos(moved[POSE_HEADING])
+    moved[POSE_Y] += 0.01 * math.sin(moved[POSE_HEADING])
+    dragged = _tail(shape, drag_tail(shape, moved, last, 0))
+    np.testing.assert_allclose(dragged[:, :2] - last[:, :2],
+                               np.broadcast_to(moved[[POSE_X, POSE_Y]] - before[[POSE_X, POSE_Y]],
+                                               (len(TAIL), 2)), atol=1e-6)
+    bent = moved.copy()
+    bent[POSE_TAIL_YAW.start] += 0.3
+    half = drag_tail(shape, bent, last, 4)
+    np.testing.assert_allclose(half[POSE_TAIL_YAW.start:POSE_TAIL_YAW.start + 4],
+                               bent[POSE_TAIL_YAW.start:POSE_TAIL_YAW.start + 4], atol=1e-12)
+    assert not np.allclose(half[POSE_TAIL_YAW], bent[POSE_TAIL_YAW])
 
 
 def test_fk_batch_rejects_wrong_shapes() -> None:

@@ -24,6 +24,7 @@ from mouse_lifter_ros.core.eval3d import (
 )
 from mouse_lifter_ros.core.lifter import (
     DEPTH_SIGMA_SCALE,
+    TAIL_DRAG,
     Lifted,
     Lifter,
     OneEuroFilter,
@@ -257,6 +258,30 @@ def test_the_tail_length_is_learnt_from_a_tail_seen_without_depth() -> None:
                       np.random.default_rng(33), camera, no_depth=tail)
         assert lifter.scale_estimated
         assert lifter.shape.tail_length == pytest.approx(length, abs=0.008)
+
+
+def test_a_tail_seen_now_and_then_is_dragged_where_it_lay() -> None:
+    """A mouse walks, then turns on the spot; its tail's middle and tip are seen one
+    frame in three. A dragged tail stays where the last frame put it, as the mouse's
+    does; the fit's own tail (``tail_drag=0``) swings with the body between sightings."""
+    tail = [KEYPOINTS.index(k) for k in ("tail_mid", "tail_tip")]
+    tips = {}
+    for drag in (TAIL_DRAG["top"], 0.0):
+        rng = np.random.default_rng(34)
+        shape = sample_shape(rng)
+        camera = top_camera()
+        truth, lifted, _ = lift_sequence(Lifter(camera, tail_drag=drag), shape,
+                                         [("walk", 1.0), ("turn", 1.5)], rng, camera,
+                                         hide=tail, hide_from=30)
+        tips[drag] = np.linalg.norm(lifted - truth, axis=2)[30:, tail[1]].mean() * 1000.0
+    assert tips[TAIL_DRAG["top"]] < 10.0 and tips[TAIL_DRAG["top"]] < 0.5 * tips[0.0], tips
+    with pytest.raises(ParameterError, match=r"tail_drag 1\.5 must be a number from 0 to 1"):
+        Lifter(top_camera(), tail_drag=1.5)
+    # each view its own: from below dragging made eval-3d worse
+    below = camera_over_arena(view="bottom", height_m=0.6, K=K_TOP, dist=np.zeros(5),
+                              width=640, height=480)
+    assert Lifter(top_camera()).tail_drag == TAIL_DRAG["top"] > 0.0
+    assert Lifter(below).tail_drag == TAIL_DRAG["bottom"]
 
 
 def test_lifter_fills_occluded_keypoints_from_the_model() -> None:
