@@ -685,41 +685,45 @@ def _tail_yaws(pts: FloatArray, w: FloatArray, start: float, default: FloatArray
     return out
 
 
-def drag_tail(shape: MouseShape, vector: FloatArray, last_tail: FloatArray, first: int,
-              keep: float = 1.0) -> FloatArray:
+def drag_tail(vector: FloatArray, tail: FloatArray, last_tail: FloatArray, first: int,
+              keep: float = 1.0) -> tuple[FloatArray, FloatArray]:
     """``vector`` (43,) with its tail from segment ``first`` (0-based) on dragged behind
     the segment before it, as a tail lying on the floor follows its base.
 
-    ``last_tail`` (9, 3): the tail's joints (its base, then the 8 segment ends, metres,
-    arena frame) in the frame before. Each segment, from ``first`` on, keeps its front
-    end where ``vector`` (or the segment before) puts it and points, seen from above,
-    at where its back end was: a dragged tail stays where it lay and is pulled along
-    its own length. A segment whose back end lay within a millimetre of its new front
-    end keeps ``vector``'s yaw. ``keep`` (0..1): the share of each dragged segment's
-    bend (relative yaw) kept, the rest taken from ``vector`` (1: dragged, 0: ``vector``
-    unchanged). Only the tail's yaws (:data:`~.body.POSE_TAIL_YAW`) change; the
-    returned vector is a copy.
+    ``tail`` (9, 3): ``vector``'s tail joints (its base, then the 8 segment ends, metres,
+    arena frame: ``fk_batch(shape, vector)`` at the tail's joints); ``last_tail`` (9, 3)
+    the tail's joints in the frame before. Each segment, from ``first`` on, keeps its
+    front end where the segment before puts it and points, seen from above, at where its
+    back end was: a dragged tail stays where it lay and is pulled along its own length.
+    A segment whose back end lay within a millimetre of its new front end keeps
+    ``vector``'s yaw. ``keep`` (0..1): the share of each dragged segment's bend
+    (relative yaw) kept, the rest taken from ``vector`` (1: dragged, 0: ``vector``
+    unchanged). Only the tail's yaws (:data:`~.body.POSE_TAIL_YAW`) change, which moves
+    the joints past ``first`` in the floor plane only (a segment's pitch, and so its
+    length seen from above and its height, do not depend on its yaw).
+
+    Returns the new vector and its (9, 3) tail joints, as ``fk_batch`` gives them.
     """
     out = np.array(vector, dtype=np.float64)
+    moved = np.array(tail, dtype=np.float64)
     if not 0 <= first < TAIL_SEGMENTS:
-        return out
-    joints = fk_batch(shape, out)
-    tail = joints[list(_TAIL_IDX)]
+        return out, moved
     start = out[POSE_HEADING] + out[POSE_SPINE_YAW.start] + math.pi
-    yaws = start + np.cumsum(out[POSE_TAIL_YAW])  # absolute, per segment
-    reach = np.hypot(*np.diff(tail[:, :2], axis=0).T)  # (8,) each segment seen from above
-    front = tail[first, :2]
+    own = out[POSE_TAIL_YAW].copy()
+    yaws = start + np.cumsum(own)  # absolute, per segment
+    reach = np.hypot(*np.diff(moved[:, :2], axis=0).T)  # (8,) each segment from above
+    front = moved[first, :2]
     for k in range(first, TAIL_SEGMENTS):
         d = last_tail[k + 1, :2] - front
-        dist = float(np.hypot(d[0], d[1]))
-        if dist > 1e-3:
+        if float(np.hypot(d[0], d[1])) > 1e-3:
             yaws[k] = math.atan2(float(d[1]), float(d[0]))
         front = front + reach[k] * np.array([math.cos(yaws[k]), math.sin(yaws[k])])
-    rel = np.diff(np.concatenate([[start], yaws]))
-    own = out[POSE_TAIL_YAW]
-    gap = (rel - own + math.pi) % (2.0 * math.pi) - math.pi
+    gap = (np.diff(np.concatenate([[start], yaws])) - own + math.pi) % (2.0 * math.pi) - math.pi
     out[POSE_TAIL_YAW] = own + keep * gap
-    return out
+    final = start + np.cumsum(out[POSE_TAIL_YAW])
+    steps = reach[first:, None] * np.column_stack([np.cos(final[first:]), np.sin(final[first:])])
+    moved[first + 1:, :2] = moved[first, :2] + np.cumsum(steps, axis=0)
+    return out, moved
 
 
 def _fill_nearest(values: FloatArray) -> FloatArray:

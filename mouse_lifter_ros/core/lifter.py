@@ -46,7 +46,6 @@ from mouse_lifter_ros.core.bodyfit import (
     drag_tail,
     estimate_scale,
     estimate_tail_length,
-    fk_batch,
 )
 from mouse_lifter_ros.core.camera import Camera
 from mouse_lifter_ros.core.errors import InputError, ParameterError
@@ -746,13 +745,15 @@ class Lifter:
                 or seen[_K["tail_tip"]]):
             return fit
         first = _SECOND_HALF if seen[_K["tail_mid"]] else 0
-        vector = drag_tail(self.shape, fit.vector, last, first, self.tail_drag)
-        joints = fk_batch(self.shape, vector)
-        self._last_tail = joints[_TAIL_JOINTS].copy()
+        vector, tail = drag_tail(fit.vector, fit.joints[_TAIL_JOINTS], last, first,
+                                 self.tail_drag)
+        self._last_tail = tail
+        joints = fit.joints.copy()
+        joints[_TAIL_JOINTS] = tail
         keypoints = joints[KEYPOINT_JOINTS]
-        _, z = self.camera.project(keypoints)
+        camera_z = keypoints @ self.camera.R[2] + self.camera.t[2]
         return replace(fit, vector=vector, joints=joints, keypoints=keypoints,
-                       camera_z=np.asarray(z, dtype=np.float64))
+                       camera_z=camera_z)
 
     def _learn_scale(self, points: FloatArray, has_depth: NDArray[np.bool_], px: FloatArray,
                      in_2d: NDArray[np.bool_]) -> None:

@@ -113,9 +113,21 @@ def _tail(shape: MouseShape, vector: np.ndarray) -> np.ndarray:
     return fk_batch(shape, vector)[[JOINTS.index(n) for n in TAIL]]
 
 
+def _drag(shape: MouseShape, vector: np.ndarray, last: np.ndarray, first: int,
+          keep: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """drag_tail, checked against the forward kinematics: the tail joints it returns are
+    those of the vector it returns, and only the tail's yaws change."""
+    out, tail = drag_tail(vector, _tail(shape, vector), last, first, keep)
+    np.testing.assert_allclose(tail, _tail(shape, out), atol=1e-9)
+    changed = np.flatnonzero(out != vector)
+    assert set(changed) <= set(range(POSE_TAIL_YAW.start, POSE_TAIL_YAW.stop))
+    return out, tail
+
+
 def test_a_dragged_tail_stays_where_it_lay_when_the_body_turns_on_the_spot() -> None:
     """The body turns by 0.6 rad about its tail base: the pose's own tail would swing
-    with it (its tip 4.8 cm), the dragged one stays where the last frame put it."""
+    with it (its tip 4.8 cm), the dragged one stays where the last frame put it; kept
+    at 0.5, it lies between the two."""
     shape = MouseShape()
     pose = Pose()
     pose.tail_yaw[:] = 0.1  # a curved tail
@@ -125,11 +137,11 @@ def test_a_dragged_tail_stays_where_it_lay_when_the_body_turns_on_the_spot() -> 
     turned[POSE_HEADING] += 0.6
     swung = _tail(shape, turned)
     assert np.linalg.norm(swung[-1, :2] - last[-1, :2]) > 0.04
-    dragged = _tail(shape, drag_tail(shape, turned, last, 0))
+    _, dragged = _drag(shape, turned, last, 0)
     np.testing.assert_allclose(dragged[:, :2], last[:, :2], atol=1e-9)
-    # only the tail's yaws changed
-    changed = np.flatnonzero(drag_tail(shape, turned, last, 0) != turned)
-    assert set(changed) <= set(range(POSE_TAIL_YAW.start, POSE_TAIL_YAW.stop))
+    _, half = _drag(shape, turned, last, 0, keep=0.5)
+    tip = np.linalg.norm(half[-1, :2] - last[-1, :2])
+    assert 0.01 < tip < np.linalg.norm(swung[-1, :2] - last[-1, :2]) - 0.01
 
 
 def test_a_dragged_tail_follows_its_base_along_itself() -> None:
@@ -141,13 +153,13 @@ def test_a_dragged_tail_follows_its_base_along_itself() -> None:
     moved = before.copy()
     moved[POSE_X] += 0.01 * math.cos(moved[POSE_HEADING])
     moved[POSE_Y] += 0.01 * math.sin(moved[POSE_HEADING])
-    dragged = _tail(shape, drag_tail(shape, moved, last, 0))
+    _, dragged = _drag(shape, moved, last, 0)
     np.testing.assert_allclose(dragged[:, :2] - last[:, :2],
                                np.broadcast_to(moved[[POSE_X, POSE_Y]] - before[[POSE_X, POSE_Y]],
                                                (len(TAIL), 2)), atol=1e-6)
     bent = moved.copy()
     bent[POSE_TAIL_YAW.start] += 0.3
-    half = drag_tail(shape, bent, last, 4)
+    half, _ = _drag(shape, bent, last, 4)
     np.testing.assert_allclose(half[POSE_TAIL_YAW.start:POSE_TAIL_YAW.start + 4],
                                bent[POSE_TAIL_YAW.start:POSE_TAIL_YAW.start + 4], atol=1e-12)
     assert not np.allclose(half[POSE_TAIL_YAW], bent[POSE_TAIL_YAW])
