@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -718,7 +718,7 @@ def drag_tail(vector: FloatArray, tail: FloatArray, last_tail: FloatArray, first
         if float(np.hypot(d[0], d[1])) > 1e-3:
             yaws[k] = math.atan2(float(d[1]), float(d[0]))
         front = front + reach[k] * np.array([math.cos(yaws[k]), math.sin(yaws[k])])
-    gap = (np.diff(np.concatenate([[start], yaws])) - own + math.pi) % (2.0 * math.pi) - math.pi
+    gap = _wrap(np.diff(np.concatenate([[start], yaws])) - own)
     out[POSE_TAIL_YAW] = own + keep * gap
     final = start + np.cumsum(out[POSE_TAIL_YAW])
     steps = reach[first:, None] * np.column_stack([np.cos(final[first:]), np.sin(final[first:])])
@@ -740,7 +740,12 @@ _PAWS: Final = ("left_forepaw", "right_forepaw", "left_hindpaw", "right_hindpaw"
 _MEAN_HEIGHT: Final = 0.015
 
 
-def _wrap(a: float) -> float:
+@overload
+def _wrap(a: float) -> float: ...
+@overload
+def _wrap(a: FloatArray) -> FloatArray: ...
+def _wrap(a: float | FloatArray) -> float | FloatArray:
+    """Angle(s) ``a`` (radians) wrapped to [-pi, pi)."""
     return (a + math.pi) % (2.0 * math.pi) - math.pi
 
 

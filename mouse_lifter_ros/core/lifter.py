@@ -71,8 +71,8 @@ _K: Final = {name: i for i, name in enumerate(KEYPOINTS)}
 _TAIL_FLOOR_MASK: Final = np.isin(np.arange(N_KEYPOINTS), [_K["tail_mid"], _K["tail_tip"]])
 #: The tail's joints (its base and the 8 segment ends) among the model's joints.
 _TAIL_JOINTS: Final = np.array([J[n] for n in TAIL])
-#: The first tail segment (0-based) after tail_mid, the end of the fourth.
-_SECOND_HALF: Final = 4
+#: The first tail segment (0-based) past tail_mid, which ends the segment before it.
+_SECOND_HALF: Final = TAIL.index("tail_mid")
 #: A mouse drags its tail: the part of the tail no keypoint holds in a frame (past
 #: tail_mid when only it is seen, all of it when neither it nor the tip is; the tip goes
 #: unseen in about half the frames from above) is pulled behind the rest from where the
@@ -740,7 +740,7 @@ class Lifter:
         from where the last frame put it (:func:`~.bodyfit.drag_tail`); kept the last
         tail joints for the next frame. Unchanged with a tip seen, without a last frame
         (a reset) or with ``tail_drag`` 0."""
-        last, self._last_tail = self._last_tail, fit.joints[_TAIL_JOINTS].copy()
+        last, self._last_tail = self._last_tail, fit.joints[_TAIL_JOINTS]
         if (self.tail_drag <= 0.0 or last is None or self._previous is None
                 or seen[_K["tail_tip"]]):
             return fit
