@@ -13,7 +13,8 @@ the same 640x480 BGR frames, one at a time: the labelled DeepLabCut openfield fr
 ``../shared/data`` has them, else frames of the rendered demo clip, cycled.
 
 Prints frames per second and latency percentiles of each, the speed-up, our detection
-modes at 640x480 and 2048x2048 (whole frame only, with the second look, tracked), and
+modes at 640x480 and 2048x2048 (whole frame only, with the second look, tracked, the
+window scan where nothing was found), and
 where our pipeline's time goes (detector, crop, keypoint net, decode, turned views, tail
 crop; timed piece by piece in a separate pass). Ours is timed as the model's YAML runs it
 (what ``analyze`` and ``eval-2d`` do) and as ``keypoint_node`` runs it by default (no tail
@@ -196,7 +197,10 @@ def modes(model: KeypointModel, frames: list[np.ndarray], n: int) -> None:
     frames upscaled): the detector on the whole
     frame only (as before the second look), with :meth:`Detector.locate`'s second look
     (what a still image gets), and with the tracker (what a video gets; frames cycled in
-    order, so a far jump between unrelated frames costs a whole-frame search)."""
+    order, so a far jump between unrelated frames costs a whole-frame search); then the
+    window scan (:meth:`Detector.scan`) alone, which a frame pays where neither the
+    whole frame nor the track found a mouse (with a tracker, one such frame in
+    :data:`~mouse_lifter_ros.core.tracking.SCAN_EVERY`)."""
     from mouse_lifter_ros.core.tracking import MouseTracker
 
     det = model.detector
@@ -214,9 +218,11 @@ def modes(model: KeypointModel, frames: list[np.ndarray], n: int) -> None:
         print(row("+ second look (stills, default)", look))
         tracked = time_calls(partial(model, tracker=tracker), fr, n, warmup=10)
         print(row("tracked (video)", tracked))
+        scan = time_calls(det.scan, fr, min(n, 100), warmup=3)
+        print(row("window scan alone (where nothing was found)", scan))
         print(f"  cost against whole frame only: second look x{look.mean() / base.mean():.2f}, "
-              f"tracked x{tracked.mean() / base.mean():.2f} (mean ms); tracker "
-              f"{tracker.counts}")
+              f"tracked x{tracked.mean() / base.mean():.2f}, window scan "
+              f"x{scan.mean() / base.mean():.2f} (mean ms); tracker {tracker.counts}")
 
 
 def row(name: str, ms: np.ndarray) -> str:

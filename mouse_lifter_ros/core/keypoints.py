@@ -102,6 +102,23 @@ MIN_KEYPOINTS: Final = 2
 #: settled on the one whose crop's keypoint confidences sum this much above the others'
 #: (a cup beside a grey mouse: 6.0 against 7.5).
 SETTLE_GAIN: Final = 1.0
+#: A frame where the whole frame's letterbox finds no mouse is searched again in
+#: overlapping square windows (:func:`scan_windows`, :meth:`Detector.scan`): windows
+#: 1 / :data:`SCAN_ZOOM` of the frame's longer side (the mouse seen 1.6-2 times larger
+#: than in the letterbox), :data:`SCAN_OVERLAP` of them to a window's width along each
+#: axis; :data:`SCAN_PEAKS` peaks of each network per window. A white mouse on a white
+#: floor or a 30-60 px mouse beside a dark cup often leaves the letterbox no peak at all
+#: (chosen on seed 4242's validation frames, models/keypoints2d/MODEL_CARD.md).
+SCAN_ZOOM: Final = 2.0
+SCAN_OVERLAP: Final = 1.5
+SCAN_PEAKS: Final = 3
+#: A scan's answer is the mouse only when the keypoint network agrees: its crop's
+#: confidences sum to at least this (of 14). On 240 rendered arenas with no mouse
+#: (validation seeds 4242, 4343, 4444) 3 scans reached it (5.5: 11); the mice the scan
+#: found on seed 4242 mostly summed 6-9. The :data:`SCAN_TRIES` most confident answers
+#: are tried, in order.
+SCAN_EVIDENCE: Final = 6.0
+SCAN_TRIES: Final = 3
 #: A model whose YAML says ``tail_crop: true`` (its network learnt tail crops) cuts a
 #: second crop of the same size centred on this keypoint where the first crop found it,
 #: else :data:`TAIL_REACH` body sizes beyond the tail base, away from the lumbar spine;
@@ -184,6 +201,24 @@ def letterbox(frame: NDArray[np.uint8]) -> tuple[U8, float]:
     canvas = np.zeros((DETECTOR_INPUT[1], DETECTOR_INPUT[0]), np.uint8)
     canvas[:oh, :ow] = small
     return canvas, s
+
+
+def scan_windows(width: int, height: int, *, zoom: float = SCAN_ZOOM,
+                 overlap: float = SCAN_OVERLAP) -> list[tuple[float, float, float]]:
+    """The square windows (centre x, centre y, side) px that :meth:`Detector.scan` looks
+    at in a ``width`` x ``height`` px frame: the side is the frame's longer side /
+    ``zoom`` (at least :data:`MIN_WINDOW`); along each axis longer than a window,
+    ``ceil(overlap * length / side)`` (at least 2) centres from half a side in from one
+    edge to half a side in from the other; one centred window along a shorter axis."""
+    side = max(MIN_WINDOW, max(width, height) / zoom)
+
+    def centres(length: int) -> list[float]:
+        if length <= side:
+            return [(length - 1) / 2.0]
+        n = max(2, math.ceil(overlap * length / side))
+        return [float(c) for c in np.linspace(side / 2 - 0.5, length - side / 2 - 0.5, n)]
+
+    return [(x, y, side) for y in centres(height) for x in centres(width)]
 
 
 def crop_matrix(centre: NDArray[Any], side: float, out: int) -> NDArray[np.float64]:
@@ -340,6 +375,9 @@ class DetectorSpec:
     second_detector: Path | None = None
     """Optional second detector network (the same input and outputs) whose peaks the
     verifier judges with the first's (:meth:`Detector.judged`)."""
+    scan: bool = True
+    """Whether a frame where the whole frame finds no mouse is searched window by window
+    (:meth:`Detector.scan`; it needs a verifier)."""
 
 
 def read_model_yaml(path: Path, what: str) -> dict[str, Any]:
@@ -564,6 +602,9 @@ def load_detector_spec(path: str | Path) -> DetectorSpec:
         if ver is None:
             problems.append("second_detector: needs a verifier (it judges the peaks of both "
                             "networks)")
+    scan = d.get("scan", True)
+    if not isinstance(scan, bool):
+        problems.append(f"scan={scan!r}: true or false")
     if problems:
         raise ModelError(f"detector description {p}: " + "; ".join(problems))
     extra: dict[str, Any] = {} if ver is None else {
@@ -574,7 +615,7 @@ def load_detector_spec(path: str | Path) -> DetectorSpec:
         extra["second_detector"] = p.parent / str(second["onnx"])
     return DetectorSpec(path=p, name=str(d.get("name", p.stem)), onnx=p.parent / str(d["onnx"]),
                         input=inp, stride=float(d.get("stride", 8)), threshold=threshold,
-                        **extra)
+                        scan=scan, **extra)
 
 
 # ---------------------------------------------------------------------------- backends
@@ -951,6 +992,35 @@ class Detector:
                   for c, q in zip(cands, probs, strict=True)]
         return sorted(judged, key=lambda d: -d.confidence)  # stable: the first's on a tie
 
+    @property
+    def scans(self) -> bool:
+        """Whether :meth:`scan` looks at all: with a verifier, unless the detector's YAML
+        says ``scan: false``."""
+        return self.verifier is not None and self.spec.scan
+
+    def scan(self, frame: NDArray[np.uint8]) -> list[Detection]:
+        """``frame`` searched window by window (:func:`scan_windows`), for a mouse the
+        whole frame's letterbox shows too small or too faint to leave a peak: in each
+        window, the :data:`SCAN_PEAKS` highest peaks (down to :data:`VERIFY_FLOOR`) of
+        each detector network, judged by the verifier (in one batch) as :meth:`judged`
+        judges a peak. The ones judged a mouse, most confident first; none without a
+        verifier (a network alone takes too many blank windows for a mouse), and none
+        where the detector's YAML says ``scan: false``. About 40 ms on a 640 x 480 frame
+        and 75 ms on a 2048 x 2048 one on this project's 2-core CPU: for frames where
+        :meth:`judged` found nothing."""
+        if not self.scans:
+            return []
+        frame = check_image(frame)
+        peaks = [c for w in scan_windows(frame.shape[1], frame.shape[0])
+                 for c in self.candidates(frame, w, count=SCAN_PEAKS, floor=VERIFY_FLOOR,
+                                          net="both")
+                 if c.confidence >= VERIFY_FLOOR]
+        probs = self.mouse_probabilities(frame, peaks)
+        mice = [Detection(c.centre, c.size, c.confidence * q, True, c.from_second)
+                for c, q in zip(peaks, probs, strict=True)
+                if self._is_mouse(q, c.confidence * q)]
+        return sorted(mice, key=lambda d: -d.confidence)
+
     def confirmed(self, frame: NDArray[np.uint8], det: Detection) -> Detection:
         """``det`` (found) judged by the verifier as :meth:`judged` judges a peak: its
         confidence becomes the product with the mouse probability, and it stays found
@@ -1052,7 +1122,9 @@ class KeypointModel:
 
         ``tracker`` (a :class:`~.tracking.MouseTracker` of this model's detector) finds
         the mouse instead of the detector on the whole frame: in a video, pass the same
-        tracker for each frame, in order."""
+        tracker for each frame, in order. Without one, the frame's answers judged a
+        mouse contend, and a frame where none is a mouse is scanned window by window
+        (:meth:`_mouse`)."""
         frame = check_image(frame)
         ox = oy = 0
         if roi is not None and roi[2] > 0 and roi[3] > 0:
@@ -1066,26 +1138,10 @@ class KeypointModel:
         det = None
         shift = np.array([ox, oy], np.float64)
         if self.detector is not None:
-            det = tracker(frame) if tracker is not None else self.detector.locate(frame)
-            if not det.found:
+            det, answer = self._mouse(frame, tracker)
+            if answer is None:
                 return self._no_mouse(det, shift)
-            xy, conf, window = self._in_crop(frame, det.centre, det.size)
-            contenders = getattr(tracker, "contenders", None)
-            if contenders and len(contenders) > 1:  # the tracker's contest: which is a mouse?
-                det, (xy, conf, window) = self._settled(frame, contenders, (xy, conf, window),
-                                                        tracker)
-            if np.count_nonzero(conf >= P_CUTOFF) < FEW_KEYPOINTS:
-                wide = self._in_crop(frame, det.centre, WIDER * det.size)
-                size = _spanned(wide[0], wide[1], self.names)
-                if wide[1].sum() > conf.sum() + WIDER_GAIN and size > WIDER_LARGER * det.size:
-                    xy, conf, window = wide
-                    det = replace(det, size=size)
-                    if (widen := getattr(tracker, "widen", None)) is not None:
-                        widen(size)  # the track's next crops are cut at that size
-            if np.count_nonzero(conf >= P_CUTOFF) < MIN_KEYPOINTS:
-                if (lose := getattr(tracker, "lose", None)) is not None:
-                    lose()  # the next frame is searched whole
-                return self._no_mouse(replace(det, found=False), shift)
+            xy, conf, window = answer
             if self._tail is not None:
                 xy, conf = self._tail_crop(frame, det.size, xy, conf)
         else:
@@ -1101,16 +1157,102 @@ class KeypointModel:
         window = (window[0] + ox, window[1] + oy, window[2])
         return Keypoints(full, conf, self.names, det, window)
 
+    def _mouse(self, frame: NDArray[np.uint8], tracker: Any
+               ) -> tuple[Detection, _CropAnswer | None]:
+        """The detection and its crop's answer (None: no mouse) in ``frame``: the
+        tracker's, or the frame's own (:meth:`_contenders`); when several answers contend,
+        the one the keypoint network settles on (:meth:`_settled`); then
+        :meth:`_checked`. Where none is a mouse, the window scan's (:meth:`_scanned`;
+        with a tracker, on the frames its ``may_scan`` allows, and the track then follows
+        the mouse it found)."""
+        if tracker is not None:
+            det = tracker(frame)
+            contenders = list(getattr(tracker, "contenders", None) or [det])
+        else:
+            contenders = self._contenders(frame)
+            det = contenders[0]
+        if det.found:
+            answer = self._in_crop(frame, det.centre, det.size)
+            if len(contenders) > 1:  # which is a mouse? the crops' keypoints say
+                det, answer = self._settled(frame, contenders, answer, tracker)
+            det, checked = self._checked(frame, det, answer, tracker)
+            if checked is not None:
+                return det, checked
+        if tracker is not None and not getattr(tracker, "may_scan", lambda: True)():
+            return det, None
+        scanned = self._scanned(frame)
+        if scanned is None:
+            return det, None
+        if (settle := getattr(tracker, "settle", None)) is not None:
+            settle(scanned[0])
+        return scanned
+
+    def _checked(self, frame: NDArray[np.uint8], det: Detection, answer: _CropAnswer,
+                 tracker: Any, *, wider: bool = False
+                 ) -> tuple[Detection, _CropAnswer | None]:
+        """``answer``, the crop of ``det``, checked: with fewer than :data:`FEW_KEYPOINTS`
+        keypoints (or with ``wider``: a scan's window may have shown a part of the mouse
+        as a small one), cut :data:`WIDER` again (a tracker's crops then too); with fewer
+        than :data:`MIN_KEYPOINTS`, no mouse (None, ``det`` not found; a tracker searches
+        the next frame whole)."""
+        conf = answer[1]
+        if wider or np.count_nonzero(conf >= P_CUTOFF) < FEW_KEYPOINTS:
+            wide = self._in_crop(frame, det.centre, WIDER * det.size)
+            size = _spanned(wide[0], wide[1], self.names)
+            if wide[1].sum() > conf.sum() + WIDER_GAIN and size > WIDER_LARGER * det.size:
+                answer, conf = wide, wide[1]
+                det = replace(det, size=size)
+                if (widen := getattr(tracker, "widen", None)) is not None:
+                    widen(size)  # the track's next crops are cut at that size
+        if np.count_nonzero(conf >= P_CUTOFF) < MIN_KEYPOINTS:
+            if (lose := getattr(tracker, "lose", None)) is not None:
+                lose()  # the next frame is searched whole
+            return replace(det, found=False), None
+        return det, answer
+
+    def _contenders(self, frame: NDArray[np.uint8]) -> list[Detection]:
+        """A frame on its own: the whole frame's answer (as :meth:`Detector.locate`
+        gives it) and the other answers judged a mouse, each farther from every answer
+        before it than the mean of their sizes (the two could not overlap), with their
+        second looks. Without a track to tell a mouse from the cup beside it, their
+        crops' keypoints do (:meth:`_settled`)."""
+        assert self.detector is not None
+        detector = self.detector
+        judged = detector.judged(frame)
+        kept = [judged[0]]
+        for d in judged[1:]:
+            if d.found and all(np.linalg.norm(d.centre - k.centre) > 0.5 * (d.size + k.size)
+                               for k in kept):
+                kept.append(d)
+        return [detector.refined(frame, d) for d in kept]
+
+    def _scanned(self, frame: NDArray[np.uint8]) -> tuple[Detection, _CropAnswer] | None:
+        """The first of the window scan's :data:`SCAN_TRIES` most confident answers
+        (:meth:`Detector.scan`, each with its second look) whose crop's keypoint
+        confidences sum to :data:`SCAN_EVIDENCE` and pass :meth:`_checked`, with that
+        crop's answer; None when none does."""
+        assert self.detector is not None
+        for det in self.detector.scan(frame)[:SCAN_TRIES]:
+            det = self.detector.refined(frame, det)
+            answer = self._in_crop(frame, det.centre, det.size)
+            if float(answer[1].sum()) >= SCAN_EVIDENCE:
+                det, checked = self._checked(frame, det, answer, None, wider=True)
+                if checked is not None:
+                    return det, checked
+        return None
+
     def _settled(self, frame: NDArray[np.uint8], contenders: Sequence[Detection],
                  first: _CropAnswer, tracker: Any) -> tuple[Detection, _CropAnswer]:
-        """The tracker's ``contenders`` (its answer first, whose crop gave ``first``) judged
-        by the keypoint network: where one crop's confidences sum :data:`SETTLE_GAIN`
-        above every other's, the contest is settled on it; else the tracker's answer."""
+        """The ``contenders`` (the tracker's or the frame's answer first, whose crop gave
+        ``first``) judged by the keypoint network: where one crop's confidences sum
+        :data:`SETTLE_GAIN` above every other's, the contest is settled on it (a tracker
+        is told); else the first answer."""
         crops = [first, *(self._in_crop(frame, d.centre, d.size) for d in contenders[1:])]
         sums = [float(c[1].sum()) for c in crops]
         k = int(np.argmax(sums))
         if all(sums[k] >= v + SETTLE_GAIN for i, v in enumerate(sums) if i != k):
-            tracker.settle(contenders[k])
+            if tracker is not None:
+                tracker.settle(contenders[k])
             return contenders[k], crops[k]
         return contenders[0], first
 

@@ -326,6 +326,28 @@ def test_a_model_folder_copied_without_its_networks_is_refused_naming_each(
     assert load_model_spec(src / "default.yaml", view="bottom").detector is not None
 
 
+def test_a_detector_says_whether_it_scans(tmp_path: Path) -> None:
+    """``scan:`` in a detector's YAML: the shipped top-view detector scans (the default),
+    the bottom-view model's says ``scan: false``, and anything but true or false is
+    named among the YAML's problems."""
+    import yaml
+
+    from mouse_lifter_ros.core.keypoints import Detector, load_detector_spec, shipped_model
+
+    top = shipped_model("top").parent / "detector.yaml"
+    assert Detector(top).scans
+    bottom = load_detector_spec(shipped_model("bottom").parent / "detector.yaml")
+    assert not bottom.scan and not Detector(bottom).scans
+    desc = yaml.safe_load(top.read_text())
+    for part in (desc, desc["verifier"], desc["second_detector"]):  # the networks in place
+        part["onnx"] = str(top.parent / part["onnx"])
+    desc["scan"] = "sometimes"
+    bad = tmp_path / "detector.yaml"
+    bad.write_text(yaml.safe_dump(desc))
+    with pytest.raises(ModelError, match=r"scan='sometimes': true or false"):
+        load_detector_spec(bad)
+
+
 def test_missing_and_corrupt_onnx(tmp_path: Path) -> None:
     desc = {"onnx": "net.onnx", "keypoints": ["a"], "input": {"width": 64, "height": 48},
             "output": {"kind": "keypoints"}, "crop": {"mode": "full"}}

@@ -13,8 +13,16 @@ import pytest
 from mouse_lifter_ros.cli import main
 from mouse_lifter_ros.core.body import KEYPOINTS
 from mouse_lifter_ros.core.eval2d import evaluate_2d
-from mouse_lifter_ros.core.keypoints import DEFAULT_MODEL, KeypointModel, load_model_spec
+from mouse_lifter_ros.core.keypoints import (
+    DEFAULT_MODEL,
+    MIN_WINDOW,
+    KeypointModel,
+    body_box,
+    load_model_spec,
+    scan_windows,
+)
 from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
+from mouse_lifter_ros.core.synth.heldout import held_out_frames
 from mouse_lifter_ros.core.synth.render import Sample
 
 LABELS = (Path(__file__).resolve().parents[2].parent / "shared" / "data" / "openfield-dlc"
@@ -106,6 +114,48 @@ def test_no_mouse_is_reported_not_guessed() -> None:
     assert len(empty_conf) >= 4
     assert sum(c >= 0.5 for c in empty_conf) <= 1, empty_conf
     assert max(empty_conf) < min(mouse_conf), (empty_conf, mouse_conf)
+
+
+@pytest.mark.parametrize(("width", "height", "count"),
+                         [(640, 480, 9), (320, 240, 9), (2048, 2048, 9), (1280, 1024, 9),
+                          (500, 500, 9), (100, 60, 3), (60, 40, 1), (1920, 400, 3)])
+def test_scan_windows_cover_the_frame(width: int, height: int, count: int) -> None:
+    """Every pixel lies in a window, none reaches past the frame along an axis longer
+    than a window, and the windows are half the longer side (or MIN_WINDOW) wide."""
+    windows = scan_windows(width, height)
+    assert len(windows) == count
+    side = max(MIN_WINDOW, max(width, height) / 2)
+    assert all(w[2] == side for w in windows)
+    ys, xs = np.mgrid[0:height, 0:width]
+    covered = np.zeros((height, width), bool)
+    for cx, cy, sd in windows:
+        covered |= (np.abs(xs - cx) <= sd / 2) & (np.abs(ys - cy) <= sd / 2)
+        for c, length in ((cx, width), (cy, height)):
+            if length > sd:
+                assert c - sd / 2 >= -0.5 and c + sd / 2 <= length - 0.5
+    assert covered.all()
+
+
+def test_the_window_scan_finds_small_mice_the_letterbox_misses() -> None:
+    """Held-out small mice (30-120 px in 1500-2048 px frames, seed 2026): where the
+    whole frame's answer, second look included, is no mouse, the window scan finds at
+    least half of them (9 of 15 when written; the nose within 1-7 px)."""
+    m = model()
+    assert m.detector is not None
+    missed, found, nose = 0, 0, []
+    for f in held_out_frames("small_mouse", 2026, 24):
+        if m.detector.locate(f.image).found:
+            continue
+        missed += 1
+        kp = m(f.image)
+        centre, size = body_box(f.keypoints)
+        det = kp.detection
+        if det is not None and det.found and np.linalg.norm(det.centre - centre) < 0.5 * size:
+            found += 1
+            nose.append(float(np.linalg.norm(kp.xy[K["nose"]] - f.keypoints[K["nose"]])))
+    assert missed >= 8, missed
+    assert found >= missed / 2, (found, missed)
+    assert np.median(nose) < 5.0, np.round(nose, 1)
 
 
 def test_roi_offsets_coordinates() -> None:

@@ -18,7 +18,7 @@ from mouse_lifter_ros.core.keypoints import KeypointModel, body_box
 from mouse_lifter_ros.core.synth.dataset import SynthConfig, render_item
 from mouse_lifter_ros.core.synth.heldout import distractor_frames
 from mouse_lifter_ros.core.synth.render import Sample
-from mouse_lifter_ros.core.tracking import MouseTracker, key_frame_before
+from mouse_lifter_ros.core.tracking import SCAN_EVERY, MouseTracker, key_frame_before
 
 EVERY = 30
 
@@ -203,23 +203,44 @@ def test_a_mouse_the_detector_took_for_smaller_is_cut_wider(model: KeypointModel
         assert kp.crop[2] > 1.1 * CROP_SCALE * detected
 
 
-def test_a_detection_whose_crop_holds_no_keypoints_is_no_mouse(model: KeypointModel) -> None:
+def test_a_detection_whose_crop_holds_no_keypoints_is_not_followed(model: KeypointModel
+                                                                    ) -> None:
     """Held-out sequence 13 of ``eval-3d --synthetic --seed 21``: a white mouse on a white
-    floor under infrared, which the detector does not see, and a dark cup the verifier
-    lets through (0.20). In the cup's crop no keypoint reaches the cutoff: the answer is
-    "no mouse" (it was a pose 22 cm from the mouse), and the tracker looks at the whole
-    next frame instead of following the cup."""
+    floor under infrared, which the whole frame's letterbox does not show the detector,
+    and a dark cup the verifier lets through (0.20). In the cup's crop no keypoint reaches
+    the cutoff, so the cup is not taken (it once gave a pose 22 cm from the mouse); the
+    window scan then finds the mouse, and the tracker follows it from the next frame on."""
+    from mouse_lifter_ros.core.keypoints import P_CUTOFF
+
     assert model.detector is not None
-    frames = eval3d_frames(21, 13, 3)
+    frames = eval3d_frames(21, 13, 4)
     centre, size = body_box(frames[0].keypoints_2d)
     det = model.detector.locate(frames[0].image)
     assert det.found and np.linalg.norm(det.centre - centre) > 2 * size  # what makes it
     tracker = MouseTracker(model.detector, redetect_every=EVERY)
     for s in frames:
         kp = model(s.image, tracker=tracker)
+        assert kp.detection is not None and kp.detection.found
+        seen = (kp.confidence >= P_CUTOFF) & s.visible
+        errors = np.linalg.norm(kp.xy - s.keypoints_2d, axis=1)[seen]
+        assert seen.sum() >= 6 and np.median(errors) < 4.0, (seen.sum(), np.round(errors))
+    c = tracker.counts
+    assert (c.lost, c.scanned, c.whole_frame, c.in_window) == (1, 1, 1, len(frames) - 1), c
+
+
+def test_a_lost_mouse_is_scanned_for_on_one_frame_in_scan_every(model: KeypointModel
+                                                                 ) -> None:
+    """An empty grey arena: no mouse anywhere. The window scan runs on the frames whose
+    number is a multiple of SCAN_EVERY only (a camera is not held up on every frame),
+    counting from the number the tracker was reset to, and finds nothing."""
+    frame = np.full((480, 640), 120, np.uint8)
+    cv2.rectangle(frame, (60, 40), (580, 440), 200, -1)
+    tracker = MouseTracker(model.detector)
+    tracker.reset(5)
+    for _ in range(10):  # frames 5 .. 14: 6, 9 and 12 are scanned
+        kp = model(frame, tracker=tracker)
         assert kp.detection is not None and not kp.detection.found
-        assert np.isnan(kp.xy).all()
-    assert tracker.counts.whole_frame == len(frames) and tracker.counts.in_window == 0
+    assert tracker.counts.scanned == len(range(6, 15, SCAN_EVERY)) == 3, tracker.counts
 
 
 def test_key_frames() -> None:
