@@ -29,7 +29,7 @@ from mouse_lifter_ros.core.params import (
 from mouse_lifter_ros.core.recorder import FLUSH_PERIOD_S, MIN_FREE_MB
 from mouse_lifter_ros.core.stimulus.loader import SPEC_FORMS, rule_params_problem, spec_problem
 from mouse_lifter_ros.core.stimulus.regions import region_problem
-from mouse_lifter_ros.core.tracking import REDETECT_EVERY
+from mouse_lifter_ros.core.tracking import REDETECT_EVERY, SCAN_EVERY
 from mouse_lifter_ros.core.views import VIEWS
 
 
@@ -150,6 +150,12 @@ BEHAVIOR_PARAMS = (
 #: gives the measured figures.
 PERCEPTION_NICENESS = 4
 
+#: The live keypoint node's window scan period while the mouse is lost (``scan_every``):
+#: rarer than ``analyze``'s :data:`~.tracking.SCAN_EVERY`, so that a graph at 30 fps on a
+#: 2-core machine keeps its images while the mouse is out of sight (a scan costs most of
+#: a frame's 33 ms); a lost mouse is searched for so three times a second.
+LIVE_SCAN_EVERY = 10
+
 KEYPOINT_PARAMS = (
     ParamSpec("model", "", "2D keypoint model description (.yaml beside its .onnx files; "
               "path, file:// or package:// URL); empty = the shipped model of the view"),
@@ -187,6 +193,10 @@ KEYPOINT_PARAMS = (
               "(real xmwell-oft frames: tail base 4.0 -> 3.0 px); about 6 ms more per crop, "
               "off by default for a 30 fps graph on a 2-core machine (analyze, eval-2d and "
               "eval-3d use it)"),
+    ParamSpec("scan_every", LIVE_SCAN_EVERY, "While the mouse is lost, every N-th image is "
+              "also searched window by window for a mouse too small or faint for the whole "
+              "image (about 30 ms at 640x480 on a 2-core CPU); 0 = never (analyze: one "
+              f"image in {SCAN_EVERY})", at_least(0), ">= 0"),
     _READY,
 )
 

@@ -31,7 +31,7 @@ frame and a cup does not, so a tie seldom lasts.
 Where the whole frame holds no mouse either (a small or faint mouse leaves the
 letterbox no peak), the keypoint model searches the frame window by window
 (:meth:`~.keypoints.Detector.scan`) on the frames :meth:`MouseTracker.may_scan` allows,
-one in :data:`SCAN_EVERY`, and the track follows a mouse found so.
+one in ``scan_every`` (:data:`SCAN_EVERY`), and the track follows a mouse found so.
 
 Frame numbers count from 0 at the start of the video (or of the stream, in a node).
 """
@@ -61,9 +61,10 @@ RIVAL_SHARE: Final = 0.85
 #: A contest ends when the leader's summed confidence is this much above every other's.
 CONTEST_MARGIN: Final = 0.5
 #: While the whole frame holds no mouse, the keypoint model's window scan
-#: (:meth:`~.keypoints.Detector.scan`, about 40 ms on a 640 x 480 frame on a 2-core CPU)
-#: runs on the frames whose number is a multiple of this: a lost mouse is found again
-#: within that many frames, and a camera at 30 fps is not held up on every frame.
+#: (:meth:`~.keypoints.Detector.scan`, about 30 ms on a 640 x 480 frame on a 2-core
+#: CPU) runs on the frames whose number is a multiple of this (``scan_every``; the live
+#: keypoint node's default is larger): a lost mouse is found again within that many
+#: frames, and a camera is not held up on every frame.
 SCAN_EVERY: Final = 3
 
 
@@ -104,21 +105,26 @@ class MouseTracker:
     >>> kp = model(frame, tracker=tracker)                         # doctest: +SKIP
 
     ``search``: window side in mouse sizes (>= 1.5); ``redetect_every``: key frame
-    period in frames (>= 1; 1 detects on every whole frame, as without a tracker).
+    period in frames (>= 1; 1 detects on every whole frame, as without a tracker);
+    ``scan_every``: the window scan's period while the mouse is lost, in frames (>= 0;
+    0: never, :meth:`may_scan`).
     """
 
     def __init__(self, detector: Detector, *, search: float = WINDOW_SIZES,
-                 redetect_every: int = REDETECT_EVERY) -> None:
+                 redetect_every: int = REDETECT_EVERY, scan_every: int = SCAN_EVERY) -> None:
         problems = []
         if not (np.isfinite(search) and search >= 1.5):
             problems.append(f"search={search!r}: a number >= 1.5 (mouse sizes)")
         if not (isinstance(redetect_every, int) and redetect_every >= 1):
             problems.append(f"redetect_every={redetect_every!r}: an integer >= 1 (frames)")
+        if not (isinstance(scan_every, int) and scan_every >= 0):
+            problems.append(f"scan_every={scan_every!r}: an integer >= 0 (frames; 0: never)")
         if problems:
             raise ParameterError("tracker: " + "; ".join(problems))
         self.detector = detector
         self.search = float(search)
         self.redetect_every = redetect_every
+        self.scan_every = scan_every
         self.counts = TrackCounts()
         self._next = 0
         self._last: Detection | None = None
@@ -146,10 +152,11 @@ class MouseTracker:
     def may_scan(self) -> bool:
         """Whether the keypoint model may scan this frame (the last one given) window by
         window, the whole frame having found no mouse: on frames whose number is a
-        multiple of :data:`SCAN_EVERY`, so that the answers stay those of one pass (see
-        the module's notes), where the detector scans at all. A mouse found so is
-        followed (:meth:`settle`)."""
-        if not self.detector.scans or (self._next - 1) % SCAN_EVERY:
+        multiple of ``scan_every`` (never where it is 0), so that the answers stay those
+        of one pass (see the module's notes), where the detector scans at all. A mouse
+        found so is followed (:meth:`settle`)."""
+        every = self.scan_every
+        if not self.detector.scans or not every or (self._next - 1) % every:
             return False
         self.counts.scanned += 1
         return True

@@ -62,7 +62,8 @@ class KeypointNode(Node):
                        turn_test=spec.turn_test and p["turn_test"])
         self.model = KeypointModel(spec, device=p["device"], threads=p["threads"], view=view)
         check_model_view(self.model.spec, view)
-        self.tracker = (MouseTracker(self.model.detector, redetect_every=p["redetect_every"])
+        self.tracker = (MouseTracker(self.model.detector, redetect_every=p["redetect_every"],
+                                     scan_every=p["scan_every"])
                         if self.model.detector is not None else None)
         self.counts = StageCounts()
         publish_stage(self, "keypoints", lambda: (

@@ -43,7 +43,6 @@ def test_the_mouse_is_chosen_over_a_dark_object(frames: list[HeldOutFrame]) -> N
     assert len(not_found) <= 0.01 * FRAMES, not_found
 
 
-
 def test_a_still_frames_rival_answers_are_settled_by_their_keypoints(
         frames: list[HeldOutFrame]) -> None:
     """Where the whole frame's answer (second look included) is found, the 2D stage

@@ -232,15 +232,21 @@ def test_a_lost_mouse_is_scanned_for_on_one_frame_in_scan_every(model: KeypointM
                                                                  ) -> None:
     """An empty grey arena: no mouse anywhere. The window scan runs on the frames whose
     number is a multiple of SCAN_EVERY only (a camera is not held up on every frame),
-    counting from the number the tracker was reset to, and finds nothing."""
+    counting from the number the tracker was reset to, and finds nothing; with
+    ``scan_every=0``, never."""
+    assert model.detector is not None
     frame = np.full((480, 640), 120, np.uint8)
     cv2.rectangle(frame, (60, 40), (580, 440), 200, -1)
     tracker = MouseTracker(model.detector)
+    never = MouseTracker(model.detector, scan_every=0)
     tracker.reset(5)
     for _ in range(10):  # frames 5 .. 14: 6, 9 and 12 are scanned
-        kp = model(frame, tracker=tracker)
-        assert kp.detection is not None and not kp.detection.found
+        for t in (tracker, never):
+            kp = model(frame, tracker=t)
+            assert kp.detection is not None and not kp.detection.found
+            assert np.isnan(kp.xy).all()
     assert tracker.counts.scanned == len(range(6, 15, SCAN_EVERY)) == 3, tracker.counts
+    assert never.counts.scanned == 0 and never.counts.frames == 10
 
 
 def test_key_frames() -> None:
@@ -251,8 +257,9 @@ def test_key_frames() -> None:
 def test_bad_options_are_listed_together(model: KeypointModel) -> None:
     assert model.detector is not None
     with pytest.raises(ParameterError) as e:
-        MouseTracker(model.detector, search=0.5, redetect_every=0)
+        MouseTracker(model.detector, search=0.5, redetect_every=0, scan_every=-1)
     assert "search=0.5" in str(e.value) and "redetect_every=0" in str(e.value)
+    assert "scan_every=-1" in str(e.value)
 
 
 def test_a_part_from_any_frame_equals_one_pass(model: KeypointModel, tmp_path: Path) -> None:
