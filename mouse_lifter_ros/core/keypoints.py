@@ -991,11 +991,18 @@ class Detector:
         if self.verifier is None:
             return [self(frame)]
         cands = self.candidates(frame, count=VERIFY_PEAKS, floor=VERIFY_FLOOR, net="both")
-        probs = self.mouse_probabilities(frame, cands)
-        judged = [Detection(c.centre, c.size, c.confidence * q,
-                            self._is_mouse(q, c.confidence * q), c.from_second)
-                  for c, q in zip(cands, probs, strict=True)]
-        return sorted(judged, key=lambda d: -d.confidence)  # stable: the first's on a tie
+        return self._weighed(frame, cands)
+
+    def _weighed(self, frame: NDArray[np.uint8], peaks: Sequence[Detection]
+                 ) -> list[Detection]:
+        """``peaks`` with the verifier's word: each one's confidence x its mouse
+        probability as its confidence, found by :meth:`_is_mouse`; most confident first
+        (stable: the first network's on a tie)."""
+        probs = self.mouse_probabilities(frame, peaks)
+        weighed = [Detection(c.centre, c.size, c.confidence * q,
+                             self._is_mouse(q, c.confidence * q), c.from_second)
+                   for c, q in zip(peaks, probs, strict=True)]
+        return sorted(weighed, key=lambda d: -d.confidence)
 
     @property
     def scans(self) -> bool:
@@ -1024,11 +1031,7 @@ class Detector:
         if self.spec.verifier_views == VERIFIER_VIEWS:  # a first look, one view each
             sift = self.mouse_probabilities(frame, peaks, one_view=True)
             peaks = [c for c, q in zip(peaks, sift, strict=True) if q >= SCAN_SIFT]
-        probs = self.mouse_probabilities(frame, peaks)
-        mice = [Detection(c.centre, c.size, c.confidence * q, True, c.from_second)
-                for c, q in zip(peaks, probs, strict=True)
-                if self._is_mouse(q, c.confidence * q)]
-        return sorted(mice, key=lambda d: -d.confidence)
+        return [d for d in self._weighed(frame, peaks) if d.found]
 
     def confirmed(self, frame: NDArray[np.uint8], det: Detection) -> Detection:
         """``det`` (found) judged by the verifier as :meth:`judged` judges a peak: its

@@ -751,9 +751,8 @@ class Lifter:
         joints = fit.joints.copy()
         joints[_TAIL_JOINTS] = tail
         keypoints = joints[KEYPOINT_JOINTS]
-        camera_z = keypoints @ self.camera.R[2] + self.camera.t[2]
         return replace(fit, vector=vector, joints=joints, keypoints=keypoints,
-                       camera_z=camera_z)
+                       camera_z=self.camera.to_camera(keypoints)[:, 2])
 
     def _learn_scale(self, points: FloatArray, has_depth: NDArray[np.bool_], px: FloatArray,
                      in_2d: NDArray[np.bool_]) -> None:
