@@ -603,7 +603,8 @@ def observe(movie: Movie, options: AnalysisOptions, model: KeypointModel,
     instead of decoding the frames before it. ``pipe`` None: 2D only (``model``).
 
     The mouse tracker reads the frames from the key frame at or before ``start`` on
-    (:func:`~.tracking.key_frame_before`), so that any cut of a movie into parts gives
+    (:func:`~.tracking.key_frame_before`), through the keypoint model as in one pass
+    (its checks of the crop move the track), so that any cut of a movie into parts gives
     what one pass gives."""
     src = MovieSource(movie, options.image_topic)
     tracker = (MouseTracker(model.detector, redetect_every=options.redetect_every)
@@ -627,8 +628,7 @@ def observe(movie: Movie, options: AnalysisOptions, model: KeypointModel,
     try:
         for t, frame in src.frames(first, seek=seek):
             if src.delivered < start:
-                assert tracker is not None
-                tracker(frame)
+                model(frame, tracker=tracker)
                 continue
             if stop is not None and src.delivered >= stop:
                 ended, after = False, _seam(src, frame)

@@ -16,7 +16,8 @@ the detector on the whole frame when
   ends within ``redetect_every`` frames, and what the tracker answers for a frame
   depends only on the frames since the key frame before it: a video cut into parts that
   start anywhere gives the same answers as one pass, when each part first feeds the
-  frames from its key frame on (:func:`key_frame_before`).
+  frames from its key frame on (:func:`key_frame_before`) as one pass does: through the
+  keypoint model, whose checks of the crop lose, widen, settle and scan the track.
 
 A whole-frame answer is *contested* when another answer farther than :data:`STEP_SIZES`
 from it scores nearly as well (:data:`RIVAL_SHARE`), whether or not that one reached the

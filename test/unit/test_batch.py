@@ -19,9 +19,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
+from test_tracking import eval3d_frames
 
 from mouse_lifter_ros.core.analysis import (
     AnalysisOptions,
@@ -158,6 +160,31 @@ def test_rerun_skips_finished_movies_and_redoes_a_changed_one(
     assert [m["status"] for m in third["movies"]] == ["skipped", "done", "done", "skipped"]
     same_outputs(runs["serial"], out)
     assert len(list(out.glob(".batch/*"))) == 4  # the touched input's old work folder went
+
+
+def test_a_range_replays_its_key_frames_through_the_keypoint_model(tmp_path: Path
+                                                                   ) -> None:
+    """Held-out sequence 13 of ``eval-3d --synthetic --seed 21``: on frame 0 the whole
+    frame gives a cup, whose crop holds no keypoint, and the window scan finds the white
+    mouse (``test_tracking.py``). A range from frame 2 feeds frames 0 and 1 to the tracker
+    first; fed without the keypoint model's checks, the track stayed on the cup and the
+    range lost the mouse on frame 2 and put its keypoints 18 px off after."""
+    frames = eval3d_frames(21, 13, 6)
+    path = tmp_path / "cup.avi"
+    h, w = frames[0].image.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"FFV1"), 30.0, (w, h))
+    for s in frames:
+        writer.write(s.image if s.image.ndim == 3 else cv2.cvtColor(s.image,
+                                                                      cv2.COLOR_GRAY2BGR))
+    writer.release()
+    movie = Movie(path, "video", "cup")
+    options = AnalysisOptions(out=tmp_path / "out", threads=1, progress=False)
+    model, _ = load_models(load_model_spec(), None, options)
+    whole = observe(movie, options, model, None, None)
+    part = observe(movie, options, model, None, None, start=2)
+    assert len(whole.times) == 6 and whole.found.all()
+    assert (part.found == whole.found[2:]).all()
+    assert (part.xy == whole.xy[2:]).all() and (part.confidence == whole.confidence[2:]).all()
 
 
 def test_broken_video_is_reported_and_the_batch_goes_on(
