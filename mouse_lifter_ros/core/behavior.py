@@ -74,7 +74,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from mouse_lifter_ros.core.body import CLASSES, KEYPOINTS
+from mouse_lifter_ros.core.body import CLASSES, KEYPOINTS, wrap_angle
 from mouse_lifter_ros.core.errors import InputError, ParameterError
 
 FloatArray = NDArray[np.float64]
@@ -123,10 +123,6 @@ FEATURE_NAMES: Final[tuple[str, ...]] = (
 )
 
 
-def _wrap(a: FloatArray) -> FloatArray:
-    return np.asarray((a + np.pi) % (2.0 * np.pi) - np.pi)
-
-
 def _norm(v: FloatArray) -> FloatArray:
     return np.asarray(np.sqrt(np.sum(v * v, axis=-1)))
 
@@ -164,7 +160,7 @@ def window_features(window: FloatArray, dims: int = 3) -> FloatArray:
     q = max(k // 4, 1)
     axis = p[:, :, _NECK] - p[:, :, _TB]  # (N, K, 3)
     heading = _angle(axis)
-    dh = _wrap(np.diff(heading, axis=1))
+    dh = wrap_angle(np.diff(heading, axis=1))
     axis_xy = axis[:, -1, :2]
     unit = axis_xy / np.maximum(_norm(axis_xy), 1e-6)[:, None]
     nose_z = p[:, :, _NOSE, 2]
@@ -201,9 +197,9 @@ def window_features(window: FloatArray, dims: int = 3) -> FloatArray:
         "body_pitch": _pitch(last[:, _NECK] - last[:, _TB]),
         "rump_pitch": _pitch(last[:, _SPC] - last[:, _TB]),
         "head_pitch": _pitch(last[:, _NOSE] - last[:, _NECK]),
-        "head_yaw": np.abs(_wrap(_angle(last[:, _NOSE] - last[:, _NECK])
+        "head_yaw": np.abs(wrap_angle(_angle(last[:, _NOSE] - last[:, _NECK])
                                  - _angle(last[:, _NECK] - last[:, _SPC]))),
-        "spine_yaw": np.abs(_wrap(_angle(last[:, _NECK] - last[:, _SPC])
+        "spine_yaw": np.abs(wrap_angle(_angle(last[:, _NECK] - last[:, _SPC])
                                   - _angle(last[:, _SPC] - last[:, _TB]))),
         "forepaw_nose_min": fore_nose.min(axis=1),
         "forepaw_nose_mean": fore_nose.mean(axis=1),

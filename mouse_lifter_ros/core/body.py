@@ -32,7 +32,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Final
+from typing import ClassVar, Final, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -84,6 +84,7 @@ __all__ = [
     "pose_prior",
     "segment_rotation",
     "tail_radius",
+    "wrap_angle",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -329,6 +330,15 @@ class BodyState:
     def joint(self, name: str) -> FloatArray:
         """(3,) position of one joint."""
         return np.asarray(self.joints[J[name]])
+
+
+@overload
+def wrap_angle(a: float) -> float: ...
+@overload
+def wrap_angle(a: FloatArray) -> FloatArray: ...
+def wrap_angle(a: float | FloatArray) -> float | FloatArray:
+    """Angle(s) ``a`` (radians; a number or an array of any shape) wrapped to [-pi, pi)."""
+    return (a + math.pi) % (2.0 * math.pi) - math.pi
 
 
 def segment_rotation(yaw: float, pitch: float, roll: float = 0.0) -> FloatArray:

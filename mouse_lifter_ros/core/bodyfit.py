@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Final, overload
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -57,6 +57,7 @@ from mouse_lifter_ros.core.body import (
     PosePrior,
     pose_prior,
     tail_radius,
+    wrap_angle,
 )
 from mouse_lifter_ros.core.camera import Camera
 from mouse_lifter_ros.core.errors import InputError, ParameterError
@@ -474,7 +475,7 @@ class BodyFitter:
         if previous is None:
             return rp
         dv = v - previous
-        dv[POSE_HEADING] = _wrap(dv[POSE_HEADING])
+        dv[POSE_HEADING] = wrap_angle(dv[POSE_HEADING])
         return np.concatenate([rp, dv / self.temporal_sigma])
 
     # -- the fit ----------------------------------------------------------------------
@@ -537,7 +538,7 @@ class BodyFitter:
             g += self._prior_hess @ (x - self._mean)
             if prev is not None:
                 dv = x - prev
-                dv[POSE_HEADING] = _wrap(dv[POSE_HEADING])
+                dv[POSE_HEADING] = wrap_angle(dv[POSE_HEADING])
                 g += dv / self.temporal_sigma ** 2
             a = jac.T @ jac
             a += soft_hess
@@ -563,7 +564,7 @@ class BodyFitter:
             else:
                 lam *= 10.0
         x = x.copy()
-        x[POSE_HEADING] = _wrap(x[POSE_HEADING])
+        x[POSE_HEADING] = wrap_angle(x[POSE_HEADING])
         w = obs.weights2d
         residual = math.nan
         if w.size:  # r holds (pixel error) * sqrt(w) / sigma_px
@@ -603,14 +604,14 @@ class BodyFitter:
                 horiz = float(np.hypot(d[0], d[1]))
                 if horiz > 1e-4:
                     yaw = math.atan2(float(d[1]), float(d[0]))
-                    dyaw[i:j] = [_wrap(yaw - m) for m in mean_yaw[i:j]]
+                    dyaw[i:j] = [wrap_angle(yaw - m) for m in mean_yaw[i:j]]
                 if hasd[_KP[SPINE[i]]] and hasd[_KP[SPINE[j]]]:
                     dpitch[i:j] = math.atan2(float(d[2]), horiz) - mean_pitch[i:j]
             if np.isfinite(dyaw).any():
                 abs_yaw = mean_yaw + _fill_nearest(dyaw)
                 x[POSE_HEADING] = abs_yaw[0] - x[POSE_SPINE_YAW.start]
                 x[POSE_SPINE_YAW.start + 1:POSE_SPINE_YAW.stop] = [
-                    _wrap(float(v)) for v in np.diff(abs_yaw)]
+                    wrap_angle(float(v)) for v in np.diff(abs_yaw)]
             if np.isfinite(dpitch).any():
                 x[POSE_SPINE_PITCH] = np.diff(np.concatenate([[0.0], mean_pitch
                                                               + _fill_nearest(dpitch)]))
@@ -679,9 +680,9 @@ def _tail_yaws(pts: FloatArray, w: FloatArray, start: float, default: FloatArray
     if w[_KP["tail_tip"]] > 0:
         c2 = pts[_KP["tail_tip"], :2] - pts[_KP["tail_mid"], :2]
         if float(np.hypot(c2[0], c2[1])) > 1e-3:
-            bend = _wrap(math.atan2(float(c2[1]), float(c2[0])) - dir1) / 4.0
+            bend = wrap_angle(math.atan2(float(c2[1]), float(c2[0])) - dir1) / 4.0
     out = np.full(TAIL_SEGMENTS, bend)
-    out[0] = _wrap(dir1 - 1.5 * bend - start)
+    out[0] = wrap_angle(dir1 - 1.5 * bend - start)
     return out
 
 
@@ -718,7 +719,7 @@ def drag_tail(vector: FloatArray, tail: FloatArray, last_tail: FloatArray, first
         if float(np.hypot(d[0], d[1])) > 1e-3:
             yaws[k] = math.atan2(float(d[1]), float(d[0]))
         front = front + reach[k] * np.array([math.cos(yaws[k]), math.sin(yaws[k])])
-    gap = _wrap(np.diff(np.concatenate([[start], yaws])) - own)
+    gap = wrap_angle(np.diff(np.concatenate([[start], yaws])) - own)
     out[POSE_TAIL_YAW] = own + keep * gap
     final = start + np.cumsum(out[POSE_TAIL_YAW])
     steps = reach[first:, None] * np.column_stack([np.cos(final[first:]), np.sin(final[first:])])
@@ -738,15 +739,6 @@ _PITCH_TRIES: Final = np.array([-0.3, 0.0, 0.3, 0.6, 0.9])
 _PAWS: Final = ("left_forepaw", "right_forepaw", "left_hindpaw", "right_hindpaw")
 #: Height of the back above the floor used to place a keypoint without depth, metres.
 _MEAN_HEIGHT: Final = 0.015
-
-
-@overload
-def _wrap(a: float) -> float: ...
-@overload
-def _wrap(a: FloatArray) -> FloatArray: ...
-def _wrap(a: float | FloatArray) -> float | FloatArray:
-    """Angle(s) ``a`` (radians) wrapped to [-pi, pi)."""
-    return (a + math.pi) % (2.0 * math.pi) - math.pi
 
 
 @dataclass(frozen=True)

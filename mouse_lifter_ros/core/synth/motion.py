@@ -80,6 +80,7 @@ from mouse_lifter_ros.core.body import (
     Pose,
     PosePrior,
     forward_kinematics,
+    wrap_angle,
 )
 from mouse_lifter_ros.core.errors import ParameterError
 from mouse_lifter_ros.core.synth.body import sample_shape
@@ -167,10 +168,6 @@ def _smoothstep(x: float) -> float:
 def _swing_profile(x: float) -> float:
     """Horizontal progress of a swing: linear (paws leave and land at full speed)."""
     return min(max(x, 0.0), 1.0)
-
-
-def _wrap(a: float) -> float:
-    return (a + math.pi) % (2.0 * math.pi) - math.pi
 
 
 def _rot(h: float) -> FloatArray:
@@ -406,14 +403,14 @@ class _Walk(_Behavior):
         omega = self.wander(t)
         danger = _wall_danger(self.arena, self.shape, root, v)
         if danger > 0.0:
-            err = _wrap(math.atan2(-root.y, -root.x) - root.h)
+            err = wrap_angle(math.atan2(-root.y, -root.x) - root.h)
             if self.sign != 0.0 and abs(err) > 1.5:
                 err = self.sign * abs(err)  # keep turning the way it started
             self.sign = 1.0 if err >= 0.0 else -1.0
             top = 2.5 if self.trot else 3.5
             omega = (1.0 - danger) * omega + danger * min(max(5.0 * err, -top), top)
             v *= 1.0 - 0.85 * danger
-        elif abs(_wrap(math.atan2(-root.y, -root.x) - root.h)) < 1.5:
+        elif abs(wrap_angle(math.atan2(-root.y, -root.x) - root.h)) < 1.5:
             self.sign = 0.0  # facing the open arena again
         return self._cmd(v, self.yaw.follow(t, omega), root.phase)
 
@@ -778,12 +775,12 @@ class _RearWall(_Behavior):
             d = self.spot - root.p
             dist = float(np.linalg.norm(d))
             if dist > 0.03:
-                err = _wrap(math.atan2(d[1], d[0]) - root.h)
+                err = wrap_angle(math.atan2(d[1], d[0]) - root.h)
                 walk.omega = self.yaw.follow(t, min(max(6.0 * err, -2.5), 2.5))
                 walk.v = self.v_walk * max(math.cos(err), 0.0) ** 3 * min(dist / 0.06, 1.0)
             else:
                 self.stage = 1
-        err = _wrap(math.atan2(n[1], n[0]) - root.h)
+        err = wrap_angle(math.atan2(n[1], n[0]) - root.h)
         if self.stage == 1:
             if abs(err) > 0.03 or abs(self.yaw.omega) > 0.3:
                 walk.omega = self.yaw.follow(t, min(max(5.0 * err, -2.5), 2.5))
@@ -960,7 +957,7 @@ class _Sim:
                 dragged[k] = math.atan2(d[1], d[0])
                 step = float(np.linalg.norm(old))
                 anchor = anchor + step * np.array([math.cos(dragged[k]), math.sin(dragged[k])])
-            rel = np.array([_wrap(float(r))
+            rel = np.array([wrap_angle(float(r))
                             for r in np.diff(np.concatenate([[rig0], dragged]))])
             delta = (bends - rel) * self.alpha
             # The whole tail beyond a joint swings with its bend: keep the tip under
@@ -984,7 +981,7 @@ class _Sim:
                         continue
                     theta = math.atan2(n[1], n[0])
                     need = math.acos(max(-1.0, c))
-                    e = _wrap(a - theta)
+                    e = wrap_angle(a - theta)
                     if abs(e) < need:
                         side = self.tail_side[k] or (1.0 if e > 0.0 or (e == 0.0 and rel[k] >= 0)
                                                      else -1.0)
@@ -992,7 +989,7 @@ class _Sim:
                         self.tail_side[k], touched = side, True
             if not touched:
                 self.tail_side[k] = 0.0  # free again: no side kept
-            out[k] = min(max(_wrap(a - prev_a), float(lo[k])), float(hi[k]))
+            out[k] = min(max(wrap_angle(a - prev_a), float(lo[k])), float(hi[k]))
             prev_a += out[k]
             anchor = anchor + seg * np.array([math.cos(prev_a), math.sin(prev_a)])
         return out
