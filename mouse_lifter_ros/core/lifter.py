@@ -751,8 +751,12 @@ class Lifter:
                           scale=self.scale, tail_length=self.shape.tail_length)
         obs = Observation(pixels=px, weights=weights, depth=dep_used, camera=self.camera,
                           points=points)
-        fit = self._fit(obs)
-        for _ in range(self.stray_drops if self.stray_m is not None else 0):
+        fit = self.fitter.fit(obs, self._previous)
+        if self._previous is not None and fit.residual_px > self.refit_px:
+            fresh = self.fitter.fit(obs, None)
+            if fresh.residual_px < fit.residual_px:
+                fit = fresh
+        for _ in range(self.stray_drops):
             stray = self._stray(fit, px, seen)
             if stray is None:
                 break
@@ -774,19 +778,10 @@ class Lifter:
                       residual_px=fit.residual_px, vector=fit.vector.copy(),
                       scale=self.scale, tail_length=self.shape.tail_length)
 
-    def _fit(self, obs: Observation) -> FitResult:
-        """The body fitted to ``obs``: warm-started from the last frame, and from the
-        observations instead when that leaves more than ``refit_px`` (the better kept)."""
-        fit = self.fitter.fit(obs, self._previous)
-        if self._previous is not None and fit.residual_px > self.refit_px:
-            fresh = self.fitter.fit(obs, None)
-            if fresh.residual_px < fit.residual_px:
-                fit = fresh
-        return fit
-
     def _stray(self, fit: FitResult, px: FloatArray, seen: NDArray[np.bool_]) -> int | None:
         """The seen keypoint whose ray passes farthest from ``fit``'s keypoint, at that
-        keypoint's depth, when farther than ``stray_m`` and two others stay seen."""
+        keypoint's depth, when farther than ``stray_m`` and two others stay seen; None
+        when there is none (or ``stray_m`` is None)."""
         idx = np.flatnonzero(seen)
         if self.stray_m is None or idx.size < 3:
             return None
